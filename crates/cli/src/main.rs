@@ -1,0 +1,2 @@
+//! proxctl binary entry point.
+fn main() {}

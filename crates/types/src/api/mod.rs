@@ -1,0 +1,18 @@
+//! Response shapes of the PVE API, as the real server sends them. The simulator serialises these
+//! same types, so it cannot invent shapes the client would not accept. Optional keys are left
+//! out rather than sent as null, as PVE does (§11.1).
+
+mod access;
+mod cluster;
+mod guest;
+mod storage;
+mod task;
+
+pub use access::*;
+pub use cluster::*;
+pub use guest::*;
+pub use storage::*;
+pub use task::*;
+
+/// A guest config as GET `.../config` returns it: key → JSON value, plus `digest`.
+pub type GuestConfig = std::collections::BTreeMap<String, serde_json::Value>;

@@ -1,0 +1,10 @@
+//! Shared PVE vocabulary for proxctl: identifiers, wire quirks, property strings, response types
+//! and PVE's error texts. No IO lives here, so the client and the simulator agree by construction.
+
+pub mod api;
+pub mod ids;
+pub mod messages;
+pub mod prop;
+pub mod wire;
+
+pub use ids::{IdError, NodeName, SnapshotName, StorageId, Upid, UserId, VmId, VolumeId};
