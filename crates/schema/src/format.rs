@@ -65,15 +65,15 @@ pub(crate) fn check_named_format(name: &str, v: &str) -> Result<(), String> {
         "ipv4" => v
             .parse::<Ipv4Addr>()
             .map(drop)
-            .map_err(|_| format!("value does not look like a valid IPv4 address")),
+            .map_err(|_| "value does not look like a valid IPv4 address".to_string()),
         "ipv6" => v
             .parse::<Ipv6Addr>()
             .map(drop)
-            .map_err(|_| format!("value does not look like a valid IPv6 address")),
+            .map_err(|_| "value does not look like a valid IPv6 address".to_string()),
         "ip" => v
             .parse::<IpAddr>()
             .map(drop)
-            .map_err(|_| format!("value does not look like a valid IP address")),
+            .map_err(|_| "value does not look like a valid IP address".to_string()),
         "address-list" | "ip-list" => list(&|s| {
             s.parse::<IpAddr>()
                 .map(drop)

@@ -103,13 +103,13 @@ impl ApiSchema {
 
     /// The path template (e.g. `/nodes/{node}/qemu`) a concrete path matches, with its values.
     pub fn match_path(&self, path: &str) -> Option<(&str, BTreeMap<String, String>)> {
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let raw: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         // Prefer the route with the most literal segments, as PVE's router does.
-        let mut best: Option<(&Route, usize)> = None;
+        let mut best: Option<(&Route, usize, Vec<String>)> = None;
         for r in &self.routes {
-            if r.segments.len() != segs.len() {
+            let Some(segs) = fit_segments(r, &raw) else {
                 continue;
-            }
+            };
             let mut literals = 0;
             let ok = r.segments.iter().zip(&segs).all(|(s, v)| match s {
                 Segment::Literal(l) => {
@@ -118,17 +118,17 @@ impl ApiSchema {
                 }
                 Segment::Param(_) => true,
             });
-            if ok && best.is_none_or(|(_, b)| literals > b) {
-                best = Some((r, literals));
+            if ok && best.as_ref().is_none_or(|(_, b, _)| literals > *b) {
+                best = Some((r, literals, segs.clone()));
             }
         }
-        let (r, _) = best?;
+        let (r, _, segs) = best?;
         let params = r
             .segments
             .iter()
             .zip(&segs)
             .filter_map(|(s, v)| match s {
-                Segment::Param(p) => Some((p.clone(), (*v).to_string())),
+                Segment::Param(p) => Some((p.clone(), v.clone())),
                 Segment::Literal(_) => None,
             })
             .collect();
@@ -226,6 +226,25 @@ impl ApiSchema {
     }
 }
 
+/// The concrete segments aligned to a route's template. Everything after `.../content/` is one
+/// `{volume}` value (PVE registers that handler with an empty fragment delimiter), so
+/// `local:iso/x.iso` works with or without percent-encoding.
+fn fit_segments(r: &Route, raw: &[&str]) -> Option<Vec<String>> {
+    let n = r.segments.len();
+    let volume_tail = n >= 2
+        && matches!(&r.segments[n - 1], Segment::Param(p) if p == "volume")
+        && matches!(&r.segments[n - 2], Segment::Literal(l) if l == "content");
+    if raw.len() == n {
+        return Some(raw.iter().map(|s| s.to_string()).collect());
+    }
+    if volume_tail && raw.len() > n {
+        let mut v: Vec<String> = raw[..n - 1].iter().map(|s| s.to_string()).collect();
+        v.push(raw[n - 1..].join("/"));
+        return Some(v);
+    }
+    None
+}
+
 /// The schema of parameter `name`, resolving indexed names (`net0` → `net[n]`).
 fn lookup_param<'a>(props: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
     if let Some(s) = props.get(name) {
@@ -300,6 +319,36 @@ pub(crate) fn truthy(v: &Value) -> bool {
 
 pub(crate) fn truthy_key(v: &Value, k: &str) -> bool {
     v.get(k).is_some_and(truthy)
+}
+
+/// Where the PVE schema shared with this repository lives: `$PROXCTL_SCHEMA`, else
+/// `../shared/pve-api-schema.json` beside the workspace root.
+pub fn shared_schema_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("PROXCTL_SCHEMA") {
+        return p.into();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pve-api-schema.json")
+}
+
+/// Load the shared schema for a test. Returns `None` (the test skips) only when it is missing
+/// and `PROXCTL_REQUIRE_ALL` is unset; CI sets it, so there a missing schema fails the test.
+pub fn load_shared_schema_for_tests() -> Option<ApiSchema> {
+    let p = shared_schema_path();
+    match ApiSchema::load(&p) {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var_os("PROXCTL_REQUIRE_ALL").is_none() => {
+            eprintln!(
+                "skipping: {e} ({}); set PROXCTL_REQUIRE_ALL=1 to make this fatal",
+                p.display()
+            );
+            None
+        }
+        #[allow(clippy::panic)]
+        Err(e) => panic!(
+            "PROXCTL_REQUIRE_ALL is set but the PVE schema is unusable: {e} ({})",
+            p.display()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -402,35 +451,5 @@ mod tests {
             panic!("expected parameter errors")
         };
         assert!(e["node"].contains("duplicate parameter"));
-    }
-}
-
-/// Where the PVE schema shared with this repository lives: `$PROXCTL_SCHEMA`, else
-/// `../shared/pve-api-schema.json` beside the workspace root.
-pub fn shared_schema_path() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("PROXCTL_SCHEMA") {
-        return p.into();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pve-api-schema.json")
-}
-
-/// Load the shared schema for a test. Returns `None` (the test skips) only when it is missing
-/// and `PROXCTL_REQUIRE_ALL` is unset; CI sets it, so there a missing schema fails the test.
-pub fn load_shared_schema_for_tests() -> Option<ApiSchema> {
-    let p = shared_schema_path();
-    match ApiSchema::load(&p) {
-        Ok(s) => Some(s),
-        Err(e) if std::env::var_os("PROXCTL_REQUIRE_ALL").is_none() => {
-            eprintln!(
-                "skipping: {e} ({}); set PROXCTL_REQUIRE_ALL=1 to make this fatal",
-                p.display()
-            );
-            None
-        }
-        #[allow(clippy::panic)]
-        Err(e) => panic!(
-            "PROXCTL_REQUIRE_ALL is set but the PVE schema is unusable: {e} ({})",
-            p.display()
-        ),
     }
 }

@@ -20,10 +20,8 @@ pub fn check_value(
         .and_then(Value::as_str)
         .unwrap_or("string");
     match ty {
-        "boolean" => {
-            if v != "0" && v != "1" {
-                return Err(format!("type check ('boolean') failed - got '{v}'"));
-            }
+        "boolean" if v != "0" && v != "1" => {
+            return Err(format!("type check ('boolean') failed - got '{v}'"));
         }
         "integer" => {
             let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
@@ -31,10 +29,8 @@ pub fn check_value(
                 return Err(format!("type check ('integer') failed - got '{v}'"));
             }
         }
-        "number" => {
-            if v.trim().parse::<f64>().is_err() {
-                return Err(format!("type check ('number') failed - got '{v}'"));
-            }
+        "number" if v.trim().parse::<f64>().is_err() => {
+            return Err(format!("type check ('number') failed - got '{v}'"));
         }
         _ => {}
     }

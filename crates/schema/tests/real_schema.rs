@@ -1,5 +1,7 @@
 //! The validator against the real PVE 9.1 schema in ../shared.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a test failure
+
 use proxctl_schema::{Violation, load_shared_schema_for_tests};
 
 fn p(v: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -2,9 +2,11 @@
 //! and PVE's error texts. No IO lives here, so the client and the simulator agree by construction.
 
 pub mod api;
+pub mod config;
 pub mod ids;
 pub mod messages;
 pub mod prop;
+pub mod secret;
 pub mod wire;
 
 pub use ids::{IdError, NodeName, SnapshotName, StorageId, Upid, UserId, VmId, VolumeId};

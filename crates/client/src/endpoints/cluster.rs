@@ -1,0 +1,96 @@
+//! Cluster endpoints: resources, status, nextid, tasks, HA status, SDN.
+
+use proxctl_types::VmId;
+use proxctl_types::api::{
+    ClusterResource, ClusterStatusItem, HaStatusItem, SdnVnet, SdnZone, TaskListItem,
+};
+use proxctl_types::wire::FormParams;
+
+use crate::{ApiRequest, Client, ClientError, Endpoint};
+
+/// The `type` filter of `/cluster/resources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    Vm,
+    Storage,
+    Node,
+    Sdn,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Vm => "vm",
+            ResourceType::Storage => "storage",
+            ResourceType::Node => "node",
+            ResourceType::Sdn => "sdn",
+        }
+    }
+}
+
+pub fn resources(kind: Option<ResourceType>) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push_opt("type", kind.map(ResourceType::as_str));
+    ApiRequest::new(Endpoint::ClusterResources, &[], p)
+}
+
+pub fn status() -> ApiRequest {
+    ApiRequest::new(Endpoint::ClusterStatus, &[], FormParams::new())
+}
+
+pub fn nextid(want: Option<VmId>) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push_opt("vmid", want);
+    ApiRequest::new(Endpoint::ClusterNextId, &[], p)
+}
+
+pub fn tasks() -> ApiRequest {
+    ApiRequest::new(Endpoint::ClusterTasks, &[], FormParams::new())
+}
+
+pub fn ha_status() -> ApiRequest {
+    ApiRequest::new(Endpoint::HaStatus, &[], FormParams::new())
+}
+
+pub fn sdn_zones() -> ApiRequest {
+    ApiRequest::new(Endpoint::SdnZones, &[], FormParams::new())
+}
+
+pub fn sdn_vnets() -> ApiRequest {
+    ApiRequest::new(Endpoint::SdnVnets, &[], FormParams::new())
+}
+
+impl Client {
+    pub async fn cluster_resources(
+        &self,
+        kind: Option<ResourceType>,
+    ) -> Result<Vec<ClusterResource>, ClientError> {
+        self.send_as(&resources(kind)).await
+    }
+
+    pub async fn cluster_status(&self) -> Result<Vec<ClusterStatusItem>, ClientError> {
+        self.send_as(&status()).await
+    }
+
+    /// The lowest free VMID, or confirm that `want` is free. Reserves nothing: two callers can
+    /// get the same answer, so creates must still handle "already exists".
+    pub async fn next_id(&self, want: Option<VmId>) -> Result<VmId, ClientError> {
+        self.send_as(&nextid(want)).await
+    }
+
+    pub async fn cluster_tasks(&self) -> Result<Vec<TaskListItem>, ClientError> {
+        self.send_as(&tasks()).await
+    }
+
+    pub async fn ha_status(&self) -> Result<Vec<HaStatusItem>, ClientError> {
+        self.send_as(&ha_status()).await
+    }
+
+    pub async fn sdn_zones(&self) -> Result<Vec<SdnZone>, ClientError> {
+        self.send_as(&sdn_zones()).await
+    }
+
+    pub async fn sdn_vnets(&self) -> Result<Vec<SdnVnet>, ClientError> {
+        self.send_as(&sdn_vnets()).await
+    }
+}

@@ -1,0 +1,291 @@
+//! LXC endpoints: list, create, config (PUT only), status and power, delete, snapshots, console.
+
+use proxctl_types::api::{GuestConfig, GuestStatus, SnapshotItem, TermProxy};
+use proxctl_types::config::LxcConfig;
+use proxctl_types::secret::Secret;
+use proxctl_types::wire::{Digest, FormParams};
+use proxctl_types::{NodeName, SnapshotName, StorageId, Upid, VmId};
+
+use super::guest::{DeleteOptions, PowerAction, SnapshotRequest};
+use super::upid_of;
+use crate::{ApiRequest, Client, ClientError, Endpoint};
+
+fn args<'a>(node: &'a NodeName, vmid: &'a str) -> [&'a str; 2] {
+    [node.as_str(), vmid]
+}
+
+/// `POST /nodes/{node}/lxc`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LxcCreate {
+    /// e.g. `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
+    pub ostemplate: String,
+    pub config: LxcConfig,
+    pub password: Option<Secret>,
+    /// Plain text, not URL-encoded (unlike QEMU's `sshkeys`).
+    pub ssh_public_keys: Option<String>,
+    pub storage: Option<StorageId>,
+    pub start: bool,
+    pub pool: Option<String>,
+}
+
+pub fn list(node: &NodeName) -> ApiRequest {
+    ApiRequest::new(Endpoint::LxcList, &[node.as_str()], FormParams::new())
+}
+
+pub fn create(node: &NodeName, vmid: VmId, c: &LxcCreate) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("vmid", vmid.to_string())
+        .push("ostemplate", c.ostemplate.clone());
+    c.config.to_params(&mut p);
+    p.push_opt(
+        "password",
+        c.password.as_ref().map(|s| s.expose().to_string()),
+    )
+    .push_opt("ssh-public-keys", c.ssh_public_keys.as_ref())
+    .push_opt("storage", c.storage.as_ref())
+    .push_opt("pool", c.pool.as_ref());
+    if c.start {
+        p.push_bool("start", true);
+    }
+    ApiRequest::new(Endpoint::LxcCreate, &[node.as_str()], p)
+}
+
+pub fn config(node: &NodeName, vmid: VmId) -> ApiRequest {
+    ApiRequest::new(
+        Endpoint::LxcConfigGet,
+        &args(node, &vmid.to_string()),
+        FormParams::new(),
+    )
+}
+
+pub fn update_config(
+    node: &NodeName,
+    vmid: VmId,
+    set: &LxcConfig,
+    delete: &[String],
+    digest: Option<&Digest>,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    set.to_params(&mut p);
+    p.push_delete(delete).push_opt("digest", digest);
+    ApiRequest::new(Endpoint::LxcConfigPut, &args(node, &vmid.to_string()), p)
+}
+
+pub fn status(node: &NodeName, vmid: VmId) -> ApiRequest {
+    ApiRequest::new(
+        Endpoint::LxcStatusCurrent,
+        &args(node, &vmid.to_string()),
+        FormParams::new(),
+    )
+}
+
+/// LXC has no reset; asking for one is a caller error caught here, not a 501 from PVE.
+pub fn power(node: &NodeName, vmid: VmId, action: &PowerAction) -> Result<ApiRequest, ClientError> {
+    let ep = match action {
+        PowerAction::Start { .. } => Endpoint::LxcStart,
+        PowerAction::Stop { .. } => Endpoint::LxcStop,
+        PowerAction::Shutdown { .. } => Endpoint::LxcShutdown,
+        PowerAction::Reboot { .. } => Endpoint::LxcReboot,
+        PowerAction::Suspend { .. } => Endpoint::LxcSuspend,
+        PowerAction::Resume => Endpoint::LxcResume,
+        PowerAction::Reset => {
+            return Err(ClientError::Config(
+                "containers have no reset; use reboot or stop + start".into(),
+            ));
+        }
+    };
+    Ok(ApiRequest::new(
+        ep,
+        &args(node, &vmid.to_string()),
+        action.params(true),
+    ))
+}
+
+pub fn delete(node: &NodeName, vmid: VmId, opts: &DeleteOptions) -> ApiRequest {
+    ApiRequest::new(
+        Endpoint::LxcDelete,
+        &args(node, &vmid.to_string()),
+        opts.params(true),
+    )
+}
+
+pub fn snapshots(node: &NodeName, vmid: VmId) -> ApiRequest {
+    ApiRequest::new(
+        Endpoint::LxcSnapshotList,
+        &args(node, &vmid.to_string()),
+        FormParams::new(),
+    )
+}
+
+pub fn snapshot_create(node: &NodeName, vmid: VmId, s: &SnapshotRequest) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("snapname", s.name.to_string())
+        .push_opt("description", s.description.as_ref());
+    ApiRequest::new(
+        Endpoint::LxcSnapshotCreate,
+        &args(node, &vmid.to_string()),
+        p,
+    )
+}
+
+pub fn snapshot_delete(
+    node: &NodeName,
+    vmid: VmId,
+    name: &SnapshotName,
+    force: bool,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    if force {
+        p.push_bool("force", true);
+    }
+    ApiRequest::new(
+        Endpoint::LxcSnapshotDelete,
+        &[node.as_str(), &vmid.to_string(), name.as_str()],
+        p,
+    )
+}
+
+pub fn snapshot_rollback(
+    node: &NodeName,
+    vmid: VmId,
+    name: &SnapshotName,
+    start: bool,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    if start {
+        p.push_bool("start", true);
+    }
+    ApiRequest::new(
+        Endpoint::LxcSnapshotRollback,
+        &[node.as_str(), &vmid.to_string(), name.as_str()],
+        p,
+    )
+}
+
+pub fn termproxy(node: &NodeName, vmid: VmId) -> ApiRequest {
+    ApiRequest::new(
+        Endpoint::LxcTermproxy,
+        &args(node, &vmid.to_string()),
+        FormParams::new(),
+    )
+}
+
+impl Client {
+    pub async fn lxc_list(&self, node: &NodeName) -> Result<Vec<GuestStatus>, ClientError> {
+        self.send_as(&list(node)).await
+    }
+
+    pub async fn lxc_create(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        c: &LxcCreate,
+    ) -> Result<Upid, ClientError> {
+        let req = create(node, vmid, c);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_config(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+    ) -> Result<GuestConfig, ClientError> {
+        self.send_as(&config(node, vmid)).await
+    }
+
+    /// LXC config changes are synchronous (PUT only).
+    pub async fn lxc_update_config(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        set: &LxcConfig,
+        delete: &[String],
+        digest: Option<&Digest>,
+    ) -> Result<(), ClientError> {
+        self.send(&update_config(node, vmid, set, delete, digest))
+            .await
+            .map(drop)
+    }
+
+    pub async fn lxc_status(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+    ) -> Result<GuestStatus, ClientError> {
+        self.send_as(&status(node, vmid)).await
+    }
+
+    pub async fn lxc_power(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        action: &PowerAction,
+    ) -> Result<Upid, ClientError> {
+        let req = power(node, vmid, action)?;
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_delete(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        opts: &DeleteOptions,
+    ) -> Result<Upid, ClientError> {
+        let req = delete(node, vmid, opts);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_snapshots(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+    ) -> Result<Vec<SnapshotItem>, ClientError> {
+        self.send_as(&snapshots(node, vmid)).await
+    }
+
+    pub async fn lxc_snapshot_create(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        s: &SnapshotRequest,
+    ) -> Result<Upid, ClientError> {
+        let req = snapshot_create(node, vmid, s);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_snapshot_delete(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        name: &SnapshotName,
+        force: bool,
+    ) -> Result<Upid, ClientError> {
+        let req = snapshot_delete(node, vmid, name, force);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_snapshot_rollback(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        name: &SnapshotName,
+        start: bool,
+    ) -> Result<Upid, ClientError> {
+        let req = snapshot_rollback(node, vmid, name, start);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_termproxy(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+    ) -> Result<TermProxy, ClientError> {
+        self.send_as(&termproxy(node, vmid)).await
+    }
+}

@@ -1,0 +1,28 @@
+//! Typed endpoints. Each module pairs pure request builders (used by the schema conformance
+//! test and by `--dry-run`) with `Client` methods that send them.
+
+pub mod cluster;
+pub mod guest;
+pub mod lxc;
+pub mod nodes;
+pub mod qemu;
+pub mod storage;
+pub mod tasks;
+
+use proxctl_types::Upid;
+use serde_json::Value;
+
+use crate::{ApiRequest, ClientError};
+
+/// A task-starting call: a UPID to wait for.
+pub(crate) fn upid_of(req: &ApiRequest, v: Value) -> Result<Upid, ClientError> {
+    crate::transport::decode(req, v)
+}
+
+/// A call that returns a UPID, or null when it finished within a `delay`/`background_delay`.
+pub(crate) fn opt_upid_of(req: &ApiRequest, v: Value) -> Result<Option<Upid>, ClientError> {
+    match v {
+        Value::Null => Ok(None),
+        other => upid_of(req, other).map(Some),
+    }
+}
