@@ -1,1 +1,369 @@
-//! placeholder
+//! `proxctl-sim`: a stateful simulator of a Proxmox VE cluster that speaks the real API over
+//! HTTPS, failure modes included (../shared/pve-semantics.md). Tests start it in-process on
+//! port 0; `proxctl sim` runs it standalone.
+//!
+//! Time is simulated: in `ClockMode::Manual` it only moves when a test calls `advance`/`step`
+//! (or `POST /_sim/advance`), so no test sleeps; in `ClockMode::Realtime` it runs at
+//! `time_scale` times wall-clock speed.
+
+mod auth;
+pub mod clock;
+pub mod control;
+pub mod error;
+pub mod faults;
+mod fetch;
+mod http;
+pub mod lock;
+mod multipart;
+mod params;
+mod router;
+mod routes;
+pub mod scenario;
+pub mod state;
+pub mod task;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use proxctl_schema::ApiSchema;
+use proxctl_types::secret::Secret;
+use rand::Rng;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use auth::Role;
+pub use clock::ClockMode;
+pub use faults::{FaultRule, Faults};
+pub use state::World;
+
+use crate::auth::{AuthDb, SimToken};
+use crate::clock::Clock;
+use crate::http::Shared;
+use crate::router::Env;
+
+/// 2026-01-01T00:00:00Z: where a manual clock starts, so runs are reproducible.
+pub const MANUAL_EPOCH_MS: u64 = 1_767_225_600_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up TLS")]
+    Tls(#[from] tls::TlsError),
+    #[error("invalid simulator setting: {0}")]
+    Config(String),
+    #[error("cannot read or write state file {path}")]
+    State {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state file {path} is not a simulator state")]
+    StateFormat {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+/// How to run a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub seed: u64,
+    pub clock: ClockMode,
+    pub time_scale: f64,
+    /// root@pam's password; generated when `None`.
+    pub root_password: Option<Secret>,
+    /// An admin API token, `user@realm!id=secret`; generated when `None`.
+    pub token: Option<Secret>,
+    /// A read-only (PVEAuditor-like) token; generated when `None`.
+    pub auditor_token: Option<Secret>,
+    /// Validate every request against this schema and answer violations with PVE's 400.
+    pub schema: Option<Arc<ApiSchema>>,
+    /// Simulated delay of 401 answers (PVE: 3 s).
+    pub auth_failure_delay_ms: u64,
+    /// Load the cluster from (and save it to) this file.
+    pub state_file: Option<PathBuf>,
+    /// Seed nodes, storages, images and guests from this scenario.
+    pub scenario: Option<scenario::Scenario>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            nodes: 1,
+            seed: 1,
+            clock: ClockMode::Manual,
+            time_scale: 1.0,
+            root_password: None,
+            token: None,
+            auditor_token: None,
+            schema: None,
+            auth_failure_delay_ms: 3000,
+            state_file: None,
+            scenario: None,
+        }
+    }
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// SHA-256 fingerprint of the node certificate, uppercase and colon-separated.
+    pub fingerprint: String,
+    pub ca_pem: String,
+    pub nodes: Vec<String>,
+    pub root_password: Secret,
+    /// `user@realm!id=secret`.
+    pub token: Secret,
+    pub auditor_token: Secret,
+    shared: Arc<Shared>,
+    shutdown: Arc<Notify>,
+    state_file: Option<PathBuf>,
+}
+
+fn random_secret(prefix: &str) -> String {
+    let mut r = rand::rng();
+    let b: [u8; 16] = r.random();
+    let h = hex::encode(b);
+    format!(
+        "{prefix}{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn parse_token(full: &Secret, role: Role) -> Result<SimToken, SimError> {
+    let (id, secret) = full.expose().rsplit_once('=').ok_or_else(|| {
+        SimError::Config("a token must look like user@realm!tokenid=secret".into())
+    })?;
+    if !id.contains('!') || !id.contains('@') || secret.is_empty() {
+        return Err(SimError::Config(
+            "a token must look like user@realm!tokenid=secret".into(),
+        ));
+    }
+    Ok(SimToken {
+        id: id.to_string(),
+        secret: Secret::new(secret),
+        role,
+    })
+}
+
+/// Start a simulator listening on `addr` (port 0 picks a free port).
+pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, SimError> {
+    let start_ms = match config.clock {
+        ClockMode::Manual => MANUAL_EPOCH_MS,
+        ClockMode::Realtime => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(MANUAL_EPOCH_MS),
+    };
+    let mut world = match &config.state_file {
+        Some(p) if p.exists() => load_state(p)?,
+        _ => {
+            let mut w = World::new(config.nodes, config.seed, start_ms);
+            scenario::seed_defaults(&mut w);
+            if let Some(s) = &config.scenario {
+                s.apply(&mut w).map_err(SimError::Config)?;
+            }
+            w
+        }
+    };
+    if config.clock == ClockMode::Realtime && world.now < start_ms {
+        world.now = start_ms;
+    }
+    let clock = Clock::new(config.clock, config.time_scale, world.now);
+
+    let root_password = config
+        .root_password
+        .clone()
+        .unwrap_or_else(|| Secret::new(random_secret("")));
+    let token = config
+        .token
+        .clone()
+        .unwrap_or_else(|| Secret::new(format!("root@pam!proxctl={}", random_secret(""))));
+    let auditor = config
+        .auditor_token
+        .clone()
+        .unwrap_or_else(|| Secret::new(format!("auditor@pve!ro={}", random_secret(""))));
+    let tokens = vec![
+        parse_token(&token, Role::Admin)?,
+        parse_token(&auditor, Role::Auditor)?,
+    ];
+    let key: [u8; 32] = rand::rng().random();
+    let auth = AuthDb::new(root_password.clone(), tokens, key.to_vec());
+
+    let node0 = world.first_node();
+    let certs = tls::generate(&node0, &world.random_uuid())?;
+    let tls_cfg = tls::server_config(&certs, tls::pem_to_der(&certs.ca_pem))?;
+    let nodes: Vec<String> = world.nodes.keys().cloned().collect();
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let shared = Arc::new(Shared {
+        world: Mutex::new(world),
+        clock,
+        env: Arc::new(Env {
+            auth,
+            ca_pem: certs.ca_pem.clone(),
+            fingerprint: certs.fingerprint.clone(),
+        }),
+        schema: config.schema.clone(),
+        routes: routes::all(),
+        changed: Notify::new(),
+        auth_failure_delay_ms: config.auth_failure_delay_ms,
+        schema_violations: Mutex::new(Vec::new()),
+    });
+    let shutdown = Arc::new(Notify::new());
+    tokio::spawn(http::serve(
+        listener,
+        tls_cfg,
+        shared.clone(),
+        shutdown.clone(),
+    ));
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    Ok(SimHandle {
+        url: format!("https://{host}:{}", local.port()),
+        addr: local,
+        fingerprint: certs.fingerprint,
+        ca_pem: certs.ca_pem,
+        nodes,
+        root_password,
+        token,
+        auditor_token: auditor,
+        shared,
+        shutdown,
+        state_file: config.state_file,
+    })
+}
+
+fn load_state(p: &PathBuf) -> Result<World, SimError> {
+    let text = std::fs::read_to_string(p).map_err(|source| SimError::State {
+        path: p.display().to_string(),
+        source,
+    })?;
+    let mut w: World = serde_json::from_str(&text).map_err(|source| SimError::StateFormat {
+        path: p.display().to_string(),
+        source,
+    })?;
+    w.reseed();
+    // Tasks that were running when the state was saved cannot resume their steps.
+    for t in w.tasks.iter_mut().filter(|t| t.is_running()) {
+        t.log.push("TASK ERROR: simulator restarted".into());
+        t.state = task::TaskState::Stopped {
+            exitstatus: "simulator restarted".into(),
+            endtime: w.now / 1000,
+        };
+    }
+    for g in w.guests.values_mut() {
+        if matches!(
+            g.conf.get("lock").map(String::as_str),
+            Some("create" | "clone" | "destroyed")
+        ) {
+            g.conf.remove("lock");
+        }
+    }
+    Ok(w)
+}
+
+impl SimHandle {
+    /// Run `f` on the world, then wake requests waiting on a lock.
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let r = {
+            let mut w = self.shared.world();
+            f(&mut w)
+        };
+        self.shared.changed.notify_waiters();
+        r
+    }
+
+    /// Advance simulated time by `ms` (manual clock), running every task event on the way.
+    pub fn advance(&self, ms: u64) {
+        self.with_world(|w| {
+            let t = w.now + ms;
+            w.advance_to(t);
+        });
+    }
+
+    /// Advance to the next task event; `false` when no task is pending.
+    pub fn step(&self) -> bool {
+        self.with_world(control::step)
+    }
+
+    /// Advance until every task has finished.
+    pub fn settle(&self) {
+        self.with_world(control::settle);
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.with_world(|w| w.now)
+    }
+
+    pub fn set_faults(&self, f: Faults) {
+        self.with_world(|w| w.faults = f);
+    }
+
+    pub fn counters(&self) -> state::Counters {
+        self.with_world(|w| w.counters.clone())
+    }
+
+    /// Requests the `--schema` validation rejected.
+    pub fn schema_violations(&self) -> Vec<String> {
+        self.shared
+            .schema_violations
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The URL, fingerprint and node names, as `--ready-file` writes them.
+    pub fn ready_json(&self) -> serde_json::Value {
+        serde_json::json!({ "url": self.url, "fingerprint": self.fingerprint, "nodes": self.nodes })
+    }
+
+    /// Write the cluster to the state file, if one was configured.
+    pub fn save_state(&self) -> Result<(), SimError> {
+        let Some(p) = &self.state_file else {
+            return Ok(());
+        };
+        let text = self
+            .with_world(|w| serde_json::to_string(&*w))
+            .map_err(|source| SimError::StateFormat {
+                path: p.display().to_string(),
+                source,
+            })?;
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|source| SimError::State {
+            path: tmp.display().to_string(),
+            source,
+        })?;
+        std::fs::rename(&tmp, p).map_err(|source| SimError::State {
+            path: p.display().to_string(),
+            source,
+        })
+    }
+
+    /// Stop accepting connections and save state.
+    pub fn shutdown(&self) -> Result<(), SimError> {
+        self.shutdown.notify_waiters();
+        self.save_state()
+    }
+}

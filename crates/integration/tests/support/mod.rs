@@ -1,0 +1,99 @@
+//! Shared test support: an in-process simulator on port 0 and a client pinned to it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use proxctl_client::{Client, ClientSettings, Credentials, RetryPolicy, TlsMode, WaitOptions};
+use proxctl_sim::{ClockMode, SimConfig, SimHandle};
+use proxctl_types::secret::Secret;
+use proxctl_types::{NodeName, Upid, VmId};
+
+pub fn addr() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Tests run with `--schema` on whenever the shared schema is available: every request the
+/// client sends is validated as a real PVE would, and `Harness::drop` asserts no violation.
+pub fn schema() -> Option<Arc<proxctl_schema::ApiSchema>> {
+    proxctl_schema::load_shared_schema_for_tests().map(Arc::new)
+}
+
+pub fn config(nodes: usize) -> SimConfig {
+    SimConfig {
+        nodes,
+        seed: 42,
+        clock: ClockMode::Manual,
+        root_password: Some(Secret::new("sim-root-pw")),
+        token: Some(Secret::new(
+            "root@pam!ci=0a1b2c3d-0000-4000-8000-000000000001",
+        )),
+        auditor_token: Some(Secret::new(
+            "auditor@pve!ro=0a1b2c3d-0000-4000-8000-000000000002",
+        )),
+        schema: schema(),
+        auth_failure_delay_ms: 0,
+        ..SimConfig::default()
+    }
+}
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub client: Client,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let v = self.sim.schema_violations();
+        if !std::thread::panicking() {
+            assert!(v.is_empty(), "requests violated the PVE schema: {v:#?}");
+        }
+    }
+}
+
+pub fn settings(sim: &SimHandle, creds: Credentials) -> ClientSettings {
+    let mut s = ClientSettings::new(&sim.url).unwrap();
+    s.tls = TlsMode::Pin(sim.fingerprint.parse().unwrap());
+    s.credentials = Some(creds);
+    // Tests see failures at once; retry behaviour has its own tests.
+    s.retry = RetryPolicy::none();
+    s
+}
+
+pub fn token_client(sim: &SimHandle) -> Client {
+    Client::new(settings(
+        sim,
+        Credentials::from_full_token(sim.token.expose()).unwrap(),
+    ))
+    .unwrap()
+}
+
+pub async fn harness_with(cfg: SimConfig) -> Harness {
+    let sim = proxctl_sim::start(cfg, addr()).await.unwrap();
+    let client = token_client(&sim);
+    Harness { sim, client }
+}
+
+pub async fn harness() -> Harness {
+    harness_with(config(1)).await
+}
+
+pub fn node(h: &Harness) -> NodeName {
+    NodeName::new(h.sim.nodes[0].as_str()).unwrap()
+}
+
+pub fn id(n: u32) -> VmId {
+    VmId::new(n).unwrap()
+}
+
+impl Harness {
+    /// Run every pending task to its end, then read the outcome through the client.
+    pub async fn finish(
+        &self,
+        upid: &Upid,
+    ) -> Result<proxctl_client::TaskDone, proxctl_client::ClientError> {
+        self.sim.settle();
+        self.client.wait_task(upid, &WaitOptions::default()).await
+    }
+}

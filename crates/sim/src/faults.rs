@@ -1,0 +1,82 @@
+//! Fault injection: error rates, connection resets and slow responses per route pattern, and
+//! task failure rates. Draws come from the world's seeded RNG, so runs are reproducible.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// One rule; `pattern` matches `"<METHOD> <path>"` by substring (e.g. `"POST /nodes/pve1/qemu"`
+/// or just `"/clone"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    pub pattern: String,
+    /// Probability of answering `status` instead of handling the request.
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Probability of closing the connection without an answer.
+    #[serde(default)]
+    pub reset_rate: f64,
+    /// Extra latency in simulated milliseconds.
+    #[serde(default)]
+    pub slow_ms: u64,
+}
+
+fn default_status() -> u16 {
+    500
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    #[serde(default)]
+    pub rules: Vec<FaultRule>,
+    /// Probability that a task fails at its last step.
+    #[serde(default)]
+    pub task_failure_rate: f64,
+    /// Task types the failure rate applies to (all when empty).
+    #[serde(default)]
+    pub task_failure_types: Vec<String>,
+}
+
+/// What to do with one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    None,
+    Error { status: u16, message: String },
+    Reset,
+    Slow(u64),
+}
+
+impl Faults {
+    pub fn decide(&self, rng: &mut impl Rng, method: &str, path: &str) -> FaultAction {
+        let line = format!("{method} {path}");
+        for r in self.rules.iter().filter(|r| line.contains(&r.pattern)) {
+            if r.reset_rate > 0.0 && rng.random_bool(r.reset_rate.clamp(0.0, 1.0)) {
+                return FaultAction::Reset;
+            }
+            if r.error_rate > 0.0 && rng.random_bool(r.error_rate.clamp(0.0, 1.0)) {
+                let message = r
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "simulated failure (fault injection)".into());
+                return FaultAction::Error {
+                    status: r.status,
+                    message,
+                };
+            }
+            if r.slow_ms > 0 {
+                return FaultAction::Slow(r.slow_ms);
+            }
+        }
+        FaultAction::None
+    }
+
+    pub fn task_fails(&self, rng: &mut impl Rng, task_type: &str) -> bool {
+        self.task_failure_rate > 0.0
+            && (self.task_failure_types.is_empty()
+                || self.task_failure_types.iter().any(|t| t == task_type))
+            && rng.random_bool(self.task_failure_rate.clamp(0.0, 1.0))
+    }
+}

@@ -1,0 +1,604 @@
+//! The HTTPS front end: TLS, PVE's transport rules (§1.1–1.2), authentication, schema
+//! validation, dispatch, the `{"data": ...}` envelope and PVE's error shapes (§1.5).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use proxctl_schema::{ApiSchema, Violation};
+use proxctl_types::messages::INVALID_CSRF;
+use proxctl_types::wire::FormParams;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::auth::{Principal, Role, cookie_ticket};
+use crate::clock::{Clock, ClockMode};
+use crate::error::PveError;
+use crate::faults::FaultAction;
+use crate::params::Params;
+use crate::router::{self, Ctx, Env, Match, Reply, Route};
+use crate::state::World;
+
+/// Non-upload bodies are capped at 512 KiB (PVE >= 8.4).
+const MAX_BODY: usize = 512 * 1024;
+
+/// Everything the request handlers share.
+pub struct Shared {
+    pub world: Mutex<World>,
+    pub clock: Clock,
+    pub env: Arc<Env>,
+    pub schema: Option<Arc<ApiSchema>>,
+    pub routes: Vec<Route>,
+    pub changed: Notify,
+    /// Simulated delay of 401 answers (3 s on real PVE), in simulated ms.
+    pub auth_failure_delay_ms: u64,
+    /// Requests answered with a schema violation (kept so test suites can assert none).
+    pub schema_violations: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Lock the world and bring it to the clock's present.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = self.clock.target() {
+            w.advance_to(t);
+        }
+        w
+    }
+}
+
+pub type Resp = Response<Full<Bytes>>;
+
+/// Accept TLS connections until `shutdown` fires.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    shutdown: Arc<Notify>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.notified() => return,
+        };
+        let Ok((tcp, _)) = accepted else { continue };
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { handle(shared, req).await }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, svc)
+                .await;
+        });
+    }
+}
+
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset (fault injection)")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, ResetConnection> {
+    let method = req.method().clone();
+    let uri_path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let headers = req.headers().clone();
+
+    if !matches!(
+        method,
+        Method::GET | Method::POST | Method::PUT | Method::DELETE
+    ) {
+        return Ok(plain(501, &format!("method '{method}' not available")));
+    }
+    if let Some(te) = headers.get(http::header::TRANSFER_ENCODING) {
+        let te = te.to_str().unwrap_or("").to_ascii_lowercase();
+        return Ok(if te.contains("chunked") {
+            plain(501, "chunked transfer encoding not supported")
+        } else {
+            plain(501, &format!("Unknown transfer encoding '{te}'"))
+        });
+    }
+    let decoded = percent_encoding::percent_decode_str(&uri_path)
+        .decode_utf8_lossy()
+        .into_owned();
+    if decoded.starts_with("/_sim/") || decoded == "/_sim" {
+        let body = read_body(req, usize::MAX).await.unwrap_or_default();
+        return Ok(
+            crate::control::handle(&shared, &method, &decoded, &query, &headers, &body).await,
+        );
+    }
+    let Some(rest) = decoded.strip_prefix("/api2/") else {
+        return Ok(plain(501, "no such uri"));
+    };
+    let (format, api_path) = rest.split_once('/').map_or((rest, ""), |(f, p)| (f, p));
+    if format.is_empty() {
+        return Ok(plain(501, "no such uri"));
+    }
+    let api_path = format!("/{}", api_path.trim_end_matches('/'));
+    let api_path = if api_path.len() > 1 {
+        api_path
+    } else {
+        "/".to_string()
+    };
+    if format != "json" {
+        return Ok(plain(
+            501,
+            &format!("no formatter for uri {api_path}, {format}"),
+        ));
+    }
+
+    let is_upload = api_path.ends_with("/upload") && method == Method::POST;
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let content_len: usize = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    if matches!(method, Method::GET | Method::DELETE) && content_len > 0 {
+        return Ok(plain(
+            501,
+            &format!("Unexpected content for method '{method}'"),
+        ));
+    }
+    if !is_upload && content_len > MAX_BODY {
+        return Ok(plain(501, "for data too large"));
+    }
+    let body = match read_body(req, if is_upload { usize::MAX } else { MAX_BODY }).await {
+        Some(b) => b,
+        None => return Ok(plain(501, "for data too large")),
+    };
+
+    // Authentication comes before routing: an unknown path still gets 401.
+    let who = match authenticate(&shared, &method, &api_path, &headers, is_upload) {
+        Ok(w) => w,
+        Err(e) => {
+            delay_auth_failure(&shared).await;
+            return Ok(error_response(&e));
+        }
+    };
+
+    // Parameters: body first, then the query string, whose values win.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut file = None;
+    if !body.is_empty() {
+        let ct = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match ct.as_str() {
+            "" | "application/x-www-form-urlencoded" => {
+                pairs = FormParams::decode(&String::from_utf8_lossy(&body)).into_vec();
+            }
+            "application/json" => match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(m)) => pairs = json_pairs(m),
+                _ => return Ok(error_response(&PveError::die("malformed JSON string"))),
+            },
+            "multipart/form-data" if is_upload => {
+                match crate::multipart::parse(&content_type, &body) {
+                    Ok((fields, f)) => {
+                        pairs = fields;
+                        file = f;
+                    }
+                    Err(e) => return Ok(error_response(&PveError::status(400, e))),
+                }
+            }
+            _ => {
+                return Ok(plain(
+                    506,
+                    &format!("upload 'Content-Type '{content_type}' not implemented"),
+                ));
+            }
+        }
+    }
+    let query_pairs = FormParams::decode(&query).into_vec();
+    pairs.retain(|(k, _)| !query_pairs.iter().any(|(qk, _)| qk == k));
+    pairs.extend(query_pairs);
+
+    let m = method.as_str().to_string();
+    let fault = {
+        let mut w = shared.world();
+        let f = w.faults.clone();
+        f.decide(&mut w.rng, &m, &api_path)
+    };
+    match fault {
+        FaultAction::Reset => return Err(ResetConnection),
+        FaultAction::Error { status, message } => {
+            return Ok(error_response(&PveError::status(status, message)));
+        }
+        FaultAction::Slow(ms) => wait_sim(&shared, ms).await,
+        FaultAction::None => {}
+    }
+
+    let (route, path_params) = match router::find(&shared.routes, &m, &api_path) {
+        Match::Found(r, p) => (r, p),
+        Match::NoRoute => return Ok(error_response(&PveError::not_implemented(&m, &api_path))),
+    };
+    shared
+        .world
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .count(&format!("{m} {}", route.template));
+
+    if let Some(schema) = &shared.schema {
+        let mut all = pairs.clone();
+        if let Some((name, _)) = &file {
+            all.push(("filename".into(), name.clone()));
+        }
+        match schema.validate(&m, &api_path, &all) {
+            Ok(_) => {}
+            Err(Violation::NoRoute { .. }) => {
+                note_violation(&shared, format!("{m} {api_path}: not in schema"));
+                return Ok(error_response(&PveError::not_implemented(&m, &api_path)));
+            }
+            Err(Violation::Params(e)) => {
+                note_violation(&shared, format!("{m} {api_path}: {e:?}"));
+                return Ok(error_response(&PveError::params(e)));
+            }
+        }
+    }
+
+    // Path parameters join the others; a conflicting duplicate is PVE's 400.
+    let mut conflicts = BTreeMap::new();
+    for (k, v) in &path_params {
+        if pairs.iter().any(|(pk, pv)| pk == k && pv != v) {
+            conflicts.insert(
+                k.clone(),
+                "duplicate parameter (already defined in URI) with conflicting values!".into(),
+            );
+        }
+    }
+    if !conflicts.is_empty() {
+        return Ok(error_response(&PveError::params(conflicts)));
+    }
+    pairs.retain(|(k, _)| !path_params.iter().any(|(pk, _)| pk == k));
+    pairs.extend(path_params);
+
+    if route.write && who.role == Role::Auditor {
+        return Ok(error_response(&PveError::forbidden(
+            &acl_path(&api_path),
+            privilege_for(route.template),
+        )));
+    }
+
+    let fetched = if route.template.ends_with("/download-url") {
+        Some(crate::fetch::prefetch(&pairs).await)
+    } else {
+        None
+    };
+    let params = Params::new(pairs);
+    let mut deadline: Option<u64> = None;
+    loop {
+        let mut ctx = Ctx {
+            method: m.clone(),
+            path: api_path.clone(),
+            template: route.template,
+            p: params.clone(),
+            who: who.clone(),
+            file: file.clone(),
+            env: shared.env.clone(),
+            fetched: fetched.clone(),
+        };
+        let (result, now) = {
+            let mut w = shared.world();
+            let r = (route.handler)(&mut ctx, &mut w);
+            // Start spawned tasks right away: their first steps happen before the answer.
+            let now = w.now;
+            w.advance_to(now);
+            (r, now)
+        };
+        shared.changed.notify_waiters();
+        match result {
+            Ok(reply) => return Ok(ok_response(reply)),
+            Err(PveError::LockBusy {
+                timeout_ms,
+                message,
+            }) => {
+                let d = *deadline.get_or_insert(now + timeout_ms);
+                if now >= d {
+                    return Ok(error_response(&PveError::die(message)));
+                }
+                wait_for_change(&shared, d - now).await;
+            }
+            Err(e) => return Ok(error_response(&e)),
+        }
+    }
+}
+
+fn note_violation(shared: &Shared, v: String) {
+    tracing::warn!(violation = %v, "request violates the PVE schema");
+    shared
+        .schema_violations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(v);
+}
+
+/// Wait for the world to change (manual clock) or for a slice of real time (realtime clock).
+async fn wait_for_change(shared: &Shared, remaining_sim_ms: u64) {
+    match shared.clock.mode() {
+        ClockMode::Manual => {
+            // A test that never advances time should not hang forever.
+            let _ = tokio::time::timeout(Duration::from_secs(60), shared.changed.notified()).await;
+        }
+        ClockMode::Realtime => {
+            let real = shared
+                .clock
+                .real_duration(remaining_sim_ms)
+                .min(Duration::from_millis(20));
+            tokio::time::sleep(real.max(Duration::from_millis(1))).await;
+        }
+    }
+}
+
+/// Let `ms` of simulated time pass for this request (slow-response faults, 401 delay).
+async fn wait_sim(shared: &Shared, ms: u64) {
+    if shared.clock.mode() == ClockMode::Realtime && ms > 0 {
+        tokio::time::sleep(shared.clock.real_duration(ms)).await;
+    }
+}
+
+async fn delay_auth_failure(shared: &Shared) {
+    wait_sim(shared, shared.auth_failure_delay_ms).await;
+}
+
+fn authenticate(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &http::HeaderMap,
+    is_upload: bool,
+) -> Result<Principal, PveError> {
+    let open = matches!(path, "/access/ticket" | "/access/domains");
+    let now = shared.world().now_secs();
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let ticket = header("cookie")
+        .and_then(|c| cookie_ticket(&c))
+        .or_else(|| {
+            header("authorization")
+                .and_then(|a| a.strip_prefix("PVEAuthCookie=").map(str::to_string))
+        });
+    if let Some(t) = ticket {
+        if let Some(user) = shared.env.auth.verify_ticket(&t, now) {
+            let writes = *method != Method::GET;
+            if writes && !is_upload && !open {
+                let csrf = header("csrfpreventiontoken").unwrap_or_default();
+                if !shared.env.auth.verify_csrf(&csrf, &user, now) {
+                    return Err(PveError::unauthorized(INVALID_CSRF));
+                }
+            }
+            return Ok(Principal {
+                user,
+                role: Role::Admin,
+                via_ticket: true,
+            });
+        }
+        if !open {
+            return Err(PveError::unauthorized("Authentication failed!"));
+        }
+    }
+    if let Some(a) = header("authorization")
+        && a.starts_with("PVEAPIToken")
+    {
+        if open && path == "/access/ticket" && *method == Method::POST {
+            return Err(PveError::status(
+                403,
+                "Permission check failed (URI '/access/ticket' not available with API token, need proper ticket.\n)",
+            ));
+        }
+        return shared
+            .env
+            .auth
+            .verify_token_header(&a)
+            .ok_or_else(|| PveError::unauthorized("Authentication failed!"));
+    }
+    if open {
+        return Ok(Principal {
+            user: String::new(),
+            role: Role::Admin,
+            via_ticket: false,
+        });
+    }
+    Err(PveError::unauthorized("No ticket"))
+}
+
+/// The ACL path a permission error names.
+fn acl_path(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["nodes", _, "qemu" | "lxc", vmid, ..] => format!("/vms/{vmid}"),
+        ["nodes", _, "storage", s, ..] => format!("/storage/{s}"),
+        ["nodes", n, ..] => format!("/nodes/{n}"),
+        _ => "/".to_string(),
+    }
+}
+
+fn privilege_for(template: &str) -> &'static str {
+    if template.contains("/status/") {
+        "VM.PowerMgmt"
+    } else if template.contains("/snapshot") {
+        "VM.Snapshot"
+    } else if template.ends_with("/clone") {
+        "VM.Clone"
+    } else if template.ends_with("/config") || template.ends_with("/resize") {
+        "VM.Config.Options"
+    } else if template.contains("/storage/") {
+        "Datastore.AllocateSpace"
+    } else if template.ends_with("/qemu") || template.ends_with("/lxc") {
+        "VM.Allocate"
+    } else if template.ends_with("/migrate") {
+        "VM.Migrate"
+    } else if template.ends_with("/vzdump") {
+        "VM.Backup"
+    } else {
+        "Sys.Modify"
+    }
+}
+
+fn json_pairs(m: serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in m {
+        match v {
+            Value::Array(items) => out.extend(items.into_iter().map(|i| (k.clone(), scalar(i)))),
+            other => out.push((k, scalar(other))),
+        }
+    }
+    out
+}
+
+fn scalar(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        Value::Bool(b) => if b { "1" } else { "0" }.to_string(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn read_body(req: Request<Incoming>, limit: usize) -> Option<Vec<u8>> {
+    let collected = req.into_body().collect().await.ok()?.to_bytes();
+    if collected.len() > limit {
+        return None;
+    }
+    Some(collected.to_vec())
+}
+
+fn base_headers(resp: &mut Resp) {
+    let h = resp.headers_mut();
+    h.insert("server", HeaderValue::from_static("pve-api-daemon/3.0"));
+    h.insert("cache-control", HeaderValue::from_static("max-age=0"));
+    h.insert("pragma", HeaderValue::from_static("no-cache"));
+    if let Ok(d) = HeaderValue::from_str(&httpdate_now()) {
+        h.insert("expires", d);
+    }
+}
+
+fn httpdate_now() -> String {
+    // hyper adds Date; Expires repeats it. A fixed past date means "already expired".
+    "Thu, 01 Jan 1970 00:00:00 GMT".to_string()
+}
+
+pub fn ok_response(r: Reply) -> Resp {
+    let mut body = json!({ "data": r.data });
+    if let (Some(t), Some(m)) = (r.total, body.as_object_mut()) {
+        m.insert("total".into(), Value::from(t));
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    base_headers(&mut resp);
+    resp
+}
+
+/// PVE's error shape: the first line of the message is the status line's reason phrase.
+pub fn error_response(e: &PveError) -> Resp {
+    let (status, message, errors, empty) = match e {
+        PveError::Http {
+            status,
+            message,
+            errors,
+            empty_body,
+        } => (*status, message.clone(), errors.clone(), *empty_body),
+        PveError::LockBusy { message, .. } => (500, message.clone(), BTreeMap::new(), false),
+    };
+    let body = if empty {
+        Bytes::new()
+    } else {
+        let mut b = json!({ "data": null, "message": message });
+        if !errors.is_empty()
+            && let Some(m) = b.as_object_mut()
+        {
+            m.insert(
+                "errors".into(),
+                serde_json::to_value(&errors).unwrap_or(Value::Null),
+            );
+        }
+        Bytes::from(b.to_string())
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if !empty {
+        resp.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+    }
+    set_reason(&mut resp, &message);
+    base_headers(&mut resp);
+    resp.headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    resp
+}
+
+/// Transport-level errors: plain text body, no Content-Type.
+pub fn plain(status: u16, message: &str) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(message.to_string())));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    set_reason(&mut resp, message);
+    base_headers(&mut resp);
+    resp.headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    resp
+}
+
+fn set_reason(resp: &mut Resp, message: &str) {
+    let first = message.lines().next().unwrap_or("").trim();
+    let cleaned: String = first
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect();
+    if cleaned.is_empty() {
+        return;
+    }
+    if let Ok(r) = hyper::ext::ReasonPhrase::try_from(cleaned.into_bytes()) {
+        resp.extensions_mut().insert(r);
+    }
+}
+
+/// Infallible version for the control API.
+pub fn json_response(status: u16, v: Value) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(v.to_string())));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp
+}

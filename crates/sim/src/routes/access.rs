@@ -1,0 +1,78 @@
+//! `/access/ticket` and `/access/domains` (§2.2).
+
+use serde_json::{Value, json};
+
+use crate::error::{PveError, PveResult};
+use crate::router::{Ctx, Reply};
+use crate::state::World;
+
+pub fn ticket_get(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
+    ctx.p.finish()?;
+    Ok(Reply::null())
+}
+
+pub fn domains(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
+    ctx.p.finish()?;
+    Ok(Reply::data(json!([
+        {"realm": "pam", "type": "pam", "comment": "Linux PAM standard authentication"},
+        {"realm": "pve", "type": "pve", "comment": "Proxmox VE authentication server"},
+    ])))
+}
+
+/// `POST /access/ticket`: a password, or a still-valid ticket (renewal), for a new ticket.
+pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let mut username = ctx.p.str("username");
+    let password = ctx.p.str("password");
+    if let Some(realm) = ctx.p.opt_str("realm")
+        && !username.contains('@')
+    {
+        username = format!("{username}@{realm}");
+    }
+    let _otp = ctx.p.opt_str("otp");
+    let _challenge = ctx.p.opt_str("tfa-challenge");
+    let _new_format = ctx.p.opt_bool("new-format");
+    let _path = ctx.p.opt_str("path");
+    let _privs = ctx.p.opt_str("privs");
+    ctx.p.finish()?;
+    let now = w.now_secs();
+    let auth = &ctx.env.auth;
+    let renewing = auth
+        .verify_ticket(&password, now)
+        .is_some_and(|u| u == username);
+    if !renewing && !auth.check_password(&username, &password) {
+        return Err(PveError::status(401, "authentication failure\n"));
+    }
+    let mut out = json!({
+        "username": username,
+        "ticket": auth.issue_ticket(&username, now),
+        "CSRFPreventionToken": auth.issue_csrf(&username, now),
+        "cap": caps(),
+    });
+    if w.nodes.len() > 1
+        && let Some(m) = out.as_object_mut()
+    {
+        m.insert("clustername".into(), Value::from(w.cluster_name.clone()));
+    }
+    Ok(Reply::data(out))
+}
+
+fn caps() -> Value {
+    let all = |privs: &[&str]| -> Value {
+        privs
+            .iter()
+            .map(|p| (p.to_string(), Value::from(1)))
+            .collect()
+    };
+    json!({
+        "vms": all(&["VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
+            "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network",
+            "VM.Config.Options", "VM.Console", "VM.GuestAgent.Audit", "VM.Migrate", "VM.PowerMgmt", "VM.Snapshot",
+            "VM.Snapshot.Rollback"]),
+        "storage": all(&["Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit"]),
+        "nodes": all(&["Sys.Audit", "Sys.Console", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog"]),
+        "access": all(&["Group.Allocate", "User.Modify", "Permissions.Modify"]),
+        "dc": all(&["Sys.Audit", "Sys.Modify"]),
+        "sdn": all(&["SDN.Allocate", "SDN.Audit", "SDN.Use"]),
+        "mapping": all(&["Mapping.Audit", "Mapping.Use"]),
+    })
+}

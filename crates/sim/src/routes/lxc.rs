@@ -1,0 +1,337 @@
+//! LXC containers (§6): create from a vztmpl, config (PUT only, synchronous), status, power with
+//! synchronous precondition errors, and destroy.
+
+use proxctl_types::messages::{self, DIGEST_MISMATCH, GuestKind, NO_OPTIONS};
+use proxctl_types::prop::{LxcMount, LxcNet};
+use proxctl_types::wire::DiskSize;
+use serde_json::Value;
+
+use super::common::{
+    alloc_volume, check_config_value, config_flock_free, find_volume, guest, guest_mut,
+    is_config_key, node, not_locked, quorum, user, vmid,
+};
+use super::qemu::{free_guest_volumes, status_of};
+use crate::error::{PveError, PveResult};
+use crate::lock::{LockKey, LockMode};
+use crate::router::{Ctx, Reply};
+use crate::state::{GIB, Guest, RunState, World};
+use crate::task::Plan;
+
+const K: GuestKind = GuestKind::Lxc;
+
+pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    ctx.p.finish()?;
+    let out: Vec<_> = w
+        .guests
+        .values()
+        .filter(|g| g.node == n && g.kind == K)
+        .map(|g| status_of(w, g, false))
+        .collect();
+    Ok(Reply::json(&out))
+}
+
+pub fn status_current(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    ctx.p.finish()?;
+    let g = guest(w, &n, id, K)?;
+    Ok(Reply::json(&status_of(w, g, true)))
+}
+
+fn config_params(ctx: &mut Ctx) -> Vec<(String, String)> {
+    let kv = ctx.p.take_matching(|k| is_config_key(K, k) && k != "lock");
+    for (k, v) in &kv {
+        check_config_value(K, &mut ctx.p, k, v);
+    }
+    kv
+}
+
+pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    let ostemplate = ctx.p.str("ostemplate");
+    let password = ctx.p.opt_str("password");
+    if password.as_ref().is_some_and(|p| p.len() < 5) {
+        ctx.p
+            .invalid("password", "value must be at least 5 characters long");
+    }
+    let _keys = ctx.p.opt_str("ssh-public-keys");
+    let storage = ctx.p.opt_str("storage").unwrap_or_else(|| "local".into());
+    let start = ctx.p.flag("start");
+    for k in [
+        "pool",
+        "restore",
+        "force",
+        "unique",
+        "ignore-unpack-errors",
+        "bwlimit",
+        "ha-managed",
+    ] {
+        let _ = ctx.p.opt_str(k);
+    }
+    let kv = config_params(ctx);
+    ctx.p.finish()?;
+    quorum(w)?;
+    if let Some(existing) = w.guests.get(&id.get()) {
+        return Err(PveError::die(messages::create_exists(
+            K,
+            id,
+            &existing.node,
+        )));
+    }
+    if find_volume(w, &n, &ostemplate).is_none() {
+        return Err(PveError::die(format!(
+            "volume '{ostemplate}' does not exist"
+        )));
+    }
+    let rootfs = kv
+        .iter()
+        .find(|(k, _)| k == "rootfs")
+        .map(|(_, v)| v.clone());
+    if rootfs.is_none() && kv.iter().any(|(k, _)| k.starts_with("mp")) {
+        return Err(PveError::die(
+            "mount points configured, but 'rootfs' not set - aborting",
+        ));
+    }
+    let rootfs: LxcMount = match rootfs {
+        Some(r) => r
+            .parse()
+            .map_err(|e| PveError::param("rootfs", format!("invalid format - {e}\n")))?,
+        None => LxcMount::new(format!("{storage}:4")),
+    };
+    // `local-lvm:8` → 8 GiB; a bare number uses `storage`.
+    let (store, gib) = match rootfs.volume.split_once(':') {
+        Some((s, g)) => (s.to_string(), g.parse::<f64>().unwrap_or(4.0)),
+        None => (storage.clone(), rootfs.volume.parse::<f64>().unwrap_or(4.0)),
+    };
+    let mut g = Guest::new(id.get(), K, &n);
+    g.conf.insert("lock".into(), "create".into());
+    w.guests.insert(id.get(), g);
+    let vid = id.get();
+    let nn = n.clone();
+    let macs: Vec<(String, String)> = kv
+        .iter()
+        .filter(|(k, _)| k.starts_with("net"))
+        .map(|(k, _)| (k.clone(), w.random_mac()))
+        .collect();
+    let alloc_ms = w.storages.get(&store).map_or(50, |s| s.alloc_ms);
+    let store_lock = LockKey::Storage(store.clone());
+    let mut plan = Plan::new()
+        .lock(
+            LockKey::Config(id),
+            LockMode::Exclusive,
+            1000,
+            K,
+            &format!("unable to create CT {id} - "),
+        )
+        .lock(store_lock.clone(), LockMode::Exclusive, 10_000, K, "")
+        .sleep(alloc_ms)
+        .act(move |w, task| {
+            let size = (gib * GIB as f64) as u64;
+            let volid = alloc_volume(w, &nn, &store, vid, size, "rootdir")
+                .map_err(|e| format!("unable to create CT {vid} - {e}"))?;
+            let mut r = rootfs.clone();
+            r.volume = volid;
+            r.size = Some(DiskSize(size));
+            w.task_log(task, format!("extracting archive '{ostemplate}'"));
+            let g = w.guests.get_mut(&vid).ok_or("config vanished")?;
+            g.conf.insert("rootfs".into(), r.to_string());
+            Ok(())
+        })
+        .unlock(store_lock)
+        .sleep(3000)
+        .act(move |w, _| {
+            let g = w.guests.get_mut(&vid).ok_or("config vanished")?;
+            for (k, v) in &kv {
+                if k == "rootfs" {
+                    continue;
+                }
+                let v = match macs.iter().find(|(mk, _)| mk == k) {
+                    Some((_, mac)) => match v.parse::<LxcNet>() {
+                        Ok(mut n) if n.hwaddr.is_none() => {
+                            n.hwaddr = mac.parse().ok();
+                            n.to_string()
+                        }
+                        _ => v.clone(),
+                    },
+                    None => v.clone(),
+                };
+                g.conf.insert(k.clone(), v);
+            }
+            g.conf
+                .entry("arch".into())
+                .or_insert_with(|| "amd64".into());
+            g.conf
+                .entry("ostype".into())
+                .or_insert_with(|| "debian".into());
+            g.conf.remove("lock");
+            Ok(())
+        })
+        .on_fail(move |w, _| {
+            free_guest_volumes(w, vid);
+            w.guests.remove(&vid);
+            Ok(())
+        });
+    if start {
+        plan = plan.act(move |w, _| {
+            super::qemu::start_now(w, vid);
+            Ok(())
+        });
+    }
+    let who = user(ctx);
+    let upid = w.spawn(&n, "vzcreate", &id.to_string(), &who, plan);
+    Ok(Reply::data(upid.to_string()))
+}
+
+pub fn config_get(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    let current = ctx.p.flag("current");
+    let _snap = ctx.p.opt_str("snapshot");
+    ctx.p.finish()?;
+    let g = guest(w, &n, id, K)?;
+    Ok(Reply::data(Value::Object(g.config_view(current))))
+}
+
+pub fn config_put(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    let delete = ctx.p.opt_str("delete").unwrap_or_default();
+    let digest = ctx.p.opt_str("digest");
+    let _revert = ctx.p.opt_str("revert");
+    let kv = config_params(ctx);
+    ctx.p.finish()?;
+    let deletes: Vec<String> = delete
+        .split([',', ';', ' '])
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect();
+    let g = guest(w, &n, id, K)?;
+    if kv.is_empty() && deletes.is_empty() {
+        return Err(PveError::die(NO_OPTIONS));
+    }
+    if let Some(d) = &digest
+        && *d != g.digest()
+    {
+        return Err(PveError::die(DIGEST_MISMATCH));
+    }
+    not_locked(g, &[])?;
+    config_flock_free(w, id, K)?;
+    let g = guest_mut(w, &n, id, K)?;
+    for (k, v) in kv {
+        g.conf.insert(k, v);
+    }
+    for k in deletes {
+        g.conf.remove(&k);
+    }
+    Ok(Reply::null())
+}
+
+/// LXC power: precondition failures are synchronous 500s (unlike QEMU).
+pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let action = ctx.path.rsplit('/').next().unwrap_or("").to_string();
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    for k in [
+        "timeout",
+        "forceStop",
+        "skiplock",
+        "overrule-shutdown",
+        "debug",
+    ] {
+        let _ = ctx.p.opt_str(k);
+    }
+    ctx.p.finish()?;
+    quorum(w)?;
+    let g = guest(w, &n, id, K)?;
+    not_locked(g, &[])?;
+    let running = g.is_running();
+    let (ty, dur) = match action.as_str() {
+        "start" if g.is_template() => {
+            return Err(PveError::die("you can't start a CT if it's a template"));
+        }
+        "start" if running => return Err(PveError::die(messages::already_running(K, id))),
+        "resume" if g.run == RunState::Running => {
+            return Err(PveError::die(messages::already_running(K, id)));
+        }
+        "stop" | "shutdown" | "suspend" if !running => {
+            return Err(PveError::die(messages::not_running(K, id)));
+        }
+        // PVE really says VM here.
+        "reboot" if !running => return Err(PveError::die(format!("VM {id} not running"))),
+        "start" => ("vzstart", 1500),
+        "stop" => ("vzstop", 500),
+        "shutdown" => ("vzshutdown", 2000),
+        "reboot" => ("vzreboot", 3000),
+        "suspend" => ("vzsuspend", 500),
+        "resume" => ("vzresume", 500),
+        _ => return Err(PveError::not_implemented(&ctx.method, &ctx.path)),
+    };
+    let vid = id.get();
+    let plan = Plan::new()
+        .lock(LockKey::Config(id), LockMode::Exclusive, 10_000, K, "")
+        .sleep(dur)
+        .act(move |w, _| {
+            match action.as_str() {
+                "start" => super::qemu::start_now(w, vid),
+                "stop" | "shutdown" => {
+                    if let Some(g) = w.guests.get_mut(&vid) {
+                        g.run = RunState::Stopped;
+                    }
+                }
+                "suspend" => {
+                    if let Some(g) = w.guests.get_mut(&vid) {
+                        g.run = RunState::Paused;
+                    }
+                }
+                "resume" => {
+                    if let Some(g) = w.guests.get_mut(&vid) {
+                        g.run = RunState::Running;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        });
+    let who = user(ctx);
+    let upid = w.spawn(&n, ty, &id.to_string(), &who, plan);
+    Ok(Reply::data(upid.to_string()))
+}
+
+pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    let force = ctx.p.flag("force");
+    let purge = ctx.p.flag("purge");
+    let _unref = ctx.p.flag("destroy-unreferenced-disks");
+    ctx.p.finish()?;
+    quorum(w)?;
+    let g = guest(w, &n, id, K)?;
+    if g.is_running() && !force {
+        return Err(PveError::die(format!(
+            "unable to destroy CT {id} - container is running"
+        )));
+    }
+    if g.conf.get("protection").is_some_and(|p| p == "1") {
+        return Err(PveError::die(format!(
+            "can't remove CT {id} - protection mode enabled"
+        )));
+    }
+    not_locked(g, &[])?;
+    let vid = id.get();
+    let plan = Plan::new()
+        .lock(LockKey::Config(id), LockMode::Exclusive, 10_000, K, "")
+        .sleep(1500)
+        .act(move |w, _| {
+            free_guest_volumes(w, vid);
+            w.guests.remove(&vid);
+            if purge {
+                w.ha.remove(&format!("ct:{vid}"));
+            }
+            Ok(())
+        });
+    let who = user(ctx);
+    let upid = w.spawn(&n, "vzdestroy", &id.to_string(), &who, plan);
+    Ok(Reply::data(upid.to_string()))
+}

@@ -1,0 +1,223 @@
+//! The simulated cluster: nodes, storages and volumes, guests, tasks, locks, HA and SDN. One
+//! `World` value behind one mutex; handlers and the task engine mutate it synchronously.
+
+mod guest;
+mod storage;
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use guest::{Guest, RunState, Snapshot};
+pub use storage::{StorageDef, Volume};
+
+use crate::clock::SimMillis;
+use crate::faults::Faults;
+use crate::lock::Locks;
+use crate::task::Task;
+
+/// A cluster node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub ip: String,
+    pub cpus: u32,
+    pub memory: u64,
+    pub online: bool,
+    pub bridges: Vec<String>,
+    /// The UPID `pstart` of this node's daemon (clock ticks since boot).
+    pub pstart: u64,
+    pub boot_time: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HaResource {
+    pub sid: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SdnZone {
+    pub zone: String,
+    pub zone_type: String,
+    pub bridge: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SdnVnet {
+    pub vnet: String,
+    pub zone: String,
+    pub tag: Option<u32>,
+}
+
+/// Counters the control API exposes (per route pattern), for benchmarks to count API calls.
+pub type Counters = BTreeMap<String, u64>;
+
+#[derive(Serialize, Deserialize)]
+pub struct World {
+    pub now: SimMillis,
+    pub seed: u64,
+    #[serde(skip, default = "default_rng")]
+    pub rng: ChaCha8Rng,
+    pub cluster_name: String,
+    pub nodes: BTreeMap<String, Node>,
+    pub storages: BTreeMap<String, StorageDef>,
+    /// Volumes by volid; local volumes are per node, so the key is `(node or "", volid)`.
+    pub volumes: BTreeMap<(String, String), Volume>,
+    pub guests: BTreeMap<u32, Guest>,
+    pub tasks: Vec<Task>,
+    #[serde(skip)]
+    pub locks: Locks,
+    pub ha: BTreeMap<String, HaResource>,
+    pub sdn_zones: Vec<SdnZone>,
+    pub sdn_vnets: Vec<SdnVnet>,
+    pub faults: Faults,
+    pub counters: Counters,
+    pub quorate: bool,
+    pub next_pid: u32,
+    pub next_task_id: u64,
+    /// Simulated download bandwidth for download-url, bytes per second.
+    pub bandwidth: u64,
+    /// Simulated full-clone copy rate, bytes per second.
+    pub copy_rate: u64,
+    /// How `cloud-init status --wait` answers inside guests: true = done, false = error.
+    pub cloud_init_ok: bool,
+}
+
+fn default_rng() -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(0)
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .field("guests", &self.guests.len())
+            .field("tasks", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub const GIB: u64 = 1024 * 1024 * 1024;
+
+impl World {
+    /// A fresh cluster of `nodes` nodes named `pve1..pveN` (or `pve` for one node).
+    pub fn new(nodes: usize, seed: u64, now: SimMillis) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut map = BTreeMap::new();
+        let n = nodes.max(1);
+        for i in 1..=n {
+            let name = if n == 1 {
+                "pve".to_string()
+            } else {
+                format!("pve{i}")
+            };
+            map.insert(
+                name.clone(),
+                Node {
+                    ip: format!("10.0.0.{}", 10 + i),
+                    name,
+                    cpus: 16,
+                    memory: 64 * GIB,
+                    online: true,
+                    bridges: vec!["vmbr0".into(), "vmbr1".into()],
+                    pstart: rng.random_range(0x0100_0000..0x0FFF_FFFF),
+                    boot_time: now / 1000 - 86_400,
+                },
+            );
+        }
+        let mut storages = BTreeMap::new();
+        for s in StorageDef::defaults() {
+            storages.insert(s.id.clone(), s);
+        }
+        let next_pid = rng.random_range(0x1000..0x40000);
+        Self {
+            now,
+            seed,
+            rng,
+            cluster_name: "simcluster".into(),
+            nodes: map,
+            storages,
+            volumes: BTreeMap::new(),
+            guests: BTreeMap::new(),
+            tasks: Vec::new(),
+            locks: Locks::default(),
+            ha: BTreeMap::new(),
+            sdn_zones: vec![SdnZone {
+                zone: "localnet".into(),
+                zone_type: "simple".into(),
+                bridge: None,
+            }],
+            sdn_vnets: vec![SdnVnet {
+                vnet: "vnet0".into(),
+                zone: "localnet".into(),
+                tag: None,
+            }],
+            faults: Faults::default(),
+            counters: Counters::new(),
+            quorate: true,
+            next_pid,
+            next_task_id: 1,
+            bandwidth: 100 * 1024 * 1024,
+            copy_rate: 500 * 1024 * 1024,
+            cloud_init_ok: true,
+        }
+    }
+
+    /// Re-seed the random source after loading persisted state.
+    pub fn reseed(&mut self) {
+        self.rng = ChaCha8Rng::seed_from_u64(self.seed ^ self.now);
+    }
+
+    pub fn now_secs(&self) -> u64 {
+        self.now / 1000
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    pub fn first_node(&self) -> String {
+        self.nodes
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "pve".into())
+    }
+
+    /// A MAC in the Proxmox OUI, `BC:24:11:XX:XX:XX`.
+    pub fn random_mac(&mut self) -> String {
+        let b: [u8; 3] = self.rng.random();
+        format!("BC:24:11:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2])
+    }
+
+    pub fn random_uuid(&mut self) -> String {
+        let b: [u8; 16] = self.rng.random();
+        let h = hex::encode(b);
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
+    }
+
+    pub fn random_hex(&mut self, bytes: usize) -> String {
+        let v: Vec<u8> = (0..bytes).map(|_| self.rng.random()).collect();
+        hex::encode(v)
+    }
+
+    pub fn count(&mut self, route: &str) {
+        *self.counters.entry(route.to_string()).or_default() += 1;
+    }
+
+    /// Whether `vmid` exists anywhere in the cluster.
+    pub fn vmid_taken(&self, vmid: u32) -> bool {
+        self.guests.contains_key(&vmid)
+    }
+}
