@@ -123,9 +123,24 @@ impl Client {
     ) -> Result<(Value, Option<u64>), ClientError> {
         let policy = &self.inner.settings.retry;
         let mut attempt = 1;
+        let mut relogged = false;
         loop {
             match self.send_once(req).await {
                 Ok(v) => return Ok(v),
+                // An expired or revoked ticket: log in again once, then resend.
+                Err(ClientError::Api(e))
+                    if e.kind == crate::ApiErrorKind::Unauthorized
+                        && !relogged
+                        && req.endpoint != Endpoint::AccessTicket
+                        && matches!(
+                            self.inner.settings.credentials,
+                            Some(Credentials::Password { .. })
+                        ) =>
+                {
+                    tracing::debug!("ticket rejected; logging in again");
+                    self.forget_ticket().await;
+                    relogged = true;
+                }
                 Err(e) if attempt < policy.max_attempts && retryable(req.endpoint, &e) => {
                     let wait = policy.delay(attempt);
                     self.inner.metrics.retries.fetch_add(1, Ordering::Relaxed);

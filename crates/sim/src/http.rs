@@ -39,6 +39,8 @@ pub struct Shared {
     pub auth_failure_delay_ms: u64,
     /// Requests answered with a schema violation (kept so test suites can assert none).
     pub schema_violations: Mutex<Vec<String>>,
+    /// Requests currently waiting for a lock, so tests can wait on a condition, not a sleep.
+    pub waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -301,6 +303,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     let params = Params::new(pairs);
     let mut deadline: Option<u64> = None;
     loop {
+        // Registered before the attempt, so a change that lands in between is not missed.
+        let notified = shared.changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let mut ctx = Ctx {
             method: m.clone(),
             path: api_path.clone(),
@@ -319,7 +325,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
             w.advance_to(now);
             (r, now)
         };
-        shared.changed.notify_waiters();
+        // A lock wait changed nothing; waking waiters (ourselves included) would only spin.
+        if !matches!(result, Err(PveError::LockBusy { .. })) {
+            shared.changed.notify_waiters();
+        }
         match result {
             Ok(reply) => return Ok(ok_response(reply)),
             Err(PveError::LockBusy {
@@ -330,7 +339,25 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
                 if now >= d {
                     return Ok(error_response(&PveError::die(message)));
                 }
-                wait_for_change(&shared, d - now).await;
+                shared
+                    .waiting
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                match shared.clock.mode() {
+                    // A test that never advances time should not hang forever.
+                    ClockMode::Manual => {
+                        let _ = tokio::time::timeout(Duration::from_secs(60), notified).await;
+                    }
+                    ClockMode::Realtime => {
+                        let real = shared
+                            .clock
+                            .real_duration(d - now)
+                            .min(Duration::from_millis(20));
+                        tokio::time::sleep(real.max(Duration::from_millis(1))).await;
+                    }
+                }
+                shared
+                    .waiting
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
             Err(e) => return Ok(error_response(&e)),
         }
@@ -344,23 +371,6 @@ fn note_violation(shared: &Shared, v: String) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(v);
-}
-
-/// Wait for the world to change (manual clock) or for a slice of real time (realtime clock).
-async fn wait_for_change(shared: &Shared, remaining_sim_ms: u64) {
-    match shared.clock.mode() {
-        ClockMode::Manual => {
-            // A test that never advances time should not hang forever.
-            let _ = tokio::time::timeout(Duration::from_secs(60), shared.changed.notified()).await;
-        }
-        ClockMode::Realtime => {
-            let real = shared
-                .clock
-                .real_duration(remaining_sim_ms)
-                .min(Duration::from_millis(20));
-            tokio::time::sleep(real.max(Duration::from_millis(1))).await;
-        }
-    }
 }
 
 /// Let `ms` of simulated time pass for this request (slow-response faults, 401 delay).

@@ -227,6 +227,7 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         changed: Notify::new(),
         auth_failure_delay_ms: config.auth_failure_delay_ms,
         schema_violations: Mutex::new(Vec::new()),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
     });
     let shutdown = Arc::new(Notify::new());
     tokio::spawn(http::serve(
@@ -323,6 +324,13 @@ impl SimHandle {
 
     pub fn counters(&self) -> state::Counters {
         self.with_world(|w| w.counters.clone())
+    }
+
+    /// How many requests are blocked waiting for a lock right now.
+    pub fn waiting_requests(&self) -> usize {
+        self.shared
+            .waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Requests the `--schema` validation rejected.

@@ -419,22 +419,25 @@ impl Client {
         want_name: Option<&str>,
         original: ClientError,
     ) -> Result<Started, ClientError> {
+        // Without a name there is nothing to recognise our own earlier attempt by.
+        let Some(want) = want_name else {
+            return Err(original);
+        };
         let Ok(existing) = self.qemu_config(node, vmid).await else {
             return Err(original);
         };
         let name = existing.get("name").and_then(Value::as_str);
-        let locked = existing.contains_key("lock");
-        if want_name.is_some() && name == want_name && !locked {
+        let lock = existing.get("lock").and_then(Value::as_str);
+        if name == Some(want) && lock.is_none() {
             tracing::info!(%vmid, "VM already exists as requested; treating create as done");
             return Ok(Started::AlreadyDone);
         }
         Err(ClientError::CreateConflict {
             what: format!("VM {vmid}"),
             detail: format!(
-                "it is named {:?}{}, not {:?}",
-                name.unwrap_or("(unnamed)"),
-                if locked { " and is locked" } else { "" },
-                want_name.unwrap_or("(unnamed)")
+                "it is named {}{}, but {want:?} was asked for; pick another VMID (see /cluster/nextid)",
+                name.map_or("nothing".to_string(), |n| format!("{n:?}")),
+                lock.map_or(String::new(), |l| format!(" and is locked ({l})"))
             ),
         })
     }

@@ -38,6 +38,7 @@ pub fn config(nodes: usize) -> SimConfig {
     }
 }
 
+#[derive(Debug)]
 pub struct Harness {
     pub sim: SimHandle,
     pub client: Client,
