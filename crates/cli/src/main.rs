@@ -1,2 +1,30 @@
-//! proxctl binary entry point.
-fn main() {}
+//! The `proxctl` binary: `main` → `run` → exit code. Errors print as a chain, and the exit code
+//! says who failed: 1 user error, 2 system error, 3 Proxmox API error.
+
+mod cmd;
+mod exit;
+mod flags;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = flags::Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(cmd::run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if exit::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{}", exit::render_chain(&e));
+            ExitCode::from(exit::code_for(&e))
+        }
+    }
+}

@@ -86,10 +86,13 @@ fn split(template: &str) -> Vec<&str> {
     template.split('/').filter(|s| !s.is_empty()).collect()
 }
 
+/// A matching route, its count of literal segments, and its path parameters.
+type Candidate<'a> = (&'a Route, usize, Vec<(String, String)>);
+
 /// Find the route for a decoded path; more literal segments win.
 pub fn find<'a>(routes: &'a [Route], method: &str, path: &str) -> Match<'a> {
     let raw: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let mut best: Option<(&Route, usize, Vec<(String, String)>)> = None;
+    let mut best: Option<Candidate<'_>> = None;
     for r in routes.iter().filter(|r| r.method == method) {
         let t = split(r.template);
         let volume_tail =

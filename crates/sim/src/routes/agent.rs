@@ -121,9 +121,7 @@ pub fn exec_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     ctx.p.finish()?;
     let g = usable(w, &n, id)?;
     let Some((code, out)) = pid.and_then(|p| g.agent_exec.get(&(p as u64))) else {
-        return Err(PveError::die(format!(
-            "Agent error: Invalid parameter 'pid'"
-        )));
+        return Err(PveError::die("Agent error: Invalid parameter 'pid'"));
     };
     let mut v = json!({"exited": 1, "exitcode": code});
     if !out.is_empty() {

@@ -230,9 +230,8 @@ const LXC_INDEXED: &[(&str, u16)] = &[("net", 31), ("mp", 255), ("unused", 255),
 fn indexed(k: &str, table: &[(&str, u16)]) -> bool {
     table.iter().any(|(p, max)| {
         k.strip_prefix(p).is_some_and(|n| {
-            !n.is_empty()
-                && !(n.len() > 1 && n.starts_with('0'))
-                && n.parse::<u16>().is_ok_and(|i| i <= *max)
+            let canonical = n == "0" || !n.starts_with('0');
+            canonical && n.parse::<u16>().is_ok_and(|i| i <= *max)
         })
     })
 }

@@ -282,13 +282,18 @@ fn digest_hex(alg: &str, data: &[u8]) -> Option<String> {
 
 const CHECKSUM_ALGS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 
-/// Shared checks of upload and download-url; returns (storage def, content, target filename).
-fn transfer_checks(
-    ctx: &mut Ctx,
-    w: &World,
-    download: bool,
-) -> PveResult<(StorageDef, String, String, Option<(String, String)>)> {
-    let s = ctx.p.str("storage");
+/// The parameters upload and download-url share.
+struct Transfer {
+    storage: String,
+    content: String,
+    filename: String,
+    /// (algorithm, expected hex digest).
+    checksum: Option<(String, String)>,
+}
+
+/// Shared parameter checks of upload and download-url.
+fn transfer_checks(ctx: &mut Ctx, download: bool) -> Transfer {
+    let storage = ctx.p.str("storage");
     let content = ctx.p.opt_enum("content", &["iso", "vztmpl", "import"]);
     if !ctx.p.has("content") {
         ctx.p
@@ -301,44 +306,39 @@ fn transfer_checks(
     };
     let alg = ctx.p.opt_enum("checksum-algorithm", CHECKSUM_ALGS);
     let sum = ctx.p.opt_str("checksum");
-    if alg.is_some() != sum.is_some() {
-        let k = if alg.is_some() {
-            "checksum"
-        } else {
-            "checksum-algorithm"
-        };
-        ctx.p.invalid(
-            k,
-            format!(
-                "missing property required by '{}'",
-                if alg.is_some() {
-                    "checksum-algorithm"
-                } else {
-                    "checksum"
-                }
-            ),
-        );
+    match (&alg, &sum) {
+        (Some(_), None) => ctx.p.invalid(
+            "checksum",
+            "missing property required by 'checksum-algorithm'",
+        ),
+        (None, Some(_)) => ctx.p.invalid(
+            "checksum-algorithm",
+            "missing property required by 'checksum'",
+        ),
+        _ => {}
     }
     if ctx.p.has("tmpfilename") {
         ctx.p
             .invalid("tmpfilename", proxctl_types::messages::UNKNOWN_PARAM);
     }
-    Ok((
-        storage_def(w, &s).unwrap_or(StorageDef {
-            id: s,
-            ..StorageDef::defaults().remove(0)
-        }),
-        content.unwrap_or_default(),
+    Transfer {
+        storage,
+        content: content.unwrap_or_default(),
         filename,
-        alg.zip(sum),
-    ))
+        checksum: alg.zip(sum),
+    }
 }
 
 pub fn upload(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
-    let (def, content, _, checksum) = transfer_checks(ctx, w, false)?;
+    let Transfer {
+        storage,
+        content,
+        checksum,
+        ..
+    } = transfer_checks(ctx, false);
     ctx.p.finish()?;
-    let def = storage_def(w, &def.id)?;
+    let def = storage_def(w, &storage)?;
     let Some((raw_name, data)) = ctx.file.clone() else {
         return Err(PveError::param(
             "filename",
@@ -411,13 +411,19 @@ pub fn download_url(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let url = ctx.p.str("url");
     let compression = ctx.p.opt_enum("compression", &["gz", "lzo", "zst", "bz2"]);
     let _verify = ctx.p.opt_bool("verify-certificates");
-    let (def, content, filename, checksum) = transfer_checks(ctx, w, true)?;
-    if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+    let Transfer {
+        storage,
+        content,
+        filename,
+        checksum,
+    } = transfer_checks(ctx, true);
+    let http = url.starts_with("http://") || url.starts_with("https://");
+    if !url.is_empty() && !http {
         ctx.p
             .invalid("url", "value does not match the regex pattern");
     }
     ctx.p.finish()?;
-    let def = storage_def(w, &def.id)?;
+    let def = storage_def(w, &storage)?;
     if !def.is_file_based() {
         return Err(PveError::die(format!(
             "can't upload to storage type '{}', not a file based storage!",

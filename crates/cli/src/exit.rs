@@ -1,0 +1,88 @@
+//! Exit codes and error rendering at the binary's edge.
+
+use proxctl_client::ClientError;
+
+pub const USER: u8 = 1;
+pub const SYSTEM: u8 = 2;
+pub const API: u8 = 3;
+
+/// `error: <top>` then `  caused by: <source>` for each cause; a `Display` never repeats its
+/// source, so every line adds something.
+pub fn render_chain(e: &anyhow::Error) -> String {
+    let mut out = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        out.push_str(&format!("\n  caused by: {cause}"));
+    }
+    out
+}
+
+/// 1 for bad input or configuration, 3 when Proxmox said no, 2 for everything else.
+pub fn code_for(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            return match c {
+                ClientError::Api(_)
+                | ClientError::TaskFailed { .. }
+                | ClientError::CreateConflict { .. } => API,
+                ClientError::Config(_)
+                | ClientError::SecretFile { .. }
+                | ClientError::SecretFilePermissions { .. } => USER,
+                _ => SYSTEM,
+            };
+        }
+        if cause.downcast_ref::<UserError>().is_some() {
+            return USER;
+        }
+        if cause
+            .downcast_ref::<proxctl_sim::SimError>()
+            .is_some_and(|s| matches!(s, proxctl_sim::SimError::Config(_)))
+        {
+            return USER;
+        }
+    }
+    SYSTEM
+}
+
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// An error in what the user asked for (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_exit_3_config_errors_exit_1_transport_errors_exit_2() {
+        let api = ClientError::Api(proxctl_client::ApiError::new(
+            500,
+            "GET",
+            "/x",
+            "boom",
+            Default::default(),
+        ));
+        assert_eq!(code_for(&anyhow::Error::from(api)), API);
+        assert_eq!(
+            code_for(&anyhow::Error::from(ClientError::Config("bad".into()))),
+            USER
+        );
+        assert_eq!(
+            code_for(&anyhow::Error::from(UserError("bad".into()))),
+            USER
+        );
+        assert_eq!(code_for(&anyhow::anyhow!("disk full")), SYSTEM);
+    }
+
+    #[test]
+    fn the_chain_prints_each_cause_once() {
+        let e = anyhow::Error::from(std::io::Error::other("inner")).context("outer");
+        assert_eq!(render_chain(&e), "error: outer\n  caused by: inner");
+    }
+}
