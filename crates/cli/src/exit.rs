@@ -69,14 +69,8 @@ mod tests {
             Default::default(),
         ));
         assert_eq!(code_for(&anyhow::Error::from(api)), API);
-        assert_eq!(
-            code_for(&anyhow::Error::from(ClientError::Config("bad".into()))),
-            USER
-        );
-        assert_eq!(
-            code_for(&anyhow::Error::from(UserError("bad".into()))),
-            USER
-        );
+        assert_eq!(code_for(&anyhow::Error::from(ClientError::Config("bad".into()))), USER);
+        assert_eq!(code_for(&anyhow::Error::from(UserError("bad".into()))), USER);
         assert_eq!(code_for(&anyhow::anyhow!("disk full")), SYSTEM);
     }
 

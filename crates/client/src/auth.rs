@@ -15,26 +15,16 @@ pub enum Credentials {
     /// `PVEAPIToken=<user@realm!tokenid>=<secret>`: no ticket, no CSRF.
     Token { token_id: String, secret: Secret },
     /// Password login for a ticket (renewed before its 2 h expiry), with optional TOTP.
-    Password {
-        user: UserId,
-        password: Secret,
-        otp: Option<Secret>,
-    },
+    Password { user: UserId, password: Secret, otp: Option<Secret> },
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Credentials::Token { token_id, secret } => f
-                .debug_struct("Token")
-                .field("token_id", token_id)
-                .field("secret", secret)
-                .finish(),
-            Credentials::Password {
-                user,
-                password,
-                otp,
-            } => f
+            Credentials::Token { token_id, secret } => {
+                f.debug_struct("Token").field("token_id", token_id).field("secret", secret).finish()
+            }
+            Credentials::Password { user, password, otp } => f
                 .debug_struct("Password")
                 .field("user", user)
                 .field("password", password)
@@ -65,15 +55,11 @@ impl Credentials {
         let n = name.as_bytes();
         let name_ok = n.len() >= 2
             && n[0].is_ascii_alphabetic()
-            && n.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
+            && n.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
         if !name_ok || secret.is_empty() {
             return Err(bad());
         }
-        Ok(Credentials::Token {
-            token_id: token_id.to_string(),
-            secret,
-        })
+        Ok(Credentials::Token { token_id: token_id.to_string(), secret })
     }
 
     pub fn password(
@@ -82,15 +68,9 @@ impl Credentials {
         otp: Option<Secret>,
     ) -> Result<Self, ClientError> {
         let user = UserId::new(user).map_err(|_| {
-            ClientError::Config(format!(
-                "user '{user}' must look like user@realm, e.g. root@pam"
-            ))
+            ClientError::Config(format!("user '{user}' must look like user@realm, e.g. root@pam"))
         })?;
-        Ok(Credentials::Password {
-            user,
-            password,
-            otp,
-        })
+        Ok(Credentials::Password { user, password, otp })
     }
 
     /// The user (or token) name, safe to print.
@@ -108,19 +88,15 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, ClientError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|source| ClientError::SecretFile {
-            path: shown.clone(),
-            source,
-        })?;
+        let meta = std::fs::metadata(path)
+            .map_err(|source| ClientError::SecretFile { path: shown.clone(), source })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(ClientError::SecretFilePermissions { path: shown, mode });
         }
     }
-    let text = std::fs::read_to_string(path).map_err(|source| ClientError::SecretFile {
-        path: shown,
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ClientError::SecretFile { path: shown, source })?;
     Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
 }
 
@@ -128,10 +104,7 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, ClientError> {
 pub fn prompt_secret(label: &str) -> Result<Secret, ClientError> {
     rpassword::prompt_password(format!("{label}: "))
         .map(Secret::new)
-        .map_err(|source| ClientError::SecretFile {
-            path: "<terminal prompt>".into(),
-            source,
-        })
+        .map_err(|source| ClientError::SecretFile { path: "<terminal prompt>".into(), source })
 }
 
 #[cfg(test)]
@@ -141,9 +114,7 @@ mod tests {
     #[test]
     fn full_token_splits_at_the_last_equals_sign() {
         let c = Credentials::from_full_token("root@pam!ci=1234-abcd").unwrap();
-        let Credentials::Token { token_id, secret } = &c else {
-            panic!("token expected")
-        };
+        let Credentials::Token { token_id, secret } = &c else { panic!("token expected") };
         assert_eq!(token_id, "root@pam!ci");
         assert_eq!(secret.expose(), "1234-abcd");
         assert!(!format!("{c:?}").contains("1234-abcd"));

@@ -85,14 +85,7 @@ impl ApiError {
                 MessageKind::Other => ApiErrorKind::Other,
             },
         };
-        Self {
-            status,
-            method: method.to_string(),
-            path: path.to_string(),
-            message,
-            errors,
-            kind,
-        }
+        Self { status, method: method.to_string(), path: path.to_string(), message, errors, kind }
     }
 
     /// Whether waiting and sending the same request again can succeed.
@@ -140,11 +133,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} failed with HTTP {}",
-            self.method, self.path, self.status
-        )?;
+        write!(f, "{} {} failed with HTTP {}", self.method, self.path, self.status)?;
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
@@ -172,41 +161,19 @@ pub enum ClientError {
     #[error(
         "{method} {path} timed out after {timeout:?}; raise --timeout or check the node's load"
     )]
-    Timeout {
-        method: String,
-        path: String,
-        timeout: Duration,
-    },
+    Timeout { method: String, path: String, timeout: Duration },
 
     #[error("{}", tls_message(url, fingerprint.as_deref(), pinned.as_deref()))]
-    Tls {
-        url: String,
-        fingerprint: Option<String>,
-        pinned: Option<String>,
-        source: reqwest::Error,
-    },
+    Tls { url: String, fingerprint: Option<String>, pinned: Option<String>, source: reqwest::Error },
 
     #[error("HTTP transport failed for {method} {path}")]
-    Http {
-        method: String,
-        path: String,
-        source: reqwest::Error,
-    },
+    Http { method: String, path: String, source: reqwest::Error },
 
     #[error("unexpected response to {method} {path}: {detail}")]
-    Decode {
-        method: String,
-        path: String,
-        detail: String,
-    },
+    Decode { method: String, path: String, detail: String },
 
     #[error("task {upid} failed: {exitstatus}{}", log_tail_suffix(log_tail))]
-    TaskFailed {
-        upid: Upid,
-        node: NodeName,
-        exitstatus: String,
-        log_tail: Vec<String>,
-    },
+    TaskFailed { upid: Upid, node: NodeName, exitstatus: String, log_tail: Vec<String> },
 
     #[error(
         "task {upid} still running after {waited:?}; follow it with `proxctl task wait {upid}`"
@@ -220,10 +187,7 @@ pub enum ClientError {
     Config(String),
 
     #[error("cannot read secret from {path}")]
-    SecretFile {
-        path: String,
-        source: std::io::Error,
-    },
+    SecretFile { path: String, source: std::io::Error },
 
     #[error(
         "refusing to read secret file {path}: it is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
@@ -292,93 +256,49 @@ mod tests {
     use super::*;
 
     fn err(status: u16, msg: &str) -> ApiError {
-        ApiError::new(
-            status,
-            "POST",
-            "/nodes/pve/qemu/100/config",
-            msg,
-            BTreeMap::new(),
-        )
+        ApiError::new(status, "POST", "/nodes/pve/qemu/100/config", msg, BTreeMap::new())
     }
 
     #[test]
     fn every_documented_failure_maps_to_its_kind() {
         let mut errors = BTreeMap::new();
-        errors.insert(
-            "vmid".to_string(),
-            "property is missing and it is not optional".to_string(),
-        );
+        errors.insert("vmid".to_string(), "property is missing and it is not optional".to_string());
         assert_eq!(
-            ApiError::new(
-                400,
-                "POST",
-                "/x",
-                "Parameter verification failed.\n",
-                errors
-            )
-            .kind,
+            ApiError::new(400, "POST", "/x", "Parameter verification failed.\n", errors).kind,
             ApiErrorKind::ParamVerification
         );
         assert_eq!(
-            err(
-                500,
-                "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist\n"
-            )
-            .kind,
+            err(500, "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist\n").kind,
             ApiErrorKind::DoesNotExist
         );
         assert_eq!(
-            err(
-                500,
-                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout\n"
-            )
-            .kind,
-            ApiErrorKind::LockTimeout {
-                lock_path: "/var/lock/qemu-server/lock-100.conf".into()
-            }
+            err(500, "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout\n").kind,
+            ApiErrorKind::LockTimeout { lock_path: "/var/lock/qemu-server/lock-100.conf".into() }
         );
         assert_eq!(
             err(500, "VM is locked (clone)\n").kind,
-            ApiErrorKind::Locked {
-                lock: "clone".into()
-            }
+            ApiErrorKind::Locked { lock: "clone".into() }
         );
         assert_eq!(
             err(500, "checksum mismatch (file change by other user?)\n").kind,
             ApiErrorKind::DigestMismatch
         );
         assert_eq!(err(401, "").kind, ApiErrorKind::Unauthorized);
-        assert_eq!(
-            err(401, "authentication failure\n").kind,
-            ApiErrorKind::Unauthorized
-        );
+        assert_eq!(err(401, "authentication failure\n").kind, ApiErrorKind::Unauthorized);
         assert_eq!(
             err(403, "Permission check failed (/vms/100, VM.PowerMgmt)\n").kind,
             ApiErrorKind::Forbidden
         );
-        assert_eq!(
-            err(500, "VM 100 already running\n").kind,
-            ApiErrorKind::WrongState
-        );
-        assert_eq!(
-            err(500, "VM 100 not running\n").kind,
-            ApiErrorKind::WrongState
-        );
-        assert_eq!(
-            err(500, "cluster not ready - no quorum?\n").kind,
-            ApiErrorKind::NoQuorum
-        );
+        assert_eq!(err(500, "VM 100 already running\n").kind, ApiErrorKind::WrongState);
+        assert_eq!(err(500, "VM 100 not running\n").kind, ApiErrorKind::WrongState);
+        assert_eq!(err(500, "cluster not ready - no quorum?\n").kind, ApiErrorKind::NoQuorum);
         assert_eq!(
             err(501, "Method 'GET /nodes/pve/foo' not implemented").kind,
             ApiErrorKind::NotImplemented
         );
         assert_eq!(err(596, "Connection timed out").kind, ApiErrorKind::Proxy);
         assert_eq!(
-            err(
-                500,
-                "unable to create VM 100 - VM 100 already exists on node 'pve'\n"
-            )
-            .kind,
+            err(500, "unable to create VM 100 - VM 100 already exists on node 'pve'\n").kind,
             ApiErrorKind::AlreadyExists
         );
     }
@@ -386,11 +306,8 @@ mod tests {
     #[test]
     fn lock_timeouts_and_proxy_errors_are_transient_but_digest_mismatch_is_not() {
         assert!(
-            err(
-                500,
-                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
-            )
-            .is_transient()
+            err(500, "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout")
+                .is_transient()
         );
         assert!(err(596, "").is_transient());
         assert!(!err(500, "checksum mismatch (file change by other user?)").is_transient());
@@ -422,9 +339,7 @@ mod tests {
     #[test]
     fn task_failure_keeps_the_log_tail() {
         let e = ClientError::TaskFailed {
-            upid: "UPID:pve:0003A1F2:0112C3D4:6788ABCD:qmclone:9000:root@pam:"
-                .parse()
-                .unwrap(),
+            upid: "UPID:pve:0003A1F2:0112C3D4:6788ABCD:qmclone:9000:root@pam:".parse().unwrap(),
             node: NodeName::new("pve").unwrap(),
             exitstatus:
                 "clone failed: can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout"

@@ -172,11 +172,7 @@ impl ApiRequest {
                 path.push_str(seg);
             }
         }
-        Self {
-            endpoint,
-            path,
-            params,
-        }
+        Self { endpoint, path, params }
     }
 
     pub fn method(&self) -> Method {
@@ -185,9 +181,7 @@ impl ApiRequest {
 
     /// The path with segments decoded, as PVE's router sees it.
     pub fn decoded_path(&self) -> String {
-        percent_encoding::percent_decode_str(&self.path)
-            .decode_utf8_lossy()
-            .into_owned()
+        percent_encoding::percent_decode_str(&self.path).decode_utf8_lossy().into_owned()
     }
 }
 
@@ -235,14 +229,8 @@ mod tests {
             &["pve", "local", "local:iso/x y.iso"],
             FormParams::new(),
         );
-        assert_eq!(
-            r.path,
-            "/nodes/pve/storage/local/content/local%3Aiso%2Fx%20y.iso"
-        );
-        assert_eq!(
-            r.decoded_path(),
-            "/nodes/pve/storage/local/content/local:iso/x y.iso"
-        );
+        assert_eq!(r.path, "/nodes/pve/storage/local/content/local%3Aiso%2Fx%20y.iso");
+        assert_eq!(r.decoded_path(), "/nodes/pve/storage/local/content/local:iso/x y.iso");
     }
 
     #[test]
@@ -260,10 +248,7 @@ mod tests {
     fn every_endpoint_template_is_unique() {
         let mut seen = std::collections::HashSet::new();
         for e in Endpoint::ALL {
-            assert!(
-                seen.insert((e.method(), e.template())),
-                "{e:?} duplicates another endpoint"
-            );
+            assert!(seen.insert((e.method(), e.template())), "{e:?} duplicates another endpoint");
         }
     }
 }

@@ -28,18 +28,14 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Never retry.
     pub fn none() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
+        Self { max_attempts: 1, ..Self::default() }
     }
 
     /// The wait before retry number `retry` (1-based).
     pub fn delay(&self, retry: u32) -> Duration {
-        let exp = self.initial.saturating_mul(
-            1u32.checked_shl(retry.saturating_sub(1))
-                .unwrap_or(u32::MAX),
-        );
+        let exp = self
+            .initial
+            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX));
         let base = exp.min(self.max);
         if !self.jitter {
             return base;
@@ -59,11 +55,7 @@ pub struct PollPolicy {
 
 impl Default for PollPolicy {
     fn default() -> Self {
-        Self {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(2),
-            factor: 1.5,
-        }
+        Self { initial: Duration::from_millis(200), max: Duration::from_secs(2), factor: 1.5 }
     }
 }
 
@@ -79,10 +71,7 @@ mod tests {
 
     #[test]
     fn delays_double_from_two_seconds_and_cap_at_thirty() {
-        let p = RetryPolicy {
-            jitter: false,
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy { jitter: false, ..RetryPolicy::default() };
         let d: Vec<u64> = (1..=6).map(|n| p.delay(n).as_secs()).collect();
         assert_eq!(d, [2, 4, 8, 16, 30, 30]);
         assert_eq!(p.delay(100).as_secs(), 30);
@@ -93,11 +82,7 @@ mod tests {
         let p = RetryPolicy::default();
         for n in 1..8 {
             let d = p.delay(n);
-            let base = RetryPolicy {
-                jitter: false,
-                ..p.clone()
-            }
-            .delay(n);
+            let base = RetryPolicy { jitter: false, ..p.clone() }.delay(n);
             assert!(d >= base.mul_f64(0.75) && d <= p.max, "{d:?} for retry {n}");
         }
     }

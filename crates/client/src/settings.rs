@@ -80,10 +80,7 @@ fn credentials_from_env(
         return Credentials::from_full_token(&full).map(Some);
     }
     if let Some(id) = var(&["PROXCTL_TOKEN_ID"]) {
-        let secret = match (
-            var(&["PROXCTL_TOKEN_SECRET"]),
-            var(&["PROXCTL_TOKEN_SECRET_FILE"]),
-        ) {
+        let secret = match (var(&["PROXCTL_TOKEN_SECRET"]), var(&["PROXCTL_TOKEN_SECRET_FILE"])) {
             (Some(s), _) => Secret::new(s),
             (None, Some(f)) => read_secret_file(f.as_ref())?,
             (None, None) => {
@@ -95,15 +92,13 @@ fn credentials_from_env(
         return Credentials::token(&id, secret).map(Some);
     }
     if let Some(user) = var(&["PROXCTL_USER", "PVE_USER"]) {
-        let password = match (
-            var(&["PROXCTL_PASSWORD", "PVE_PASSWORD"]),
-            var(&["PROXCTL_PASSWORD_FILE"]),
-        ) {
-            (Some(p), _) => Secret::new(p),
-            (None, Some(f)) => read_secret_file(f.as_ref())?,
-            // The caller may still prompt for it.
-            (None, None) => return Ok(None),
-        };
+        let password =
+            match (var(&["PROXCTL_PASSWORD", "PVE_PASSWORD"]), var(&["PROXCTL_PASSWORD_FILE"])) {
+                (Some(p), _) => Secret::new(p),
+                (None, Some(f)) => read_secret_file(f.as_ref())?,
+                // The caller may still prompt for it.
+                (None, None) => return Ok(None),
+            };
         let otp = var(&["PROXCTL_OTP"]).map(Secret::new);
         return Credentials::password(&user, password, otp).map(Some);
     }
@@ -126,17 +121,10 @@ pub fn normalize_url(input: &str) -> Result<String, ClientError> {
             .rsplit_once(':')
             .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty())
             && !s.ends_with(']');
-        if has_port {
-            format!("https://{s}")
-        } else {
-            format!("https://{s}:8006")
-        }
+        if has_port { format!("https://{s}") } else { format!("https://{s}:8006") }
     };
     let ok = (with_scheme.starts_with("https://") || with_scheme.starts_with("http://"))
-        && with_scheme
-            .split("://")
-            .nth(1)
-            .is_some_and(|h| !h.is_empty() && !h.contains(' '));
+        && with_scheme.split("://").nth(1).is_some_and(|h| !h.is_empty() && !h.contains(' '));
     if !ok {
         return Err(ClientError::Config(format!(
             "URL '{input}' is not usable; give the node like https://pve.example.com:8006"
@@ -151,10 +139,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| m.get(k).cloned()
     }
 

@@ -28,11 +28,7 @@ pub struct WaitOptions<'a> {
 
 impl Default for WaitOptions<'_> {
     fn default() -> Self {
-        Self {
-            timeout: None,
-            on_log: None,
-            tail_lines: 10,
-        }
+        Self { timeout: None, on_log: None, tail_lines: 10 }
     }
 }
 
@@ -64,23 +60,15 @@ impl Client {
             }
             match status.outcome() {
                 Some(TaskOutcome::Ok) => {
-                    return Ok(TaskDone {
-                        upid: upid.clone(),
-                        warnings: 0,
-                    });
+                    return Ok(TaskDone { upid: upid.clone(), warnings: 0 });
                 }
                 Some(TaskOutcome::Warnings(n)) => {
                     tracing::info!(%upid, warnings = n, "task finished with warnings");
-                    return Ok(TaskDone {
-                        upid: upid.clone(),
-                        warnings: n,
-                    });
+                    return Ok(TaskDone { upid: upid.clone(), warnings: n });
                 }
                 Some(TaskOutcome::Failed(exitstatus)) => {
-                    let log_tail = self
-                        .log_tail(&upid.node, upid, opts.tail_lines)
-                        .await
-                        .unwrap_or_default();
+                    let log_tail =
+                        self.log_tail(&upid.node, upid, opts.tail_lines).await.unwrap_or_default();
                     return Err(ClientError::TaskFailed {
                         upid: upid.clone(),
                         node: upid.node.clone(),

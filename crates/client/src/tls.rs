@@ -23,12 +23,7 @@ pub struct Fingerprint(String);
 impl Fingerprint {
     pub fn of_der(der: &[u8]) -> Self {
         let h = Sha256::digest(der);
-        Fingerprint(
-            h.iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<Vec<_>>()
-                .join(":"),
-        )
+        Fingerprint(h.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -160,9 +155,7 @@ impl ServerCertVerifier for Verifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -213,12 +206,8 @@ pub(crate) fn client_config(
         )
     };
     let seen = Arc::new(Mutex::new(TlsObservation::default()));
-    let verifier = Verifier {
-        mode: mode.clone(),
-        webpki,
-        provider: provider.clone(),
-        seen: seen.clone(),
-    };
+    let verifier =
+        Verifier { mode: mode.clone(), webpki, provider: provider.clone(), seen: seen.clone() };
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ClientError::Config(format!("TLS setup failed: {e}")))?

@@ -215,10 +215,7 @@ impl Client {
         if let Some(b) = body {
             // A complete body: reqwest sends Content-Length, never chunked (PVE answers 501).
             rb = rb
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
+                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(b);
         }
         let resp = rb.send().await.map_err(|e| self.map_transport(req, e))?;
@@ -254,20 +251,10 @@ impl Client {
         }
         // JSON error body (PVE >= 8.3), plain-text transport errors, or an empty body (401).
         let (message, errors) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => (
-                b.message.unwrap_or_else(|| reason.clone()),
-                b.errors.unwrap_or_default(),
-            ),
+            Ok(b) => (b.message.unwrap_or_else(|| reason.clone()), b.errors.unwrap_or_default()),
             Err(_) => {
                 let text = String::from_utf8_lossy(&bytes).trim().to_string();
-                (
-                    if text.is_empty() {
-                        reason.clone()
-                    } else {
-                        text
-                    },
-                    BTreeMap::new(),
-                )
+                (if text.is_empty() { reason.clone() } else { text }, BTreeMap::new())
             }
         };
         Err(ApiError::new(
@@ -282,12 +269,7 @@ impl Client {
 
     pub(crate) fn map_transport(&self, req: &ApiRequest, e: reqwest::Error) -> ClientError {
         let url = self.inner.settings.url.clone();
-        let rejected = self
-            .inner
-            .tls_seen
-            .lock()
-            .ok()
-            .and_then(|mut s| s.rejected.take());
+        let rejected = self.inner.tls_seen.lock().ok().and_then(|mut s| s.rejected.take());
         if is_tls_error(&e) || rejected.is_some() {
             let pinned = match &self.inner.settings.tls {
                 TlsMode::Pin(p) => Some(p.to_string()),
@@ -310,11 +292,7 @@ impl Client {
         if e.is_connect() {
             return ClientError::Connect { url, source: e };
         }
-        ClientError::Http {
-            method: req.method().to_string(),
-            path: req.path.clone(),
-            source: e,
-        }
+        ClientError::Http { method: req.method().to_string(), path: req.path.clone(), source: e }
     }
 
     /// Headers for this request: a token, or the ticket cookie (+ CSRF on writes), logging in
@@ -334,10 +312,8 @@ impl Client {
             )]),
             Some(Credentials::Password { .. }) => {
                 let t = self.ticket().await?;
-                let mut h = vec![(
-                    "Cookie",
-                    Secret::new(format!("PVEAuthCookie={}", t.ticket.expose())),
-                )];
+                let mut h =
+                    vec![("Cookie", Secret::new(format!("PVEAuthCookie={}", t.ticket.expose())))];
                 if req.method().is_mutating() {
                     h.push(("CSRFPreventionToken", t.csrf));
                 }
@@ -366,19 +342,11 @@ impl Client {
                 }
             }
         }
-        let Some(Credentials::Password {
-            user,
-            password,
-            otp,
-        }) = &self.inner.settings.credentials
+        let Some(Credentials::Password { user, password, otp }) = &self.inner.settings.credentials
         else {
-            return Err(ClientError::Config(
-                "no password credentials configured".into(),
-            ));
+            return Err(ClientError::Config("no password credentials configured".into()));
         };
-        let t = self
-            .login_with(user.as_str(), password, otp.as_ref())
-            .await?;
+        let t = self.login_with(user.as_str(), password, otp.as_ref()).await?;
         *guard = Some(t.clone());
         Ok(t)
     }
@@ -409,14 +377,11 @@ impl Client {
             let (v, _) = self.send_raw(&req, Vec::new()).await?;
             resp = decode(&req, v)?;
         }
-        let csrf = resp
-            .csrf_prevention_token
-            .clone()
-            .ok_or_else(|| ClientError::Decode {
-                method: "POST".into(),
-                path: "/access/ticket".into(),
-                detail: "login answer has no CSRFPreventionToken".into(),
-            })?;
+        let csrf = resp.csrf_prevention_token.clone().ok_or_else(|| ClientError::Decode {
+            method: "POST".into(),
+            path: "/access/ticket".into(),
+            detail: "login answer has no CSRFPreventionToken".into(),
+        })?;
         Ok(Ticket {
             ticket: Secret::new(resp.ticket),
             csrf: Secret::new(csrf),

@@ -38,9 +38,7 @@ fn snap() -> SnapshotName {
     SnapshotName::new("before-upgrade").unwrap()
 }
 fn upid() -> Upid {
-    "UPID:pve:0003A1F2:0112C3D4:6788ABCD:qmstart:100:root@pam:"
-        .parse()
-        .unwrap()
+    "UPID:pve:0003A1F2:0112C3D4:6788ABCD:qmstart:100:root@pam:".parse().unwrap()
 }
 
 /// A VM config that sets every key the client models.
@@ -61,19 +59,12 @@ fn full_qemu_config() -> QemuConfig {
         machine: Some("q35".into()),
         scsihw: Some("virtio-scsi-single".into()),
         boot: Some(Boot::order(["scsi0", "ide2", "net0"])),
-        agent: Some(Agent {
-            fstrim_cloned_disks: Some(true),
-            ..Agent::enabled()
-        }),
+        agent: Some(Agent { fstrim_cloned_disks: Some(true), ..Agent::enabled() }),
         onboot: Some(true),
         protection: Some(false),
         template: None,
         vga: Some(Vga::of_type("serial0")),
-        efidisk0: Some(
-            "local-lvm:1,efitype=4m,pre-enrolled-keys=1"
-                .parse()
-                .unwrap(),
-        ),
+        efidisk0: Some("local-lvm:1,efitype=4m,pre-enrolled-keys=1".parse().unwrap()),
         tpmstate0: Some("local-lvm:1,version=v2.0".parse().unwrap()),
         ciuser: Some("admin".into()),
         cipassword: Some(Secret::new("s3cret!")),
@@ -112,10 +103,7 @@ fn full_qemu_config() -> QemuConfig {
     c.disks.insert(DriveSlot::Virtio(1), data);
     c.ipconfig.insert(
         0,
-        IpConfig::static_v4(
-            "10.0.0.5/24".parse().unwrap(),
-            Some("10.0.0.1".parse().unwrap()),
-        ),
+        IpConfig::static_v4("10.0.0.5/24".parse().unwrap(), Some("10.0.0.1".parse().unwrap())),
     );
     c.ipconfig.insert(1, "ip=dhcp,ip6=auto".parse().unwrap());
     c
@@ -141,20 +129,14 @@ fn full_lxc_config() -> LxcConfig {
         ..LxcConfig::default()
     };
     c.mp.insert(0, "local-lvm:1,mp=/data,backup=1".parse().unwrap());
-    c.net.insert(
-        0,
-        "name=eth0,bridge=vmbr0,ip=10.0.0.6/24,gw=10.0.0.1,firewall=1"
-            .parse()
-            .unwrap(),
-    );
+    c.net
+        .insert(0, "name=eth0,bridge=vmbr0,ip=10.0.0.6/24,gw=10.0.0.1,firewall=1".parse().unwrap());
     c
 }
 
 fn samples(ep: Endpoint) -> Vec<ApiRequest> {
     let n = node();
-    let vol: VolumeId = "local:backup/vzdump-qemu-100-2025_01_01-00_00_00.vma.zst"
-        .parse()
-        .unwrap();
+    let vol: VolumeId = "local:backup/vzdump-qemu-100-2025_01_01-00_00_00.vma.zst".parse().unwrap();
     match ep {
         Endpoint::AccessTicket => {
             let mut p = FormParams::new();
@@ -404,10 +386,7 @@ fn every_client_request_validates_against_the_pve_schema() {
         assert!(!reqs.is_empty(), "{ep:?} has no conformance sample");
         endpoints += 1;
         for req in reqs {
-            assert_eq!(
-                req.endpoint, ep,
-                "sample for {ep:?} builds a request for another endpoint"
-            );
+            assert_eq!(req.endpoint, ep, "sample for {ep:?} builds a request for another endpoint");
             requests += 1;
             let path = req.decoded_path();
             match schema.match_path(&path) {
@@ -420,10 +399,9 @@ fn every_client_request_validates_against_the_pve_schema() {
             }
             match schema.validate(req.method().as_str(), &path, &wire_params(&req)) {
                 Ok(c) => params += c.params,
-                Err(Violation::NoRoute { .. }) => failures.push(format!(
-                    "{ep:?}: {} {path} is not in the schema",
-                    req.method()
-                )),
+                Err(Violation::NoRoute { .. }) => {
+                    failures.push(format!("{ep:?}: {} {path} is not in the schema", req.method()))
+                }
                 Err(Violation::Params(e)) => {
                     let e: BTreeMap<_, _> = e.into_iter().collect();
                     failures.push(format!("{ep:?}: {req}\n    {e:?}"));
@@ -434,10 +412,6 @@ fn every_client_request_validates_against_the_pve_schema() {
     println!(
         "schema conformance: {endpoints} endpoints, {requests} requests, {params} parameters checked"
     );
-    assert!(
-        failures.is_empty(),
-        "requests the PVE schema rejects:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "requests the PVE schema rejects:\n{}", failures.join("\n"));
     assert_eq!(endpoints, Endpoint::ALL.len());
 }

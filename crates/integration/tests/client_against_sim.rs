@@ -47,10 +47,7 @@ fn vm_config(name: &str) -> QemuConfig {
     c.disks.insert(DriveSlot::Ide(2), ci);
     c.ipconfig.insert(
         0,
-        IpConfig::static_v4(
-            "10.0.0.50/24".parse().unwrap(),
-            Some("10.0.0.1".parse().unwrap()),
-        ),
+        IpConfig::static_v4("10.0.0.50/24".parse().unwrap(), Some("10.0.0.1".parse().unwrap())),
     );
     c
 }
@@ -58,12 +55,7 @@ fn vm_config(name: &str) -> QemuConfig {
 async fn create_vm(h: &Harness, vmid: u32, name: &str) {
     let s = h
         .client
-        .qemu_create(
-            &node(h),
-            id(vmid),
-            &vm_config(name),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(h), id(vmid), &vm_config(name), &CreateOptions::default())
         .await
         .unwrap();
     h.finish(&upid(s)).await.unwrap();
@@ -76,39 +68,17 @@ async fn version_nodes_and_cluster_views_answer_with_pve_shapes() {
     assert_eq!(v.major_minor(), Some((9, 1)));
     let nodes = h.client.nodes().await.unwrap();
     assert_eq!(nodes.len(), 1);
-    assert_eq!(
-        nodes[0].ssl_fingerprint.as_deref(),
-        Some(h.sim.fingerprint.as_str())
-    );
+    assert_eq!(nodes[0].ssl_fingerprint.as_deref(), Some(h.sim.fingerprint.as_str()));
     let st = h.client.node_status(&node(&h)).await.unwrap();
     assert_eq!(st.loadavg.len(), 3);
-    let nets = h
-        .client
-        .node_network(&node(&h), Some("any_bridge"))
-        .await
-        .unwrap();
+    let nets = h.client.node_network(&node(&h), Some("any_bridge")).await.unwrap();
     assert!(nets.iter().any(|n| n.iface == "vmbr0"));
     assert!(!h.client.cluster_status().await.unwrap().is_empty());
-    assert!(
-        h.client
-            .ha_status()
-            .await
-            .unwrap()
-            .iter()
-            .any(|i| i.item_type == "quorum")
-    );
+    assert!(h.client.ha_status().await.unwrap().iter().any(|i| i.item_type == "quorum"));
     assert!(!h.client.sdn_zones().await.unwrap().is_empty());
     assert!(!h.client.sdn_vnets().await.unwrap().is_empty());
-    let storages = h
-        .client
-        .cluster_resources(Some(ResourceType::Storage))
-        .await
-        .unwrap();
-    assert!(
-        storages
-            .iter()
-            .any(|r| r.storage.as_deref() == Some("local-lvm"))
-    );
+    let storages = h.client.cluster_resources(Some(ResourceType::Storage)).await.unwrap();
+    assert!(storages.iter().any(|r| r.storage.as_deref() == Some("local-lvm")));
     assert_eq!(h.client.next_id(None).await.unwrap(), id(100));
 }
 
@@ -116,33 +86,17 @@ async fn version_nodes_and_cluster_views_answer_with_pve_shapes() {
 async fn create_with_import_from_allocates_disks_and_fills_defaults() {
     let h = harness().await;
     create_vm(&h, 100, "web-1").await;
-    let cfg = h
-        .client
-        .qemu_config_typed(&node(&h), id(100))
-        .await
-        .unwrap();
+    let cfg = h.client.qemu_config_typed(&node(&h), id(100)).await.unwrap();
     let scsi0 = &cfg.disks[&DriveSlot::Scsi(0)];
     assert_eq!(scsi0.file, "local-lvm:vm-100-disk-0");
     assert_eq!(scsi0.size, Some(DiskSize::gib(2)));
-    assert!(
-        scsi0.import_from.is_none(),
-        "import-from is not echoed back"
-    );
+    assert!(scsi0.import_from.is_none(), "import-from is not echoed back");
     assert!(cfg.disks[&DriveSlot::Ide(2)].is_cloudinit());
-    assert!(
-        cfg.net[&0]
-            .macaddr
-            .unwrap()
-            .to_string()
-            .starts_with("BC:24:11:")
-    );
+    assert!(cfg.net[&0].macaddr.unwrap().to_string().starts_with("BC:24:11:"));
     assert!(cfg.smbios1.as_ref().and_then(|s| s.uuid.as_ref()).is_some());
     assert_eq!(cfg.boot.unwrap().order.unwrap(), ["scsi0", "ide2", "net0"]);
     assert_eq!(cfg.tags.unwrap(), ["demo", "env-test"]);
-    assert_eq!(
-        cfg.sshkeys.as_deref(),
-        Some("ssh-ed25519 AAAAC3Nza admin@laptop")
-    );
+    assert_eq!(cfg.sshkeys.as_deref(), Some("ssh-ed25519 AAAAC3Nza admin@laptop"));
     let list = h.client.qemu_list(&node(&h)).await.unwrap();
     assert_eq!(list[0].name.as_deref(), Some("web-1"));
 }
@@ -152,34 +106,17 @@ async fn a_vm_being_created_is_locked_until_the_task_ends() {
     let h = harness().await;
     let s = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(100),
-            &vm_config("web-1"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(100), &vm_config("web-1"), &CreateOptions::default())
         .await
         .unwrap();
     let raw = h.client.qemu_config(&node(&h), id(100)).await.unwrap();
     assert_eq!(raw.get("lock").and_then(|v| v.as_str()), Some("create"));
     let mut u = ConfigUpdate::default();
     u.set.cores = Some(4);
-    let e = h
-        .client
-        .qemu_update_config(&node(&h), id(100), &u)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.api().unwrap().kind,
-        ApiErrorKind::Locked {
-            lock: "create".into()
-        }
-    );
+    let e = h.client.qemu_update_config(&node(&h), id(100), &u).await.unwrap_err();
+    assert_eq!(e.api().unwrap().kind, ApiErrorKind::Locked { lock: "create".into() });
     h.finish(&upid(s)).await.unwrap();
-    h.client
-        .qemu_update_config(&node(&h), id(100), &u)
-        .await
-        .unwrap();
+    h.client.qemu_update_config(&node(&h), id(100), &u).await.unwrap();
 }
 
 #[tokio::test]
@@ -188,29 +125,16 @@ async fn creating_an_existing_vmid_is_checked_against_what_was_asked() {
     create_vm(&h, 100, "web-1").await;
     let again = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(100),
-            &vm_config("web-1"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(100), &vm_config("web-1"), &CreateOptions::default())
         .await
         .unwrap();
     assert_eq!(again, Started::AlreadyDone);
     let other = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(100),
-            &vm_config("db-1"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(100), &vm_config("db-1"), &CreateOptions::default())
         .await
         .unwrap_err();
-    assert!(
-        matches!(other, ClientError::CreateConflict { .. }),
-        "{other}"
-    );
+    assert!(matches!(other, ClientError::CreateConflict { .. }), "{other}");
 }
 
 #[tokio::test]
@@ -237,25 +161,14 @@ async fn config_digest_pending_and_delete_round_trip() {
     // Reusing the old digest is PVE's checksum mismatch.
     let stale = ConfigUpdate {
         digest: Some(digest),
-        set: QemuConfig {
-            cores: Some(8),
-            ..Default::default()
-        },
+        set: QemuConfig { cores: Some(8), ..Default::default() },
         ..Default::default()
     };
-    let e = h
-        .client
-        .qemu_update_config(&n, id(100), &stale)
-        .await
-        .unwrap_err();
+    let e = h.client.qemu_update_config(&n, id(100), &stale).await.unwrap_err();
     assert_eq!(e.api().unwrap().kind, ApiErrorKind::DigestMismatch);
 
     // Running VM: a cores change stays pending until restart.
-    let up = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Start { timeout: None })
-        .await
-        .unwrap();
+    let up = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
     h.finish(&up).await.unwrap();
     let mut u = ConfigUpdate::default();
     u.set.cores = Some(6);
@@ -271,12 +184,7 @@ async fn config_digest_pending_and_delete_round_trip() {
     // Async POST returns a UPID.
     let mut u = ConfigUpdate::default();
     u.set.onboot = Some(true);
-    let task = h
-        .client
-        .qemu_update_config_async(&n, id(100), &u)
-        .await
-        .unwrap()
-        .unwrap();
+    let task = h.client.qemu_update_config_async(&n, id(100), &u).await.unwrap().unwrap();
     h.finish(&task).await.unwrap();
 }
 
@@ -284,22 +192,12 @@ async fn config_digest_pending_and_delete_round_trip() {
 async fn unknown_and_conflicting_config_parameters_get_pves_400() {
     let h = harness().await;
     create_vm(&h, 100, "web-1").await;
-    let mut u = ConfigUpdate {
-        delete: vec!["cores".into()],
-        ..Default::default()
-    };
+    let mut u = ConfigUpdate { delete: vec!["cores".into()], ..Default::default() };
     u.set.cores = Some(2);
-    let e = h
-        .client
-        .qemu_update_config(&node(&h), id(100), &u)
-        .await
-        .unwrap_err();
+    let e = h.client.qemu_update_config(&node(&h), id(100), &u).await.unwrap_err();
     let api = e.api().unwrap();
     assert_eq!(api.status, 400);
-    assert_eq!(
-        api.errors["delete"],
-        "you can't use '-cores' and -delete cores' at the same time"
-    );
+    assert_eq!(api.errors["delete"], "you can't use '-cores' and -delete cores' at the same time");
     let e = h
         .client
         .qemu_update_config(&node(&h), id(100), &ConfigUpdate::default())
@@ -315,10 +213,7 @@ async fn missing_vm_is_a_500_does_not_exist() {
     let api = e.api().unwrap();
     assert_eq!(api.status, 500);
     assert_eq!(api.kind, ApiErrorKind::DoesNotExist);
-    assert_eq!(
-        api.message,
-        "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist"
-    );
+    assert_eq!(api.message, "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist");
 }
 
 #[tokio::test]
@@ -327,51 +222,19 @@ async fn power_actions_follow_pves_sync_and_task_error_split() {
     create_vm(&h, 100, "web-1").await;
     let n = node(&h);
     // Stopping a stopped VM succeeds; reset of a stopped VM is a synchronous error.
-    let t = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Stop { timeout: None })
-        .await
-        .unwrap();
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Stop { timeout: None }).await.unwrap();
     h.finish(&t).await.unwrap();
-    let e = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Reset)
-        .await
-        .unwrap_err();
+    let e = h.client.qemu_power(&n, id(100), &PowerAction::Reset).await.unwrap_err();
     assert_eq!(e.api().unwrap().kind, ApiErrorKind::WrongState);
-    let t = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Start { timeout: None })
-        .await
-        .unwrap();
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
     h.finish(&t).await.unwrap();
-    assert!(
-        h.client
-            .qemu_status(&n, id(100))
-            .await
-            .unwrap()
-            .is_running()
-    );
+    assert!(h.client.qemu_status(&n, id(100)).await.unwrap().is_running());
     // Starting a running VM fails inside the task, with the log tail in the error.
-    let t = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Start { timeout: None })
-        .await
-        .unwrap();
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
     let e = h.finish(&t).await.unwrap_err();
-    let ClientError::TaskFailed {
-        exitstatus,
-        log_tail,
-        ..
-    } = &e
-    else {
-        panic!("{e}")
-    };
+    let ClientError::TaskFailed { exitstatus, log_tail, .. } = &e else { panic!("{e}") };
     assert_eq!(exitstatus, "VM 100 already running");
-    assert_eq!(
-        log_tail.last().unwrap(),
-        "TASK ERROR: VM 100 already running"
-    );
+    assert_eq!(log_tail.last().unwrap(), "TASK ERROR: VM 100 already running");
     for a in [
         PowerAction::Suspend { todisk: false },
         PowerAction::Resume,
@@ -383,14 +246,7 @@ async fn power_actions_follow_pves_sync_and_task_error_split() {
     }
     let t = h
         .client
-        .qemu_power(
-            &n,
-            id(100),
-            &PowerAction::Shutdown {
-                timeout: Some(30),
-                force_stop: false,
-            },
-        )
+        .qemu_power(&n, id(100), &PowerAction::Shutdown { timeout: Some(30), force_stop: false })
         .await
         .unwrap();
     h.finish(&t).await.unwrap();
@@ -407,24 +263,11 @@ async fn template_then_linked_clone_renames_disks_and_regenerates_identity() {
     h.finish(&t).await.unwrap();
     let tpl = h.client.qemu_config_typed(&n, id(9000)).await.unwrap();
     assert!(tpl.is_template());
-    assert_eq!(
-        tpl.disks[&DriveSlot::Scsi(0)].file,
-        "local-lvm:base-9000-disk-0"
-    );
-    assert!(
-        tpl.disks[&DriveSlot::Ide(2)].is_cloudinit(),
-        "cloud-init drive kept"
-    );
+    assert_eq!(tpl.disks[&DriveSlot::Scsi(0)].file, "local-lvm:base-9000-disk-0");
+    assert!(tpl.disks[&DriveSlot::Ide(2)].is_cloudinit(), "cloud-init drive kept");
 
-    let req = CloneRequest {
-        name: Some("web-2".into()),
-        ..Default::default()
-    };
-    let s = h
-        .client
-        .qemu_clone(&n, id(9000), id(101), &req)
-        .await
-        .unwrap();
+    let req = CloneRequest { name: Some("web-2".into()), ..Default::default() };
+    let s = h.client.qemu_clone(&n, id(9000), id(101), &req).await.unwrap();
     let t = upid(s);
     assert_eq!(t.task_type, "qmclone");
     assert_eq!(t.id, "9000", "a clone task's id is the source VMID");
@@ -435,21 +278,13 @@ async fn template_then_linked_clone_renames_disks_and_regenerates_identity() {
             &n,
             id(101),
             &ConfigUpdate {
-                set: QemuConfig {
-                    cores: Some(1),
-                    ..Default::default()
-                },
+                set: QemuConfig { cores: Some(1), ..Default::default() },
                 ..Default::default()
             },
         )
         .await
         .unwrap_err();
-    assert_eq!(
-        e.api().unwrap().kind,
-        ApiErrorKind::Locked {
-            lock: "clone".into()
-        }
-    );
+    assert_eq!(e.api().unwrap().kind, ApiErrorKind::Locked { lock: "clone".into() });
     h.finish(&t).await.unwrap();
     let c = h.client.qemu_config_typed(&n, id(101)).await.unwrap();
     assert_eq!(c.name.as_deref(), Some("web-2"));
@@ -460,33 +295,14 @@ async fn template_then_linked_clone_renames_disks_and_regenerates_identity() {
     // A linked clone of a non-template is refused synchronously.
     let e = h
         .client
-        .qemu_clone(
-            &n,
-            id(101),
-            id(102),
-            &CloneRequest {
-                full: Some(false),
-                ..Default::default()
-            },
-        )
+        .qemu_clone(&n, id(101), id(102), &CloneRequest { full: Some(false), ..Default::default() })
         .await
         .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("Linked clone feature is not supported"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("Linked clone feature is not supported"), "{e}");
     // A template with linked clones cannot be destroyed.
-    let t = h
-        .client
-        .qemu_delete(&n, id(9000), &DeleteOptions::default())
-        .await
-        .unwrap();
+    let t = h.client.qemu_delete(&n, id(9000), &DeleteOptions::default()).await.unwrap();
     let e = h.finish(&t).await.unwrap_err();
-    assert!(
-        e.to_string().contains("is still in use by linked cloned"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("is still in use by linked cloned"), "{e}");
 }
 
 #[tokio::test]
@@ -496,13 +312,7 @@ async fn resize_grows_only_and_sends_plus_encoded() {
     create_vm(&h, 100, "web-1").await;
     let t = h
         .client
-        .qemu_resize(
-            &n,
-            id(100),
-            DriveSlot::Scsi(0),
-            ResizeTo::Grow(DiskSize::gib(8)),
-            None,
-        )
+        .qemu_resize(&n, id(100), DriveSlot::Scsi(0), ResizeTo::Grow(DiskSize::gib(8)), None)
         .await
         .unwrap()
         .unwrap();
@@ -511,30 +321,15 @@ async fn resize_grows_only_and_sends_plus_encoded() {
     assert_eq!(cfg.disks[&DriveSlot::Scsi(0)].size, Some(DiskSize::gib(10)));
     let t = h
         .client
-        .qemu_resize(
-            &n,
-            id(100),
-            DriveSlot::Scsi(0),
-            ResizeTo::Absolute(DiskSize::gib(4)),
-            None,
-        )
+        .qemu_resize(&n, id(100), DriveSlot::Scsi(0), ResizeTo::Absolute(DiskSize::gib(4)), None)
         .await
         .unwrap()
         .unwrap();
     let e = h.finish(&t).await.unwrap_err();
-    assert!(
-        e.to_string().contains("shrinking disks is not supported"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("shrinking disks is not supported"), "{e}");
     let t = h
         .client
-        .qemu_resize(
-            &n,
-            id(100),
-            DriveSlot::Scsi(5),
-            ResizeTo::Grow(DiskSize::gib(1)),
-            None,
-        )
+        .qemu_resize(&n, id(100), DriveSlot::Scsi(5), ResizeTo::Grow(DiskSize::gib(1)), None)
         .await
         .unwrap()
         .unwrap();
@@ -571,11 +366,7 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
         .qemu_snapshot_create(
             &n,
             id(100),
-            &SnapshotRequest {
-                name: s2.clone(),
-                description: None,
-                vmstate: false,
-            },
+            &SnapshotRequest { name: s2.clone(), description: None, vmstate: false },
         )
         .await
         .unwrap();
@@ -584,34 +375,19 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
     let last = list.last().unwrap();
     assert_eq!(last.name, "current");
     assert_eq!(last.parent.as_deref(), Some("after"));
-    assert_eq!(
-        list.iter()
-            .find(|s| s.name == "after")
-            .unwrap()
-            .parent
-            .as_deref(),
-        Some("before")
-    );
+    assert_eq!(list.iter().find(|s| s.name == "after").unwrap().parent.as_deref(), Some("before"));
     // A used name fails in the task; a reserved name fails at once.
     let t = h
         .client
         .qemu_snapshot_create(
             &n,
             id(100),
-            &SnapshotRequest {
-                name: s1.clone(),
-                description: None,
-                vmstate: false,
-            },
+            &SnapshotRequest { name: s1.clone(), description: None, vmstate: false },
         )
         .await
         .unwrap();
     assert!(
-        h.finish(&t)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("snapshot name 'before' already used")
+        h.finish(&t).await.unwrap_err().to_string().contains("snapshot name 'before' already used")
     );
     let e = h
         .client
@@ -627,21 +403,10 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("reserved name"), "{e}");
-    let t = h
-        .client
-        .qemu_snapshot_rollback(&n, id(100), &s1, false)
-        .await
-        .unwrap();
+    let t = h.client.qemu_snapshot_rollback(&n, id(100), &s1, false).await.unwrap();
     h.finish(&t).await.unwrap();
-    assert_eq!(
-        h.client.qemu_config_typed(&n, id(100)).await.unwrap().cores,
-        Some(2)
-    );
-    let t = h
-        .client
-        .qemu_snapshot_delete(&n, id(100), &s2, false)
-        .await
-        .unwrap();
+    assert_eq!(h.client.qemu_config_typed(&n, id(100)).await.unwrap().cores, Some(2));
+    let t = h.client.qemu_snapshot_delete(&n, id(100), &s2, false).await.unwrap();
     h.finish(&t).await.unwrap();
     assert_eq!(h.client.qemu_snapshots(&n, id(100)).await.unwrap().len(), 2);
 }
@@ -651,33 +416,18 @@ async fn cloudinit_dump_renders_user_network_and_meta() {
     let h = harness().await;
     let n = node(&h);
     create_vm(&h, 100, "web-1").await;
-    let user = h
-        .client
-        .qemu_cloudinit_dump(&n, id(100), CloudInitSection::User)
-        .await
-        .unwrap();
-    assert!(
-        user.starts_with("#cloud-config\nhostname: web-1\n"),
-        "{user}"
-    );
+    let user = h.client.qemu_cloudinit_dump(&n, id(100), CloudInitSection::User).await.unwrap();
+    assert!(user.starts_with("#cloud-config\nhostname: web-1\n"), "{user}");
     assert!(user.contains("user: admin\n"));
     assert!(user.contains("  - ssh-ed25519 AAAAC3Nza admin@laptop\n"));
-    let net = h
-        .client
-        .qemu_cloudinit_dump(&n, id(100), CloudInitSection::Network)
-        .await
-        .unwrap();
+    let net = h.client.qemu_cloudinit_dump(&n, id(100), CloudInitSection::Network).await.unwrap();
     assert!(
         net.contains("address: '10.0.0.50'")
             && net.contains("netmask: '255.255.255.0'")
             && net.contains("gateway: '10.0.0.1'"),
         "{net}"
     );
-    let meta = h
-        .client
-        .qemu_cloudinit_dump(&n, id(100), CloudInitSection::Meta)
-        .await
-        .unwrap();
+    let meta = h.client.qemu_cloudinit_dump(&n, id(100), CloudInitSection::Meta).await.unwrap();
     assert!(meta.starts_with("instance-id: "));
 }
 
@@ -688,51 +438,22 @@ async fn guest_agent_reports_addresses_and_answers_cloud_init_status() {
     create_vm(&h, 100, "web-1").await;
     let e = h.client.qemu_agent_ping(&n, id(100)).await.unwrap_err();
     assert!(e.to_string().contains("VM 100 is not running"), "{e}");
-    let t = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Start { timeout: None })
-        .await
-        .unwrap();
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
     h.finish(&t).await.unwrap();
     h.sim.advance(10_000);
     h.client.qemu_agent_ping(&n, id(100)).await.unwrap();
     let ifs = h.client.qemu_agent_network(&n, id(100)).await.unwrap();
-    assert!(
-        ifs.iter()
-            .any(|i| i.ip_addresses.iter().any(|a| a.ip_address == "10.0.0.50"))
-    );
-    let cmd: Vec<String> = ["cloud-init", "status", "--wait", "--format", "json"]
-        .map(String::from)
-        .to_vec();
-    let pid = h
-        .client
-        .qemu_agent_exec(&n, id(100), &cmd, None)
-        .await
-        .unwrap()
-        .pid;
-    let st = h
-        .client
-        .qemu_agent_exec_status(&n, id(100), pid)
-        .await
-        .unwrap();
+    assert!(ifs.iter().any(|i| i.ip_addresses.iter().any(|a| a.ip_address == "10.0.0.50")));
+    let cmd: Vec<String> =
+        ["cloud-init", "status", "--wait", "--format", "json"].map(String::from).to_vec();
+    let pid = h.client.qemu_agent_exec(&n, id(100), &cmd, None).await.unwrap().pid;
+    let st = h.client.qemu_agent_exec_status(&n, id(100), pid).await.unwrap();
     assert!(st.exited);
     assert_eq!(st.exitcode, Some(0));
     assert!(st.out_data.unwrap().contains("\"done\""));
     h.sim.with_world(|w| w.cloud_init_ok = false);
-    let pid = h
-        .client
-        .qemu_agent_exec(&n, id(100), &cmd, None)
-        .await
-        .unwrap()
-        .pid;
-    assert_eq!(
-        h.client
-            .qemu_agent_exec_status(&n, id(100), pid)
-            .await
-            .unwrap()
-            .exitcode,
-        Some(1)
-    );
+    let pid = h.client.qemu_agent_exec(&n, id(100), &cmd, None).await.unwrap().pid;
+    assert_eq!(h.client.qemu_agent_exec_status(&n, id(100), pid).await.unwrap().exitcode, Some(1));
 }
 
 #[tokio::test]
@@ -756,11 +477,7 @@ async fn migrate_checks_preconditions_and_moves_the_vm() {
     let n = node(&h);
     let other = proxctl_types::NodeName::new(h.sim.nodes[1].as_str()).unwrap();
     create_vm(&h, 100, "web-1").await;
-    let pre = h
-        .client
-        .qemu_migrate_preconditions(&n, id(100), Some(&other))
-        .await
-        .unwrap();
+    let pre = h.client.qemu_migrate_preconditions(&n, id(100), Some(&other)).await.unwrap();
     assert!(!pre.running);
     assert_eq!(pre.allowed_nodes, [other.to_string()]);
     let e = h
@@ -805,34 +522,18 @@ async fn delete_refuses_running_and_protected_vms_then_frees_disks() {
     let h = harness().await;
     let n = node(&h);
     create_vm(&h, 100, "web-1").await;
-    let t = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Start { timeout: None })
-        .await
-        .unwrap();
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
     h.finish(&t).await.unwrap();
-    let e = h
-        .client
-        .qemu_delete(&n, id(100), &DeleteOptions::default())
-        .await
-        .unwrap_err();
+    let e = h.client.qemu_delete(&n, id(100), &DeleteOptions::default()).await.unwrap_err();
     assert!(e.to_string().contains("VM 100 is running - destroy failed"));
-    let t = h
-        .client
-        .qemu_power(&n, id(100), &PowerAction::Stop { timeout: None })
-        .await
-        .unwrap();
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Stop { timeout: None }).await.unwrap();
     h.finish(&t).await.unwrap();
     let t = h
         .client
         .qemu_delete(
             &n,
             id(100),
-            &DeleteOptions {
-                purge: true,
-                destroy_unreferenced_disks: true,
-                force: false,
-            },
+            &DeleteOptions { purge: true, destroy_unreferenced_disks: true, force: false },
         )
         .await
         .unwrap();

@@ -25,8 +25,7 @@ fn small_vm(name: &str) -> QemuConfig {
         memory: Some(Memory::mib(512)),
         ..Default::default()
     };
-    c.disks
-        .insert(DriveSlot::Scsi(0), Drive::new("local-lvm:4"));
+    c.disks.insert(DriveSlot::Scsi(0), Drive::new("local-lvm:4"));
     c.net.insert(0, NetDevice::new(NetModel::Virtio, "vmbr0"));
     c
 }
@@ -41,12 +40,7 @@ fn upid(s: Started) -> Upid {
 async fn template(h: &Harness, vmid: u32) {
     let s = h
         .client
-        .qemu_create(
-            &node(h),
-            id(vmid),
-            &small_vm("tpl"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(h), id(vmid), &small_vm("tpl"), &CreateOptions::default())
         .await
         .unwrap();
     h.finish(&upid(s)).await.unwrap();
@@ -62,10 +56,7 @@ async fn until_waiting(h: &Harness, n: usize) {
         }
         tokio::task::yield_now().await;
     }
-    panic!(
-        "no request started waiting for a lock (last seen: {})",
-        h.sim.waiting_requests()
-    );
+    panic!("no request started waiting for a lock (last seen: {})", h.sim.waiting_requests());
 }
 
 #[tokio::test]
@@ -86,10 +77,7 @@ async fn a_sync_config_update_waits_ten_seconds_for_a_held_flock_then_times_out(
     let n = node(&h);
     let req = tokio::spawn(async move {
         let u = ConfigUpdate {
-            set: QemuConfig {
-                description: Some("x".into()),
-                ..Default::default()
-            },
+            set: QemuConfig { description: Some("x".into()), ..Default::default() },
             ..Default::default()
         };
         c.qemu_update_config(&n, id(100), &u).await
@@ -101,15 +89,10 @@ async fn a_sync_config_update_waits_ten_seconds_for_a_held_flock_then_times_out(
     let e = req.await.unwrap().unwrap_err();
     let api = e.api().unwrap();
     assert_eq!(api.status, 500);
-    assert_eq!(
-        api.message,
-        "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
-    );
+    assert_eq!(api.message, "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout");
     assert_eq!(
         api.kind,
-        ApiErrorKind::LockTimeout {
-            lock_path: "/var/lock/qemu-server/lock-100.conf".into()
-        }
+        ApiErrorKind::LockTimeout { lock_path: "/var/lock/qemu-server/lock-100.conf".into() }
     );
     assert!(e.is_transient());
 }
@@ -127,10 +110,7 @@ async fn a_sync_update_proceeds_once_the_lock_is_released_in_time() {
     let n = node(&h);
     let req = tokio::spawn(async move {
         let u = ConfigUpdate {
-            set: QemuConfig {
-                description: Some("x".into()),
-                ..Default::default()
-            },
+            set: QemuConfig { description: Some("x".into()), ..Default::default() },
             ..Default::default()
         };
         c.qemu_update_config(&n, id(100), &u).await
@@ -173,39 +153,20 @@ async fn an_exclusive_hold_on_the_template_fails_new_clones_after_one_second() {
             )
         })
         .unwrap();
-    let s = h
-        .client
-        .qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default())
-        .await
-        .unwrap();
+    let s =
+        h.client.qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default()).await.unwrap();
     let e = h.finish(&upid(s)).await.unwrap_err();
-    let ClientError::TaskFailed {
-        exitstatus,
-        log_tail,
-        ..
-    } = &e
-    else {
-        panic!("{e}")
-    };
+    let ClientError::TaskFailed { exitstatus, log_tail, .. } = &e else { panic!("{e}") };
     assert_eq!(
         exitstatus,
         "clone failed: can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout"
     );
     assert!(log_tail.iter().any(|l| l == "trying to acquire lock..."));
-    assert!(matches!(
-        e.task_kind(),
-        Some(MessageKind::LockTimeout { .. })
-    ));
+    assert!(matches!(e.task_kind(), Some(MessageKind::LockTimeout { .. })));
     assert!(e.is_transient(), "a lock timeout is worth retrying");
     // The half-made target is cleaned up.
     assert_eq!(
-        h.client
-            .qemu_config(&node(&h), id(101))
-            .await
-            .unwrap_err()
-            .api()
-            .unwrap()
-            .kind,
+        h.client.qemu_config(&node(&h), id(101)).await.unwrap_err().api().unwrap().kind,
         ApiErrorKind::DoesNotExist
     );
 }
@@ -214,20 +175,11 @@ async fn an_exclusive_hold_on_the_template_fails_new_clones_after_one_second() {
 async fn slow_storage_allocation_queues_clones_until_the_ten_second_wait_runs_out() {
     let h = harness().await;
     template(&h, 9000).await;
-    h.sim
-        .with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = 4_000);
+    h.sim.with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = 4_000);
     let mut tasks = Vec::new();
     for newid in 101..=104 {
-        let req = CloneRequest {
-            full: Some(true),
-            ..Default::default()
-        };
-        tasks.push(upid(
-            h.client
-                .qemu_clone(&node(&h), id(9000), id(newid), &req)
-                .await
-                .unwrap(),
-        ));
+        let req = CloneRequest { full: Some(true), ..Default::default() };
+        tasks.push(upid(h.client.qemu_clone(&node(&h), id(9000), id(newid), &req).await.unwrap()));
     }
     h.sim.settle();
     let mut ok = 0;
@@ -265,26 +217,16 @@ async fn a_backup_lock_makes_clones_fail_synchronously_with_vm_is_locked() {
         )
         .await
         .unwrap();
-    let VzdumpStarted::Task(backup) = v else {
-        panic!("vzdump did nothing")
-    };
+    let VzdumpStarted::Task(backup) = v else { panic!("vzdump did nothing") };
     let e = h
         .client
         .qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default())
         .await
         .unwrap_err();
-    assert_eq!(
-        e.api().unwrap().kind,
-        ApiErrorKind::Locked {
-            lock: "backup".into()
-        }
-    );
+    assert_eq!(e.api().unwrap().kind, ApiErrorKind::Locked { lock: "backup".into() });
     assert_eq!(e.api().unwrap().message, "VM is locked (backup)");
     h.finish(&backup).await.unwrap();
-    h.client
-        .qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default())
-        .await
-        .unwrap();
+    h.client.qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default()).await.unwrap();
 }
 
 #[tokio::test]
@@ -294,39 +236,22 @@ async fn nextid_reserves_nothing_and_the_race_loser_gets_pves_errors() {
     let a = h.client.next_id(None).await.unwrap();
     let b = h.client.next_id(None).await.unwrap();
     assert_eq!(a, b, "nextid does not reserve");
-    h.client
-        .qemu_clone(&node(&h), id(9000), a, &CloneRequest::default())
-        .await
-        .unwrap();
-    let e = h
-        .client
-        .qemu_clone(&node(&h), id(9000), b, &CloneRequest::default())
-        .await
-        .unwrap_err();
+    h.client.qemu_clone(&node(&h), id(9000), a, &CloneRequest::default()).await.unwrap();
+    let e =
+        h.client.qemu_clone(&node(&h), id(9000), b, &CloneRequest::default()).await.unwrap_err();
     assert!(
-        e.to_string().contains(&format!(
-            "unable to create VM {b}: config file already exists"
-        )),
+        e.to_string().contains(&format!("unable to create VM {b}: config file already exists")),
         "{e}"
     );
     let e = h.client.next_id(Some(a)).await.unwrap_err();
-    assert_eq!(
-        e.api().unwrap().errors["vmid"],
-        format!("VM {a} already exists")
-    );
+    assert_eq!(e.api().unwrap().errors["vmid"], format!("VM {a} already exists"));
     let e = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(9000),
-            &small_vm("other"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(9000), &small_vm("other"), &CreateOptions::default())
         .await
         .unwrap_err();
     assert!(
-        e.to_string()
-            .contains("VM 9000 already exists on node 'pve'")
+        e.to_string().contains("VM 9000 already exists on node 'pve'")
             || matches!(e, ClientError::CreateConflict { .. }),
         "{e}"
     );
@@ -338,12 +263,7 @@ async fn quorum_loss_refuses_writes_with_pves_text() {
     h.sim.with_world(|w| w.quorate = false);
     let e = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(100),
-            &small_vm("a"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(100), &small_vm("a"), &CreateOptions::default())
         .await
         .unwrap_err();
     let api = e.api().unwrap();
@@ -388,10 +308,7 @@ async fn connection_resets_surface_as_transport_errors() {
         ..Faults::default()
     });
     let e = h.client.version().await.unwrap_err();
-    assert!(
-        matches!(e, ClientError::Http { .. } | ClientError::Connect { .. }),
-        "{e}"
-    );
+    assert!(matches!(e, ClientError::Http { .. } | ClientError::Connect { .. }), "{e}");
 }
 
 #[tokio::test]
@@ -404,12 +321,7 @@ async fn task_failure_injection_fails_tasks_with_a_clear_text() {
     });
     let s = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(100),
-            &small_vm("a"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(100), &small_vm("a"), &CreateOptions::default())
         .await
         .unwrap();
     let e = h.finish(&upid(s)).await.unwrap_err();
@@ -444,17 +356,8 @@ async fn transient_errors_are_retried_with_backoff_and_counted() {
     };
     let c = Client::new(s).unwrap();
     assert!(c.version().await.is_err());
-    assert_eq!(
-        c.metrics()
-            .retries
-            .load(std::sync::atomic::Ordering::Relaxed),
-        3
-    );
-    assert_eq!(
-        h.sim.counters().get("GET /version"),
-        None,
-        "faults answer before routing"
-    );
+    assert_eq!(c.metrics().retries.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(h.sim.counters().get("GET /version"), None, "faults answer before routing");
 }
 
 #[tokio::test]
@@ -483,17 +386,8 @@ async fn a_clone_is_not_retried_after_an_ambiguous_proxy_error() {
         jitter: false,
     };
     let c = Client::new(s).unwrap();
-    assert!(
-        c.qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default())
-            .await
-            .is_err()
-    );
-    assert_eq!(
-        c.metrics()
-            .retries
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert!(c.qemu_clone(&node(&h), id(9000), id(101), &CloneRequest::default()).await.is_err());
+    assert_eq!(c.metrics().retries.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
 #[tokio::test]
@@ -509,10 +403,7 @@ async fn wait_task_reports_progress_lines_and_treats_warnings_as_success() {
             &node(&h),
             id(9000),
             id(101),
-            &CloneRequest {
-                full: Some(true),
-                ..Default::default()
-            },
+            &CloneRequest { full: Some(true), ..Default::default() },
         )
         .await
         .unwrap();
@@ -532,10 +423,7 @@ async fn wait_task_reports_progress_lines_and_treats_warnings_as_success() {
         .unwrap();
     assert_eq!(done.warnings, 0);
     let lines = lines.into_inner().unwrap();
-    assert!(
-        lines.iter().any(|l| l.starts_with("transferred ")),
-        "{lines:?}"
-    );
+    assert!(lines.iter().any(|l| l.starts_with("transferred ")), "{lines:?}");
     assert_eq!(lines.last().map(String::as_str), Some("TASK OK"));
 }
 
@@ -544,22 +432,14 @@ async fn wait_task_times_out_with_the_upid_to_follow() {
     let h = harness().await;
     let s = h
         .client
-        .qemu_create(
-            &node(&h),
-            id(100),
-            &small_vm("a"),
-            &CreateOptions::default(),
-        )
+        .qemu_create(&node(&h), id(100), &small_vm("a"), &CreateOptions::default())
         .await
         .unwrap();
     let e = h
         .client
         .wait_task(
             &upid(s),
-            &WaitOptions {
-                timeout: Some(Duration::from_millis(300)),
-                ..Default::default()
-            },
+            &WaitOptions { timeout: Some(Duration::from_millis(300)), ..Default::default() },
         )
         .await
         .unwrap_err();

@@ -23,15 +23,10 @@ async fn self_signed_server_is_refused_by_default_with_its_fingerprint_shown() {
     let mut s = settings(&h.sim, creds(&h.sim));
     s.tls = TlsMode::Verify;
     let e = Client::new(s).unwrap().version().await.unwrap_err();
-    let ClientError::Tls { fingerprint, .. } = &e else {
-        panic!("expected a TLS error, got {e}")
-    };
+    let ClientError::Tls { fingerprint, .. } = &e else { panic!("expected a TLS error, got {e}") };
     assert_eq!(fingerprint.as_deref(), Some(h.sim.fingerprint.as_str()));
     let msg = e.to_string();
-    assert!(
-        msg.contains(&format!("--fingerprint {}", h.sim.fingerprint)),
-        "{msg}"
-    );
+    assert!(msg.contains(&format!("--fingerprint {}", h.sim.fingerprint)), "{msg}");
 }
 
 #[tokio::test]
@@ -48,20 +43,12 @@ async fn a_wrong_fingerprint_is_refused() {
     let mut s = settings(&h.sim, creds(&h.sim));
     s.tls = TlsMode::Pin("AB".repeat(32).parse().unwrap());
     let e = Client::new(s).unwrap().version().await.unwrap_err();
-    let ClientError::Tls {
-        fingerprint,
-        pinned,
-        ..
-    } = &e
-    else {
+    let ClientError::Tls { fingerprint, pinned, .. } = &e else {
         panic!("expected a TLS error, got {e}")
     };
     assert_eq!(fingerprint.as_deref(), Some(h.sim.fingerprint.as_str()));
     assert!(pinned.is_some());
-    assert!(
-        e.to_string()
-            .contains("does not match the pinned fingerprint")
-    );
+    assert!(e.to_string().contains("does not match the pinned fingerprint"));
 }
 
 #[tokio::test]
@@ -72,11 +59,7 @@ async fn insecure_accepts_any_certificate_but_warns() {
     let c = Client::new(s).unwrap();
     c.version().await.unwrap();
     assert_eq!(c.warnings().len(), 1);
-    assert!(
-        c.warnings()[0].contains("TLS verification is disabled"),
-        "{:?}",
-        c.warnings()
-    );
+    assert!(c.warnings()[0].contains("TLS verification is disabled"), "{:?}", c.warnings());
 }
 
 #[tokio::test]
@@ -101,11 +84,7 @@ async fn password_login_gets_a_ticket_and_writes_carry_csrf() {
     c.version().await.unwrap();
     // A write: the simulator refuses it without a valid CSRF token.
     let t = c
-        .qemu_power(
-            &node(&h),
-            id(100),
-            &proxctl_client::PowerAction::Start { timeout: None },
-        )
+        .qemu_power(&node(&h), id(100), &proxctl_client::PowerAction::Start { timeout: None })
         .await
         .unwrap_err();
     assert_eq!(
@@ -113,12 +92,7 @@ async fn password_login_gets_a_ticket_and_writes_carry_csrf() {
         ApiErrorKind::DoesNotExist,
         "authenticated and past CSRF: {t}"
     );
-    assert_eq!(
-        c.metrics()
-            .logins
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(c.metrics().logins.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
 
 #[tokio::test]
@@ -132,12 +106,7 @@ async fn an_expired_ticket_is_replaced_by_logging_in_again() {
     c.version().await.unwrap();
     h.sim.advance(7201 * 1000);
     c.version().await.unwrap();
-    assert_eq!(
-        c.metrics()
-            .logins
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(c.metrics().logins.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
 
 #[tokio::test]
@@ -152,22 +121,14 @@ async fn tickets_are_renewed_before_expiry_by_posting_the_ticket() {
     for _ in 0..3 {
         c.version().await.unwrap();
     }
-    assert_eq!(
-        c.metrics()
-            .logins
-            .load(std::sync::atomic::Ordering::Relaxed),
-        3
-    );
+    assert_eq!(c.metrics().logins.load(std::sync::atomic::Ordering::Relaxed), 3);
     assert_eq!(h.sim.counters()["POST /access/ticket"], 3);
 }
 
 #[tokio::test]
 async fn a_wrong_password_is_a_401_authentication_failure() {
     let h = harness().await;
-    let s = settings(
-        &h.sim,
-        Credentials::password("root@pam", Secret::new("nope"), None).unwrap(),
-    );
+    let s = settings(&h.sim, Credentials::password("root@pam", Secret::new("nope"), None).unwrap());
     let e = Client::new(s).unwrap().version().await.unwrap_err();
     let api = e.api().unwrap();
     assert_eq!(api.kind, ApiErrorKind::Unauthorized);
@@ -181,10 +142,7 @@ async fn no_credentials_is_a_401_no_ticket_and_a_bad_token_is_authentication_fai
     s.credentials = None;
     let e = Client::new(s).unwrap().version().await.unwrap_err();
     assert_eq!(e.api().unwrap().message, "No ticket");
-    let s = settings(
-        &h.sim,
-        Credentials::from_full_token("root@pam!ci=wrong").unwrap(),
-    );
+    let s = settings(&h.sim, Credentials::from_full_token("root@pam!ci=wrong").unwrap());
     let e = Client::new(s).unwrap().version().await.unwrap_err();
     assert_eq!(e.api().unwrap().message, "Authentication failed!");
 }
@@ -192,36 +150,23 @@ async fn no_credentials_is_a_401_no_ticket_and_a_bad_token_is_authentication_fai
 #[tokio::test]
 async fn an_auditor_token_reads_but_gets_403_on_writes() {
     let h = harness().await;
-    let s = settings(
-        &h.sim,
-        Credentials::from_full_token(h.sim.auditor_token.expose()).unwrap(),
-    );
+    let s = settings(&h.sim, Credentials::from_full_token(h.sim.auditor_token.expose()).unwrap());
     let c = Client::new(s).unwrap();
     c.nodes().await.unwrap();
     let e = c
-        .qemu_power(
-            &node(&h),
-            id(100),
-            &proxctl_client::PowerAction::Start { timeout: None },
-        )
+        .qemu_power(&node(&h), id(100), &proxctl_client::PowerAction::Start { timeout: None })
         .await
         .unwrap_err();
     let api = e.api().unwrap();
     assert_eq!(api.kind, ApiErrorKind::Forbidden);
-    assert_eq!(
-        api.message,
-        "Permission check failed (/vms/100, VM.PowerMgmt)"
-    );
+    assert_eq!(api.message, "Permission check failed (/vms/100, VM.PowerMgmt)");
 }
 
 #[tokio::test]
 async fn a_post_with_a_ticket_but_no_csrf_header_is_refused() {
     let h = harness().await;
     let status_line = post_without_csrf(&h).await;
-    assert_eq!(
-        status_line,
-        "HTTP/1.1 401 Permission denied - invalid csrf token"
-    );
+    assert_eq!(status_line, "HTTP/1.1 401 Permission denied - invalid csrf token");
 }
 
 /// POST without CSRF over a raw TLS connection (the project's client always sends it).
@@ -246,9 +191,7 @@ pub async fn raw_https(h: &Harness, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut roots = rustls::RootCertStore::empty();
     let der = rustls_pemfile_der(&h.sim.ca_pem);
-    roots
-        .add(rustls::pki_types::CertificateDer::from(der))
-        .unwrap();
+    roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -267,11 +210,7 @@ pub async fn raw_https(h: &Harness, request: &str) -> String {
 }
 
 fn rustls_pemfile_der(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec()
+    rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap().to_vec()
 }
 
 #[tokio::test]
@@ -282,10 +221,7 @@ async fn chunked_request_bodies_get_pves_501() {
         "POST /api2/json/access/ticket HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
     )
     .await;
-    assert!(
-        resp.starts_with("HTTP/1.1 501 chunked transfer encoding not supported"),
-        "{resp}"
-    );
+    assert!(resp.starts_with("HTTP/1.1 501 chunked transfer encoding not supported"), "{resp}");
 }
 
 #[tokio::test]
@@ -297,10 +233,7 @@ async fn an_unknown_route_is_501_with_pves_message() {
         &format!("GET /api2/json/nodes/pve/foo HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken={tok}\r\nConnection: close\r\n\r\n"),
     )
     .await;
-    assert!(
-        resp.starts_with("HTTP/1.1 501 Method 'GET /nodes/pve/foo' not implemented"),
-        "{resp}"
-    );
+    assert!(resp.starts_with("HTTP/1.1 501 Method 'GET /nodes/pve/foo' not implemented"), "{resp}");
     assert!(resp.contains("\"data\":null"));
 }
 
@@ -345,11 +278,7 @@ async fn secrets_from_the_environment_never_appear_in_trace_logs_or_debug_output
     let c = Client::new(s.clone()).unwrap();
     c.version().await.unwrap();
     let _ = c
-        .qemu_power(
-            &node(&h),
-            id(100),
-            &proxctl_client::PowerAction::Start { timeout: None },
-        )
+        .qemu_power(&node(&h), id(100), &proxctl_client::PowerAction::Start { timeout: None })
         .await;
 
     let mut ps = settings(
@@ -362,10 +291,7 @@ async fn secrets_from_the_environment_never_appear_in_trace_logs_or_debug_output
     pc.version().await.unwrap();
 
     let logs = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("request"),
-        "trace logging was captured: {logs}"
-    );
+    assert!(logs.contains("request"), "trace logging was captured: {logs}");
     for (what, text) in [
         ("logs", logs.as_str()),
         ("settings", &format!("{s:?}")),
@@ -373,10 +299,7 @@ async fn secrets_from_the_environment_never_appear_in_trace_logs_or_debug_output
         ("password settings", &format!("{ps:?}")),
         ("password client", &format!("{pc:?}")),
     ] {
-        assert!(
-            !text.contains(&token_secret),
-            "token secret leaked into {what}"
-        );
+        assert!(!text.contains(&token_secret), "token secret leaked into {what}");
         assert!(!text.contains("sim-root-pw"), "password leaked into {what}");
         assert!(!text.contains("PVE:root@pam:"), "ticket leaked into {what}");
     }

@@ -47,16 +47,15 @@ pub(crate) fn check_named_format(name: &str, v: &str) -> Result<(), String> {
                 Err(format!("invalid urlencoded string: {v}"))
             }
         }
-        "disk-size" => v
-            .parse::<DiskSize>()
-            .map(drop)
-            .map_err(|_| format!("unable to parse size '{v}'")),
+        "disk-size" => {
+            v.parse::<DiskSize>().map(drop).map_err(|_| format!("unable to parse size '{v}'"))
+        }
         "pve-userid" => UserId::new(v)
             .map(drop)
             .map_err(|_| format!("value '{v}' does not look like a valid user name")),
-        "pve-volume-id" => VolumeId::new(v)
-            .map(drop)
-            .map_err(|_| format!("unable to parse volume ID '{v}'")),
+        "pve-volume-id" => {
+            VolumeId::new(v).map(drop).map_err(|_| format!("unable to parse volume ID '{v}'"))
+        }
         "pve-qm-ipconfig" => v.parse::<IpConfig>().map(drop).map_err(|e| e.to_string()),
         "pve-qm-boot" => v.parse::<Boot>().map(drop).map_err(|e| e.to_string()),
         "pve-qm-smbios1" => v.parse::<Smbios1>().map(drop).map_err(|e| e.to_string()),
@@ -86,28 +85,18 @@ pub(crate) fn check_named_format(name: &str, v: &str) -> Result<(), String> {
 }
 
 fn one_vmid(v: &str) -> Result<(), String> {
-    v.parse::<VmId>()
-        .map(drop)
-        .map_err(|_| "value does not look like a valid VM ID".into())
+    v.parse::<VmId>().map(drop).map_err(|_| "value does not look like a valid VM ID".into())
 }
 
 fn storage_id(v: &str) -> Result<(), String> {
     if v.len() < 2 {
-        return Err(format!(
-            "storage ID '{v}' cannot be shorter than 2 characters"
-        ));
+        return Err(format!("storage ID '{v}' cannot be shorter than 2 characters"));
     }
-    StorageId::new(v)
-        .map(drop)
-        .map_err(|_| format!("storage ID '{v}' contains illegal characters"))
+    StorageId::new(v).map(drop).map_err(|_| format!("storage ID '{v}' contains illegal characters"))
 }
 
 fn config_id(v: &str) -> Result<(), String> {
-    if ids::is_config_id(v) {
-        Ok(())
-    } else {
-        Err(format!("invalid configuration ID '{v}'"))
-    }
+    if ids::is_config_id(v) { Ok(()) } else { Err(format!("invalid configuration ID '{v}'")) }
 }
 
 fn content(v: &str) -> Result<(), String> {

@@ -18,10 +18,7 @@ pub use value::check_value;
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("cannot read schema file {path}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("schema is not valid JSON (nor an apidata.js wrapper around JSON)")]
     Json(#[source] serde_json::Error),
     #[error("schema JSON is not an array of API tree nodes")]
@@ -65,10 +62,8 @@ pub struct Checked {
 
 impl ApiSchema {
     pub fn load(path: &Path) -> Result<Self, SchemaError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SchemaError::Read { path: path.display().to_string(), source })?;
         Self::from_text(&text)
     }
 
@@ -137,11 +132,7 @@ impl ApiSchema {
 
     /// The method description (`info.<METHOD>`) for a path template.
     pub fn method(&self, method: &str, template: &str) -> Option<&Value> {
-        self.routes
-            .iter()
-            .find(|r| r.template == template)?
-            .methods
-            .get(method)
+        self.routes.iter().find(|r| r.template == template)?.methods.get(method)
     }
 
     /// Validate a request: `params` are the query/body parameters as sent on the wire (strings).
@@ -151,10 +142,7 @@ impl ApiSchema {
         path: &str,
         params: &[(String, String)],
     ) -> Result<Checked, Violation> {
-        let no_route = || Violation::NoRoute {
-            method: method.to_string(),
-            path: path.to_string(),
-        };
+        let no_route = || Violation::NoRoute { method: method.to_string(), path: path.to_string() };
         let (template, path_params) = self.match_path(path).ok_or_else(no_route)?;
         let info = self.method(method, template).ok_or_else(no_route)?;
         let props = info
@@ -162,9 +150,7 @@ impl ApiSchema {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let additional = info
-            .pointer("/parameters/additionalProperties")
-            .is_some_and(truthy);
+        let additional = info.pointer("/parameters/additionalProperties").is_some_and(truthy);
 
         let mut errors = BTreeMap::new();
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
@@ -200,10 +186,7 @@ impl ApiSchema {
                     .and_then(Value::as_str)
                     .is_some_and(|f| f.ends_with("-list"));
             if seen.get(k.as_str()).copied().unwrap_or(0) > 1 && !is_list {
-                errors.insert(
-                    k.clone(),
-                    "type check ('string') failed - got ARRAY".to_string(),
-                );
+                errors.insert(k.clone(), "type check ('string') failed - got ARRAY".to_string());
                 continue;
             }
             if let Err(e) = check_value(schema, v, &self.regexes) {
@@ -263,23 +246,17 @@ fn collect(node: &Value, out: &mut Vec<Route>) {
         let segments = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(p) => Segment::Param(p.to_string()),
-                    None => Segment::Literal(s.to_string()),
-                },
-            )
+            .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(p) => Segment::Param(p.to_string()),
+                None => Segment::Literal(s.to_string()),
+            })
             .collect();
         let methods = node
             .get("info")
             .and_then(Value::as_object)
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        out.push(Route {
-            template: path.to_string(),
-            segments,
-            methods,
-        });
+        out.push(Route { template: path.to_string(), segments, methods });
     }
     if let Some(children) = node.get("children").and_then(Value::as_array) {
         for c in children {
@@ -377,9 +354,7 @@ mod tests {
     }
 
     fn p(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
@@ -434,20 +409,15 @@ mod tests {
             s.validate("GET", "/nodes/pve/qemu", &[]),
             Err(Violation::NoRoute { .. })
         ));
-        assert!(matches!(
-            s.validate("GET", "/nope", &[]),
-            Err(Violation::NoRoute { .. })
-        ));
+        assert!(matches!(s.validate("GET", "/nope", &[]), Err(Violation::NoRoute { .. })));
     }
 
     #[test]
     fn conflicting_path_and_body_values_are_rejected() {
         let s = tiny();
-        let Err(Violation::Params(e)) = s.validate(
-            "POST",
-            "/nodes/pve/qemu",
-            &p(&[("vmid", "100"), ("node", "other")]),
-        ) else {
+        let Err(Violation::Params(e)) =
+            s.validate("POST", "/nodes/pve/qemu", &p(&[("vmid", "100"), ("node", "other")]))
+        else {
             panic!("expected parameter errors")
         };
         assert!(e["node"].contains("duplicate parameter"));

@@ -15,10 +15,7 @@ pub fn check_value(
     v: &str,
     regexes: &HashMap<String, Regex>,
 ) -> Result<(), String> {
-    let ty = schema
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("string");
+    let ty = schema.get("type").and_then(Value::as_str).unwrap_or("string");
     match ty {
         "boolean" if v != "0" && v != "1" => {
             return Err(format!("type check ('boolean') failed - got '{v}'"));
@@ -84,11 +81,7 @@ pub fn check_value(
 }
 
 fn num(f: f64) -> String {
-    if f.fract() == 0.0 {
-        format!("{}", f as i64)
-    } else {
-        f.to_string()
-    }
+    if f.fract() == 0.0 { format!("{}", f as i64) } else { f.to_string() }
 }
 
 /// A property string against its inline `format` object.
@@ -97,10 +90,8 @@ fn check_property_string(
     v: &str,
     regexes: &HashMap<String, Regex>,
 ) -> Result<(), String> {
-    let default_key = fmt
-        .iter()
-        .find(|(_, s)| truthy_key(s, "default_key"))
-        .map(|(k, _)| k.as_str());
+    let default_key =
+        fmt.iter().find(|(_, s)| truthy_key(s, "default_key")).map(|(k, _)| k.as_str());
     let mut seen: Vec<String> = Vec::new();
     for part in v.split(',').filter(|p| !p.is_empty()) {
         let (key, val) = match part.split_once('=') {
@@ -142,12 +133,7 @@ fn check_property_string(
         } else {
             check_value(sub, val, regexes)
         };
-        res.map_err(|m| {
-            format!(
-                "invalid format - format error\n{canonical}: {}",
-                m.trim_end()
-            )
-        })?;
+        res.map_err(|m| format!("invalid format - format error\n{canonical}: {}", m.trim_end()))?;
     }
     for (k, s) in fmt {
         let required =

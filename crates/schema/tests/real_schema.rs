@@ -5,9 +5,7 @@
 use proxctl_schema::{Violation, load_shared_schema_for_tests};
 
 fn p(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 #[test]
@@ -40,20 +38,16 @@ fn real_schema_rejects_unknown_parameter_and_raw_plus_in_resize() {
     let Some(s) = load_shared_schema_for_tests() else {
         return;
     };
-    let Err(Violation::Params(e)) = s.validate(
-        "POST",
-        "/nodes/pve/qemu",
-        &p(&[("vmid", "100"), ("colour", "red")]),
-    ) else {
+    let Err(Violation::Params(e)) =
+        s.validate("POST", "/nodes/pve/qemu", &p(&[("vmid", "100"), ("colour", "red")]))
+    else {
         panic!("expected a parameter error")
     };
     assert!(e.contains_key("colour"));
     // A raw `+` decodes to a space on the server; the pattern then fails, as on real PVE.
-    let Err(Violation::Params(e)) = s.validate(
-        "PUT",
-        "/nodes/pve/qemu/100/resize",
-        &p(&[("disk", "scsi0"), ("size", " 10G")]),
-    ) else {
+    let Err(Violation::Params(e)) =
+        s.validate("PUT", "/nodes/pve/qemu/100/resize", &p(&[("disk", "scsi0"), ("size", " 10G")]))
+    else {
         panic!("expected a parameter error")
     };
     assert_eq!(e["size"], "value does not match the regex pattern");

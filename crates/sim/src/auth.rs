@@ -43,11 +43,7 @@ pub struct AuthDb {
 
 impl AuthDb {
     pub fn new(root_password: Secret, tokens: Vec<SimToken>, key: Vec<u8>) -> Self {
-        Self {
-            root_password,
-            tokens,
-            key,
-        }
+        Self { root_password, tokens, key }
     }
 
     fn sign(&self, data: &str) -> Vec<u8> {
@@ -91,10 +87,7 @@ impl AuthDb {
 
     pub fn issue_csrf(&self, user: &str, now_s: u64) -> String {
         let time = format!("{now_s:08X}");
-        format!(
-            "{time}:{}",
-            STANDARD_NO_PAD.encode(self.sign(&format!("{time}:{user}")))
-        )
+        format!("{time}:{}", STANDARD_NO_PAD.encode(self.sign(&format!("{time}:{user}"))))
     }
 
     pub fn verify_csrf(&self, token: &str, user: &str, now_s: u64) -> bool {
@@ -111,23 +104,12 @@ impl AuthDb {
 
     /// Parse `PVEAPIToken=USER@REALM!TOKENID=SECRET` (a space may replace the first `=`).
     pub fn verify_token_header(&self, header: &str) -> Option<Principal> {
-        let decoded = percent_encoding::percent_decode_str(header)
-            .decode_utf8_lossy()
-            .into_owned();
+        let decoded = percent_encoding::percent_decode_str(header).decode_utf8_lossy().into_owned();
         let v = decoded.split(';').next()?.trim();
-        let rest = v
-            .strip_prefix("PVEAPIToken=")
-            .or_else(|| v.strip_prefix("PVEAPIToken "))?;
+        let rest = v.strip_prefix("PVEAPIToken=").or_else(|| v.strip_prefix("PVEAPIToken "))?;
         let (id, secret) = rest.rsplit_once('=')?;
-        let t = self
-            .tokens
-            .iter()
-            .find(|t| t.id == id && t.secret.expose() == secret)?;
-        Some(Principal {
-            user: t.id.clone(),
-            role: t.role,
-            via_ticket: false,
-        })
+        let t = self.tokens.iter().find(|t| t.id == id && t.secret.expose() == secret)?;
+        Some(Principal { user: t.id.clone(), role: t.role, via_ticket: false })
     }
 }
 
@@ -139,12 +121,8 @@ pub fn cookie_ticket(cookie: &str) -> Option<String> {
         return None;
     }
     let v = &cookie[idx + "PVEAuthCookie=".len()..];
-    let v = v.split(';').next().unwrap_or("");
-    Some(
-        percent_encoding::percent_decode_str(v)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
+    let v = v.split(';').next().unwrap_or("").trim_matches('"');
+    Some(percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -168,15 +146,9 @@ mod tests {
         let d = db();
         let t = d.issue_ticket("root@pam", 1_000_000);
         assert!(t.starts_with("PVE:root@pam:000F4240::"));
-        assert_eq!(
-            d.verify_ticket(&t, 1_000_000 + 7200).as_deref(),
-            Some("root@pam")
-        );
+        assert_eq!(d.verify_ticket(&t, 1_000_000 + 7200).as_deref(), Some("root@pam"));
         assert!(d.verify_ticket(&t, 1_000_000 + 7201).is_none());
-        assert!(
-            d.verify_ticket(&t.replace("root", "evil"), 1_000_000)
-                .is_none()
-        );
+        assert!(d.verify_ticket(&t.replace("root", "evil"), 1_000_000).is_none());
     }
 
     #[test]
@@ -191,30 +163,15 @@ mod tests {
     #[test]
     fn token_header_accepts_both_separators_and_rejects_bad_secrets() {
         let d = db();
-        assert!(
-            d.verify_token_header("PVEAPIToken=root@pam!ci=s-1")
-                .is_some()
-        );
-        assert!(
-            d.verify_token_header("PVEAPIToken root@pam!ci=s-1")
-                .is_some()
-        );
-        assert!(
-            d.verify_token_header("PVEAPIToken=root@pam!ci=nope")
-                .is_none()
-        );
+        assert!(d.verify_token_header("PVEAPIToken=root@pam!ci=s-1").is_some());
+        assert!(d.verify_token_header("PVEAPIToken root@pam!ci=s-1").is_some());
+        assert!(d.verify_token_header("PVEAPIToken=root@pam!ci=nope").is_none());
     }
 
     #[test]
     fn cookie_name_must_start_the_header_or_follow_whitespace() {
-        assert_eq!(
-            cookie_ticket("PVEAuthCookie=PVE%3Aa").as_deref(),
-            Some("PVE:a")
-        );
-        assert_eq!(
-            cookie_ticket("x=1; PVEAuthCookie=abc").as_deref(),
-            Some("abc")
-        );
+        assert_eq!(cookie_ticket("PVEAuthCookie=PVE%3Aa").as_deref(), Some("PVE:a"));
+        assert_eq!(cookie_ticket("x=1; PVEAuthCookie=abc").as_deref(), Some("abc"));
         assert!(cookie_ticket("x=1;PVEAuthCookie=abc").is_none());
     }
 }

@@ -16,7 +16,10 @@ pub enum PveError {
     },
     /// A flock is held; the server retries the handler until the lock frees or `timeout_ms`
     /// of simulated time passes, then answers 500 with `message`.
-    LockBusy { timeout_ms: u64, message: String },
+    LockBusy {
+        timeout_ms: u64,
+        message: String,
+    },
 }
 
 impl PveError {
@@ -26,21 +29,11 @@ impl PveError {
         if !m.ends_with('\n') {
             m.push('\n');
         }
-        Self::Http {
-            status: 500,
-            message: m,
-            errors: BTreeMap::new(),
-            empty_body: false,
-        }
+        Self::Http { status: 500, message: m, errors: BTreeMap::new(), empty_body: false }
     }
 
     pub fn status(status: u16, message: impl Into<String>) -> Self {
-        Self::Http {
-            status,
-            message: message.into(),
-            errors: BTreeMap::new(),
-            empty_body: false,
-        }
+        Self::Http { status, message: message.into(), errors: BTreeMap::new(), empty_body: false }
     }
 
     /// 400 `Parameter verification failed.` with one entry.
@@ -51,10 +44,8 @@ impl PveError {
     }
 
     pub fn params(errors: BTreeMap<String, String>) -> Self {
-        let detail: Vec<String> = errors
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.trim_end()))
-            .collect();
+        let detail: Vec<String> =
+            errors.iter().map(|(k, v)| format!("{k}: {}", v.trim_end())).collect();
         Self::Http {
             status: 400,
             message: format!("{PARAM_VERIFICATION_FAILED}\n{}\n", detail.join("\n")),
@@ -74,10 +65,7 @@ impl PveError {
     }
 
     pub fn forbidden(path: &str, privilege: &str) -> Self {
-        Self::status(
-            403,
-            format!("Permission check failed ({path}, {privilege})\n"),
-        )
+        Self::status(403, format!("Permission check failed ({path}, {privilege})\n"))
     }
 
     pub fn not_implemented(method: &str, path: &str) -> Self {
@@ -85,10 +73,7 @@ impl PveError {
     }
 
     pub fn lock_busy(timeout_ms: u64, message: impl Into<String>) -> Self {
-        Self::LockBusy {
-            timeout_ms,
-            message: message.into(),
-        }
+        Self::LockBusy { timeout_ms, message: message.into() }
     }
 }
 

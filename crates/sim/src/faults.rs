@@ -61,10 +61,7 @@ impl Faults {
                     .message
                     .clone()
                     .unwrap_or_else(|| "simulated failure (fault injection)".into());
-                return FaultAction::Error {
-                    status: r.status,
-                    message,
-                };
+                return FaultAction::Error { status: r.status, message };
             }
             if r.slow_ms > 0 {
                 return FaultAction::Slow(r.slow_ms);

@@ -20,16 +20,9 @@ pub async fn prefetch(pairs: &[(String, String)]) -> Result<Vec<u8>, String> {
         .timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| format!("download client: {e}"))?;
-    let resp = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("download failed: {e}"))?;
+    let resp = client.get(&url).send().await.map_err(|e| format!("download failed: {e}"))?;
     if !resp.status().is_success() {
         return Err(format!("download failed: HTTP {}", resp.status()));
     }
-    resp.bytes()
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| format!("download failed: {e}"))
+    resp.bytes().await.map(|b| b.to_vec()).map_err(|e| format!("download failed: {e}"))
 }

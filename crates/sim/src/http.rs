@@ -45,9 +45,7 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
+        f.debug_struct("Shared").field("clock", &self.clock).finish_non_exhaustive()
     }
 }
 
@@ -114,10 +112,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     let query = req.uri().query().unwrap_or("").to_string();
     let headers = req.headers().clone();
 
-    if !matches!(
-        method,
-        Method::GET | Method::POST | Method::PUT | Method::DELETE
-    ) {
+    if !matches!(method, Method::GET | Method::POST | Method::PUT | Method::DELETE) {
         return Ok(plain(501, &format!("method '{method}' not available")));
     }
     if let Some(te) = headers.get(http::header::TRANSFER_ENCODING) {
@@ -128,13 +123,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
             plain(501, &format!("Unknown transfer encoding '{te}'"))
         });
     }
-    let decoded = percent_encoding::percent_decode_str(&uri_path)
-        .decode_utf8_lossy()
-        .into_owned();
+    let decoded = percent_encoding::percent_decode_str(&uri_path).decode_utf8_lossy().into_owned();
     if decoded.starts_with("/_sim/") || decoded == "/_sim" {
         let body = read_body(req, usize::MAX).await.unwrap_or_default();
         return Ok(
-            crate::control::handle(&shared, &method, &decoded, &query, &headers, &body).await,
+            crate::control::handle(&shared, &method, &decoded, &query, &headers, &body).await
         );
     }
     let Some(rest) = decoded.strip_prefix("/api2/") else {
@@ -145,16 +138,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         return Ok(plain(501, "no such uri"));
     }
     let api_path = format!("/{}", api_path.trim_end_matches('/'));
-    let api_path = if api_path.len() > 1 {
-        api_path
-    } else {
-        "/".to_string()
-    };
+    let api_path = if api_path.len() > 1 { api_path } else { "/".to_string() };
     if format != "json" {
-        return Ok(plain(
-            501,
-            &format!("no formatter for uri {api_path}, {format}"),
-        ));
+        return Ok(plain(501, &format!("no formatter for uri {api_path}, {format}")));
     }
 
     let is_upload = api_path.ends_with("/upload") && method == Method::POST;
@@ -168,10 +154,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0);
     if matches!(method, Method::GET | Method::DELETE) && content_len > 0 {
-        return Ok(plain(
-            501,
-            &format!("Unexpected content for method '{method}'"),
-        ));
+        return Ok(plain(501, &format!("Unexpected content for method '{method}'")));
     }
     if !is_upload && content_len > MAX_BODY {
         return Ok(plain(501, "for data too large"));
@@ -194,12 +177,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut file = None;
     if !body.is_empty() {
-        let ct = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match ct.as_str() {
             "" | "application/x-www-form-urlencoded" => {
                 pairs = FormParams::decode(&String::from_utf8_lossy(&body)).into_vec();
@@ -331,33 +309,24 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         }
         match result {
             Ok(reply) => return Ok(ok_response(reply)),
-            Err(PveError::LockBusy {
-                timeout_ms,
-                message,
-            }) => {
+            Err(PveError::LockBusy { timeout_ms, message }) => {
                 let d = *deadline.get_or_insert(now + timeout_ms);
                 if now >= d {
                     return Ok(error_response(&PveError::die(message)));
                 }
-                shared
-                    .waiting
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                shared.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 match shared.clock.mode() {
                     // A test that never advances time should not hang forever.
                     ClockMode::Manual => {
                         let _ = tokio::time::timeout(Duration::from_secs(60), notified).await;
                     }
                     ClockMode::Realtime => {
-                        let real = shared
-                            .clock
-                            .real_duration(d - now)
-                            .min(Duration::from_millis(20));
+                        let real =
+                            shared.clock.real_duration(d - now).min(Duration::from_millis(20));
                         tokio::time::sleep(real.max(Duration::from_millis(1))).await;
                     }
                 }
-                shared
-                    .waiting
-                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                shared.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
             Err(e) => return Ok(error_response(&e)),
         }
@@ -366,11 +335,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
 
 fn note_violation(shared: &Shared, v: String) {
     tracing::warn!(violation = %v, "request violates the PVE schema");
-    shared
-        .schema_violations
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(v);
+    shared.schema_violations.lock().unwrap_or_else(|p| p.into_inner()).push(v);
 }
 
 /// Let `ms` of simulated time pass for this request (slow-response faults, 401 delay).
@@ -393,18 +358,10 @@ fn authenticate(
 ) -> Result<Principal, PveError> {
     let open = matches!(path, "/access/ticket" | "/access/domains");
     let now = shared.world().now_secs();
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let ticket = header("cookie")
-        .and_then(|c| cookie_ticket(&c))
-        .or_else(|| {
-            header("authorization")
-                .and_then(|a| a.strip_prefix("PVEAuthCookie=").map(str::to_string))
-        });
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let ticket = header("cookie").and_then(|c| cookie_ticket(&c)).or_else(|| {
+        header("authorization").and_then(|a| a.strip_prefix("PVEAuthCookie=").map(str::to_string))
+    });
     if let Some(t) = ticket {
         if let Some(user) = shared.env.auth.verify_ticket(&t, now) {
             let writes = *method != Method::GET;
@@ -414,11 +371,7 @@ fn authenticate(
                     return Err(PveError::unauthorized(INVALID_CSRF));
                 }
             }
-            return Ok(Principal {
-                user,
-                role: Role::Admin,
-                via_ticket: true,
-            });
+            return Ok(Principal { user, role: Role::Admin, via_ticket: true });
         }
         if !open {
             return Err(PveError::unauthorized("Authentication failed!"));
@@ -440,11 +393,7 @@ fn authenticate(
             .ok_or_else(|| PveError::unauthorized("Authentication failed!"));
     }
     if open {
-        return Ok(Principal {
-            user: String::new(),
-            role: Role::Admin,
-            via_ticket: false,
-        });
+        return Ok(Principal { user: String::new(), role: Role::Admin, via_ticket: false });
     }
     Err(PveError::unauthorized("No ticket"))
 }
@@ -531,10 +480,8 @@ pub fn ok_response(r: Reply) -> Resp {
         m.insert("total".into(), Value::from(t));
     }
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
     base_headers(&mut resp);
     resp
 }
@@ -542,12 +489,9 @@ pub fn ok_response(r: Reply) -> Resp {
 /// PVE's error shape: the first line of the message is the status line's reason phrase.
 pub fn error_response(e: &PveError) -> Resp {
     let (status, message, errors, empty) = match e {
-        PveError::Http {
-            status,
-            message,
-            errors,
-            empty_body,
-        } => (*status, message.clone(), errors.clone(), *empty_body),
+        PveError::Http { status, message, errors, empty_body } => {
+            (*status, message.clone(), errors.clone(), *empty_body)
+        }
         PveError::LockBusy { message, .. } => (500, message.clone(), BTreeMap::new(), false),
     };
     let body = if empty {
@@ -557,25 +501,19 @@ pub fn error_response(e: &PveError) -> Resp {
         if !errors.is_empty()
             && let Some(m) = b.as_object_mut()
         {
-            m.insert(
-                "errors".into(),
-                serde_json::to_value(&errors).unwrap_or(Value::Null),
-            );
+            m.insert("errors".into(), serde_json::to_value(&errors).unwrap_or(Value::Null));
         }
         Bytes::from(b.to_string())
     };
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if !empty {
-        resp.headers_mut().insert(
-            "content-type",
-            HeaderValue::from_static("application/json;charset=UTF-8"),
-        );
+        resp.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
     }
     set_reason(&mut resp, &message);
     base_headers(&mut resp);
-    resp.headers_mut()
-        .insert("connection", HeaderValue::from_static("close"));
+    resp.headers_mut().insert("connection", HeaderValue::from_static("close"));
     resp
 }
 
@@ -585,17 +523,13 @@ pub fn plain(status: u16, message: &str) -> Resp {
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     set_reason(&mut resp, message);
     base_headers(&mut resp);
-    resp.headers_mut()
-        .insert("connection", HeaderValue::from_static("close"));
+    resp.headers_mut().insert("connection", HeaderValue::from_static("close"));
     resp
 }
 
 fn set_reason(resp: &mut Resp, message: &str) {
     let first = message.lines().next().unwrap_or("").trim();
-    let cleaned: String = first
-        .chars()
-        .filter(|c| c.is_ascii() && !c.is_ascii_control())
-        .collect();
+    let cleaned: String = first.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).collect();
     if cleaned.is_empty() {
         return;
     }
@@ -608,7 +542,6 @@ fn set_reason(resp: &mut Resp, message: &str) {
 pub fn json_response(status: u16, v: Value) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from(v.to_string())));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     resp
 }

@@ -49,24 +49,15 @@ pub const MANUAL_EPOCH_MS: u64 = 1_767_225_600_000;
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("cannot listen on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot set up TLS")]
     Tls(#[from] tls::TlsError),
     #[error("invalid simulator setting: {0}")]
     Config(String),
     #[error("cannot read or write state file {path}")]
-    State {
-        path: String,
-        source: std::io::Error,
-    },
+    State { path: String, source: std::io::Error },
     #[error("state file {path} is not a simulator state")]
-    StateFormat {
-        path: String,
-        source: serde_json::Error,
-    },
+    StateFormat { path: String, source: serde_json::Error },
 }
 
 /// How to run a simulator.
@@ -133,14 +124,7 @@ fn random_secret(prefix: &str) -> String {
     let mut r = rand::rng();
     let b: [u8; 16] = r.random();
     let h = hex::encode(b);
-    format!(
-        "{prefix}{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{prefix}{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 fn parse_token(full: &Secret, role: Role) -> Result<SimToken, SimError> {
@@ -148,15 +132,9 @@ fn parse_token(full: &Secret, role: Role) -> Result<SimToken, SimError> {
         SimError::Config("a token must look like user@realm!tokenid=secret".into())
     })?;
     if !id.contains('!') || !id.contains('@') || secret.is_empty() {
-        return Err(SimError::Config(
-            "a token must look like user@realm!tokenid=secret".into(),
-        ));
+        return Err(SimError::Config("a token must look like user@realm!tokenid=secret".into()));
     }
-    Ok(SimToken {
-        id: id.to_string(),
-        secret: Secret::new(secret),
-        role,
-    })
+    Ok(SimToken { id: id.to_string(), secret: Secret::new(secret), role })
 }
 
 /// Start a simulator listening on `addr` (port 0 picks a free port).
@@ -184,10 +162,8 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
     }
     let clock = Clock::new(config.clock, config.time_scale, world.now);
 
-    let root_password = config
-        .root_password
-        .clone()
-        .unwrap_or_else(|| Secret::new(random_secret("")));
+    let root_password =
+        config.root_password.clone().unwrap_or_else(|| Secret::new(random_secret("")));
     let token = config
         .token
         .clone()
@@ -196,10 +172,7 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         .auditor_token
         .clone()
         .unwrap_or_else(|| Secret::new(format!("auditor@pve!ro={}", random_secret(""))));
-    let tokens = vec![
-        parse_token(&token, Role::Admin)?,
-        parse_token(&auditor, Role::Auditor)?,
-    ];
+    let tokens = vec![parse_token(&token, Role::Admin)?, parse_token(&auditor, Role::Auditor)?];
     let key: [u8; 32] = rand::rng().random();
     let auth = AuthDb::new(root_password.clone(), tokens, key.to_vec());
 
@@ -208,12 +181,9 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
     let tls_cfg = tls::server_config(&certs, tls::pem_to_der(&certs.ca_pem))?;
     let nodes: Vec<String> = world.nodes.keys().cloned().collect();
 
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| SimError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| SimError::Bind { addr, source })?;
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
     let shared = Arc::new(Shared {
         world: Mutex::new(world),
         clock,
@@ -230,17 +200,9 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         waiting: std::sync::atomic::AtomicUsize::new(0),
     });
     let shutdown = Arc::new(Notify::new());
-    tokio::spawn(http::serve(
-        listener,
-        tls_cfg,
-        shared.clone(),
-        shutdown.clone(),
-    ));
-    let host = if local.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        local.ip().to_string()
-    };
+    tokio::spawn(http::serve(listener, tls_cfg, shared.clone(), shutdown.clone()));
+    let host =
+        if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
     Ok(SimHandle {
         url: format!("https://{host}:{}", local.port()),
         addr: local,
@@ -257,14 +219,10 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
 }
 
 fn load_state(p: &PathBuf) -> Result<World, SimError> {
-    let text = std::fs::read_to_string(p).map_err(|source| SimError::State {
-        path: p.display().to_string(),
-        source,
-    })?;
-    let mut w: World = serde_json::from_str(&text).map_err(|source| SimError::StateFormat {
-        path: p.display().to_string(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(p)
+        .map_err(|source| SimError::State { path: p.display().to_string(), source })?;
+    let mut w: World = serde_json::from_str(&text)
+        .map_err(|source| SimError::StateFormat { path: p.display().to_string(), source })?;
     w.reseed();
     // Tasks that were running when the state was saved cannot resume their steps.
     for t in w.tasks.iter_mut().filter(|t| t.is_running()) {
@@ -275,10 +233,8 @@ fn load_state(p: &PathBuf) -> Result<World, SimError> {
         };
     }
     for g in w.guests.values_mut() {
-        if matches!(
-            g.conf.get("lock").map(String::as_str),
-            Some("create" | "clone" | "destroyed")
-        ) {
+        if matches!(g.conf.get("lock").map(String::as_str), Some("create" | "clone" | "destroyed"))
+        {
             g.conf.remove("lock");
         }
     }
@@ -328,18 +284,12 @@ impl SimHandle {
 
     /// How many requests are blocked waiting for a lock right now.
     pub fn waiting_requests(&self) -> usize {
-        self.shared
-            .waiting
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.shared.waiting.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Requests the `--schema` validation rejected.
     pub fn schema_violations(&self) -> Vec<String> {
-        self.shared
-            .schema_violations
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or_default()
+        self.shared.schema_violations.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// The URL, fingerprint and node names, as `--ready-file` writes them.
@@ -354,19 +304,12 @@ impl SimHandle {
         };
         let text = self
             .with_world(|w| serde_json::to_string(&*w))
-            .map_err(|source| SimError::StateFormat {
-                path: p.display().to_string(),
-                source,
-            })?;
+            .map_err(|source| SimError::StateFormat { path: p.display().to_string(), source })?;
         let tmp = p.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|source| SimError::State {
-            path: tmp.display().to_string(),
-            source,
-        })?;
-        std::fs::rename(&tmp, p).map_err(|source| SimError::State {
-            path: p.display().to_string(),
-            source,
-        })
+        std::fs::write(&tmp, text)
+            .map_err(|source| SimError::State { path: tmp.display().to_string(), source })?;
+        std::fs::rename(&tmp, p)
+            .map_err(|source| SimError::State { path: p.display().to_string(), source })
     }
 
     /// Stop accepting connections and save state.

@@ -127,11 +127,7 @@ mod tests {
     #[test]
     fn timeout_texts_match_pve() {
         assert_eq!(
-            timeout_message(
-                &LockKey::Config(VmId::new(100).unwrap()),
-                GuestKind::Qemu,
-                false
-            ),
+            timeout_message(&LockKey::Config(VmId::new(100).unwrap()), GuestKind::Qemu, false),
             "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
         );
         assert_eq!(

@@ -26,9 +26,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed, String> {
         let data_start = head_end + 4;
         let next = find(body, &delim, data_start).ok_or("multipart part not terminated")?;
         let data_end = next.saturating_sub(2); // CRLF before the delimiter
-        let data = body
-            .get(data_start..data_end)
-            .ok_or("malformed multipart part")?;
+        let data = body.get(data_start..data_end).ok_or("malformed multipart part")?;
         let disp = head
             .lines()
             .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
@@ -62,10 +60,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + from)
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|i| i + from)
 }
 
 #[cfg(test)]

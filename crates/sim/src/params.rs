@@ -26,10 +26,7 @@ impl Params {
             }
             values.entry(k).or_default().push(v);
         }
-        Self {
-            values,
-            ..Self::default()
-        }
+        Self { values, ..Self::default() }
     }
 
     pub fn insert(&mut self, k: &str, v: &str) {
@@ -45,9 +42,7 @@ impl Params {
     }
 
     fn err(&mut self, k: &str, text: impl Into<String>) {
-        self.errors
-            .entry(k.to_string())
-            .or_insert_with(|| text.into());
+        self.errors.entry(k.to_string()).or_insert_with(|| text.into());
     }
 
     /// The single value of `k`; a repeated key is PVE's `got ARRAY` error.
@@ -127,10 +122,7 @@ impl Params {
         match v.parse::<VmId>() {
             Ok(id) => Some(id),
             Err(_) => {
-                self.err(
-                    k,
-                    "invalid format - value does not look like a valid VM ID\n",
-                );
+                self.err(k, "invalid format - value does not look like a valid VM ID\n");
                 None
             }
         }
@@ -150,10 +142,7 @@ impl Params {
         match NodeName::new(v) {
             Ok(n) => Some(n),
             Err(_) => {
-                self.err(
-                    k,
-                    "invalid format - value does not look like a valid node name\n",
-                );
+                self.err(k, "invalid format - value does not look like a valid node name\n");
                 None
             }
         }
@@ -197,9 +186,7 @@ impl Params {
     pub fn finish(&mut self) -> Result<(), PveError> {
         for k in self.values.keys() {
             if !self.used.contains(k) {
-                self.errors
-                    .entry(k.clone())
-                    .or_insert_with(|| UNKNOWN_PARAM.to_string());
+                self.errors.entry(k.clone()).or_insert_with(|| UNKNOWN_PARAM.to_string());
             }
         }
         if self.errors.is_empty() {

@@ -44,22 +44,13 @@ pub struct Reply {
 
 impl Reply {
     pub fn data(v: impl Into<Value>) -> Self {
-        Self {
-            data: v.into(),
-            total: None,
-        }
+        Self { data: v.into(), total: None }
     }
     pub fn null() -> Self {
-        Self {
-            data: Value::Null,
-            total: None,
-        }
+        Self { data: Value::Null, total: None }
     }
     pub fn with_total(v: Value, total: u64) -> Self {
-        Self {
-            data: v,
-            total: Some(total),
-        }
+        Self { data: v, total: Some(total) }
     }
     pub fn json<T: serde::Serialize>(v: &T) -> Self {
         Self::data(serde_json::to_value(v).unwrap_or(Value::Null))

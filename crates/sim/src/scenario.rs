@@ -223,11 +223,7 @@ impl Scenario {
                     continue;
                 };
                 let size = d.size.map_or(8 * GIB, |s| s.bytes());
-                let content = if g.kind == GuestKind::Lxc {
-                    "rootdir"
-                } else {
-                    "images"
-                };
+                let content = if g.kind == GuestKind::Lxc { "rootdir" } else { "images" };
                 insert_volume(
                     w,
                     &def.scope(&node),
@@ -324,14 +320,8 @@ guests:
         s.apply(&mut w).unwrap();
         assert_eq!(w.nodes.keys().collect::<Vec<_>>(), ["alpha", "beta"]);
         assert!(w.guests[&9000].is_template());
-        assert!(
-            w.volumes
-                .contains_key(&("alpha".into(), "local-lvm:base-9000-disk-0".into()))
-        );
-        assert!(
-            w.volumes
-                .contains_key(&("beta".into(), "local:import/ubuntu.qcow2".into()))
-        );
+        assert!(w.volumes.contains_key(&("alpha".into(), "local-lvm:base-9000-disk-0".into())));
+        assert!(w.volumes.contains_key(&("beta".into(), "local:import/ubuntu.qcow2".into())));
     }
 
     #[test]

@@ -106,9 +106,7 @@ pub struct Plan {
 
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan")
-            .field("steps", &self.steps)
-            .finish_non_exhaustive()
+        f.debug_struct("Plan").field("steps", &self.steps).finish_non_exhaustive()
     }
 }
 
@@ -177,9 +175,7 @@ impl World {
         user: &str,
         mut plan: Plan,
     ) -> Upid {
-        self.next_pid = self
-            .next_pid
-            .wrapping_add(1 + (self.next_task_id as u32 % 7));
+        self.next_pid = self.next_pid.wrapping_add(1 + (self.next_task_id as u32 % 7));
         let pstart = self.nodes.get(node).map_or(0x0100_0000, |n| n.pstart);
         let upid = Upid {
             node: NodeName::new(node).unwrap_or_else(|_| fallback_node()),
@@ -195,9 +191,7 @@ impl World {
             let at = plan.steps.len().saturating_sub(1);
             plan.steps.insert(
                 at,
-                Step::Do(Box::new(|_, _| {
-                    Err("simulated task failure (fault injection)".into())
-                })),
+                Step::Do(Box::new(|_, _| Err("simulated task failure (fault injection)".into()))),
             );
         }
         let id = self.next_task_id;
@@ -250,11 +244,7 @@ impl World {
 
     /// The time of the next pending task event, if any (manual mode: "step" to it).
     pub fn next_event(&self) -> Option<SimMillis> {
-        self.tasks
-            .iter()
-            .filter(|t| t.is_running())
-            .map(|t| t.wake_at)
-            .min()
+        self.tasks.iter().filter(|t| t.is_running()).map(|t| t.wake_at).min()
     }
 
     fn run_task(&mut self, i: usize) {
@@ -285,13 +275,7 @@ impl World {
                     task.wake_at = self.now + ms;
                     return;
                 }
-                Step::Lock {
-                    key,
-                    mode,
-                    timeout_ms,
-                    kind,
-                    prefix,
-                } => {
+                Step::Lock { key, mode, timeout_ms, kind, prefix } => {
                     if self.locks.try_acquire(&key, mode, Owner::Task(id)) {
                         if let Some(t) = self.tasks.get_mut(i) {
                             t.lock_deadline = None;
@@ -317,13 +301,7 @@ impl World {
                     }
                     t.lock_deadline = Some(deadline);
                     t.wake_at = deadline;
-                    t.steps.push_front(Step::Lock {
-                        key,
-                        mode,
-                        timeout_ms,
-                        kind,
-                        prefix,
-                    });
+                    t.steps.push_front(Step::Lock { key, mode, timeout_ms, kind, prefix });
                     return;
                 }
                 Step::Unlock(key) => {
@@ -343,21 +321,14 @@ impl World {
     /// After a release, blocked tasks retry at once.
     pub fn wake_lock_waiters(&mut self) {
         let now = self.now;
-        for t in self
-            .tasks
-            .iter_mut()
-            .filter(|t| t.is_running() && t.lock_deadline.is_some())
-        {
+        for t in self.tasks.iter_mut().filter(|t| t.is_running() && t.lock_deadline.is_some()) {
             t.wake_at = now;
         }
     }
 
     fn fail(&mut self, i: usize, msg: String) {
-        let cleanups = self
-            .tasks
-            .get_mut(i)
-            .map(|t| std::mem::take(&mut t.on_fail))
-            .unwrap_or_default();
+        let cleanups =
+            self.tasks.get_mut(i).map(|t| std::mem::take(&mut t.on_fail)).unwrap_or_default();
         let id = self.tasks.get(i).map_or(0, |t| t.id);
         for c in cleanups {
             let _ = c(self, id);
@@ -378,10 +349,7 @@ impl World {
         t.log.push(line);
         t.steps.clear();
         t.lock_deadline = None;
-        t.state = TaskState::Stopped {
-            exitstatus,
-            endtime: now,
-        };
+        t.state = TaskState::Stopped { exitstatus, endtime: now };
         let id = t.id;
         self.locks.release_all(Owner::Task(id));
         self.wake_lock_waiters();
@@ -389,10 +357,7 @@ impl World {
 
     /// `DELETE .../tasks/{upid}`: the worker gets SIGTERM.
     pub fn stop_task(&mut self, upid: &str) -> bool {
-        let Some(i) = self
-            .tasks
-            .iter()
-            .position(|t| t.upid.to_string() == upid && t.is_running())
+        let Some(i) = self.tasks.iter().position(|t| t.upid.to_string() == upid && t.is_running())
         else {
             return false;
         };
@@ -438,10 +403,7 @@ mod tests {
     fn a_lock_wait_times_out_with_pves_text() {
         let mut w = world();
         let key = LockKey::Config(proxctl_types::VmId::new(100).unwrap());
-        assert!(
-            w.locks
-                .try_acquire(&key, LockMode::Exclusive, Owner::Control)
-        );
+        assert!(w.locks.try_acquire(&key, LockMode::Exclusive, Owner::Control));
         let upid = w.spawn(
             "pve",
             "qmconfig",
@@ -483,14 +445,8 @@ mod tests {
         );
         let t0 = w.now;
         w.advance_to(t0 + 3000);
-        assert_eq!(
-            w.task_by_upid(&a.to_string()).unwrap().exitstatus(),
-            Some("OK")
-        );
-        assert_eq!(
-            w.task_by_upid(&b.to_string()).unwrap().exitstatus(),
-            Some("OK")
-        );
+        assert_eq!(w.task_by_upid(&a.to_string()).unwrap().exitstatus(), Some("OK"));
+        assert_eq!(w.task_by_upid(&b.to_string()).unwrap().exitstatus(), Some("OK"));
     }
 
     #[test]
@@ -501,19 +457,16 @@ mod tests {
             "qmcreate",
             "100",
             "root@pam",
-            Plan::new()
-                .act(|_, _| Err("unable to create VM 100 - no space".into()))
-                .on_fail(|w, _| {
+            Plan::new().act(|_, _| Err("unable to create VM 100 - no space".into())).on_fail(
+                |w, _| {
                     w.quorate = false;
                     Ok(())
-                }),
+                },
+            ),
         );
         w.advance_to(w.now);
         let t = w.task_by_upid(&upid.to_string()).unwrap();
-        assert_eq!(
-            t.log.last().unwrap(),
-            "TASK ERROR: unable to create VM 100 - no space"
-        );
+        assert_eq!(t.log.last().unwrap(), "TASK ERROR: unable to create VM 100 - no space");
         assert!(!w.quorate, "cleanup ran");
     }
 }

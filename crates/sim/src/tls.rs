@@ -30,11 +30,7 @@ pub struct SimCerts {
 }
 
 pub fn fingerprint_of(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
 pub fn generate(node: &str, cluster_uuid: &str) -> Result<SimCerts, TlsError> {
@@ -57,15 +53,9 @@ pub fn generate(node: &str, cluster_uuid: &str) -> Result<SimCerts, TlsError> {
     p.distinguished_name = dn;
     p.subject_alt_names = vec![
         SanType::IpAddress(
-            "127.0.0.1"
-                .parse()
-                .map_err(|_| rcgen::Error::CouldNotParseCertificate)?,
+            "127.0.0.1".parse().map_err(|_| rcgen::Error::CouldNotParseCertificate)?,
         ),
-        SanType::IpAddress(
-            "::1"
-                .parse()
-                .map_err(|_| rcgen::Error::CouldNotParseCertificate)?,
-        ),
+        SanType::IpAddress("::1".parse().map_err(|_| rcgen::Error::CouldNotParseCertificate)?),
         SanType::DnsName("localhost".try_into()?),
         SanType::DnsName(node.try_into()?),
     ];
@@ -85,9 +75,7 @@ pub fn server_config(
     ca_der: Option<Vec<u8>>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut chain = vec![rustls::pki_types::CertificateDer::from(
-        certs.cert_der.clone(),
-    )];
+    let mut chain = vec![rustls::pki_types::CertificateDer::from(certs.cert_der.clone())];
     if let Some(ca) = ca_der {
         chain.push(rustls::pki_types::CertificateDer::from(ca));
     }

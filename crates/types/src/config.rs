@@ -22,11 +22,7 @@ pub struct ConfigError {
 }
 
 fn cerr(key: &str, value: &str, reason: impl ToString) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        value: value.into(),
-        reason: reason.to_string(),
-    }
+    ConfigError { key: key.into(), value: value.into(), reason: reason.to_string() }
 }
 
 /// A config value as text, whatever JSON type PVE used for it (§5.3 typing).
@@ -179,9 +175,7 @@ impl QemuConfig {
             .push_opt("description", self.description.as_ref())
             .push_opt(
                 "tags",
-                self.tags
-                    .as_ref()
-                    .map(|t| normalize_tags(t.iter().map(String::as_str))),
+                self.tags.as_ref().map(|t| normalize_tags(t.iter().map(String::as_str))),
             )
             .push_opt("memory", self.memory.as_ref())
             .push_opt("balloon", self.balloon)
@@ -218,10 +212,7 @@ impl QemuConfig {
             p.push(format!("ipconfig{i}"), c.to_string());
         }
         p.push_opt("ciuser", self.ciuser.as_ref())
-            .push_opt(
-                "cipassword",
-                self.cipassword.as_ref().map(|s| s.expose().to_string()),
-            )
+            .push_opt("cipassword", self.cipassword.as_ref().map(|s| s.expose().to_string()))
             .push_opt("citype", self.citype.as_ref())
             .push_opt("cicustom", self.cicustom.as_ref())
             .push_opt("sshkeys", self.sshkeys.as_deref().map(encode_sshkeys))
@@ -309,9 +300,7 @@ impl LxcConfig {
             .push_opt("description", self.description.as_ref())
             .push_opt(
                 "tags",
-                self.tags
-                    .as_ref()
-                    .map(|t| normalize_tags(t.iter().map(String::as_str))),
+                self.tags.as_ref().map(|t| normalize_tags(t.iter().map(String::as_str))),
             )
             .push_opt("memory", self.memory)
             .push_opt("swap", self.swap)
@@ -369,10 +358,7 @@ mod tests {
         assert_eq!(c.sshkeys.as_deref(), Some("ssh-ed25519 AAAA me@host"));
         assert_eq!(c.disks.len(), 2);
         assert_eq!(c.other.get("vmgenid"), Some(&json!("0000")));
-        assert_eq!(
-            c.unused.get(&0).map(String::as_str),
-            Some("local-lvm:vm-100-disk-1")
-        );
+        assert_eq!(c.unused.get(&0).map(String::as_str), Some("local-lvm:vm-100-disk-1"));
     }
 
     #[test]
@@ -400,11 +386,9 @@ mod tests {
 
     #[test]
     fn lxc_config_reads_rootfs_mounts_and_nets() {
-        let m = map(
-            json!({"hostname": "ct1", "rootfs": "local-lvm:vm-101-disk-0,size=8G",
+        let m = map(json!({"hostname": "ct1", "rootfs": "local-lvm:vm-101-disk-0,size=8G",
             "mp0": "local-lvm:vm-101-disk-1,mp=/data,size=1G", "net0": "name=eth0,bridge=vmbr0,ip=dhcp",
-            "unprivileged": 1, "memory": 512}),
-        );
+            "unprivileged": 1, "memory": 512}));
         let c = LxcConfig::from_api(&m).unwrap();
         assert_eq!(c.mp.len(), 1);
         assert_eq!(c.net[&0].name, "eth0");

@@ -66,9 +66,7 @@ impl FromStr for VmId {
         if !ok {
             return Err(IdError::VmId(s.to_string()));
         }
-        s.parse::<u32>()
-            .map_err(|_| IdError::VmId(s.to_string()))
-            .and_then(Self::new)
+        s.parse::<u32>().map_err(|_| IdError::VmId(s.to_string())).and_then(Self::new)
     }
 }
 
@@ -159,8 +157,7 @@ fn is_storage_id(s: &str) -> bool {
     b.len() >= 2
         && b[0].is_ascii_alphabetic()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// PVE's `pve-configid`: `^[a-z][a-z0-9_-]+$`, case-insensitive; snapshot names cap it at 40.
@@ -168,8 +165,7 @@ pub fn is_config_id(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_alphabetic()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
 }
 
 fn is_snapshot_name(s: &str) -> bool {
@@ -183,13 +179,10 @@ fn is_user_id(s: &str) -> bool {
     let r = realm.as_bytes();
     (3..=64).contains(&s.len())
         && !user.is_empty()
-        && !user
-            .chars()
-            .any(|c| c.is_whitespace() || c == ':' || c == '/')
+        && !user.chars().any(|c| c.is_whitespace() || c == ':' || c == '/')
         && r.len() >= 2
         && r[0].is_ascii_alphabetic()
-        && r.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
+        && r.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
 }
 
 string_id!(
@@ -324,9 +317,7 @@ impl Serialize for Upid {
 
 impl<'de> Deserialize<'de> for Upid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -374,9 +365,7 @@ mod tests {
     #[test]
     fn upid_rejects_missing_trailing_colon() {
         assert!(
-            "UPID:pve:0003A1F2:0112C3D4:6788ABCD:qmstart:100:root@pam"
-                .parse::<Upid>()
-                .is_err()
+            "UPID:pve:0003A1F2:0112C3D4:6788ABCD:qmstart:100:root@pam".parse::<Upid>().is_err()
         );
     }
 

@@ -47,10 +47,7 @@ pub const SHRINK_UNSUPPORTED: &str = "shrinking disks is not supported";
 
 /// `Configuration file 'nodes/pve/qemu-server/999.conf' does not exist`.
 pub fn config_missing(node: &str, kind: GuestKind, vmid: VmId) -> String {
-    format!(
-        "Configuration file 'nodes/{node}/{}/{vmid}.conf' does not exist",
-        kind.conf_dir()
-    )
+    format!("Configuration file 'nodes/{node}/{}/{vmid}.conf' does not exist", kind.conf_dir())
 }
 
 /// The path of a guest's config flock.
@@ -138,9 +135,7 @@ pub fn classify(message: &str) -> MessageKind {
         && let Some((path, tail)) = rest.split_once('\'')
         && tail.contains("got timeout")
     {
-        return MessageKind::LockTimeout {
-            path: path.to_string(),
-        };
+        return MessageKind::LockTimeout { path: path.to_string() };
     }
     if let Some(rest) = m.split("cfs-lock '").nth(1)
         && let Some((id, tail)) = rest.split_once('\'')
@@ -149,18 +144,14 @@ pub fn classify(message: &str) -> MessageKind {
             return MessageKind::NoQuorum;
         }
         if tail.contains("timeout") {
-            return MessageKind::LockTimeout {
-                path: id.to_string(),
-            };
+            return MessageKind::LockTimeout { path: id.to_string() };
         }
     }
     for prefix in ["VM is locked (", "CT is locked ("] {
         if let Some(rest) = m.split(prefix).nth(1)
             && let Some((lock, _)) = rest.split_once(')')
         {
-            return MessageKind::Locked {
-                lock: lock.to_string(),
-            };
+            return MessageKind::Locked { lock: lock.to_string() };
         }
     }
     if m.contains(DIGEST_MISMATCH) || m.contains("checksum mismatch (file change") {
@@ -220,18 +211,12 @@ mod tests {
             lock_timeout(&storage_lock_path("local-lvm")),
             "can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout"
         );
-        assert_eq!(
-            guest_locked(GuestKind::Lxc, "backup"),
-            "CT is locked (backup)"
-        );
+        assert_eq!(guest_locked(GuestKind::Lxc, "backup"), "CT is locked (backup)");
         assert_eq!(
             create_exists(GuestKind::Qemu, id(100), "pve"),
             "unable to create VM 100 - VM 100 already exists on node 'pve'"
         );
-        assert_eq!(
-            clone_exists(id(101)),
-            "unable to create VM 101: config file already exists"
-        );
+        assert_eq!(clone_exists(id(101)), "unable to create VM 101: config file already exists");
     }
 
     #[test]
@@ -243,51 +228,25 @@ mod tests {
             ),
             (
                 "clone failed: can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout\n",
-                MessageKind::LockTimeout {
-                    path: "/var/lock/qemu-server/lock-9000.conf".into(),
-                },
+                MessageKind::LockTimeout { path: "/var/lock/qemu-server/lock-9000.conf".into() },
             ),
             (
                 "cfs-lock 'storage-shared' error: got lock request timeout",
-                MessageKind::LockTimeout {
-                    path: "storage-shared".into(),
-                },
+                MessageKind::LockTimeout { path: "storage-shared".into() },
             ),
-            (
-                "VM is locked (clone)\n",
-                MessageKind::Locked {
-                    lock: "clone".into(),
-                },
-            ),
-            (
-                "CT is locked (backup)",
-                MessageKind::Locked {
-                    lock: "backup".into(),
-                },
-            ),
-            (
-                "checksum mismatch (file change by other user?)\n",
-                MessageKind::DigestMismatch,
-            ),
+            ("VM is locked (clone)\n", MessageKind::Locked { lock: "clone".into() }),
+            ("CT is locked (backup)", MessageKind::Locked { lock: "backup".into() }),
+            ("checksum mismatch (file change by other user?)\n", MessageKind::DigestMismatch),
             ("VM 100 already running", MessageKind::WrongState),
             ("VM 100 not running\n", MessageKind::WrongState),
-            (
-                "VM 100 is running - destroy failed",
-                MessageKind::WrongState,
-            ),
+            ("VM 100 is running - destroy failed", MessageKind::WrongState),
             (
                 "unable to create VM 100 - VM 100 already exists on node 'pve'",
                 MessageKind::AlreadyExists,
             ),
             ("cluster not ready - no quorum?", MessageKind::NoQuorum),
-            (
-                "cfs-lock 'storage-x' error: no quorum!",
-                MessageKind::NoQuorum,
-            ),
-            (
-                "got no worker upid - start worker failed",
-                MessageKind::NoWorkerUpid,
-            ),
+            ("cfs-lock 'storage-x' error: no quorum!", MessageKind::NoQuorum),
+            ("got no worker upid - start worker failed", MessageKind::NoWorkerUpid),
             ("something else entirely", MessageKind::Other),
         ];
         for (msg, want) in cases {

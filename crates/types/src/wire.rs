@@ -45,10 +45,9 @@ impl IntOrString {
     pub fn as_i64(&self) -> Result<i64, String> {
         match self {
             IntOrString::Int(i) => Ok(*i),
-            IntOrString::Str(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| format!("expected an integer, got '{s}'")),
+            IntOrString::Str(s) => {
+                s.trim().parse().map_err(|_| format!("expected an integer, got '{s}'"))
+            }
         }
     }
 }
@@ -112,9 +111,7 @@ pub mod opt_pve_bool {
         let v = Option::<serde_json::Value>::deserialize(d)?;
         match v {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(v) => pve_bool::parse_value(&v)
-                .map(Some)
-                .map_err(serde::de::Error::custom),
+            Some(v) => pve_bool::parse_value(&v).map(Some).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -128,9 +125,7 @@ pub mod lenient_int {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        IntOrString::deserialize(d)?
-            .as_i64()
-            .map_err(serde::de::Error::custom)
+        IntOrString::deserialize(d)?.as_i64().map_err(serde::de::Error::custom)
     }
 }
 
@@ -155,9 +150,7 @@ pub mod opt_lenient_f64 {
                 .parse()
                 .map(Some)
                 .map_err(|_| serde::de::Error::custom(format!("expected a number, got '{s}'"))),
-            Some(other) => Err(serde::de::Error::custom(format!(
-                "expected a number, got {other}"
-            ))),
+            Some(other) => Err(serde::de::Error::custom(format!("expected a number, got {other}"))),
         }
     }
 }
@@ -214,10 +207,7 @@ impl FormParams {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -280,10 +270,7 @@ impl FromIterator<(String, String)> for FormParams {
 
 /// Parameter names whose values are secrets and must never be logged.
 pub fn is_secret_param(key: &str) -> bool {
-    matches!(
-        key,
-        "password" | "cipassword" | "new-password" | "otp" | "tfa-challenge" | "value"
-    )
+    matches!(key, "password" | "cipassword" | "new-password" | "otp" | "tfa-challenge" | "value")
 }
 
 pub fn bool01(b: bool) -> &'static str {
@@ -292,11 +279,8 @@ pub fn bool01(b: bool) -> &'static str {
 
 /// Characters kept as-is by the `sshkeys` encoding: RFC 3986 unreserved. Everything else,
 /// including space, `+`, `=`, `@` and newline, is percent-encoded.
-const SSHKEYS_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const SSHKEYS_ESCAPE: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Encode SSH public keys for the `sshkeys` config key (format `urlencoded`). The form encoder
 /// then encodes the `%` signs again, which is the double encoding PVE expects.
@@ -314,8 +298,7 @@ pub fn decode_sshkeys(encoded: &str) -> Result<String, String> {
 
 /// Whether a value passes PVE's `urlencoded` format check.
 pub fn is_urlencoded(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-%_.!~*'()".contains(&b))
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-%_.!~*'()".contains(&b))
 }
 
 /// Whether one tag matches PVE's `pve-tag` format.
@@ -323,23 +306,18 @@ pub fn is_valid_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_-+.".contains(c))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_-+.".contains(c))
 }
 
 /// Split a tag list the way PVE does: on `;`, `,` or whitespace.
 pub fn split_tags(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| c == ';' || c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
+    s.split(|c: char| c == ';' || c == ',' || c.is_whitespace()).filter(|t| !t.is_empty())
 }
 
 /// Normalise tags as PVE stores them by default: lowercase, de-duplicated, sorted, `;`-joined.
 pub fn normalize_tags<'a, I: IntoIterator<Item = &'a str>>(tags: I) -> String {
-    let mut v: Vec<String> = tags
-        .into_iter()
-        .flat_map(split_tags)
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let mut v: Vec<String> =
+        tags.into_iter().flat_map(split_tags).map(str::to_ascii_lowercase).collect();
     v.sort();
     v.dedup();
     v.join(";")
@@ -373,12 +351,7 @@ impl DiskSize {
 impl fmt::Display for DiskSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        for (unit, s) in [
-            (Self::TIB, "T"),
-            (Self::GIB, "G"),
-            (Self::MIB, "M"),
-            (Self::KIB, "K"),
-        ] {
+        for (unit, s) in [(Self::TIB, "T"), (Self::GIB, "G"), (Self::MIB, "M"), (Self::KIB, "K")] {
             if b >= unit && b % unit == 0 {
                 return write!(f, "{}{s}", b / unit);
             }
@@ -393,9 +366,7 @@ impl FromStr for DiskSize {
     /// means bytes.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || SizeError(s.to_string());
-        let num_end = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
+        let num_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
         let (num, unit) = s.split_at(num_end);
         let mult = match unit {
             "" => 1,
@@ -446,10 +417,7 @@ impl FromStr for ResizeTo {
     type Err = SizeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.strip_prefix('+') {
-            Some(rest) => rest
-                .parse()
-                .map(ResizeTo::Grow)
-                .map_err(|_| SizeError(s.to_string())),
+            Some(rest) => rest.parse().map(ResizeTo::Grow).map_err(|_| SizeError(s.to_string())),
             None => s.parse().map(ResizeTo::Absolute),
         }
     }
@@ -473,17 +441,14 @@ mod tests {
     #[test]
     fn form_encoding_sends_plus_as_percent_2b() {
         let mut p = FormParams::new();
-        p.push("disk", "scsi0")
-            .push("size", ResizeTo::Grow(DiskSize::gib(10)).to_string());
+        p.push("disk", "scsi0").push("size", ResizeTo::Grow(DiskSize::gib(10)).to_string());
         assert_eq!(p.encode(), "disk=scsi0&size=%2B10G");
     }
 
     #[test]
     fn booleans_are_sent_as_one_and_zero() {
         let mut p = FormParams::new();
-        p.push_bool("full", true)
-            .push_opt_bool("online", Some(false))
-            .push_opt_bool("x", None);
+        p.push_bool("full", true).push_opt_bool("online", Some(false)).push_opt_bool("x", None);
         assert_eq!(p.encode(), "full=1&online=0");
     }
 
@@ -494,13 +459,9 @@ mod tests {
             #[serde(with = "pve_bool")]
             b: bool,
         }
-        for (j, want) in [
-            ("1", true),
-            ("0", false),
-            ("\"1\"", true),
-            ("true", true),
-            ("false", false),
-        ] {
+        for (j, want) in
+            [("1", true), ("0", false), ("\"1\"", true), ("true", true), ("false", false)]
+        {
             let t: T = serde_json::from_str(&format!("{{\"b\":{j}}}")).unwrap();
             assert_eq!(t.b, want, "{j}");
         }
@@ -537,10 +498,7 @@ mod tests {
         assert_eq!(DiskSize(4 * DiskSize::MIB).to_string(), "4M");
         assert_eq!(DiskSize(1536 * DiskSize::MIB).to_string(), "1536M");
         assert_eq!(DiskSize(1000).to_string(), "1000");
-        assert_eq!(
-            "1.5G".parse::<DiskSize>().unwrap(),
-            DiskSize(1536 * DiskSize::MIB)
-        );
+        assert_eq!("1.5G".parse::<DiskSize>().unwrap(), DiskSize(1536 * DiskSize::MIB));
         assert_eq!("2GiB".parse::<DiskSize>().unwrap(), DiskSize::gib(2));
         for bad in ["", "G", "1.G", ".5G", "10X", "-1G", "1..2G"] {
             assert!(bad.parse::<DiskSize>().is_err(), "{bad}");
@@ -549,14 +507,8 @@ mod tests {
 
     #[test]
     fn resize_to_parses_grow_and_absolute() {
-        assert_eq!(
-            "+10G".parse::<ResizeTo>().unwrap(),
-            ResizeTo::Grow(DiskSize::gib(10))
-        );
-        assert_eq!(
-            "32G".parse::<ResizeTo>().unwrap(),
-            ResizeTo::Absolute(DiskSize::gib(32))
-        );
+        assert_eq!("+10G".parse::<ResizeTo>().unwrap(), ResizeTo::Grow(DiskSize::gib(10)));
+        assert_eq!("32G".parse::<ResizeTo>().unwrap(), ResizeTo::Absolute(DiskSize::gib(32)));
     }
 
     #[test]

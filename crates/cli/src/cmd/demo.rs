@@ -30,14 +30,8 @@ fn step(msg: &str) {
 }
 
 async fn wait(c: &Client, upid: &Upid) -> anyhow::Result<()> {
-    let opts = WaitOptions {
-        timeout: Some(Duration::from_secs(120)),
-        ..WaitOptions::default()
-    };
-    c.wait_task(upid, &opts)
-        .await
-        .map(drop)
-        .with_context(|| format!("waiting for task {upid}"))
+    let opts = WaitOptions { timeout: Some(Duration::from_secs(120)), ..WaitOptions::default() };
+    c.wait_task(upid, &opts).await.map(drop).with_context(|| format!("waiting for task {upid}"))
 }
 
 async fn wait_started(c: &Client, s: Started) -> anyhow::Result<()> {
@@ -56,19 +50,15 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         auth_failure_delay_ms: 0,
         ..SimConfig::default()
     };
-    let sim = proxctl_sim::start(cfg, "127.0.0.1:0".parse()?)
-        .await
-        .context("starting the simulator")?;
+    let sim =
+        proxctl_sim::start(cfg, "127.0.0.1:0".parse()?).await.context("starting the simulator")?;
     let mut settings = ClientSettings::new(&sim.url)?;
     settings.tls = TlsMode::Pin(sim.fingerprint.parse()?);
     settings.credentials = Some(Credentials::from_full_token(sim.token.expose())?);
     let c = Client::new(settings)?;
     let node = NodeName::new(sim.nodes[0].as_str())?;
     let v = c.version().await?;
-    println!(
-        "    PVE {} at {} (fingerprint {})",
-        v.version, sim.url, sim.fingerprint
-    );
+    println!("    PVE {} at {} (fingerprint {})", v.version, sim.url, sim.fingerprint);
 
     step("generating a cloud image locally and uploading it to local:import (sha256 verified)");
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
@@ -82,10 +72,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let up = UploadRequest {
         content: TransferContent::Import,
         filename: "proxctl-demo-cloud.qcow2".into(),
-        checksum: Some(Checksum {
-            algorithm: ChecksumAlgorithm::Sha256,
-            hex: sum,
-        }),
+        checksum: Some(Checksum { algorithm: ChecksumAlgorithm::Sha256, hex: sum }),
         path: image,
     };
     let local = StorageId::new("local")?;
@@ -117,20 +104,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     ci.media = Some(Media::Cdrom);
     tpl.disks.insert(DriveSlot::Ide(2), ci);
     let tid = VmId::new(TEMPLATE_ID)?;
-    wait_started(
-        &c,
-        c.qemu_create(&node, tid, &tpl, &CreateOptions::default())
-            .await?,
-    )
-    .await?;
+    wait_started(&c, c.qemu_create(&node, tid, &tpl, &CreateOptions::default()).await?).await?;
     if let Some(t) = c
-        .qemu_resize(
-            &node,
-            tid,
-            DriveSlot::Scsi(0),
-            ResizeTo::Absolute(DiskSize::gib(8)),
-            None,
-        )
+        .qemu_resize(&node, tid, DriveSlot::Scsi(0), ResizeTo::Absolute(DiskSize::gib(8)), None)
         .await?
     {
         wait(&c, &t).await?;
@@ -139,14 +115,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 
     let mut names = Vec::new();
     for (i, name) in ["web-1", "web-2", "db-1"].iter().enumerate() {
-        step(&format!(
-            "creating {name}: linked clone, cloud-init user and static IP, start"
-        ));
+        step(&format!("creating {name}: linked clone, cloud-init user and static IP, start"));
         let id = c.next_id(None).await?;
-        let req = CloneRequest {
-            name: Some((*name).into()),
-            ..CloneRequest::default()
-        };
+        let req = CloneRequest { name: Some((*name).into()), ..CloneRequest::default() };
         wait_started(&c, c.qemu_clone(&node, tid, id, &req).await?).await?;
         let mut u = ConfigUpdate::default();
         u.set.ciuser = Some("admin".into());
@@ -161,12 +132,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             ),
         );
         c.qemu_update_config(&node, id, &u).await?;
-        wait(
-            &c,
-            &c.qemu_power(&node, id, &PowerAction::Start { timeout: None })
-                .await?,
-        )
-        .await?;
+        wait(&c, &c.qemu_power(&node, id, &PowerAction::Start { timeout: None }).await?).await?;
         names.push(id);
     }
 
@@ -181,10 +147,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     step("listing guests");
     let mut list = c.qemu_list(&node).await?;
     list.sort_by_key(|g| g.vmid);
-    println!(
-        "    {:<6} {:<14} {:<8} {:<9} TAGS",
-        "VMID", "NAME", "STATUS", "TEMPLATE"
-    );
+    println!("    {:<6} {:<14} {:<8} {:<9} TAGS", "VMID", "NAME", "STATUS", "TEMPLATE");
     for g in &list {
         println!(
             "    {:<6} {:<14} {:<8} {:<9} {}",
@@ -198,30 +161,18 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let snaps = c.qemu_snapshots(&node, names[0]).await?;
     println!(
         "    snapshots of web-1: {}",
-        snaps
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" -> ")
+        snaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" -> ")
     );
-    println!(
-        "    tour finished in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("    tour finished in {:.1}s", started.elapsed().as_secs_f64());
 
     if a.exit {
         return Ok(());
     }
     println!();
     println!("The simulator keeps running. Try it with any PVE client:");
-    println!(
-        "  PROXCTL_URL={} PROXCTL_FINGERPRINT={}",
-        sim.url, sim.fingerprint
-    );
+    println!("  PROXCTL_URL={} PROXCTL_FINGERPRINT={}", sim.url, sim.fingerprint);
     println!("  PROXCTL_TOKEN='{}'", sim.token.expose());
     println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     Ok(())
 }

@@ -32,12 +32,7 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let env = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Secret::new)
-    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Secret::new);
     let password = env("PROXCTL_SIM_PASSWORD");
     let token = env("PROXCTL_SIM_TOKEN");
     let generated = password.is_none() || token.is_none();
@@ -57,14 +52,16 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         scenario,
         ..SimConfig::default()
     };
-    let sim = proxctl_sim::start(cfg, a.listen)
-        .await
-        .context("starting the simulator")?;
-    eprintln!(
-        "proxctl sim: {} node(s) listening on {}",
-        sim.nodes.len(),
-        sim.url
-    );
+    let sim = proxctl_sim::start(cfg, a.listen).await.context("starting the simulator")?;
+    // The ready file comes first: scripts may watch stderr for "listening", then read it.
+    if let Some(p) = &a.ready_file {
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, sim.ready_json().to_string())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, p)
+            .with_context(|| format!("writing --ready-file {}", p.display()))?;
+    }
+    eprintln!("proxctl sim: {} node(s) listening on {}", sim.nodes.len(), sim.url);
     eprintln!("  fingerprint: {}", sim.fingerprint);
     if generated {
         // Generated credentials exist nowhere else, so they are printed once, to stderr.
@@ -72,13 +69,6 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         eprintln!("  API token:         {}", sim.token.expose());
         eprintln!("  auditor token:     {}", sim.auditor_token.expose());
         eprintln!("  (set PROXCTL_SIM_PASSWORD and PROXCTL_SIM_TOKEN to choose them)");
-    }
-    if let Some(p) = &a.ready_file {
-        let tmp = p.with_extension("tmp");
-        std::fs::write(&tmp, sim.ready_json().to_string())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, p)
-            .with_context(|| format!("writing --ready-file {}", p.display()))?;
     }
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {

@@ -54,10 +54,7 @@ impl PowerAction {
                     p.push_opt("timeout", *timeout);
                 }
             }
-            PowerAction::Shutdown {
-                timeout,
-                force_stop,
-            } => {
+            PowerAction::Shutdown { timeout, force_stop } => {
                 p.push_opt("timeout", *timeout);
                 if *force_stop {
                     p.push_bool("forceStop", true);

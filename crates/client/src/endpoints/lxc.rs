@@ -34,16 +34,12 @@ pub fn list(node: &NodeName) -> ApiRequest {
 
 pub fn create(node: &NodeName, vmid: VmId, c: &LxcCreate) -> ApiRequest {
     let mut p = FormParams::new();
-    p.push("vmid", vmid.to_string())
-        .push("ostemplate", c.ostemplate.clone());
+    p.push("vmid", vmid.to_string()).push("ostemplate", c.ostemplate.clone());
     c.config.to_params(&mut p);
-    p.push_opt(
-        "password",
-        c.password.as_ref().map(|s| s.expose().to_string()),
-    )
-    .push_opt("ssh-public-keys", c.ssh_public_keys.as_ref())
-    .push_opt("storage", c.storage.as_ref())
-    .push_opt("pool", c.pool.as_ref());
+    p.push_opt("password", c.password.as_ref().map(|s| s.expose().to_string()))
+        .push_opt("ssh-public-keys", c.ssh_public_keys.as_ref())
+        .push_opt("storage", c.storage.as_ref())
+        .push_opt("pool", c.pool.as_ref());
     if c.start {
         p.push_bool("start", true);
     }
@@ -51,11 +47,7 @@ pub fn create(node: &NodeName, vmid: VmId, c: &LxcCreate) -> ApiRequest {
 }
 
 pub fn config(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::LxcConfigGet,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::LxcConfigGet, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 pub fn update_config(
@@ -72,11 +64,7 @@ pub fn update_config(
 }
 
 pub fn status(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::LxcStatusCurrent,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::LxcStatusCurrent, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 /// LXC has no reset; asking for one is a caller error caught here, not a 501 from PVE.
@@ -94,38 +82,21 @@ pub fn power(node: &NodeName, vmid: VmId, action: &PowerAction) -> Result<ApiReq
             ));
         }
     };
-    Ok(ApiRequest::new(
-        ep,
-        &args(node, &vmid.to_string()),
-        action.params(true),
-    ))
+    Ok(ApiRequest::new(ep, &args(node, &vmid.to_string()), action.params(true)))
 }
 
 pub fn delete(node: &NodeName, vmid: VmId, opts: &DeleteOptions) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::LxcDelete,
-        &args(node, &vmid.to_string()),
-        opts.params(true),
-    )
+    ApiRequest::new(Endpoint::LxcDelete, &args(node, &vmid.to_string()), opts.params(true))
 }
 
 pub fn snapshots(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::LxcSnapshotList,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::LxcSnapshotList, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 pub fn snapshot_create(node: &NodeName, vmid: VmId, s: &SnapshotRequest) -> ApiRequest {
     let mut p = FormParams::new();
-    p.push("snapname", s.name.to_string())
-        .push_opt("description", s.description.as_ref());
-    ApiRequest::new(
-        Endpoint::LxcSnapshotCreate,
-        &args(node, &vmid.to_string()),
-        p,
-    )
+    p.push("snapname", s.name.to_string()).push_opt("description", s.description.as_ref());
+    ApiRequest::new(Endpoint::LxcSnapshotCreate, &args(node, &vmid.to_string()), p)
 }
 
 pub fn snapshot_delete(
@@ -163,11 +134,7 @@ pub fn snapshot_rollback(
 }
 
 pub fn termproxy(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::LxcTermproxy,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::LxcTermproxy, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 impl Client {
@@ -203,9 +170,7 @@ impl Client {
         delete: &[String],
         digest: Option<&Digest>,
     ) -> Result<(), ClientError> {
-        self.send(&update_config(node, vmid, set, delete, digest))
-            .await
-            .map(drop)
+        self.send(&update_config(node, vmid, set, delete, digest)).await.map(drop)
     }
 
     pub async fn lxc_status(

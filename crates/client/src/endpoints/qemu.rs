@@ -49,8 +49,7 @@ pub fn create(node: &NodeName, vmid: VmId, cfg: &QemuConfig, opts: &CreateOption
     if opts.start {
         p.push_bool("start", true);
     }
-    p.push_opt("pool", opts.pool.as_ref())
-        .push_opt("storage", opts.storage.as_ref());
+    p.push_opt("pool", opts.pool.as_ref()).push_opt("storage", opts.storage.as_ref());
     ApiRequest::new(Endpoint::QemuCreate, &[node.as_str()], p)
 }
 
@@ -95,35 +94,19 @@ impl ConfigUpdate {
 }
 
 pub fn update_config_sync(node: &NodeName, vmid: VmId, u: &ConfigUpdate) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuConfigPut,
-        &args(node, &vmid.to_string()),
-        u.params(false),
-    )
+    ApiRequest::new(Endpoint::QemuConfigPut, &args(node, &vmid.to_string()), u.params(false))
 }
 
 pub fn update_config_async(node: &NodeName, vmid: VmId, u: &ConfigUpdate) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuConfigPost,
-        &args(node, &vmid.to_string()),
-        u.params(true),
-    )
+    ApiRequest::new(Endpoint::QemuConfigPost, &args(node, &vmid.to_string()), u.params(true))
 }
 
 pub fn pending(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuPending,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::QemuPending, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 pub fn status(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuStatusCurrent,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::QemuStatusCurrent, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 pub fn power(node: &NodeName, vmid: VmId, action: &PowerAction) -> ApiRequest {
@@ -187,18 +170,12 @@ pub fn resize(
 ) -> ApiRequest {
     let mut p = FormParams::new();
     // `+10G` becomes `%2B10G` in the form body: a raw `+` would decode to a space.
-    p.push("disk", disk.to_string())
-        .push("size", size.to_string())
-        .push_opt("digest", digest);
+    p.push("disk", disk.to_string()).push("size", size.to_string()).push_opt("digest", digest);
     ApiRequest::new(Endpoint::QemuResize, &args(node, &vmid.to_string()), p)
 }
 
 pub fn delete(node: &NodeName, vmid: VmId, opts: &DeleteOptions) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuDelete,
-        &args(node, &vmid.to_string()),
-        opts.params(false),
-    )
+    ApiRequest::new(Endpoint::QemuDelete, &args(node, &vmid.to_string()), opts.params(false))
 }
 
 /// `POST .../migrate`.
@@ -221,41 +198,27 @@ pub fn migrate(node: &NodeName, vmid: VmId, m: &MigrateRequest) -> ApiRequest {
     if m.with_local_disks {
         p.push_bool("with-local-disks", true);
     }
-    p.push_opt("targetstorage", m.targetstorage.as_ref())
-        .push_opt("bwlimit", m.bwlimit);
+    p.push_opt("targetstorage", m.targetstorage.as_ref()).push_opt("bwlimit", m.bwlimit);
     ApiRequest::new(Endpoint::QemuMigrate, &args(node, &vmid.to_string()), p)
 }
 
 pub fn migrate_preconditions(node: &NodeName, vmid: VmId, target: Option<&NodeName>) -> ApiRequest {
     let mut p = FormParams::new();
     p.push_opt("target", target);
-    ApiRequest::new(
-        Endpoint::QemuMigratePrecondition,
-        &args(node, &vmid.to_string()),
-        p,
-    )
+    ApiRequest::new(Endpoint::QemuMigratePrecondition, &args(node, &vmid.to_string()), p)
 }
 
 pub fn snapshots(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuSnapshotList,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::QemuSnapshotList, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 pub fn snapshot_create(node: &NodeName, vmid: VmId, s: &SnapshotRequest) -> ApiRequest {
     let mut p = FormParams::new();
-    p.push("snapname", s.name.to_string())
-        .push_opt("description", s.description.as_ref());
+    p.push("snapname", s.name.to_string()).push_opt("description", s.description.as_ref());
     if s.vmstate {
         p.push_bool("vmstate", true);
     }
-    ApiRequest::new(
-        Endpoint::QemuSnapshotCreate,
-        &args(node, &vmid.to_string()),
-        p,
-    )
+    ApiRequest::new(Endpoint::QemuSnapshotCreate, &args(node, &vmid.to_string()), p)
 }
 
 pub fn snapshot_delete(
@@ -313,27 +276,15 @@ impl CloudInitSection {
 pub fn cloudinit_dump(node: &NodeName, vmid: VmId, section: CloudInitSection) -> ApiRequest {
     let mut p = FormParams::new();
     p.push("type", section.as_str());
-    ApiRequest::new(
-        Endpoint::QemuCloudinitDump,
-        &args(node, &vmid.to_string()),
-        p,
-    )
+    ApiRequest::new(Endpoint::QemuCloudinitDump, &args(node, &vmid.to_string()), p)
 }
 
 pub fn agent_ping(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuAgentPing,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::QemuAgentPing, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 pub fn agent_network(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::QemuAgentNetwork,
-        &args(node, &vmid.to_string()),
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::QemuAgentNetwork, &args(node, &vmid.to_string()), FormParams::new())
 }
 
 /// `command` is an array: one form field per element.
@@ -354,11 +305,7 @@ pub fn agent_exec(
 pub fn agent_exec_status(node: &NodeName, vmid: VmId, pid: u64) -> ApiRequest {
     let mut p = FormParams::new();
     p.push("pid", pid.to_string());
-    ApiRequest::new(
-        Endpoint::QemuAgentExecStatus,
-        &args(node, &vmid.to_string()),
-        p,
-    )
+    ApiRequest::new(Endpoint::QemuAgentExecStatus, &args(node, &vmid.to_string()), p)
 }
 
 pub fn vncproxy(
@@ -405,8 +352,7 @@ impl Client {
         match self.send(&req).await {
             Ok(v) => upid_of(&req, v).map(Started::Task),
             Err(ClientError::Api(e)) if e.kind == ApiErrorKind::AlreadyExists => {
-                self.check_existing(node, vmid, cfg.name.as_deref(), ClientError::Api(e))
-                    .await
+                self.check_existing(node, vmid, cfg.name.as_deref(), ClientError::Api(e)).await
             }
             Err(e) => Err(e),
         }
@@ -471,9 +417,7 @@ impl Client {
         vmid: VmId,
         u: &ConfigUpdate,
     ) -> Result<(), ClientError> {
-        self.send(&update_config_sync(node, vmid, u))
-            .await
-            .map(drop)
+        self.send(&update_config_sync(node, vmid, u)).await.map(drop)
     }
 
     /// Async config update: a UPID, or `None` when it finished within `background_delay`.
@@ -527,8 +471,7 @@ impl Client {
             Ok(v) => upid_of(&req, v).map(Started::Task),
             Err(ClientError::Api(e)) if e.kind == ApiErrorKind::AlreadyExists => {
                 let target = c.target.as_ref().unwrap_or(node);
-                self.check_existing(target, newid, c.name.as_deref(), ClientError::Api(e))
-                    .await
+                self.check_existing(target, newid, c.name.as_deref(), ClientError::Api(e)).await
             }
             Err(e) => Err(e),
         }
@@ -582,8 +525,7 @@ impl Client {
         vmid: VmId,
         target: Option<&NodeName>,
     ) -> Result<MigratePreconditions, ClientError> {
-        self.send_as(&migrate_preconditions(node, vmid, target))
-            .await
+        self.send_as(&migrate_preconditions(node, vmid, target)).await
     }
 
     pub async fn qemu_snapshots(

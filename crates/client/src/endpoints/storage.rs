@@ -74,11 +74,7 @@ pub fn list(node: &NodeName, content: Option<&str>, enabled_only: bool) -> ApiRe
 }
 
 pub fn status(node: &NodeName, storage: &StorageId) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::StorageStatus,
-        &[node.as_str(), storage.as_str()],
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::StorageStatus, &[node.as_str(), storage.as_str()], FormParams::new())
 }
 
 pub fn content(
@@ -89,11 +85,7 @@ pub fn content(
 ) -> ApiRequest {
     let mut p = FormParams::new();
     p.push_opt("content", content).push_opt("vmid", vmid);
-    ApiRequest::new(
-        Endpoint::StorageContent,
-        &[node.as_str(), storage.as_str()],
-        p,
-    )
+    ApiRequest::new(Endpoint::StorageContent, &[node.as_str(), storage.as_str()], p)
 }
 
 pub fn update_content(
@@ -103,8 +95,7 @@ pub fn update_content(
     protected: Option<bool>,
 ) -> ApiRequest {
     let mut p = FormParams::new();
-    p.push_opt("notes", notes)
-        .push_opt_bool("protected", protected);
+    p.push_opt("notes", notes).push_opt_bool("protected", protected);
     ApiRequest::new(
         Endpoint::StorageContentUpdate,
         &[node.as_str(), volume.storage().as_str(), volume.as_str()],
@@ -137,15 +128,10 @@ pub fn upload(node: &NodeName, storage: &StorageId, u: &UploadRequest) -> ApiReq
     let mut p = FormParams::new();
     p.push("content", u.content.as_str());
     if let Some(c) = &u.checksum {
-        p.push("checksum-algorithm", c.algorithm.as_str())
-            .push("checksum", c.hex.clone());
+        p.push("checksum-algorithm", c.algorithm.as_str()).push("checksum", c.hex.clone());
     }
     p.push("filename", u.filename.clone());
-    ApiRequest::new(
-        Endpoint::StorageUpload,
-        &[node.as_str(), storage.as_str()],
-        p,
-    )
+    ApiRequest::new(Endpoint::StorageUpload, &[node.as_str(), storage.as_str()], p)
 }
 
 /// `POST .../download-url`: the node fetches the URL itself.
@@ -166,16 +152,11 @@ pub fn download_url(node: &NodeName, storage: &StorageId, d: &DownloadUrlRequest
         .push("content", d.content.as_str())
         .push("filename", d.filename.clone());
     if let Some(c) = &d.checksum {
-        p.push("checksum-algorithm", c.algorithm.as_str())
-            .push("checksum", c.hex.clone());
+        p.push("checksum-algorithm", c.algorithm.as_str()).push("checksum", c.hex.clone());
     }
     p.push_opt("compression", d.compression.as_ref())
         .push_opt_bool("verify-certificates", d.verify_certificates);
-    ApiRequest::new(
-        Endpoint::StorageDownloadUrl,
-        &[node.as_str(), storage.as_str()],
-        p,
-    )
+    ApiRequest::new(Endpoint::StorageDownloadUrl, &[node.as_str(), storage.as_str()], p)
 }
 
 /// `POST /nodes/{node}/vzdump`.
@@ -204,14 +185,7 @@ pub enum VzdumpStarted {
 pub fn vzdump(node: &NodeName, v: &VzdumpRequest) -> ApiRequest {
     let mut p = FormParams::new();
     if !v.vmids.is_empty() {
-        p.push(
-            "vmid",
-            v.vmids
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        p.push("vmid", v.vmids.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
     }
     if v.all {
         p.push_bool("all", true);
@@ -255,8 +229,7 @@ impl Client {
         content_type: Option<&str>,
         vmid: Option<VmId>,
     ) -> Result<Vec<ContentItem>, ClientError> {
-        self.send_as(&content(node, storage, content_type, vmid))
-            .await
+        self.send_as(&content(node, storage, content_type, vmid)).await
     }
 
     /// Set a volume's notes and/or protection (backups).
@@ -267,9 +240,7 @@ impl Client {
         notes: Option<&str>,
         protected: Option<bool>,
     ) -> Result<(), ClientError> {
-        self.send(&update_content(node, volume, notes, protected))
-            .await
-            .map(drop)
+        self.send(&update_content(node, volume, notes, protected)).await.map(drop)
     }
 
     pub async fn storage_delete_content(
@@ -317,10 +288,8 @@ impl Client {
         progress: Option<UploadProgress>,
     ) -> Result<Upid, ClientError> {
         let req = upload(node, storage, u);
-        let io_err = |source| ClientError::SecretFile {
-            path: u.path.display().to_string(),
-            source,
-        };
+        let io_err =
+            |source| ClientError::SecretFile { path: u.path.display().to_string(), source };
         let file = tokio::fs::File::open(&u.path).await.map_err(io_err)?;
         let size = file.metadata().await.map_err(io_err)?.len();
         let boundary = format!("proxctl-{:016x}", rand::random::<u64>());
@@ -357,9 +326,7 @@ impl Client {
         });
         let body = futures_util::stream::once(async move { Ok(Bytes::from(head)) })
             .chain(chunks)
-            .chain(futures_util::stream::once(
-                async move { Ok(Bytes::from(tail)) },
-            ));
+            .chain(futures_util::stream::once(async move { Ok(Bytes::from(tail)) }));
 
         let url = format!("{}/api2/json{}", self.settings().url, req.path);
         let mut rb = self

@@ -7,18 +7,13 @@ use proxctl_types::{NodeName, Upid, VmId};
 use crate::{ApiRequest, Client, ClientError, Endpoint};
 
 pub fn status(node: &NodeName, upid: &Upid) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::TaskStatus,
-        &[node.as_str(), &upid.to_string()],
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::TaskStatus, &[node.as_str(), &upid.to_string()], FormParams::new())
 }
 
 /// `limit` 0 means the whole log. `start` is 0-based; returned `n` is 1-based.
 pub fn log(node: &NodeName, upid: &Upid, start: u64, limit: u64) -> ApiRequest {
     let mut p = FormParams::new();
-    p.push("start", start.to_string())
-        .push("limit", limit.to_string());
+    p.push("start", start.to_string()).push("limit", limit.to_string());
     ApiRequest::new(Endpoint::TaskLog, &[node.as_str(), &upid.to_string()], p)
 }
 
@@ -54,11 +49,7 @@ pub fn list(node: &NodeName, f: &TaskFilter) -> ApiRequest {
 }
 
 pub fn stop(node: &NodeName, upid: &Upid) -> ApiRequest {
-    ApiRequest::new(
-        Endpoint::TaskStop,
-        &[node.as_str(), &upid.to_string()],
-        FormParams::new(),
-    )
+    ApiRequest::new(Endpoint::TaskStop, &[node.as_str(), &upid.to_string()], FormParams::new())
 }
 
 impl Client {

@@ -26,12 +26,8 @@ pub fn config(nodes: usize) -> SimConfig {
         seed: 42,
         clock: ClockMode::Manual,
         root_password: Some(Secret::new("sim-root-pw")),
-        token: Some(Secret::new(
-            "root@pam!ci=0a1b2c3d-0000-4000-8000-000000000001",
-        )),
-        auditor_token: Some(Secret::new(
-            "auditor@pve!ro=0a1b2c3d-0000-4000-8000-000000000002",
-        )),
+        token: Some(Secret::new("root@pam!ci=0a1b2c3d-0000-4000-8000-000000000001")),
+        auditor_token: Some(Secret::new("auditor@pve!ro=0a1b2c3d-0000-4000-8000-000000000002")),
         schema: schema(),
         auth_failure_delay_ms: 0,
         ..SimConfig::default()
@@ -63,11 +59,7 @@ pub fn settings(sim: &SimHandle, creds: Credentials) -> ClientSettings {
 }
 
 pub fn token_client(sim: &SimHandle) -> Client {
-    Client::new(settings(
-        sim,
-        Credentials::from_full_token(sim.token.expose()).unwrap(),
-    ))
-    .unwrap()
+    Client::new(settings(sim, Credentials::from_full_token(sim.token.expose()).unwrap())).unwrap()
 }
 
 pub async fn harness_with(cfg: SimConfig) -> Harness {

@@ -36,9 +36,7 @@ pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     ctx.p.finish()?;
     let now = w.now_secs();
     let auth = &ctx.env.auth;
-    let renewing = auth
-        .verify_ticket(&password, now)
-        .is_some_and(|u| u == username);
+    let renewing = auth.verify_ticket(&password, now).is_some_and(|u| u == username);
     if !renewing && !auth.check_password(&username, &password) {
         return Err(PveError::status(401, "authentication failure\n"));
     }
@@ -58,10 +56,7 @@ pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 
 fn caps() -> Value {
     let all = |privs: &[&str]| -> Value {
-        privs
-            .iter()
-            .map(|p| (p.to_string(), Value::from(1)))
-            .collect()
+        privs.iter().map(|p| (p.to_string(), Value::from(1))).collect()
     };
     json!({
         "vms": all(&["VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",

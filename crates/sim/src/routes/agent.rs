@@ -52,22 +52,11 @@ pub fn network(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             continue;
         };
         let mac = nd.macaddr.map(|m| m.to_lowercase()).unwrap_or_default();
-        let ipc = g
-            .conf
-            .get(&format!("ipconfig{i}"))
-            .and_then(|c| c.parse::<IpConfig>().ok());
+        let ipc = g.conf.get(&format!("ipconfig{i}")).and_then(|c| c.parse::<IpConfig>().ok());
         let addr = match ipc.and_then(|c| c.ip) {
             Some(Ipv4Setting::Static(net)) => (net.addr().to_string(), net.prefix_len()),
             // A deterministic "DHCP lease" derived from the VMID and interface.
-            _ => (
-                format!(
-                    "10.{}.{}.{}",
-                    100 + i,
-                    (g.vmid / 250) % 250,
-                    10 + g.vmid % 240
-                ),
-                24,
-            ),
+            _ => (format!("10.{}.{}.{}", 100 + i, (g.vmid / 250) % 250, 10 + g.vmid % 240), 24),
         };
         ifaces.push(json!({
             "name": format!("eth{i}"),
@@ -84,8 +73,7 @@ pub fn exec(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let command = ctx.p.list("command");
     let _input = ctx.p.opt_str("input-data");
     if command.is_empty() {
-        ctx.p
-            .invalid("command", proxctl_types::messages::MISSING_PARAM);
+        ctx.p.invalid("command", proxctl_types::messages::MISSING_PARAM);
     }
     ctx.p.finish()?;
     usable(w, &n, id)?;

@@ -15,8 +15,7 @@ pub fn dump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let id = vmid(ctx)?;
     let t = ctx.p.opt_enum("type", &["user", "network", "meta"]);
     if !ctx.p.has("type") {
-        ctx.p
-            .invalid("type", proxctl_types::messages::MISSING_PARAM);
+        ctx.p.invalid("type", proxctl_types::messages::MISSING_PARAM);
     }
     ctx.p.finish()?;
     let g = guest(w, &n, id, GuestKind::Qemu)?;
@@ -25,9 +24,7 @@ pub fn dump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         Some("network") => network_data(g),
         _ => format!(
             "instance-id: {}\n",
-            hex::encode(Sha1::digest(
-                format!("{}{}", user_data(g), network_data(g)).as_bytes()
-            ))
+            hex::encode(Sha1::digest(format!("{}{}", user_data(g), network_data(g)).as_bytes()))
         ),
     };
     Ok(Reply::data(text))
@@ -40,20 +37,13 @@ fn val<'a>(g: &'a Guest, k: &str) -> Option<&'a String> {
 
 pub fn user_data(g: &Guest) -> String {
     let mut s = String::from("#cloud-config\n");
-    let name = val(g, "name")
-        .cloned()
-        .unwrap_or_else(|| format!("VM{}", g.vmid));
+    let name = val(g, "name").cloned().unwrap_or_else(|| format!("VM{}", g.vmid));
     let search = val(g, "searchdomain").and_then(|d| d.split_whitespace().next().map(String::from));
     let (host, fqdn) = match name.split_once('.') {
         Some((h, _)) => (h.to_string(), name.clone()),
-        None => (
-            name.clone(),
-            search.map_or(name.clone(), |d| format!("{name}.{d}")),
-        ),
+        None => (name.clone(), search.map_or(name.clone(), |d| format!("{name}.{d}"))),
     };
-    s.push_str(&format!(
-        "hostname: {host}\nmanage_etc_hosts: true\nfqdn: {fqdn}\n"
-    ));
+    s.push_str(&format!("hostname: {host}\nmanage_etc_hosts: true\nfqdn: {fqdn}\n"));
     let user = val(g, "ciuser");
     if let Some(u) = user {
         s.push_str(&format!("user: {u}\n"));
@@ -114,9 +104,7 @@ pub fn network_data(g: &Guest) -> String {
             Some(Ipv6Setting::Dhcp) => s.push_str("      - type: dhcp6\n"),
             Some(Ipv6Setting::Auto) => s.push_str("      - type: ipv6_slaac\n"),
             Some(Ipv6Setting::Static(net)) => {
-                s.push_str(&format!(
-                    "      - type: static6\n        address: '{net}'\n"
-                ));
+                s.push_str(&format!("      - type: static6\n        address: '{net}'\n"));
                 if let Some(gw) = ipc.gw6 {
                     s.push_str(&format!("        gateway: '{gw}'\n"));
                 }
@@ -125,16 +113,12 @@ pub fn network_data(g: &Guest) -> String {
         }
     }
     s.push_str("    - type: nameserver\n      address:\n");
-    let ns = val(g, "nameserver")
-        .cloned()
-        .unwrap_or_else(|| "10.0.0.1".into());
+    let ns = val(g, "nameserver").cloned().unwrap_or_else(|| "10.0.0.1".into());
     for a in ns.split_whitespace() {
         s.push_str(&format!("      - '{a}'\n"));
     }
     s.push_str("      search:\n");
-    let sd = val(g, "searchdomain")
-        .cloned()
-        .unwrap_or_else(|| "sim.lan".into());
+    let sd = val(g, "searchdomain").cloned().unwrap_or_else(|| "sim.lan".into());
     for d in sd.split_whitespace() {
         s.push_str(&format!("      - '{d}'\n"));
     }

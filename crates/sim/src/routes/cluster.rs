@@ -141,13 +141,7 @@ pub fn node_network(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     if let Some(f) = filter {
         let want_bridge = matches!(f.as_str(), "bridge" | "any_bridge" | "any_local_bridge");
-        out.retain(|i| {
-            if want_bridge {
-                i.iface_type == "bridge"
-            } else {
-                i.iface_type == f
-            }
-        });
+        out.retain(|i| if want_bridge { i.iface_type == "bridge" } else { i.iface_type == f });
     }
     Ok(Reply::json(&out))
 }
@@ -213,9 +207,7 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                     .into(),
                 ),
                 name: Some(
-                    g.name()
-                        .map(String::from)
-                        .unwrap_or_else(|| default_name(g.kind, g.vmid)),
+                    g.name().map(String::from).unwrap_or_else(|| default_name(g.kind, g.vmid)),
                 ),
                 template: Some(g.is_template()),
                 maxcpu: Some(g.cpus()),
@@ -224,11 +216,7 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 mem: Some(if running { g.memory_bytes() / 4 } else { 0 }),
                 maxdisk: Some(g.boot_disk_size()),
                 disk: Some(0),
-                uptime: Some(if running {
-                    w.now_secs().saturating_sub(g.started_at)
-                } else {
-                    0
-                }),
+                uptime: Some(if running { w.now_secs().saturating_sub(g.started_at) } else { 0 }),
                 lock: g.lock().map(String::from),
                 tags: g.conf.get("tags").cloned(),
                 hastate: w.ha.get(&format!("vm:{}", g.vmid)).map(|h| h.state.clone()),
@@ -333,11 +321,7 @@ pub fn cluster_tasks(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             .filter(|t| t.upid.node.as_str() == n && t.upid.task_type != INTERNAL_TASK)
             .collect();
         tasks.sort_by_key(|t| {
-            (
-                !t.is_running(),
-                std::cmp::Reverse(t.upid.starttime),
-                std::cmp::Reverse(t.id),
-            )
+            (!t.is_running(), std::cmp::Reverse(t.upid.starttime), std::cmp::Reverse(t.id))
         });
         for t in tasks.into_iter().take(25) {
             out.push(super::tasks::list_item(t));

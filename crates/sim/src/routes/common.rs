@@ -45,11 +45,7 @@ pub fn node(ctx: &mut Ctx, w: &World) -> PveResult<String> {
 
 /// The UPID user: `root@pam` or `root@pam!token`.
 pub fn user(ctx: &Ctx) -> String {
-    if ctx.who.user.is_empty() {
-        "root@pam".into()
-    } else {
-        ctx.who.user.clone()
-    }
+    if ctx.who.user.is_empty() { "root@pam".into() } else { ctx.who.user.clone() }
 }
 
 pub fn guest<'a>(w: &'a World, node: &str, vmid: VmId, kind: GuestKind) -> PveResult<&'a Guest> {
@@ -72,11 +68,7 @@ pub fn guest_mut<'a>(
 }
 
 pub fn quorum(w: &World) -> PveResult<()> {
-    if w.quorate {
-        Ok(())
-    } else {
-        Err(PveError::die(messages::NO_QUORUM))
-    }
+    if w.quorate { Ok(()) } else { Err(PveError::die(messages::NO_QUORUM)) }
 }
 
 /// `VM is locked (x)` unless skiplock (or the lock is one the operation tolerates).
@@ -93,10 +85,7 @@ pub fn config_flock_free(w: &World, vmid: VmId, kind: GuestKind) -> PveResult<()
     if w.locks.is_free_for(&key, LockMode::Exclusive) {
         Ok(())
     } else {
-        Err(PveError::lock_busy(
-            10_000,
-            timeout_message(&key, kind, false),
-        ))
+        Err(PveError::lock_busy(10_000, timeout_message(&key, kind, false)))
     }
 }
 
@@ -280,9 +269,7 @@ pub fn check_config_value(kind: GuestKind, p: &mut Params, k: &str, v: &str) {
                     Err("value does not look like a valid DNS name".into())
                 }
             } else if k == "memory" {
-                v.parse::<proxctl_types::prop::Memory>()
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                v.parse::<proxctl_types::prop::Memory>().map(drop).map_err(|e| e.to_string())
             } else {
                 Ok(())
             }
@@ -299,11 +286,7 @@ pub fn check_config_value(kind: GuestKind, p: &mut Params, k: &str, v: &str) {
     };
     if let Err(e) = r {
         // Scalar type errors are reported bare, format errors with PVE's prefix.
-        let text = if e.starts_with("type check") {
-            e
-        } else {
-            bad(e)
-        };
+        let text = if e.starts_with("type check") { e } else { bad(e) };
         p.invalid(k, text);
     }
 }
@@ -329,15 +312,9 @@ pub fn alloc_volume(
         .get(storage)
         .cloned()
         .ok_or_else(|| format!("storage '{storage}' does not exist"))?;
-    let needs = if content == "rootdir" {
-        "rootdir"
-    } else {
-        "images"
-    };
+    let needs = if content == "rootdir" { "rootdir" } else { "images" };
     if !def.supports(needs) {
-        return Err(format!(
-            "storage '{storage}' does not support content-type '{needs}'"
-        ));
+        return Err(format!("storage '{storage}' does not support content-type '{needs}'"));
     }
     let scope = def.scope(node);
     let used: u64 = w
@@ -365,11 +342,7 @@ pub fn alloc_volume(
             format!("{storage}:{name}")
         };
         let base = format!("{storage}:base-{vmid}-disk-{n}");
-        if !w
-            .volumes
-            .keys()
-            .any(|(_, v)| *v == volid || v.starts_with(&base))
-        {
+        if !w.volumes.keys().any(|(_, v)| *v == volid || v.starts_with(&base)) {
             break volid;
         }
         n += 1;
@@ -379,16 +352,7 @@ pub fn alloc_volume(
     } else {
         "raw"
     };
-    insert_volume(
-        w,
-        &scope,
-        &volid,
-        storage,
-        content,
-        format,
-        size,
-        Some(vmid),
-    );
+    insert_volume(w, &scope, &volid, storage, content, format, size, Some(vmid));
     Ok(volid)
 }
 

@@ -27,19 +27,10 @@ fn free_port(w: &mut World, base: u16) -> u16 {
 /// The reply of a termproxy call (node shell when `vmid` is empty).
 pub fn termproxy_reply(w: &mut World, node: &str, vmid: &str, who: &str, auth: &AuthDb) -> Value {
     let port = free_port(w, 5900);
-    let path = if vmid.is_empty() {
-        format!("/nodes/{node}")
-    } else {
-        format!("/vms/{vmid}")
-    };
+    let path = if vmid.is_empty() { format!("/nodes/{node}") } else { format!("/vms/{vmid}") };
     let ticket = vnc_ticket(w, auth, who, &path, port);
-    let upid = w.spawn(
-        node,
-        "vncproxy",
-        vmid,
-        who,
-        Plan::new().log("starting termproxy").sleep(10_000),
-    );
+    let upid =
+        w.spawn(node, "vncproxy", vmid, who, Plan::new().log("starting termproxy").sleep(10_000));
     json!({"user": who, "ticket": ticket, "port": port, "upid": upid.to_string()})
 }
 
@@ -62,9 +53,8 @@ pub fn vncproxy(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Repl
     );
     let mut out = json!({"user": who, "ticket": "", "port": port, "upid": upid.to_string(), "cert": ctx.env.ca_pem});
     if genpw {
-        let pw: String = (0..8)
-            .map(|i| char::from(b'!' + ((w.now as u8).wrapping_add(i * 7) % 63)))
-            .collect();
+        let pw: String =
+            (0..8).map(|i| char::from(b'!' + ((w.now as u8).wrapping_add(i * 7) % 63))).collect();
         ticket = format!("{pw}:{ticket}");
         out["password"] = Value::from(pw);
     }
@@ -76,9 +66,7 @@ pub fn termproxy(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Rep
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
     if kind == GuestKind::Qemu {
-        let _ = ctx
-            .p
-            .opt_enum("serial", &["serial0", "serial1", "serial2", "serial3"]);
+        let _ = ctx.p.opt_enum("serial", &["serial0", "serial1", "serial2", "serial3"]);
     }
     ctx.p.finish()?;
     guest(w, &n, id, kind)?;

@@ -53,51 +53,32 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let ostemplate = ctx.p.str("ostemplate");
     let password = ctx.p.opt_str("password");
     if password.as_ref().is_some_and(|p| p.len() < 5) {
-        ctx.p
-            .invalid("password", "value must be at least 5 characters long");
+        ctx.p.invalid("password", "value must be at least 5 characters long");
     }
     let _keys = ctx.p.opt_str("ssh-public-keys");
     let storage = ctx.p.opt_str("storage").unwrap_or_else(|| "local".into());
     let start = ctx.p.flag("start");
-    for k in [
-        "pool",
-        "restore",
-        "force",
-        "unique",
-        "ignore-unpack-errors",
-        "bwlimit",
-        "ha-managed",
-    ] {
+    for k in ["pool", "restore", "force", "unique", "ignore-unpack-errors", "bwlimit", "ha-managed"]
+    {
         let _ = ctx.p.opt_str(k);
     }
     let kv = config_params(ctx);
     ctx.p.finish()?;
     quorum(w)?;
     if let Some(existing) = w.guests.get(&id.get()) {
-        return Err(PveError::die(messages::create_exists(
-            K,
-            id,
-            &existing.node,
-        )));
+        return Err(PveError::die(messages::create_exists(K, id, &existing.node)));
     }
     if find_volume(w, &n, &ostemplate).is_none() {
-        return Err(PveError::die(format!(
-            "volume '{ostemplate}' does not exist"
-        )));
+        return Err(PveError::die(format!("volume '{ostemplate}' does not exist")));
     }
-    let rootfs = kv
-        .iter()
-        .find(|(k, _)| k == "rootfs")
-        .map(|(_, v)| v.clone());
+    let rootfs = kv.iter().find(|(k, _)| k == "rootfs").map(|(_, v)| v.clone());
     if rootfs.is_none() && kv.iter().any(|(k, _)| k.starts_with("mp")) {
-        return Err(PveError::die(
-            "mount points configured, but 'rootfs' not set - aborting",
-        ));
+        return Err(PveError::die("mount points configured, but 'rootfs' not set - aborting"));
     }
     let rootfs: LxcMount = match rootfs {
-        Some(r) => r
-            .parse()
-            .map_err(|e| PveError::param("rootfs", format!("invalid format - {e}\n")))?,
+        Some(r) => {
+            r.parse().map_err(|e| PveError::param("rootfs", format!("invalid format - {e}\n")))?
+        }
         None => LxcMount::new(format!("{storage}:4")),
     };
     // `local-lvm:8` → 8 GiB; a bare number uses `storage`.
@@ -159,12 +140,8 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 };
                 g.conf.insert(k.clone(), v);
             }
-            g.conf
-                .entry("arch".into())
-                .or_insert_with(|| "amd64".into());
-            g.conf
-                .entry("ostype".into())
-                .or_insert_with(|| "debian".into());
+            g.conf.entry("arch".into()).or_insert_with(|| "amd64".into());
+            g.conf.entry("ostype".into()).or_insert_with(|| "debian".into());
             g.conf.remove("lock");
             Ok(())
         })
@@ -202,11 +179,8 @@ pub fn config_put(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let _revert = ctx.p.opt_str("revert");
     let kv = config_params(ctx);
     ctx.p.finish()?;
-    let deletes: Vec<String> = delete
-        .split([',', ';', ' '])
-        .filter(|x| !x.is_empty())
-        .map(String::from)
-        .collect();
+    let deletes: Vec<String> =
+        delete.split([',', ';', ' ']).filter(|x| !x.is_empty()).map(String::from).collect();
     let g = guest(w, &n, id, K)?;
     if kv.is_empty() && deletes.is_empty() {
         return Err(PveError::die(NO_OPTIONS));
@@ -233,13 +207,7 @@ pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let action = ctx.path.rsplit('/').next().unwrap_or("").to_string();
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
-    for k in [
-        "timeout",
-        "forceStop",
-        "skiplock",
-        "overrule-shutdown",
-        "debug",
-    ] {
+    for k in ["timeout", "forceStop", "skiplock", "overrule-shutdown", "debug"] {
         let _ = ctx.p.opt_str(k);
     }
     ctx.p.finish()?;
@@ -309,14 +277,10 @@ pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     quorum(w)?;
     let g = guest(w, &n, id, K)?;
     if g.is_running() && !force {
-        return Err(PveError::die(format!(
-            "unable to destroy CT {id} - container is running"
-        )));
+        return Err(PveError::die(format!("unable to destroy CT {id} - container is running")));
     }
     if g.conf.get("protection").is_some_and(|p| p == "1") {
-        return Err(PveError::die(format!(
-            "can't remove CT {id} - protection mode enabled"
-        )));
+        return Err(PveError::die(format!("can't remove CT {id} - protection mode enabled")));
     }
     not_locked(g, &[])?;
     let vid = id.get();

@@ -21,12 +21,7 @@ use crate::state::World;
 
 macro_rules! route {
     ($m:literal, $t:literal, $h:expr) => {
-        Route {
-            method: $m,
-            template: $t,
-            handler: $h,
-            write: $m != "GET",
-        }
+        Route { method: $m, template: $t, handler: $h, write: $m != "GET" }
     };
 }
 
@@ -95,175 +90,63 @@ pub fn all() -> Vec<Route> {
         route!("DELETE", "/nodes/{node}/qemu/{vmid}", qemu_ops::destroy),
         route!("GET", "/nodes/{node}/qemu/{vmid}/config", qemu::config_get),
         route!("PUT", "/nodes/{node}/qemu/{vmid}/config", qemu::config_put),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/config",
-            qemu::config_post
-        ),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/config", qemu::config_post),
         route!("GET", "/nodes/{node}/qemu/{vmid}/pending", qemu::pending),
-        route!(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/status/current",
-            qemu::status_current
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/status/start",
-            qemu::power
-        ),
+        route!("GET", "/nodes/{node}/qemu/{vmid}/status/current", qemu::status_current),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/status/start", qemu::power),
         route!("POST", "/nodes/{node}/qemu/{vmid}/status/stop", qemu::power),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/status/shutdown",
-            qemu::power
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/status/reboot",
-            qemu::power
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/status/reset",
-            qemu::power
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/status/suspend",
-            qemu::power
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/status/resume",
-            qemu::power
-        ),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/status/shutdown", qemu::power),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/status/reboot", qemu::power),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/status/reset", qemu::power),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/status/suspend", qemu::power),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/status/resume", qemu::power),
         route!("POST", "/nodes/{node}/qemu/{vmid}/clone", qemu_ops::clone),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/template",
-            qemu_ops::template
-        ),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/template", qemu_ops::template),
         route!("PUT", "/nodes/{node}/qemu/{vmid}/resize", qemu_ops::resize),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/migrate",
-            qemu_ops::migrate
-        ),
-        route!(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/migrate",
-            qemu_ops::migrate_preconditions
-        ),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/migrate", qemu_ops::migrate),
+        route!("GET", "/nodes/{node}/qemu/{vmid}/migrate", qemu_ops::migrate_preconditions),
         route!("GET", "/nodes/{node}/qemu/{vmid}/snapshot", q_snap_list),
         route!("POST", "/nodes/{node}/qemu/{vmid}/snapshot", q_snap_create),
-        route!(
-            "DELETE",
-            "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}",
-            q_snap_delete
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
-            q_snap_rollback
-        ),
-        route!(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
-            cloudinit::dump
-        ),
+        route!("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}", q_snap_delete),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback", q_snap_rollback),
+        route!("GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump", cloudinit::dump),
         route!("POST", "/nodes/{node}/qemu/{vmid}/agent/ping", agent::ping),
-        route!(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
-            agent::network
-        ),
+        route!("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces", agent::network),
         route!("POST", "/nodes/{node}/qemu/{vmid}/agent/exec", agent::exec),
-        route!(
-            "GET",
-            "/nodes/{node}/qemu/{vmid}/agent/exec-status",
-            agent::exec_status
-        ),
+        route!("GET", "/nodes/{node}/qemu/{vmid}/agent/exec-status", agent::exec_status),
         route!("POST", "/nodes/{node}/qemu/{vmid}/vncproxy", q_vnc),
         route!("POST", "/nodes/{node}/qemu/{vmid}/termproxy", q_term),
-        route!(
-            "POST",
-            "/nodes/{node}/qemu/{vmid}/spiceproxy",
-            console::spiceproxy
-        ),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/spiceproxy", console::spiceproxy),
         route!("GET", "/nodes/{node}/lxc", lxc::list),
         route!("POST", "/nodes/{node}/lxc", lxc::create),
         route!("DELETE", "/nodes/{node}/lxc/{vmid}", lxc::destroy),
         route!("GET", "/nodes/{node}/lxc/{vmid}/config", lxc::config_get),
         route!("PUT", "/nodes/{node}/lxc/{vmid}/config", lxc::config_put),
-        route!(
-            "GET",
-            "/nodes/{node}/lxc/{vmid}/status/current",
-            lxc::status_current
-        ),
+        route!("GET", "/nodes/{node}/lxc/{vmid}/status/current", lxc::status_current),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/start", lxc::power),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/stop", lxc::power),
-        route!(
-            "POST",
-            "/nodes/{node}/lxc/{vmid}/status/shutdown",
-            lxc::power
-        ),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown", lxc::power),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/reboot", lxc::power),
-        route!(
-            "POST",
-            "/nodes/{node}/lxc/{vmid}/status/suspend",
-            lxc::power
-        ),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/status/suspend", lxc::power),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/resume", lxc::power),
         route!("GET", "/nodes/{node}/lxc/{vmid}/snapshot", c_snap_list),
         route!("POST", "/nodes/{node}/lxc/{vmid}/snapshot", c_snap_create),
-        route!(
-            "DELETE",
-            "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}",
-            c_snap_delete
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback",
-            c_snap_rollback
-        ),
+        route!("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}", c_snap_delete),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback", c_snap_rollback),
         route!("POST", "/nodes/{node}/lxc/{vmid}/vncproxy", c_vnc),
         route!("POST", "/nodes/{node}/lxc/{vmid}/termproxy", c_term),
         route!("GET", "/nodes/{node}/storage", storage::list),
-        route!(
-            "GET",
-            "/nodes/{node}/storage/{storage}/status",
-            storage::status
-        ),
-        route!(
-            "GET",
-            "/nodes/{node}/storage/{storage}/content",
-            storage::content
-        ),
-        route!(
-            "GET",
-            "/nodes/{node}/storage/{storage}/content/{volume}",
-            storage::content_get
-        ),
-        route!(
-            "PUT",
-            "/nodes/{node}/storage/{storage}/content/{volume}",
-            storage::content_update
-        ),
+        route!("GET", "/nodes/{node}/storage/{storage}/status", storage::status),
+        route!("GET", "/nodes/{node}/storage/{storage}/content", storage::content),
+        route!("GET", "/nodes/{node}/storage/{storage}/content/{volume}", storage::content_get),
+        route!("PUT", "/nodes/{node}/storage/{storage}/content/{volume}", storage::content_update),
         route!(
             "DELETE",
             "/nodes/{node}/storage/{storage}/content/{volume}",
             storage::content_delete
         ),
-        route!(
-            "POST",
-            "/nodes/{node}/storage/{storage}/upload",
-            storage::upload
-        ),
-        route!(
-            "POST",
-            "/nodes/{node}/storage/{storage}/download-url",
-            storage::download_url
-        ),
+        route!("POST", "/nodes/{node}/storage/{storage}/upload", storage::upload),
+        route!("POST", "/nodes/{node}/storage/{storage}/download-url", storage::download_url),
         route!("POST", "/nodes/{node}/vzdump", storage::vzdump),
         route!("GET", "/nodes/{node}/tasks", tasks::list),
         route!("GET", "/nodes/{node}/tasks/{upid}/status", tasks::status),

@@ -53,11 +53,7 @@ pub fn status_of(w: &World, g: &Guest, current: bool) -> GuestStatus {
         disk: Some(0),
         mem: Some(if running { g.memory_bytes() / 4 } else { 0 }),
         cpu: Some(if running { 0.01 } else { 0.0 }),
-        uptime: Some(if running {
-            w.now_secs().saturating_sub(g.started_at)
-        } else {
-            0
-        }),
+        uptime: Some(if running { w.now_secs().saturating_sub(g.started_at) } else { 0 }),
         netin: Some(0),
         netout: Some(0),
         pid: running.then_some(u64::from(g.pid)),
@@ -89,10 +85,9 @@ fn fallback_id() -> VmId {
 }
 
 pub fn agent_enabled(g: &Guest) -> bool {
-    g.conf.get("agent").is_some_and(|a| {
-        a.parse::<proxctl_types::prop::Agent>()
-            .is_ok_and(|a| a.enabled)
-    })
+    g.conf
+        .get("agent")
+        .is_some_and(|a| a.parse::<proxctl_types::prop::Agent>().is_ok_and(|a| a.enabled))
 }
 
 pub fn status_current(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
@@ -105,9 +100,7 @@ pub fn status_current(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 
 /// Validate the config keys of a create or update; returns them in key order.
 fn config_params(ctx: &mut Ctx) -> Vec<(String, String)> {
-    let kv = ctx
-        .p
-        .take_matching(|k| is_config_key(K, k) && k != "lock" && k != "meta");
+    let kv = ctx.p.take_matching(|k| is_config_key(K, k) && k != "lock" && k != "meta");
     for (k, v) in &kv {
         check_config_value(K, &mut ctx.p, k, v);
         if let Ok(slot) = k.parse::<DriveSlot>()
@@ -115,8 +108,7 @@ fn config_params(ctx: &mut Ctx) -> Vec<(String, String)> {
             && let Ok(d) = v.parse::<Drive>()
         {
             if d.file.contains(":iso/") && d.media != Some(Media::Cdrom) {
-                ctx.p
-                    .invalid(k, "explicit 'media=cdrom' is required for iso images");
+                ctx.p.invalid(k, "explicit 'media=cdrom' is required for iso images");
             }
             if d.import_from.is_some() && alloc_syntax(&d.file).is_none_or(|(_, g)| g != 0.0) {
                 ctx.p.invalid(k, "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>");
@@ -158,16 +150,10 @@ fn disk_jobs(w: &World, node: &str, kv: &[(String, String)]) -> PveResult<Vec<Di
                 && !drive.file.contains(":iso/")
                 && find_volume(w, node, &drive.file).is_none()
             {
-                return Err(PveError::die(format!(
-                    "volume '{}' does not exist",
-                    drive.file
-                )));
+                return Err(PveError::die(format!("volume '{}' does not exist", drive.file)));
             }
             if drive.file.contains(":iso/") && find_volume(w, node, &drive.file).is_none() {
-                return Err(PveError::die(format!(
-                    "volume '{}' does not exist",
-                    drive.file
-                )));
+                return Err(PveError::die(format!("volume '{}' does not exist", drive.file)));
             }
             continue;
         }
@@ -222,20 +208,11 @@ fn alloc_steps(
         let alloc_ms = w.storages.get(&job.storage).map_or(50, |s| s.alloc_ms);
         let key = LockKey::Storage(job.storage.clone());
         let node_s = node.to_string();
-        plan = plan
-            .lock(key.clone(), LockMode::Exclusive, 10_000, K, prefix)
-            .sleep(alloc_ms);
-        let import_ms = job
-            .import
-            .as_ref()
-            .map(|(_, s)| s * 1000 / w.bandwidth.max(1));
+        plan = plan.lock(key.clone(), LockMode::Exclusive, 10_000, K, prefix).sleep(alloc_ms);
+        let import_ms = job.import.as_ref().map(|(_, s)| s * 1000 / w.bandwidth.max(1));
         plan = plan.act(move |w, task| {
             let volid = if job.cloudinit {
-                let def = w
-                    .storages
-                    .get(&job.storage)
-                    .cloned()
-                    .ok_or("storage vanished")?;
+                let def = w.storages.get(&job.storage).cloned().ok_or("storage vanished")?;
                 let volid = if def.is_file_based() {
                     format!("{}:{vmid}/vm-{vmid}-cloudinit.qcow2", job.storage)
                 } else {
@@ -270,10 +247,7 @@ fn alloc_steps(
             if let Some((src, _)) = &job.import {
                 w.task_log(task, format!("importing disk '{src}' to VM {vmid} ..."));
             }
-            w.task_log(
-                task,
-                format!("{}: successfully created disk '{}'", job.key, d),
-            );
+            w.task_log(task, format!("{}: successfully created disk '{}'", job.key, d));
             Ok(())
         });
         plan = plan.unlock(key);
@@ -293,18 +267,13 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let _unique = ctx.p.opt_bool("unique");
     let _ha = ctx.p.opt_bool("ha-managed");
     if ctx.p.has("archive") {
-        ctx.p
-            .invalid("archive", "restore from archives is not simulated");
+        ctx.p.invalid("archive", "restore from archives is not simulated");
     }
     let mut kv = config_params(ctx);
     ctx.p.finish()?;
     quorum(w)?;
     if let Some(existing) = w.guests.get(&id.get()) {
-        return Err(PveError::die(messages::create_exists(
-            K,
-            id,
-            &existing.node,
-        )));
+        return Err(PveError::die(messages::create_exists(K, id, &existing.node)));
     }
     // `X:size` needs a storage; a bare size uses the `storage` parameter.
     for (k, v) in kv.iter_mut() {
@@ -315,9 +284,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             match &default_storage {
                 Some(s) => *v = format!("{s}:{v}"),
                 None => {
-                    return Err(PveError::die(
-                        "no storage ID specified (and no default storage)",
-                    ));
+                    return Err(PveError::die("no storage ID specified (and no default storage)"));
                 }
             }
         }
@@ -355,19 +322,12 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             if job_keys.contains(k) {
                 continue;
             }
-            let v = if k == "cipassword" {
-                hash_password(v)
-            } else {
-                fill_mac(k, v, &macs)
-            };
+            let v = if k == "cipassword" { hash_password(v) } else { fill_mac(k, v, &macs) };
             g.conf.insert(k.clone(), v);
         }
-        g.conf
-            .entry("smbios1".into())
-            .or_insert_with(|| format!("uuid={uuid}"));
+        g.conf.entry("smbios1".into()).or_insert_with(|| format!("uuid={uuid}"));
         g.conf.entry("vmgenid".into()).or_insert(genid);
-        g.conf
-            .insert("meta".into(), format!("creation-qemu=9.2.0,ctime={ctime}"));
+        g.conf.insert("meta".into(), format!("creation-qemu=9.2.0,ctime={ctime}"));
         if !g.conf.contains_key("boot") {
             let mut order: Vec<&str> = ["scsi0", "virtio0", "sata0", "ide0", "ide2", "net0"]
                 .into_iter()
@@ -375,8 +335,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 .collect();
             order.dedup();
             if !order.is_empty() {
-                g.conf
-                    .insert("boot".into(), format!("order={}", order.join(";")));
+                g.conf.insert("boot".into(), format!("order={}", order.join(";")));
             }
         }
         g.conf.remove("lock");
@@ -481,10 +440,8 @@ pub fn config_get(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let current = ctx.p.flag("current");
     let snapshot = ctx.p.opt_str("snapshot");
     if current && snapshot.is_some() {
-        ctx.p
-            .invalid("snapshot", "cannot use 'snapshot' parameter with 'current'");
-        ctx.p
-            .invalid("current", "cannot use 'snapshot' parameter with 'current'");
+        ctx.p.invalid("snapshot", "cannot use 'snapshot' parameter with 'current'");
+        ctx.p.invalid("current", "cannot use 'snapshot' parameter with 'current'");
     }
     ctx.p.finish()?;
     let g = guest(w, &n, id, K)?;
@@ -493,11 +450,8 @@ pub fn config_get(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             .snapshots
             .get(&s)
             .ok_or_else(|| PveError::die(format!("snapshot '{s}' does not exist")))?;
-        let mut m: serde_json::Map<String, Value> = snap
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), g.typed(k, v)))
-            .collect();
+        let mut m: serde_json::Map<String, Value> =
+            snap.config.iter().map(|(k, v)| (k.clone(), g.typed(k, v))).collect();
         m.insert("digest".into(), Value::from(g.digest()));
         return Ok(Reply::data(Value::Object(m)));
     }
@@ -509,22 +463,14 @@ pub fn pending(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let id = vmid(ctx)?;
     ctx.p.finish()?;
     let g = guest(w, &n, id, K)?;
-    let mut keys: Vec<&String> = g
-        .conf
-        .keys()
-        .chain(g.pending.keys())
-        .chain(g.pending_delete.keys())
-        .collect();
+    let mut keys: Vec<&String> =
+        g.conf.keys().chain(g.pending.keys()).chain(g.pending_delete.keys()).collect();
     keys.sort();
     keys.dedup();
     let mut out = Vec::new();
     for k in keys {
         let mask = |v: &String| {
-            if k == "cipassword" {
-                Value::from("**********")
-            } else {
-                g.typed(k, v)
-            }
+            if k == "cipassword" { Value::from("**********") } else { g.typed(k, v) }
         };
         let mut item = json!({ "key": k });
         if let Some(v) = g.conf.get(k) {
@@ -582,11 +528,8 @@ fn config_update(ctx: &mut Ctx, w: &mut World, async_post: bool) -> PveResult<Re
     let force = ctx.p.flag("force");
     let digest = ctx.p.opt_str("digest");
     let skiplock = ctx.p.flag("skiplock");
-    let background_delay = if async_post {
-        ctx.p.opt_int("background_delay", Some(1), Some(30))
-    } else {
-        None
-    };
+    let background_delay =
+        if async_post { ctx.p.opt_int("background_delay", Some(1), Some(30)) } else { None };
     let kv = config_params(ctx);
     let split = |s: &str| -> Vec<String> {
         s.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
@@ -603,17 +546,12 @@ fn config_update(ctx: &mut Ctx, w: &mut World, async_post: bool) -> PveResult<Re
     let reverts = split(&revert);
     for d in deletes.iter().chain(reverts.iter()) {
         if !is_config_key(K, d) {
-            let which = if deletes.contains(d) {
-                "delete"
-            } else {
-                "revert"
-            };
+            let which = if deletes.contains(d) { "delete" } else { "revert" };
             ctx.p.invalid(which, format!("unknown option '{d}'"));
         }
     }
     if force && deletes.is_empty() {
-        ctx.p
-            .invalid("force", "missing property required by 'force'");
+        ctx.p.invalid("force", "missing property required by 'force'");
     }
     for (k, _) in &kv {
         if deletes.contains(k) {
@@ -636,25 +574,19 @@ fn config_update(ctx: &mut Ctx, w: &mut World, async_post: bool) -> PveResult<Re
     if !skiplock {
         not_locked(g, &[])?;
     } else if ctx.who.user != "root@pam" {
-        return Err(PveError::param(
-            "skiplock",
-            "Only root may use this option.",
-        ));
+        return Err(PveError::param("skiplock", "Only root may use this option."));
     }
     config_flock_free(w, id, K)?;
-    if let Some(b) = kv
-        .iter()
-        .find(|(k, _)| k == "balloon")
-        .and_then(|(_, v)| v.parse::<u64>().ok())
+    if let Some(b) =
+        kv.iter().find(|(k, _)| k == "balloon").and_then(|(_, v)| v.parse::<u64>().ok())
     {
         let mem = kv
             .iter()
             .find(|(k, _)| k == "memory")
             .map(|(_, v)| v.clone())
             .or_else(|| g.conf.get("memory").cloned());
-        let mem: u64 = mem
-            .and_then(|m| m.trim_start_matches("current=").parse().ok())
-            .unwrap_or(512);
+        let mem: u64 =
+            mem.and_then(|m| m.trim_start_matches("current=").parse().ok()).unwrap_or(512);
         if b > mem {
             return Err(PveError::die(
                 "balloon value too large (must be smaller than assigned memory)",
@@ -687,9 +619,8 @@ fn config_update(ctx: &mut Ctx, w: &mut World, async_post: bool) -> PveResult<Re
             && !old.is_cdrom()
             && old.file != v.split(',').next().unwrap_or("")
         {
-            let slot = (0..=255u16)
-                .find(|i| !g.conf.contains_key(&format!("unused{i}")))
-                .unwrap_or(0);
+            let slot =
+                (0..=255u16).find(|i| !g.conf.contains_key(&format!("unused{i}"))).unwrap_or(0);
             g.conf.insert(format!("unused{slot}"), old.file);
         }
         if running && !live_key(k) {
@@ -714,9 +645,8 @@ fn config_update(ctx: &mut Ctx, w: &mut World, async_post: bool) -> PveResult<Re
             {
                 freed.push(as_drive.map_or(old, |d| d.file));
             } else if is_disk && let Some(d) = as_drive.filter(|d| !d.is_cdrom()) {
-                let slot = (0..=255u16)
-                    .find(|i| !g.conf.contains_key(&format!("unused{i}")))
-                    .unwrap_or(0);
+                let slot =
+                    (0..=255u16).find(|i| !g.conf.contains_key(&format!("unused{i}"))).unwrap_or(0);
                 g.conf.insert(format!("unused{slot}"), d.file);
             }
         }
@@ -857,10 +787,7 @@ pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let a = action.clone();
     plan = plan.act(move |w, _| {
         super::common::task_not_locked(w, VmId::new(vid).map_err(|e| e.to_string())?, allow)?;
-        let g = w
-            .guests
-            .get(&vid)
-            .ok_or_else(|| format!("VM {vid} does not exist"))?;
+        let g = w.guests.get(&vid).ok_or_else(|| format!("VM {vid} does not exist"))?;
         match a.as_str() {
             "start" if g.is_template() => Err("you can't start a vm if it's a template".into()),
             "start" if g.is_running() => Err(format!("VM {vid} already running")),
@@ -891,10 +818,7 @@ pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         let now = w.now_secs();
         match action.as_str() {
             "start" | "resume" => {
-                let resume_paused = w
-                    .guests
-                    .get(&vid)
-                    .is_some_and(|g| g.run == RunState::Paused);
+                let resume_paused = w.guests.get(&vid).is_some_and(|g| g.run == RunState::Paused);
                 if resume_paused {
                     if let Some(g) = w.guests.get_mut(&vid) {
                         g.run = RunState::Running;

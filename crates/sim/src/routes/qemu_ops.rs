@@ -52,10 +52,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     if let Some(nm) = &name
         && !proxctl_types::ids::is_dns_name(nm)
     {
-        ctx.p.invalid(
-            "name",
-            "invalid format - value does not look like a valid DNS name\n",
-        );
+        ctx.p.invalid("name", "invalid format - value does not look like a valid DNS name\n");
     }
     ctx.p.finish()?;
     let Some(newid) = newid else {
@@ -71,14 +68,8 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     let full = full_param.unwrap_or(!src.is_template());
     if !full && (storage.is_some() || format.is_some()) {
-        let which = if storage.is_some() {
-            "storage"
-        } else {
-            "format"
-        };
-        return Err(PveError::die(format!(
-            "parameter '{which}' not allowed for linked clones"
-        )));
+        let which = if storage.is_some() { "storage" } else { "format" };
+        return Err(PveError::die(format!("parameter '{which}' not allowed for linked clones")));
     }
     let src_disks = disks(src);
     if !full
@@ -93,15 +84,11 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let target_node = target.clone().unwrap_or_else(|| n.clone());
     if target_node != n {
         if !w.nodes.contains_key(&target_node) {
-            return Err(PveError::die(format!(
-                "no such cluster node '{target_node}'"
-            )));
+            return Err(PveError::die(format!("no such cluster node '{target_node}'")));
         }
-        let local = src_disks.iter().any(|(_, d)| {
-            w.storages
-                .get(storage_of(&d.file))
-                .is_some_and(|s| !s.shared)
-        });
+        let local = src_disks
+            .iter()
+            .any(|(_, d)| w.storages.get(storage_of(&d.file)).is_some_and(|s| !s.shared));
         if local {
             return Err(PveError::die(format!(
                 "can't clone VM to node '{target_node}' (VM uses local storage)"
@@ -110,9 +97,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         if let Some(s) = &storage
             && w.storages.get(s).is_some_and(|d| !d.shared)
         {
-            return Err(PveError::die(format!(
-                "can't clone to non-shared storage '{s}'"
-            )));
+            return Err(PveError::die(format!("can't clone to non-shared storage '{s}'")));
         }
     }
     if w.guests.contains_key(&newid.get()) {
@@ -120,17 +105,10 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     let running = src.is_running();
     let src_conf = match &snapname {
-        Some(s) => src
-            .snapshots
-            .get(s)
-            .map(|x| x.config.clone())
-            .unwrap_or_default(),
+        Some(s) => src.snapshots.get(s).map(|x| x.config.clone()).unwrap_or_default(),
         None => src.conf.clone(),
     };
-    let src_name = src
-        .name()
-        .map(String::from)
-        .unwrap_or_else(|| id.to_string());
+    let src_name = src.name().map(String::from).unwrap_or_else(|| id.to_string());
 
     // The target's temporary config holds only `lock: clone`: later calls on newid see it.
     let mut tgt = Guest::new(newid.get(), K, &target_node);
@@ -138,28 +116,20 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     w.guests.insert(newid.get(), tgt);
 
     let (sid, nid) = (id.get(), newid.get());
-    let src_mode = if running {
-        LockMode::Exclusive
-    } else {
-        LockMode::Shared
-    };
-    let mut plan = Plan::new()
-        .lock(LockKey::Config(id), src_mode, 1000, K, "clone failed: ")
-        .lock(
-            LockKey::Config(newid),
-            LockMode::Exclusive,
-            1000,
-            K,
-            "clone failed: ",
-        );
+    let src_mode = if running { LockMode::Exclusive } else { LockMode::Shared };
+    let mut plan = Plan::new().lock(LockKey::Config(id), src_mode, 1000, K, "clone failed: ").lock(
+        LockKey::Config(newid),
+        LockMode::Exclusive,
+        1000,
+        K,
+        "clone failed: ",
+    );
     let copy_rate = w.copy_rate.max(1);
     for (key, d) in src_disks {
         let dst_store = if d.is_cloudinit() || !full {
             storage_of(&d.file).to_string()
         } else {
-            storage
-                .clone()
-                .unwrap_or_else(|| storage_of(&d.file).to_string())
+            storage.clone().unwrap_or_else(|| storage_of(&d.file).to_string())
         };
         let alloc_ms = w.storages.get(&dst_store).map_or(50, |s| s.alloc_ms);
         let lock = LockKey::Storage(dst_store.clone());
@@ -173,13 +143,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 if linked { "linked" } else { "full" },
                 d.file
             ))
-            .lock(
-                lock.clone(),
-                LockMode::Exclusive,
-                10_000,
-                K,
-                "clone failed: ",
-            )
+            .lock(lock.clone(), LockMode::Exclusive, 10_000, K, "clone failed: ")
             .sleep(alloc_ms)
             .act(move |w, task| {
                 let volid = if d2.is_cloudinit() {
@@ -258,11 +222,8 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 g.conf.insert(k.clone(), v.to_string());
             }
         }
-        let mut smb = g
-            .conf
-            .get("smbios1")
-            .and_then(|s| s.parse::<Smbios1>().ok())
-            .unwrap_or_default();
+        let mut smb =
+            g.conf.get("smbios1").and_then(|s| s.parse::<Smbios1>().ok()).unwrap_or_default();
         smb.uuid = Some(uuid.clone());
         g.conf.insert("smbios1".into(), smb.to_string());
         if g.conf.contains_key("vmgenid") {
@@ -270,8 +231,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         }
         g.conf.insert(
             "name".into(),
-            name.clone()
-                .unwrap_or_else(|| format!("Copy-of-VM-{src_name}")),
+            name.clone().unwrap_or_else(|| format!("Copy-of-VM-{src_name}")),
         );
         if let Some(d) = &description {
             g.conf.insert("description".into(), d.clone());
@@ -300,17 +260,13 @@ pub fn template(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let g = guest(w, &n, id, K)?;
     not_locked(g, &[])?;
     if !g.snapshots.is_empty() {
-        return Err(PveError::die(
-            "unable to create template, because VM contains snapshots",
-        ));
+        return Err(PveError::die("unable to create template, because VM contains snapshots"));
     }
     if g.is_template() && disk.is_none() {
         return Err(PveError::die("you can't convert a template to a template"));
     }
     if g.is_running() {
-        return Err(PveError::die(
-            "you can't convert a VM to template if VM is running",
-        ));
+        return Err(PveError::die("you can't convert a VM to template if VM is running"));
     }
     let vid = id.get();
     let plan = Plan::new()
@@ -321,20 +277,14 @@ pub fn template(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 return Err(format!("VM {vid} vanished"));
             };
             let node = g.node.clone();
-            let renames: Vec<(String, Drive)> = disks(g)
-                .into_iter()
-                .filter(|(_, d)| !d.is_cloudinit())
-                .collect();
+            let renames: Vec<(String, Drive)> =
+                disks(g).into_iter().filter(|(_, d)| !d.is_cloudinit()).collect();
             for (k, d) in renames {
-                let new_file = d
-                    .file
-                    .replace(&format!("vm-{vid}-disk-"), &format!("base-{vid}-disk-"));
+                let new_file =
+                    d.file.replace(&format!("vm-{vid}-disk-"), &format!("base-{vid}-disk-"));
                 if let Some(mut vol) = remove_volume(w, &node, &d.file) {
-                    let scope = w
-                        .storages
-                        .get(&vol.storage)
-                        .map(|s| s.scope(&node))
-                        .unwrap_or_default();
+                    let scope =
+                        w.storages.get(&vol.storage).map(|s| s.scope(&node)).unwrap_or_default();
                     vol.volid = new_file.clone();
                     w.volumes.insert((scope, new_file.clone()), vol);
                 }
@@ -365,10 +315,7 @@ pub fn resize(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .parse::<DriveSlot>()
         .is_ok_and(|s| s.is_bus() || matches!(s, DriveSlot::EfiDisk0 | DriveSlot::TpmState0));
     if !disk.is_empty() && !valid_slot {
-        ctx.p.invalid(
-            "disk",
-            format!("value '{disk}' does not have a value in the enumeration"),
-        );
+        ctx.p.invalid("disk", format!("value '{disk}' does not have a value in the enumeration"));
     }
     let to: Option<ResizeTo> = size.parse().ok();
     let pattern_ok = !size.is_empty()
@@ -377,16 +324,12 @@ pub fn resize(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             .chars()
             .all(|c| c.is_ascii_digit() || c == '.' || "KMGT".contains(c));
     if !size.is_empty() && (to.is_none() || !pattern_ok) {
-        ctx.p
-            .invalid("size", "value does not match the regex pattern");
+        ctx.p.invalid("size", "value does not match the regex pattern");
     }
     ctx.p.finish()?;
     guest(w, &n, id, K)?;
     let Some(to) = to else {
-        return Err(PveError::param(
-            "size",
-            "value does not match the regex pattern",
-        ));
+        return Err(PveError::param("size", "value does not match the regex pattern"));
     };
     let vid = id.get();
     let plan = Plan::new()
@@ -449,14 +392,10 @@ pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     quorum(w)?;
     let g = guest(w, &n, id, K)?;
     if g.is_running() {
-        return Err(PveError::die(format!(
-            "VM {id} is running - destroy failed"
-        )));
+        return Err(PveError::die(format!("VM {id} is running - destroy failed")));
     }
     if g.conf.get("protection").is_some_and(|p| p == "1") {
-        return Err(PveError::die(format!(
-            "can't remove VM {id} - protection mode enabled"
-        )));
+        return Err(PveError::die(format!("can't remove VM {id} - protection mode enabled")));
     }
     let sid = format!("vm:{id}");
     if w.ha.contains_key(&sid) && !purge {
@@ -478,10 +417,8 @@ pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             let g = w.guests.get(&vid).ok_or("VM vanished")?;
             if g.is_template() {
                 for (_, d) in disks(g) {
-                    if let Some(child) = w
-                        .volumes
-                        .values()
-                        .find(|v| v.parent.as_deref() == Some(d.file.as_str()))
+                    if let Some(child) =
+                        w.volumes.values().find(|v| v.parent.as_deref() == Some(d.file.as_str()))
                     {
                         let _ = child;
                         return Err(format!(
@@ -549,12 +486,7 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let with_local = ctx.p.flag("with-local-disks");
     let _ts = ctx.p.opt_str("targetstorage");
     let _bw = ctx.p.opt_int("bwlimit", Some(0), None);
-    for k in [
-        "force",
-        "migration_type",
-        "migration_network",
-        "with-conntrack-state",
-    ] {
+    for k in ["force", "migration_type", "migration_network", "with-conntrack-state"] {
         let _ = ctx.p.opt_str(k);
     }
     ctx.p.finish()?;
@@ -573,23 +505,19 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     let local: Vec<String> = disks(g)
         .into_iter()
-        .filter(|(_, d)| {
-            w.storages
-                .get(storage_of(&d.file))
-                .is_some_and(|s| !s.shared)
-        })
+        .filter(|(_, d)| w.storages.get(storage_of(&d.file)).is_some_and(|s| !s.shared))
         .map(|(_, d)| d.file)
         .collect();
     let vid = id.get();
     let started = w.now_secs();
-    let mut plan = Plan::new()
-        .lock(LockKey::Config(id), LockMode::Exclusive, 10_000, K, "")
-        .act(move |w, _| {
+    let mut plan = Plan::new().lock(LockKey::Config(id), LockMode::Exclusive, 10_000, K, "").act(
+        move |w, _| {
             if let Some(g) = w.guests.get_mut(&vid) {
                 g.conf.insert("lock".into(), "migrate".into());
             }
             Ok(())
-        });
+        },
+    );
     plan = plan.log(format!("starting migration of VM {vid} to node '{target}'"));
     if running && !with_local && !local.is_empty() {
         for v in &local {
@@ -606,11 +534,7 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     } else {
         let t2 = target.clone();
         plan = plan.sleep(5000).act(move |w, task| {
-            let node = w
-                .guests
-                .get(&vid)
-                .map(|g| g.node.clone())
-                .unwrap_or_default();
+            let node = w.guests.get(&vid).map(|g| g.node.clone()).unwrap_or_default();
             for v in &local {
                 if let Some(vol) = w.volumes.remove(&(node.clone(), v.clone())) {
                     w.volumes.insert((t2.clone(), v.clone()), vol);

@@ -51,9 +51,7 @@ pub fn list(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Reply> {
 fn check_reserved(name: &str) -> PveResult<()> {
     let l = name.to_ascii_lowercase();
     if l == "current" || l == "pending" {
-        return Err(PveError::die(format!(
-            "unable to use snapshot name '{name}' (reserved name)"
-        )));
+        return Err(PveError::die(format!("unable to use snapshot name '{name}' (reserved name)")));
     }
     Ok(())
 }
@@ -61,10 +59,7 @@ fn check_reserved(name: &str) -> PveResult<()> {
 fn snapname(ctx: &mut Ctx) -> String {
     let s = ctx.p.str("snapname");
     if !s.is_empty() && (!proxctl_types::ids::is_config_id(&s) || s.len() > 40) {
-        ctx.p.invalid(
-            "snapname",
-            format!("invalid format - invalid configuration ID '{s}'\n"),
-        );
+        ctx.p.invalid("snapname", format!("invalid format - invalid configuration ID '{s}'\n"));
     }
     s
 }
@@ -74,11 +69,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Reply>
     let id = vmid(ctx)?;
     let name = snapname(ctx);
     let description = ctx.p.opt_str("description").unwrap_or_default();
-    let vmstate = if kind == GuestKind::Qemu {
-        ctx.p.flag("vmstate")
-    } else {
-        false
-    };
+    let vmstate = if kind == GuestKind::Qemu { ctx.p.flag("vmstate") } else { false };
     ctx.p.finish()?;
     guest(w, &n, id, kind)?;
     check_reserved(&name)?;
@@ -198,13 +189,7 @@ pub fn delete(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Reply>
             Ok(())
         });
     let who = user(ctx);
-    let upid = w.spawn(
-        &n,
-        &format!("{}delsnapshot", prefix(kind)),
-        &id.to_string(),
-        &who,
-        plan,
-    );
+    let upid = w.spawn(&n, &format!("{}delsnapshot", prefix(kind)), &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
 }
 
@@ -231,12 +216,9 @@ pub fn rollback(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Repl
             if let Some(l) = g.lock() {
                 return Err(messages::guest_locked(kind, l));
             }
-            if g.snapshots
-                .get(&name)
-                .is_some_and(|s| s.snapstate.as_deref() == Some("prepare"))
-            {
+            if g.snapshots.get(&name).is_some_and(|s| s.snapstate.as_deref() == Some("prepare")) {
                 return Err(
-                    "unable to rollback to incomplete snapshot (snapstate = prepare)".into(),
+                    "unable to rollback to incomplete snapshot (snapstate = prepare)".into()
                 );
             }
             g.conf.insert("lock".into(), "rollback".into());
@@ -278,12 +260,6 @@ pub fn rollback(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Repl
             Ok(())
         });
     let who = user(ctx);
-    let upid = w.spawn(
-        &n,
-        &format!("{}rollback", prefix(kind)),
-        &id.to_string(),
-        &who,
-        plan,
-    );
+    let upid = w.spawn(&n, &format!("{}rollback", prefix(kind)), &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
 }

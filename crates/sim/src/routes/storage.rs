@@ -59,9 +59,8 @@ pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     {
         return Err(PveError::param("storage", "No such storage."));
     }
-    let wanted: Vec<String> = content
-        .map(|c| c.split([',', ';', ' ']).map(String::from).collect())
-        .unwrap_or_default();
+    let wanted: Vec<String> =
+        content.map(|c| c.split([',', ';', ' ']).map(String::from).collect()).unwrap_or_default();
     let out: Vec<StorageStatus> = w
         .storages
         .values()
@@ -95,19 +94,10 @@ fn content_item(v: &crate::state::Volume) -> ContentItem {
         vmid: v.vmid.and_then(|id| VmId::new(id).ok()),
         parent: v.parent.clone(),
         used: (v.content == "images" || v.content == "rootdir").then_some(v.size / 10),
-        notes: v
-            .notes
-            .as_ref()
-            .map(|n| n.lines().next().unwrap_or("").to_string()),
+        notes: v.notes.as_ref().map(|n| n.lines().next().unwrap_or("").to_string()),
         protected: v.protected.then_some(true),
-        subtype: (v.content == "backup").then(|| {
-            if v.volid.contains("vzdump-lxc") {
-                "lxc"
-            } else {
-                "qemu"
-            }
-            .to_string()
-        }),
+        subtype: (v.content == "backup")
+            .then(|| if v.volid.contains("vzdump-lxc") { "lxc" } else { "qemu" }.to_string()),
         verification: None,
     }
 }
@@ -211,14 +201,8 @@ pub fn content_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 v.volname().trim_start_matches("backup/")
             ));
         }
-        if w.volumes
-            .values()
-            .any(|x| x.parent.as_deref() == Some(vol.as_str()))
-        {
-            return Err(format!(
-                "base volume '{}' is still in use by linked clones",
-                v.volname()
-            ));
+        if w.volumes.values().any(|x| x.parent.as_deref() == Some(vol.as_str())) {
+            return Err(format!("base volume '{}' is still in use by linked clones", v.volname()));
         }
         remove_volume(w, &nn, &vol);
         Ok(())
@@ -231,11 +215,7 @@ pub fn content_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         if let Some(t) = w.task_by_upid(&upid.to_string())
             && let Some(e) = t.exitstatus()
         {
-            return if e == "OK" {
-                Ok(Reply::null())
-            } else {
-                Err(PveError::die(e.to_string()))
-            };
+            return if e == "OK" { Ok(Reply::null()) } else { Err(PveError::die(e.to_string())) };
         }
     }
     Ok(Reply::data(upid.to_string()))
@@ -245,13 +225,7 @@ pub fn content_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 fn normalize_filename(f: &str) -> String {
     let base = f.rsplit(['/', '\\']).next().unwrap_or(f);
     base.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
         .collect()
 }
 
@@ -262,9 +236,9 @@ fn extension_ok(content: &str, name: &str) -> bool {
         "vztmpl" => [".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst", ".tar.bz2"]
             .iter()
             .any(|e| l.ends_with(e)),
-        "import" => [".ova", ".ovf", ".qcow2", ".raw", ".vmdk", ".img"]
-            .iter()
-            .any(|e| l.ends_with(e)),
+        "import" => {
+            [".ova", ".ovf", ".qcow2", ".raw", ".vmdk", ".img"].iter().any(|e| l.ends_with(e))
+        }
         _ => false,
     }
 }
@@ -296,8 +270,7 @@ fn transfer_checks(ctx: &mut Ctx, download: bool) -> Transfer {
     let storage = ctx.p.str("storage");
     let content = ctx.p.opt_enum("content", &["iso", "vztmpl", "import"]);
     if !ctx.p.has("content") {
-        ctx.p
-            .invalid("content", proxctl_types::messages::MISSING_PARAM);
+        ctx.p.invalid("content", proxctl_types::messages::MISSING_PARAM);
     }
     let filename = if download {
         ctx.p.str("filename")
@@ -307,43 +280,27 @@ fn transfer_checks(ctx: &mut Ctx, download: bool) -> Transfer {
     let alg = ctx.p.opt_enum("checksum-algorithm", CHECKSUM_ALGS);
     let sum = ctx.p.opt_str("checksum");
     match (&alg, &sum) {
-        (Some(_), None) => ctx.p.invalid(
-            "checksum",
-            "missing property required by 'checksum-algorithm'",
-        ),
-        (None, Some(_)) => ctx.p.invalid(
-            "checksum-algorithm",
-            "missing property required by 'checksum'",
-        ),
+        (Some(_), None) => {
+            ctx.p.invalid("checksum", "missing property required by 'checksum-algorithm'")
+        }
+        (None, Some(_)) => {
+            ctx.p.invalid("checksum-algorithm", "missing property required by 'checksum'")
+        }
         _ => {}
     }
     if ctx.p.has("tmpfilename") {
-        ctx.p
-            .invalid("tmpfilename", proxctl_types::messages::UNKNOWN_PARAM);
+        ctx.p.invalid("tmpfilename", proxctl_types::messages::UNKNOWN_PARAM);
     }
-    Transfer {
-        storage,
-        content: content.unwrap_or_default(),
-        filename,
-        checksum: alg.zip(sum),
-    }
+    Transfer { storage, content: content.unwrap_or_default(), filename, checksum: alg.zip(sum) }
 }
 
 pub fn upload(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
-    let Transfer {
-        storage,
-        content,
-        checksum,
-        ..
-    } = transfer_checks(ctx, false);
+    let Transfer { storage, content, checksum, .. } = transfer_checks(ctx, false);
     ctx.p.finish()?;
     let def = storage_def(w, &storage)?;
     let Some((raw_name, data)) = ctx.file.clone() else {
-        return Err(PveError::param(
-            "filename",
-            proxctl_types::messages::MISSING_PARAM,
-        ));
+        return Err(PveError::param("filename", proxctl_types::messages::MISSING_PARAM));
     };
     let filename = normalize_filename(&raw_name);
     if !def.is_file_based() {
@@ -381,10 +338,7 @@ pub fn upload(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 .act(move |_, _| Err(format!("checksum mismatch: got '{got}' != expect '{want}'")));
         }
     }
-    let target = format!(
-        "{}/{content}/{filename}",
-        def.path.clone().unwrap_or_default()
-    );
+    let target = format!("{}/{content}/{filename}", def.path.clone().unwrap_or_default());
     plan = plan
         .log(format!("target node: {n}"))
         .log(format!("target file: {target}"))
@@ -411,16 +365,10 @@ pub fn download_url(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let url = ctx.p.str("url");
     let compression = ctx.p.opt_enum("compression", &["gz", "lzo", "zst", "bz2"]);
     let _verify = ctx.p.opt_bool("verify-certificates");
-    let Transfer {
-        storage,
-        content,
-        filename,
-        checksum,
-    } = transfer_checks(ctx, true);
+    let Transfer { storage, content, filename, checksum } = transfer_checks(ctx, true);
     let http = url.starts_with("http://") || url.starts_with("https://");
     if !url.is_empty() && !http {
-        ctx.p
-            .invalid("url", "value does not match the regex pattern");
+        ctx.p.invalid("url", "value does not match the regex pattern");
     }
     ctx.p.finish()?;
     let def = storage_def(w, &storage)?;
@@ -441,15 +389,9 @@ pub fn download_url(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         return Err(PveError::param("filename", "wrong file extension"));
     }
     let volid = format!("{}:{content}/{filename}", def.id);
-    let path = format!(
-        "{}/{content}/{filename}",
-        def.path.clone().unwrap_or_default()
-    );
+    let path = format!("{}/{content}/{filename}", def.path.clone().unwrap_or_default());
     let scope = def.scope(&n);
-    let fetched = ctx
-        .fetched
-        .clone()
-        .unwrap_or_else(|| Err("download not attempted".into()));
+    let fetched = ctx.fetched.clone().unwrap_or_else(|| Err("download not attempted".into()));
     let existing = find_volume(w, &n, &volid).cloned();
     let mut plan = Plan::new().log(format!("downloading {url} to {path}"));
     let id = percent_encoding::utf8_percent_encode(&filename, &FILENAME_ESCAPE).to_string();
@@ -457,10 +399,7 @@ pub fn download_url(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         match &checksum {
             Some((alg, want))
                 if alg == "sha256"
-                    && ex
-                        .sha256
-                        .as_deref()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(want)) =>
+                    && ex.sha256.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want)) =>
             {
                 plan = plan.log("OK, got correct file already, no need to download");
                 let who = user(ctx);
@@ -471,9 +410,7 @@ pub fn download_url(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 let got = ex.sha256.clone().unwrap_or_default();
                 let want = want.clone();
                 plan = plan.act(move |_, _| {
-                    Err(format!(
-                        "checksum mismatch: got '{got}' != expect '{want}', aborting"
-                    ))
+                    Err(format!("checksum mismatch: got '{got}' != expect '{want}', aborting"))
                 });
             }
             None => {
@@ -511,24 +448,13 @@ pub fn download_url(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 }
             }
             let tmp = format!("{path}.tmp_dwnl.{}", w.next_pid);
-            plan = plan.sleep(ms).log(format!(
-                "download finished: {} bytes into {tmp}",
-                bytes.len()
-            ));
+            plan =
+                plan.sleep(ms).log(format!("download finished: {} bytes into {tmp}", bytes.len()));
             let u = url.clone();
             plan = plan.act(move |w, task| {
                 let data = data?;
                 let fmt = filename.rsplit('.').next().unwrap_or("raw").to_string();
-                insert_volume(
-                    w,
-                    &scope,
-                    &volid,
-                    &def.id,
-                    &content,
-                    &fmt,
-                    data.len() as u64,
-                    None,
-                );
+                insert_volume(w, &scope, &volid, &def.id, &content, &fmt, data.len() as u64, None);
                 if let Some(v) = w.volumes.get_mut(&(scope.clone(), volid.clone())) {
                     v.sha256 = Some(hex::encode(sha2::Sha256::digest(&data)));
                 }
@@ -564,10 +490,7 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let _remove = ctx.p.opt_bool("remove");
     let _prune = ctx.p.opt_str("prune-backups");
     if ctx.p.opt_bool("stdout").is_some() {
-        ctx.p.invalid(
-            "stdout",
-            "option 'stdout' is only available on the command line",
-        );
+        ctx.p.invalid("stdout", "option 'stdout' is only available on the command line");
     }
     for k in [
         "exclude",
@@ -604,16 +527,10 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     ctx.p.finish()?;
     let def = storage_def(w, &storage)?;
     if !def.supports("backup") {
-        return Err(PveError::die(format!(
-            "storage '{storage}' does not support backups"
-        )));
+        return Err(PveError::die(format!("storage '{storage}' does not support backups")));
     }
     let selected: Vec<u32> = if all {
-        w.guests
-            .values()
-            .filter(|g| g.node == n)
-            .map(|g| g.vmid)
-            .collect()
+        w.guests.values().filter(|g| g.node == n).map(|g| g.vmid).collect()
     } else {
         vmids
             .split([',', ';', ' '])
@@ -630,11 +547,7 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         "1" | "lzo" => ".lzo",
         _ => "",
     };
-    let id = if selected.len() == 1 {
-        selected[0].to_string()
-    } else {
-        String::new()
-    };
+    let id = if selected.len() == 1 { selected[0].to_string() } else { String::new() };
     let mut plan = Plan::new();
     let scope = def.scope(&n);
     for vid in selected {
@@ -646,10 +559,7 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             GuestKind::Lxc => ("lxc", "tar"),
         };
         let size = (g.boot_disk_size() / 3).max(1024 * 1024);
-        let name = g
-            .name()
-            .map(String::from)
-            .unwrap_or_else(|| format!("VM {vid}"));
+        let name = g.name().map(String::from).unwrap_or_else(|| format!("VM {vid}"));
         let ts = backup_timestamp(w.now_secs() + u64::from(vid % 7));
         let file = format!("vzdump-{kind}-{vid}-{ts}.{arch}{ext}");
         let volid = format!("{storage}:backup/{file}");
@@ -680,9 +590,7 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 Ok(())
             })
             .log(format!("INFO: backup mode: {mode}"))
-            .log(format!(
-                "INFO: creating vzdump archive '/var/lib/vz/dump/{file}'"
-            ))
+            .log(format!("INFO: creating vzdump archive '/var/lib/vz/dump/{file}'"))
             .sleep(ms.max(1000))
             .act(move |w, task| {
                 if let Some(g) = w.guests.get_mut(&vid) {
@@ -695,10 +603,7 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 }
                 w.task_log(
                     task,
-                    format!(
-                        "INFO: archive file size: {}",
-                        proxctl_types::wire::DiskSize(size)
-                    ),
+                    format!("INFO: archive file size: {}", proxctl_types::wire::DiskSize(size)),
                 );
                 w.task_log(task, format!("INFO: Finished Backup of VM {vid}"));
                 Ok(())
@@ -726,10 +631,7 @@ fn check_notes_template(t: &str) -> Result<(), String> {
         let Some(j) = after.find("}}") else { break };
         let var = &after[..j];
         if !matches!(var, "cluster" | "guestname" | "node" | "vmid") {
-            return Err(format!(
-                "found unknown: variable '{var}' at char {}",
-                pos + i
-            ));
+            return Err(format!("found unknown: variable '{var}' at char {}", pos + i));
         }
         pos += i + 2 + j + 2;
         rest = &after[j + 2..];
@@ -742,12 +644,7 @@ fn backup_timestamp(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}_{m:02}_{d:02}-{:02}_{:02}_{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    format!("{y:04}_{m:02}_{d:02}-{:02}_{:02}_{:02}", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -775,10 +672,7 @@ mod tests {
 
     #[test]
     fn filenames_are_normalised_like_pve() {
-        assert_eq!(
-            normalize_filename("../x/my image(1).iso"),
-            "my_image_1_.iso"
-        );
+        assert_eq!(normalize_filename("../x/my image(1).iso"), "my_image_1_.iso");
     }
 
     #[test]

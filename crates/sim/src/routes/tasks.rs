@@ -30,10 +30,7 @@ pub fn list_item(t: &Task) -> TaskListItem {
         user,
         tokenid,
         endtime: t.endtime(),
-        status: Some(
-            t.exitstatus()
-                .map_or_else(|| "RUNNING".to_string(), String::from),
-        ),
+        status: Some(t.exitstatus().map_or_else(|| "RUNNING".to_string(), String::from)),
     }
 }
 
@@ -42,8 +39,7 @@ fn find_task<'a>(ctx: &mut Ctx, w: &'a World) -> PveResult<&'a Task> {
     if upid.parse::<proxctl_types::Upid>().is_err() {
         return Err(PveError::param("upid", "unable to parse worker upid"));
     }
-    w.task_by_upid(&upid)
-        .ok_or_else(|| PveError::param("upid", "no such task"))
+    w.task_by_upid(&upid).ok_or_else(|| PveError::param("upid", "no such task"))
 }
 
 pub fn status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
@@ -75,14 +71,8 @@ pub fn log(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let t = find_task(ctx, w)?;
     ctx.p.finish()?;
     if t.log.is_empty() {
-        let lines = vec![TaskLogLine {
-            n: 1,
-            t: "no content".into(),
-        }];
-        return Ok(Reply::with_total(
-            serde_json::to_value(lines).unwrap_or(Value::Null),
-            1,
-        ));
+        let lines = vec![TaskLogLine { n: 1, t: "no content".into() }];
+        return Ok(Reply::with_total(serde_json::to_value(lines).unwrap_or(Value::Null), 1));
     }
     let take = if limit == 0 { usize::MAX } else { limit };
     let lines: Vec<TaskLogLine> = t
@@ -91,15 +81,9 @@ pub fn log(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .enumerate()
         .skip(start)
         .take(take)
-        .map(|(i, l)| TaskLogLine {
-            n: i as u64 + 1,
-            t: l.clone(),
-        })
+        .map(|(i, l)| TaskLogLine { n: i as u64 + 1, t: l.clone() })
         .collect();
-    Ok(Reply::with_total(
-        serde_json::to_value(lines).unwrap_or(Value::Null),
-        t.log.len() as u64,
-    ))
+    Ok(Reply::with_total(serde_json::to_value(lines).unwrap_or(Value::Null), t.log.len() as u64))
 }
 
 pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
@@ -110,10 +94,8 @@ pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let typefilter = ctx.p.opt_str("typefilter");
     let vmid = ctx.p.opt_vmid("vmid");
     let errors = ctx.p.flag("errors");
-    let source = ctx
-        .p
-        .opt_enum("source", &["archive", "active", "all"])
-        .unwrap_or_else(|| "archive".into());
+    let source =
+        ctx.p.opt_enum("source", &["archive", "active", "all"]).unwrap_or_else(|| "archive".into());
     let since = ctx.p.opt_int("since", None, None);
     let until = ctx.p.opt_int("until", None, None);
     let _ = ctx.p.opt_str("statusfilter");
@@ -127,11 +109,7 @@ pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             "active" => t.is_running(),
             _ => true,
         })
-        .filter(|t| {
-            userfilter
-                .as_ref()
-                .is_none_or(|u| t.upid.user.to_lowercase().contains(u))
-        })
+        .filter(|t| userfilter.as_ref().is_none_or(|u| t.upid.user.to_lowercase().contains(u)))
         .filter(|t| typefilter.as_ref().is_none_or(|ty| &t.upid.task_type == ty))
         .filter(|t| vmid.is_none_or(|v| t.upid.id == v.to_string()))
         .filter(|t| !errors || t.exitstatus().is_some_and(|e| e != "OK"))
@@ -139,24 +117,12 @@ pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .filter(|t| until.is_none_or(|u| i64::from(t.upid.starttime) <= u))
         .collect();
     items.sort_by_key(|t| {
-        (
-            !t.is_running(),
-            std::cmp::Reverse(t.upid.starttime),
-            std::cmp::Reverse(t.id),
-        )
+        (!t.is_running(), std::cmp::Reverse(t.upid.starttime), std::cmp::Reverse(t.id))
     });
     let total = items.len() as u64;
     let take = if limit == 0 { usize::MAX } else { limit };
-    let out: Vec<TaskListItem> = items
-        .into_iter()
-        .skip(start)
-        .take(take)
-        .map(list_item)
-        .collect();
-    Ok(Reply::with_total(
-        serde_json::to_value(out).unwrap_or(Value::Null),
-        total,
-    ))
+    let out: Vec<TaskListItem> = items.into_iter().skip(start).take(take).map(list_item).collect();
+    Ok(Reply::with_total(serde_json::to_value(out).unwrap_or(Value::Null), total))
 }
 
 pub fn stop(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {

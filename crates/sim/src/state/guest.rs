@@ -198,10 +198,7 @@ impl Guest {
             GuestKind::Qemu => &["scsi0", "virtio0", "sata0", "ide0"],
             GuestKind::Lxc => &["rootfs"],
         };
-        keys.iter()
-            .filter_map(|k| self.conf.get(*k))
-            .find_map(|v| size_of_drive(v))
-            .unwrap_or(0)
+        keys.iter().filter_map(|k| self.conf.get(*k)).find_map(|v| size_of_drive(v)).unwrap_or(0)
     }
 
     pub fn memory_bytes(&self) -> u64 {
@@ -219,16 +216,8 @@ impl Guest {
     }
 
     pub fn cpus(&self) -> f64 {
-        let cores: f64 = self
-            .conf
-            .get("cores")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1.0);
-        let sockets: f64 = self
-            .conf
-            .get("sockets")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1.0);
+        let cores: f64 = self.conf.get("cores").and_then(|c| c.parse().ok()).unwrap_or(1.0);
+        let sockets: f64 = self.conf.get("sockets").and_then(|c| c.parse().ok()).unwrap_or(1.0);
         cores * sockets
     }
 }

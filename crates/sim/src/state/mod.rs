@@ -110,11 +110,7 @@ impl World {
         let mut map = BTreeMap::new();
         let n = nodes.max(1);
         for i in 1..=n {
-            let name = if n == 1 {
-                "pve".to_string()
-            } else {
-                format!("pve{i}")
-            };
+            let name = if n == 1 { "pve".to_string() } else { format!("pve{i}") };
             map.insert(
                 name.clone(),
                 Node {
@@ -151,11 +147,7 @@ impl World {
                 zone_type: "simple".into(),
                 bridge: None,
             }],
-            sdn_vnets: vec![SdnVnet {
-                vnet: "vnet0".into(),
-                zone: "localnet".into(),
-                tag: None,
-            }],
+            sdn_vnets: vec![SdnVnet { vnet: "vnet0".into(), zone: "localnet".into(), tag: None }],
             faults: Faults::default(),
             counters: Counters::new(),
             quorate: true,
@@ -181,11 +173,7 @@ impl World {
     }
 
     pub fn first_node(&self) -> String {
-        self.nodes
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_else(|| "pve".into())
+        self.nodes.keys().next().cloned().unwrap_or_else(|| "pve".into())
     }
 
     /// A MAC in the Proxmox OUI, `BC:24:11:XX:XX:XX`.
@@ -197,14 +185,7 @@ impl World {
     pub fn random_uuid(&mut self) -> String {
         let b: [u8; 16] = self.rng.random();
         let h = hex::encode(b);
-        format!(
-            "{}-{}-4{}-a{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[13..16],
-            &h[17..20],
-            &h[20..32]
-        )
+        format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
     }
 
     pub fn random_hex(&mut self, bytes: usize) -> String {

@@ -57,19 +57,12 @@ impl StorageDef {
     }
 
     pub fn is_file_based(&self) -> bool {
-        matches!(
-            self.storage_type.as_str(),
-            "dir" | "nfs" | "cifs" | "cephfs"
-        )
+        matches!(self.storage_type.as_str(), "dir" | "nfs" | "cifs" | "cephfs")
     }
 
     /// The key volumes on this storage are filed under: `""` for shared, else the node.
     pub fn scope(&self, node: &str) -> String {
-        if self.shared {
-            String::new()
-        } else {
-            node.to_string()
-        }
+        if self.shared { String::new() } else { node.to_string() }
     }
 }
 

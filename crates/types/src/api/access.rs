@@ -7,11 +7,7 @@ use serde::{Deserialize, Serialize};
 pub struct TicketResponse {
     pub username: String,
     pub ticket: String,
-    #[serde(
-        rename = "CSRFPreventionToken",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "CSRFPreventionToken", default, skip_serializing_if = "Option::is_none")]
     pub csrf_prevention_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<serde_json::Value>,

@@ -78,11 +78,7 @@ pub struct NodeStatus {
     pub rootfs: serde_json::Value,
     #[serde(rename = "boot-info", default, skip_serializing_if = "Option::is_none")]
     pub boot_info: Option<serde_json::Value>,
-    #[serde(
-        rename = "current-kernel",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "current-kernel", default, skip_serializing_if = "Option::is_none")]
     pub current_kernel: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ksm: Option<serde_json::Value>,
@@ -94,17 +90,9 @@ pub struct NetworkInterface {
     pub iface: String,
     #[serde(rename = "type")]
     pub iface_type: String,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub autostart: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge_ports: Option<String>,
@@ -131,27 +119,15 @@ pub struct ClusterStatusItem {
     pub nodes: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub quorate: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodeid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub local: Option<bool>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
@@ -171,11 +147,7 @@ pub struct ClusterResource {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub template: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxcpu: Option<f64>,
@@ -203,11 +175,7 @@ pub struct ClusterResource {
     pub storage: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugintype: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub shared: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -227,11 +195,7 @@ pub struct HaStatusItem {
     pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub quorate: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,

@@ -36,11 +36,7 @@ pub struct GuestStatus {
     pub netout: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u64>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub template: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
@@ -51,23 +47,11 @@ pub struct GuestStatus {
     pub qmpstatus: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<serde_json::Value>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub agent: Option<bool>,
-    #[serde(
-        rename = "running-qemu",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "running-qemu", default, skip_serializing_if = "Option::is_none")]
     pub running_qemu: Option<String>,
-    #[serde(
-        rename = "running-machine",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "running-machine", default, skip_serializing_if = "Option::is_none")]
     pub running_machine: Option<String>,
 }
 
@@ -86,11 +70,7 @@ pub struct SnapshotItem {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snaptime: Option<u64>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub vmstate: Option<bool>,
     #[serde(default)]
     pub description: String,
@@ -100,11 +80,7 @@ pub struct SnapshotItem {
     pub snapstate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub running: Option<bool>,
 }
 
@@ -181,11 +157,7 @@ pub struct AgentExecStatus {
     pub out_data: Option<String>,
     #[serde(rename = "err-data", default, skip_serializing_if = "Option::is_none")]
     pub err_data: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub signal: Option<bool>,
 }
 
@@ -193,11 +165,7 @@ pub struct AgentExecStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentInterface {
     pub name: String,
-    #[serde(
-        rename = "hardware-address",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "hardware-address", default, skip_serializing_if = "Option::is_none")]
     pub hardware_address: Option<String>,
     #[serde(rename = "ip-addresses", default)]
     pub ip_addresses: Vec<AgentIpAddress>,

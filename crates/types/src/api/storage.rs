@@ -49,11 +49,7 @@ pub struct ContentItem {
     pub used: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(
-        default,
-        with = "opt_pve_bool",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_pve_bool", skip_serializing_if = "Option::is_none")]
     pub protected: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtype: Option<String>,

@@ -50,10 +50,7 @@ impl TaskStatus {
 pub fn parse_exitstatus(e: &str) -> TaskOutcome {
     if e == "OK" {
         TaskOutcome::Ok
-    } else if let Some(n) = e
-        .strip_prefix("WARNINGS: ")
-        .and_then(|n| n.trim().parse().ok())
-    {
+    } else if let Some(n) = e.strip_prefix("WARNINGS: ").and_then(|n| n.trim().parse().ok()) {
         TaskOutcome::Warnings(n)
     } else {
         TaskOutcome::Failed(e.to_string())

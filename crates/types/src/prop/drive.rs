@@ -29,10 +29,7 @@ impl DriveSlot {
     }
 
     pub fn is_bus(self) -> bool {
-        matches!(
-            self,
-            Self::Ide(_) | Self::Sata(_) | Self::Scsi(_) | Self::Virtio(_)
-        )
+        matches!(self, Self::Ide(_) | Self::Sata(_) | Self::Scsi(_) | Self::Virtio(_))
     }
 }
 
@@ -261,19 +258,11 @@ impl TpmState {
         {
             return Err(invalid("version", v, "expected v1.2 or v2.0"));
         }
-        Ok(Self {
-            file,
-            version,
-            size: f.take_parse("size")?,
-            extra: f.rest(),
-        })
+        Ok(Self { file, version, size: f.take_parse("size")?, extra: f.rest() })
     }
 
     fn write_to(&self, w: &mut Writer) {
-        w.raw(&self.file)
-            .opt("version", &self.version)
-            .opt("size", &self.size)
-            .extra(&self.extra);
+        w.raw(&self.file).opt("version", &self.version).opt("size", &self.size).extra(&self.extra);
     }
 }
 
@@ -285,9 +274,7 @@ mod tests {
 
     #[test]
     fn parses_the_config_form_pve_writes_after_create() {
-        let d: Drive = "local-lvm:vm-100-disk-0,iothread=1,size=32G"
-            .parse()
-            .unwrap();
+        let d: Drive = "local-lvm:vm-100-disk-0,iothread=1,size=32G".parse().unwrap();
         assert_eq!(d.file, "local-lvm:vm-100-disk-0");
         assert_eq!(d.size, Some(DiskSize::gib(32)));
         assert_eq!(d.iothread, Some(true));
@@ -296,9 +283,7 @@ mod tests {
 
     #[test]
     fn parses_import_from_and_cloudinit_and_cdrom() {
-        let d: Drive = "local-lvm:0,import-from=local:import/debian.qcow2"
-            .parse()
-            .unwrap();
+        let d: Drive = "local-lvm:0,import-from=local:import/debian.qcow2".parse().unwrap();
         assert_eq!(d.import_from.as_deref(), Some("local:import/debian.qcow2"));
         let ci: Drive = "local-lvm:vm-100-cloudinit,media=cdrom".parse().unwrap();
         assert!(ci.is_cloudinit() && ci.is_cdrom());
@@ -320,29 +305,17 @@ mod tests {
         assert!("ide4".parse::<DriveSlot>().is_err());
         assert!("virtio16".parse::<DriveSlot>().is_err());
         assert!("scsi01".parse::<DriveSlot>().is_err());
-        assert_eq!(
-            "efidisk0".parse::<DriveSlot>().unwrap().to_string(),
-            "efidisk0"
-        );
+        assert_eq!("efidisk0".parse::<DriveSlot>().unwrap().to_string(), "efidisk0");
         assert_eq!(DriveSlot::bus_slots().count(), 4 + 6 + 31 + 16);
     }
 
     #[test]
     fn efidisk_and_tpmstate_round_trip() {
-        let e: EfiDisk = "local-lvm:vm-100-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            e.to_string(),
-            "local-lvm:vm-100-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M"
-        );
-        let t: TpmState = "local-lvm:vm-100-disk-2,size=4M,version=v2.0"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            t.to_string(),
-            "local-lvm:vm-100-disk-2,version=v2.0,size=4M"
-        );
+        let e: EfiDisk =
+            "local-lvm:vm-100-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M".parse().unwrap();
+        assert_eq!(e.to_string(), "local-lvm:vm-100-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M");
+        let t: TpmState = "local-lvm:vm-100-disk-2,size=4M,version=v2.0".parse().unwrap();
+        assert_eq!(t.to_string(), "local-lvm:vm-100-disk-2,version=v2.0,size=4M");
         assert!("x:1,efitype=8m".parse::<EfiDisk>().is_err());
     }
 }

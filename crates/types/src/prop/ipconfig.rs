@@ -78,18 +78,11 @@ pub struct IpConfig {
 
 impl IpConfig {
     pub fn dhcp() -> Self {
-        Self {
-            ip: Some(Ipv4Setting::Dhcp),
-            ..Self::default()
-        }
+        Self { ip: Some(Ipv4Setting::Dhcp), ..Self::default() }
     }
 
     pub fn static_v4(ip: Ipv4Net, gw: Option<Ipv4Addr>) -> Self {
-        Self {
-            ip: Some(Ipv4Setting::Static(ip)),
-            gw,
-            ..Self::default()
-        }
+        Self { ip: Some(Ipv4Setting::Static(ip)), gw, ..Self::default() }
     }
 
     fn parse_str(s: &str) -> Result<Self, PropError> {
@@ -129,10 +122,7 @@ mod tests {
     #[test]
     fn parses_static_v4_with_gateway_and_v6_auto() {
         let c: IpConfig = "ip=10.0.0.5/24,gw=10.0.0.1,ip6=auto".parse().unwrap();
-        assert_eq!(
-            c.ip,
-            Some(Ipv4Setting::Static("10.0.0.5/24".parse().unwrap()))
-        );
+        assert_eq!(c.ip, Some(Ipv4Setting::Static("10.0.0.5/24".parse().unwrap())));
         assert_eq!(c.gw, Some(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(c.ip6, Some(Ipv6Setting::Auto));
         assert_eq!(c.to_string(), "ip=10.0.0.5/24,gw=10.0.0.1,ip6=auto");

@@ -42,9 +42,7 @@ impl LxcMount {
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, Some("volume"))?;
         Ok(Self {
-            volume: f
-                .take_default("volume")
-                .ok_or(PropError::Missing("volume"))?,
+            volume: f.take_default("volume").ok_or(PropError::Missing("volume"))?,
             mp: f.take("mp"),
             size: f.take_parse("size")?,
             acl: f.take_bool("acl")?,
@@ -142,21 +140,15 @@ mod tests {
         let r: LxcMount = "local-lvm:vm-101-disk-0,size=8G".parse().unwrap();
         assert_eq!(r.size, Some(DiskSize::gib(8)));
         assert_eq!(r.to_string(), "local-lvm:vm-101-disk-0,size=8G");
-        let mp: LxcMount = "local:101/vm-101-disk-1.raw,mp=/data,backup=1,size=1G"
-            .parse()
-            .unwrap();
+        let mp: LxcMount = "local:101/vm-101-disk-1.raw,mp=/data,backup=1,size=1G".parse().unwrap();
         assert_eq!(mp.mp.as_deref(), Some("/data"));
-        assert_eq!(
-            mp.to_string(),
-            "local:101/vm-101-disk-1.raw,mp=/data,backup=1,size=1G"
-        );
+        assert_eq!(mp.to_string(), "local:101/vm-101-disk-1.raw,mp=/data,backup=1,size=1G");
     }
 
     #[test]
     fn lxc_net_needs_a_name_and_parses_addresses() {
-        let n: LxcNet = "name=eth0,bridge=vmbr0,ip=dhcp,hwaddr=BC:24:11:00:00:01,type=veth"
-            .parse()
-            .unwrap();
+        let n: LxcNet =
+            "name=eth0,bridge=vmbr0,ip=dhcp,hwaddr=BC:24:11:00:00:01,type=veth".parse().unwrap();
         assert_eq!(n.name, "eth0");
         assert_eq!(n.ip, Some(Ipv4Setting::Dhcp));
         assert_eq!(

@@ -30,11 +30,7 @@ pub enum PropError {
     #[error("missing value for '{0}'")]
     Missing(&'static str),
     #[error("{key}: invalid value '{value}': {reason}")]
-    Invalid {
-        key: String,
-        value: String,
-        reason: String,
-    },
+    Invalid { key: String, value: String, reason: String },
 }
 
 /// Unknown `key=value` pairs, in their original order.
@@ -91,10 +87,7 @@ impl Fields {
 
     /// Take the first key from `keys` that is present, returning which one matched.
     pub(crate) fn take_any(&mut self, keys: &[&str]) -> Option<(String, String)> {
-        let i = self
-            .items
-            .iter()
-            .position(|(k, _)| keys.contains(&k.as_str()))?;
+        let i = self.items.iter().position(|(k, _)| keys.contains(&k.as_str()))?;
         Some(self.items.remove(i))
     }
 

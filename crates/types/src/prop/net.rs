@@ -12,11 +12,7 @@ pub struct MacAddr(pub [u8; 6]);
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -135,10 +131,7 @@ impl NetDevice {
             let mac = if mac.is_empty() {
                 None
             } else {
-                Some(
-                    mac.parse::<MacAddr>()
-                        .map_err(|e| invalid(&model, &mac, e))?,
-                )
+                Some(mac.parse::<MacAddr>().map_err(|e| invalid(&model, &mac, e))?)
             };
             if f.take_default("model").is_some() {
                 return Err(PropError::DuplicateKey("model".into()));
@@ -148,10 +141,7 @@ impl NetDevice {
             let model = f.take_default("model").ok_or(PropError::Missing("model"))?;
             let mac = f.take("macaddr");
             let mac = match mac {
-                Some(m) => Some(
-                    m.parse::<MacAddr>()
-                        .map_err(|e| invalid("macaddr", &m, e))?,
-                ),
+                Some(m) => Some(m.parse::<MacAddr>().map_err(|e| invalid("macaddr", &m, e))?),
                 None => None,
             };
             (NetModel::from_name(&model), mac)
@@ -196,17 +186,12 @@ mod tests {
 
     #[test]
     fn parses_pve_printed_form_with_mac_under_model_key() {
-        let n: NetDevice = "virtio=BC:24:11:2A:00:01,bridge=vmbr0,firewall=1"
-            .parse()
-            .unwrap();
+        let n: NetDevice = "virtio=BC:24:11:2A:00:01,bridge=vmbr0,firewall=1".parse().unwrap();
         assert_eq!(n.model, NetModel::Virtio);
         assert_eq!(n.macaddr.unwrap().to_string(), "BC:24:11:2A:00:01");
         assert_eq!(n.bridge.as_deref(), Some("vmbr0"));
         assert_eq!(n.firewall, Some(true));
-        assert_eq!(
-            n.to_string(),
-            "virtio=BC:24:11:2A:00:01,bridge=vmbr0,firewall=1"
-        );
+        assert_eq!(n.to_string(), "virtio=BC:24:11:2A:00:01,bridge=vmbr0,firewall=1");
     }
 
     #[test]

@@ -93,9 +93,8 @@ where
     T: std::fmt::Display + std::str::FromStr<Err = PropError> + PartialEq + std::fmt::Debug,
 {
     let s = v.to_string();
-    let back: T = s
-        .parse()
-        .map_err(|e| TestCaseError::fail(format!("{s:?} did not parse: {e}")))?;
+    let back: T =
+        s.parse().map_err(|e| TestCaseError::fail(format!("{s:?} did not parse: {e}")))?;
     prop_assert_eq!(&back, v, "printed as {:?}", s);
     Ok(())
 }

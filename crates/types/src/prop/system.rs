@@ -15,23 +15,14 @@ pub struct Memory {
 
 impl Memory {
     pub fn mib(current: u64) -> Self {
-        Self {
-            current,
-            extra: Vec::new(),
-        }
+        Self { current, extra: Vec::new() }
     }
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, Some("current"))?;
-        let v = f
-            .take_default("current")
-            .ok_or(PropError::Missing("current"))?;
-        let current = v
-            .parse()
-            .map_err(|_| invalid("current", &v, "expected MiB as an integer"))?;
-        Ok(Self {
-            current,
-            extra: f.rest(),
-        })
+        let v = f.take_default("current").ok_or(PropError::Missing("current"))?;
+        let current =
+            v.parse().map_err(|_| invalid("current", &v, "expected MiB as an integer"))?;
+        Ok(Self { current, extra: f.rest() })
     }
     fn write_to(&self, w: &mut Writer) {
         w.raw(self.current).extra(&self.extra);
@@ -50,18 +41,11 @@ pub struct Agent {
 
 impl Agent {
     pub fn enabled() -> Self {
-        Self {
-            enabled: true,
-            fstrim_cloned_disks: None,
-            agent_type: None,
-            extra: Vec::new(),
-        }
+        Self { enabled: true, fstrim_cloned_disks: None, agent_type: None, extra: Vec::new() }
     }
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, Some("enabled"))?;
-        let v = f
-            .take_default("enabled")
-            .ok_or(PropError::Missing("enabled"))?;
+        let v = f.take_default("enabled").ok_or(PropError::Missing("enabled"))?;
         Ok(Self {
             enabled: super::parse_bool("enabled", &v)?,
             fstrim_cloned_disks: f.take_bool("fstrim_cloned_disks")?,
@@ -89,19 +73,12 @@ pub struct Cpu {
 
 impl Cpu {
     pub fn of_type(t: impl Into<String>) -> Self {
-        Self {
-            cputype: t.into(),
-            flags: None,
-            hidden: None,
-            extra: Vec::new(),
-        }
+        Self { cputype: t.into(), flags: None, hidden: None, extra: Vec::new() }
     }
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, Some("cputype"))?;
         Ok(Self {
-            cputype: f
-                .take_default("cputype")
-                .ok_or(PropError::Missing("cputype"))?,
+            cputype: f.take_default("cputype").ok_or(PropError::Missing("cputype"))?,
             flags: f.take("flags"),
             hidden: f.take_bool("hidden")?,
             extra: f.rest(),
@@ -156,12 +133,7 @@ pub struct Vga {
 
 impl Vga {
     pub fn of_type(t: impl Into<String>) -> Self {
-        Self {
-            vga_type: Some(t.into()),
-            memory: None,
-            clipboard: None,
-            extra: Vec::new(),
-        }
+        Self { vga_type: Some(t.into()), memory: None, clipboard: None, extra: Vec::new() }
     }
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, Some("type"))?;
@@ -176,9 +148,7 @@ impl Vga {
         if let Some(t) = &self.vga_type {
             w.raw(t);
         }
-        w.opt("memory", &self.memory)
-            .opt("clipboard", &self.clipboard)
-            .extra(&self.extra);
+        w.opt("memory", &self.memory).opt("clipboard", &self.clipboard).extra(&self.extra);
     }
 }
 prop_string_impls!(Vga);
@@ -193,24 +163,14 @@ pub struct Boot {
 
 impl Boot {
     pub fn order<I: IntoIterator<Item = S>, S: Into<String>>(devs: I) -> Self {
-        Self {
-            order: Some(devs.into_iter().map(Into::into).collect()),
-            ..Self::default()
-        }
+        Self { order: Some(devs.into_iter().map(Into::into).collect()), ..Self::default() }
     }
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, Some("legacy"))?;
-        let order = f.take("order").map(|o| {
-            o.split(';')
-                .filter(|d| !d.is_empty())
-                .map(String::from)
-                .collect()
-        });
-        Ok(Self {
-            order,
-            legacy: f.take_default("legacy"),
-            extra: f.rest(),
-        })
+        let order = f
+            .take("order")
+            .map(|o| o.split(';').filter(|d| !d.is_empty()).map(String::from).collect());
+        Ok(Self { order, legacy: f.take_default("legacy"), extra: f.rest() })
     }
     fn write_to(&self, w: &mut Writer) {
         if let Some(l) = &self.legacy {
@@ -234,23 +194,14 @@ pub struct Smbios1 {
 
 impl Smbios1 {
     pub fn with_uuid(uuid: impl Into<String>) -> Self {
-        Self {
-            uuid: Some(uuid.into()),
-            ..Self::default()
-        }
+        Self { uuid: Some(uuid.into()), ..Self::default() }
     }
     fn parse_str(s: &str) -> Result<Self, PropError> {
         let mut f = Fields::parse(s, None)?;
-        Ok(Self {
-            uuid: f.take("uuid"),
-            base64: f.take_bool("base64")?,
-            extra: f.rest(),
-        })
+        Ok(Self { uuid: f.take("uuid"), base64: f.take_bool("base64")?, extra: f.rest() })
     }
     fn write_to(&self, w: &mut Writer) {
-        w.opt("uuid", &self.uuid)
-            .opt_bool("base64", self.base64)
-            .extra(&self.extra);
+        w.opt("uuid", &self.uuid).opt_bool("base64", self.base64).extra(&self.extra);
     }
 }
 prop_string_impls!(Smbios1);
@@ -262,10 +213,7 @@ mod tests {
     #[test]
     fn memory_accepts_bare_and_keyed_forms() {
         assert_eq!("2048".parse::<Memory>().unwrap(), Memory::mib(2048));
-        assert_eq!(
-            "current=2048".parse::<Memory>().unwrap().to_string(),
-            "2048"
-        );
+        assert_eq!("current=2048".parse::<Memory>().unwrap().to_string(), "2048");
         assert!("lots".parse::<Memory>().is_err());
     }
 
@@ -282,19 +230,13 @@ mod tests {
         let b: Boot = "order=scsi0;ide2;net0".parse().unwrap();
         assert_eq!(b.order.as_deref().unwrap(), ["scsi0", "ide2", "net0"]);
         assert_eq!(b.to_string(), "order=scsi0;ide2;net0");
-        assert_eq!(
-            "cdn".parse::<Boot>().unwrap().legacy.as_deref(),
-            Some("cdn")
-        );
+        assert_eq!("cdn".parse::<Boot>().unwrap().legacy.as_deref(), Some("cdn"));
     }
 
     #[test]
     fn cpu_vga_serial_smbios_parse() {
         assert_eq!("host,flags=+aes".parse::<Cpu>().unwrap().cputype, "host");
-        assert_eq!(
-            "serial0".parse::<Vga>().unwrap().vga_type.as_deref(),
-            Some("serial0")
-        );
+        assert_eq!("serial0".parse::<Vga>().unwrap().vga_type.as_deref(), Some("serial0"));
         assert_eq!("socket".parse::<Serial>().unwrap(), Serial::Socket);
         assert!("tcp:1".parse::<Serial>().is_err());
         let s: Smbios1 = "uuid=5b2b0f3e-0000-4000-8000-000000000001,manufacturer=QUNNRQ==,base64=1"

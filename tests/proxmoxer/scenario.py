@@ -1,0 +1,107 @@
+"""A proxmoxer session against `proxctl sim`, written as it would be against a real PVE.
+
+Reads PROXCTL_SIM_HOST, PROXCTL_SIM_PORT, PROXCTL_SIM_PASSWORD and PROXCTL_SIM_TOKEN
+(user@realm!id=secret). Exits non-zero on the first surprise.
+"""
+
+import os
+import sys
+import urllib.parse
+
+from proxmoxer import ProxmoxAPI, ResourceException
+from proxmoxer.tools import Tasks
+
+HOST = os.environ["PROXCTL_SIM_HOST"]
+PORT = int(os.environ["PROXCTL_SIM_PORT"])
+PASSWORD = os.environ["PROXCTL_SIM_PASSWORD"]
+TOKEN = os.environ["PROXCTL_SIM_TOKEN"]
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAIL: {what}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {what}")
+
+
+def wait(prox, upid):
+    status = Tasks.blocking_status(prox, upid, timeout=60, polling_interval=0.05)
+    check(status is not None and status["exitstatus"] == "OK", f"task {upid.split(':')[5]} ended OK ({status})")
+
+
+# Password login (ticket + CSRF) and token login.
+pw = ProxmoxAPI(HOST, port=PORT, user="root@pam", password=PASSWORD, verify_ssl=False)
+check(pw.version.get()["version"].startswith("9."), "password login and GET /version")
+token_id, secret = TOKEN.rsplit("=", 1)
+user, token_name = token_id.split("!")
+tk = ProxmoxAPI(HOST, port=PORT, user=user, token_name=token_name, token_value=secret, verify_ssl=False)
+nodes = tk.nodes.get()
+check(len(nodes) >= 1 and nodes[0]["ssl_fingerprint"], "token login and GET /nodes")
+node = nodes[0]["node"]
+n = pw.nodes(node)
+
+# Create a VM from the simulator's stock cloud image, then convert it to a template.
+upid = n.qemu.post(
+    vmid=9000,
+    name="pmx-template",
+    memory=1024,
+    cores=1,
+    scsihw="virtio-scsi-single",
+    scsi0="local-lvm:0,import-from=local:import/debian-12-genericcloud-amd64.qcow2",
+    ide2="local-lvm:cloudinit",
+    net0="virtio,bridge=vmbr0",
+    serial0="socket",
+    agent="1",
+)
+wait(pw, upid)
+wait(pw, n.qemu(9000).template.post())
+check(n.qemu(9000).config.get()["template"] == 1, "template flag is the number 1")
+
+# Clone it.
+newid = int(pw.cluster.nextid.get())
+wait(pw, n.qemu(9000).clone.post(newid=newid, name="pmx-clone"))
+vm = n.qemu(newid)
+check(vm.config.get()["name"] == "pmx-clone", "clone has its name")
+
+# Cloud-init through PUT config; sshkeys must be percent-encoded by the caller.
+key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIProxmoxer+Key/= tester@ci"
+vm.config.put(ciuser="tester", sshkeys=urllib.parse.quote(key, safe=""), ipconfig0="ip=10.0.0.77/24,gw=10.0.0.1")
+cfg = vm.config.get()
+check(cfg["ciuser"] == "tester" and cfg["ipconfig0"] == "ip=10.0.0.77/24,gw=10.0.0.1", "cloud-init keys stored")
+check(urllib.parse.unquote(cfg["sshkeys"]) == key, "sshkeys round-trip")
+dump = vm.cloudinit.dump.get(type="user")
+check("  - " + key in dump, "cloud-init user-data carries the key")
+
+# Start.
+wait(pw, vm.status.start.post())
+check(vm.status.current.get()["status"] == "running", "VM is running")
+
+# Snapshots: create, list, rollback, delete.
+wait(pw, vm.snapshot.post(snapname="pmx-snap", description="from proxmoxer"))
+snaps = vm.snapshot.get()
+check([s["name"] for s in snaps][-1] == "current" and any(s["name"] == "pmx-snap" for s in snaps), "snapshot listed before current")
+wait(pw, vm.snapshot("pmx-snap").rollback.post())
+wait(pw, vm.snapshot("pmx-snap").delete())
+check(all(s["name"] != "pmx-snap" for s in vm.snapshot.get()), "snapshot deleted")
+
+# Resize: '+' must survive form encoding.
+wait(pw, vm.resize.put(disk="scsi0", size="+1G"))
+check("size=3G" in vm.config.get()["scsi0"], "disk grew by 1G")
+
+# An unknown parameter gets PVE's 400 with an errors map.
+try:
+    vm.config.put(colour="red")
+    check(False, "unknown parameter rejected")
+except ResourceException as e:
+    check(e.status_code == 400 and "colour" in str(e.errors), f"unknown parameter gets 400 ({e})")
+
+# Delete (stop first, as PVE requires).
+wait(pw, vm.status.stop.post())
+wait(pw, vm.delete())
+try:
+    vm.config.get()
+    check(False, "deleted VM is gone")
+except ResourceException as e:
+    check(e.status_code == 500 and "does not exist" in str(e), "deleted VM is gone")
+
+print("proxmoxer scenario passed")
