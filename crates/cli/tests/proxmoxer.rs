@@ -94,8 +94,10 @@ fn proxmoxer_scenario_runs_unchanged_against_proxctl_sim() {
         "proxmoxer scenario failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nsim:\n{rest:?}"
     );
     assert!(stdout.contains("proxmoxer scenario passed"));
-    assert!(
-        !rest.iter().any(|l| l.contains("violates the PVE schema")),
-        "schema violations: {rest:?}"
-    );
+    // The scenario sends one unknown parameter on purpose; nothing else may violate the schema.
+    let violations: Vec<&String> = rest
+        .iter()
+        .filter(|l| l.contains("violates the PVE schema") && !l.contains("colour"))
+        .collect();
+    assert!(violations.is_empty(), "schema violations: {violations:?}");
 }
