@@ -65,6 +65,7 @@ pub struct World {
     pub nodes: BTreeMap<String, Node>,
     pub storages: BTreeMap<String, StorageDef>,
     /// Volumes by volid; local volumes are per node, so the key is `(node or "", volid)`.
+    #[serde(with = "pairs")]
     pub volumes: BTreeMap<(String, String), Volume>,
     pub guests: BTreeMap<u32, Guest>,
     pub tasks: Vec<Task>,
@@ -84,6 +85,29 @@ pub struct World {
     pub copy_rate: u64,
     /// How `cloud-init status --wait` answers inside guests: true = done, false = error.
     pub cloud_init_ok: bool,
+}
+
+/// JSON object keys must be strings, so tuple-keyed maps are stored as lists of pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(
+        m: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 fn default_rng() -> ChaCha8Rng {
