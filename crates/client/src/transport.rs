@@ -110,10 +110,19 @@ impl Client {
         self.send_with_total(req).await.map(|(v, _)| v)
     }
 
-    /// Like `send`, deserialising `data` into `T`.
+    /// Like `send`, deserialising `data` into `T` straight from the body (no JSON tree first,
+    /// which matters for large listings such as `/cluster/resources`).
     pub async fn send_as<T: DeserializeOwned>(&self, req: &ApiRequest) -> Result<T, ClientError> {
-        let v = self.send(req).await?;
-        decode(req, v)
+        #[derive(serde::Deserialize)]
+        struct Data<T> {
+            data: T,
+        }
+        let body = self.send_bytes(req).await?;
+        serde_json::from_slice::<Data<T>>(&body).map(|d| d.data).map_err(|e| ClientError::Decode {
+            method: req.method().to_string(),
+            path: req.path.clone(),
+            detail: e.to_string(),
+        })
     }
 
     /// `send`, also returning the envelope's `total` (task lists and logs).
@@ -121,6 +130,12 @@ impl Client {
         &self,
         req: &ApiRequest,
     ) -> Result<(Value, Option<u64>), ClientError> {
+        let body = self.send_bytes(req).await?;
+        envelope(req, &body)
+    }
+
+    /// The raw body of a successful answer, after retries and re-login.
+    async fn send_bytes(&self, req: &ApiRequest) -> Result<bytes::Bytes, ClientError> {
         let policy = &self.inner.settings.retry;
         let mut attempt = 1;
         let mut relogged = false;
@@ -177,7 +192,7 @@ impl Client {
         Ok(permit)
     }
 
-    async fn send_once(&self, req: &ApiRequest) -> Result<(Value, Option<u64>), ClientError> {
+    async fn send_once(&self, req: &ApiRequest) -> Result<bytes::Bytes, ClientError> {
         let auth = self.auth_headers(req).await?;
         self.send_raw(req, auth).await
     }
@@ -187,7 +202,7 @@ impl Client {
         &self,
         req: &ApiRequest,
         auth: Vec<(&'static str, Secret)>,
-    ) -> Result<(Value, Option<u64>), ClientError> {
+    ) -> Result<bytes::Bytes, ClientError> {
         let _permit = self.throttle().await?;
         self.inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
         let method = req.method();
@@ -226,7 +241,7 @@ impl Client {
         &self,
         req: &ApiRequest,
         resp: reqwest::Response,
-    ) -> Result<(Value, Option<u64>), ClientError> {
+    ) -> Result<bytes::Bytes, ClientError> {
         let status = resp.status();
         let reason = resp
             .extensions()
@@ -236,18 +251,8 @@ impl Client {
             .unwrap_or_default();
         let bytes = resp.bytes().await.map_err(|e| self.map_transport(req, e))?;
         if status.is_success() {
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
-                method: req.method().to_string(),
-                path: req.path.clone(),
-                detail: format!("body is not JSON: {e}"),
-            })?;
-            let total = v.get("total").and_then(Value::as_u64);
-            let data = match v {
-                Value::Object(mut m) => m.remove("data").unwrap_or(Value::Null),
-                _ => Value::Null,
-            };
             tracing::trace!(path = %req.path, status = status.as_u16(), "response");
-            return Ok((data, total));
+            return Ok(bytes);
         }
         // JSON error body (PVE >= 8.3), plain-text transport errors, or an empty body (401).
         let (message, errors) = match serde_json::from_slice::<ErrorBody>(&bytes) {
@@ -361,7 +366,7 @@ impl Client {
         p.push("username", user).push("password", password.expose());
         let req = ApiRequest::new(Endpoint::AccessTicket, &[], p);
         self.inner.metrics.logins.fetch_add(1, Ordering::Relaxed);
-        let (v, _) = self.send_raw(&req, Vec::new()).await?;
+        let (v, _) = envelope(&req, &self.send_raw(&req, Vec::new()).await?)?;
         let mut resp: TicketResponse = decode(&req, v)?;
         if resp.need_tfa == Some(1) {
             let Some(otp) = otp else {
@@ -374,7 +379,7 @@ impl Client {
                 .push("tfa-challenge", resp.ticket.clone())
                 .push("password", format!("totp:{}", otp.expose()));
             let req = ApiRequest::new(Endpoint::AccessTicket, &[], p);
-            let (v, _) = self.send_raw(&req, Vec::new()).await?;
+            let (v, _) = envelope(&req, &self.send_raw(&req, Vec::new()).await?)?;
             resp = decode(&req, v)?;
         }
         let csrf = resp.csrf_prevention_token.clone().ok_or_else(|| ClientError::Decode {
@@ -404,6 +409,21 @@ impl Client {
     ) -> Result<Vec<(&'static str, Secret)>, ClientError> {
         self.auth_headers(req).await
     }
+}
+
+/// Split a success body into `data` and the optional `total`.
+pub(crate) fn envelope(req: &ApiRequest, body: &[u8]) -> Result<(Value, Option<u64>), ClientError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+        method: req.method().to_string(),
+        path: req.path.clone(),
+        detail: format!("body is not JSON: {e}"),
+    })?;
+    let total = v.get("total").and_then(Value::as_u64);
+    let data = match v {
+        Value::Object(mut m) => m.remove("data").unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Ok((data, total))
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(req: &ApiRequest, v: Value) -> Result<T, ClientError> {

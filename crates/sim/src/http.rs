@@ -475,11 +475,11 @@ fn httpdate_now() -> String {
 }
 
 pub fn ok_response(r: Reply) -> Resp {
-    let mut body = json!({ "data": r.data });
-    if let (Some(t), Some(m)) = (r.total, body.as_object_mut()) {
-        m.insert("total".into(), Value::from(t));
-    }
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    let body = match r.total {
+        Some(t) => format!("{{\"data\":{},\"total\":{t}}}", r.data),
+        None => format!("{{\"data\":{}}}", r.data),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
     base_headers(&mut resp);

@@ -35,25 +35,26 @@ pub struct Env {
     pub fingerprint: String,
 }
 
-/// A handler's answer: `data`, plus `total` for lists that carry one.
+/// A handler's answer: `data` as JSON text, plus `total` for lists that carry one. Typed
+/// replies are serialised once, straight to text (large listings stay fast).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    pub data: Value,
+    pub data: String,
     pub total: Option<u64>,
 }
 
 impl Reply {
     pub fn data(v: impl Into<Value>) -> Self {
-        Self { data: v.into(), total: None }
+        Self { data: v.into().to_string(), total: None }
     }
     pub fn null() -> Self {
-        Self { data: Value::Null, total: None }
+        Self { data: "null".into(), total: None }
     }
     pub fn with_total(v: Value, total: u64) -> Self {
-        Self { data: v, total: Some(total) }
+        Self { data: v.to_string(), total: Some(total) }
     }
     pub fn json<T: serde::Serialize>(v: &T) -> Self {
-        Self::data(serde_json::to_value(v).unwrap_or(Value::Null))
+        Self { data: serde_json::to_string(v).unwrap_or_else(|_| "null".into()), total: None }
     }
 }
 

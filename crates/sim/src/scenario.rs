@@ -292,6 +292,33 @@ pub fn seed_defaults(w: &mut World) {
     }
 }
 
+/// Add `count` QEMU guests spread round-robin over the nodes (benchmarks, scale tests). Every
+/// fifth one runs; each has a 32 GiB disk and a NIC, as a typical fleet would.
+pub fn bulk_guests(w: &mut World, count: usize) {
+    let nodes: Vec<String> = w.nodes.keys().cloned().collect();
+    if nodes.is_empty() {
+        return;
+    }
+    let mut vmid = w.guests.keys().next_back().map_or(100, |m| m + 1);
+    for i in 0..count {
+        let node = &nodes[i % nodes.len()];
+        let mut g = Guest::new(vmid, GuestKind::Qemu, node);
+        let mac = w.random_mac();
+        g.conf.insert("name".into(), format!("vm-{vmid}"));
+        g.conf.insert("memory".into(), "2048".into());
+        g.conf.insert("cores".into(), "2".into());
+        g.conf.insert("scsi0".into(), format!("local-lvm:vm-{vmid}-disk-0,size=32G"));
+        g.conf.insert("net0".into(), format!("virtio={mac},bridge=vmbr0"));
+        g.conf.insert("tags".into(), if i % 2 == 0 { "env-prod;web" } else { "env-dev" }.into());
+        if i % 5 == 0 {
+            g.run = RunState::Running;
+            g.started_at = w.now / 1000;
+        }
+        w.guests.insert(vmid, g);
+        vmid += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +349,14 @@ guests:
         assert!(w.guests[&9000].is_template());
         assert!(w.volumes.contains_key(&("alpha".into(), "local-lvm:base-9000-disk-0".into())));
         assert!(w.volumes.contains_key(&("beta".into(), "local:import/ubuntu.qcow2".into())));
+    }
+
+    #[test]
+    fn bulk_guests_spread_over_all_nodes() {
+        let mut w = World::new(10, 1, crate::MANUAL_EPOCH_MS);
+        bulk_guests(&mut w, 5_000);
+        assert_eq!(w.guests.len(), 5_000);
+        assert_eq!(w.guests.values().filter(|g| g.node == "pve3").count(), 500);
     }
 
     #[test]

@@ -343,7 +343,8 @@ impl Client {
             rb = rb.header(k, v.expose());
         }
         let resp = rb.send().await.map_err(|e| self.map_transport(&req, e))?;
-        let (v, _) = self.read_response(&req, resp).await?;
+        let body = self.read_response(&req, resp).await?;
+        let (v, _) = crate::transport::envelope(&req, &body)?;
         upid_of(&req, v)
     }
 }

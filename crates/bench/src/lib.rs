@@ -1,0 +1,2 @@
+//! Benchmarks live in `benches/`; run them with `cargo bench -p proxctl-bench`. They write
+//! figures, they never assert timings.
