@@ -299,8 +299,8 @@ pub fn bulk_guests(w: &mut World, count: usize) {
     if nodes.is_empty() {
         return;
     }
-    let mut vmid = w.guests.keys().next_back().map_or(100, |m| m + 1);
-    for i in 0..count {
+    let first = w.guests.keys().next_back().map_or(100, |m| m + 1);
+    for (i, vmid) in (first..).take(count).enumerate() {
         let node = &nodes[i % nodes.len()];
         let mut g = Guest::new(vmid, GuestKind::Qemu, node);
         let mac = w.random_mac();
@@ -315,7 +315,6 @@ pub fn bulk_guests(w: &mut World, count: usize) {
             g.started_at = w.now / 1000;
         }
         w.guests.insert(vmid, g);
-        vmid += 1;
     }
 }
 
