@@ -1,6 +1,8 @@
 //! `/cluster/resources` on a simulated 10-node cluster with 5,000 guests, end to end over HTTPS
 //! through proxctl's client (issue target: under 50 ms).
 
+#![allow(clippy::expect_used)] // a benchmark with broken setup should stop loudly
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
