@@ -63,6 +63,12 @@ pub struct SimArgs {
     pub time_scale: f64,
     #[arg(long, value_enum, default_value = "realtime")]
     pub clock: ClockArg,
+    /// Fault rules as JSON (see docs/simulator.md); also settable at runtime via /_sim/faults.
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
+    /// Model the ~10 s RRD lag of /cluster/resources (new guests show as "unknown").
+    #[arg(long)]
+    pub resources_lag: bool,
     /// Once listening, write {"url","fingerprint","nodes"} here as JSON.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,

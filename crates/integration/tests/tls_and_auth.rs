@@ -187,32 +187,6 @@ async fn post_without_csrf(h: &Harness) -> String {
     resp.lines().next().unwrap().to_string()
 }
 
-pub async fn raw_https(h: &Harness, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut roots = rustls::RootCertStore::empty();
-    let der = rustls_pemfile_der(&h.sim.ca_pem);
-    roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-    let tcp = tokio::net::TcpStream::connect(h.sim.addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = conn.connect(name, tcp).await.unwrap();
-    tls.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn rustls_pemfile_der(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap().to_vec()
-}
-
 #[tokio::test]
 async fn chunked_request_bodies_get_pves_501() {
     let h = harness().await;

@@ -81,6 +81,10 @@ pub struct SimConfig {
     pub state_file: Option<PathBuf>,
     /// Seed nodes, storages, images and guests from this scenario.
     pub scenario: Option<scenario::Scenario>,
+    /// Fault rules to start with (also settable through `/_sim/faults`).
+    pub faults: Option<Faults>,
+    /// Model the ~10 s RRD lag of `/cluster/resources`.
+    pub resources_lag: bool,
 }
 
 impl Default for SimConfig {
@@ -97,6 +101,8 @@ impl Default for SimConfig {
             auth_failure_delay_ms: 3000,
             state_file: None,
             scenario: None,
+            faults: None,
+            resources_lag: false,
         }
     }
 }
@@ -157,6 +163,12 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
             w
         }
     };
+    if let Some(f) = &config.faults {
+        world.faults = f.clone();
+    }
+    world.resources_lag = config.resources_lag;
+    let now = world.now;
+    world.rrd_tick(now);
     if config.clock == ClockMode::Realtime && world.now < start_ms {
         world.now = start_ms;
     }

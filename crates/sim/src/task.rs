@@ -214,6 +214,14 @@ impl World {
         self.tasks.iter().find(|t| t.upid.to_string() == upid)
     }
 
+    /// Log a counted warning (`WARN: …`); the task then ends `WARNINGS: n`.
+    pub fn task_warn(&mut self, task: u64, line: impl std::fmt::Display) {
+        if let Some(t) = self.tasks.iter_mut().find(|t| t.id == task) {
+            t.log.push(format!("WARN: {line}"));
+            t.warnings += 1;
+        }
+    }
+
     /// Append to a task's log (used by actions).
     pub fn task_log(&mut self, task: u64, line: impl Into<String>) {
         if let Some(t) = self.tasks.iter_mut().find(|t| t.id == task) {
@@ -233,11 +241,13 @@ impl World {
                 .map(|(i, t)| (i, t.wake_at));
             let Some((i, at)) = next else { break };
             if at > self.now {
+                self.rrd_tick(at);
                 self.now = at;
             }
             self.run_task(i);
         }
         if target > self.now {
+            self.rrd_tick(target);
             self.now = target;
         }
     }

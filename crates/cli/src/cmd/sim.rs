@@ -32,6 +32,17 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let faults =
+        match &a.faults {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading --faults {}", p.display()))?;
+                Some(serde_json::from_str::<proxctl_sim::Faults>(&text).map_err(|e| {
+                    UserError(format!("--faults {} is not valid: {e}", p.display()))
+                })?)
+            }
+            None => None,
+        };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Secret::new);
     let password = env("PROXCTL_SIM_PASSWORD");
     let token = env("PROXCTL_SIM_TOKEN");
@@ -50,6 +61,8 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         schema,
         state_file: a.state.clone(),
         scenario,
+        faults,
+        resources_lag: a.resources_lag,
         ..SimConfig::default()
     };
     let sim = proxctl_sim::start(cfg, a.listen).await.context("starting the simulator")?;

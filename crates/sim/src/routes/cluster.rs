@@ -192,6 +192,42 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     if want("vm") {
         for g in w.guests.values() {
             let kind = g.kind.as_str();
+            if w.resources_lag {
+                // Status, name and template come from RRD data; lock and tags are live.
+                let Some((status, name, template)) = w.rrd.get(&g.vmid) else {
+                    out.push(ClusterResource {
+                        id: format!("{kind}/{}", g.vmid),
+                        res_type: kind.into(),
+                        vmid: VmId::new(g.vmid).ok(),
+                        node: Some(node_name(&g.node)),
+                        status: Some("unknown".into()),
+                        lock: g.lock().map(String::from),
+                        tags: g.conf.get("tags").cloned(),
+                        ..ClusterResource::default()
+                    });
+                    continue;
+                };
+                out.push(ClusterResource {
+                    id: format!("{kind}/{}", g.vmid),
+                    res_type: kind.into(),
+                    vmid: VmId::new(g.vmid).ok(),
+                    node: Some(node_name(&g.node)),
+                    status: Some(status.clone()),
+                    name: Some(if name.is_empty() {
+                        default_name(g.kind, g.vmid)
+                    } else {
+                        name.clone()
+                    }),
+                    template: Some(*template),
+                    maxcpu: Some(g.cpus()),
+                    maxmem: Some(g.memory_bytes()),
+                    maxdisk: Some(g.boot_disk_size()),
+                    lock: g.lock().map(String::from),
+                    tags: g.conf.get("tags").cloned(),
+                    ..ClusterResource::default()
+                });
+                continue;
+            }
             let running = g.is_running();
             out.push(ClusterResource {
                 id: format!("{kind}/{}", g.vmid),

@@ -238,7 +238,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         }
         g.conf.remove("lock");
         if dropped_pending {
-            w.task_log(task, "WARN: pending changes of the source are not cloned");
+            w.task_warn(task, "pending changes of the source VM are not cloned");
         }
         Ok(())
     });

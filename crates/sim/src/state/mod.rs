@@ -85,7 +85,19 @@ pub struct World {
     pub copy_rate: u64,
     /// How `cloud-init status --wait` answers inside guests: true = done, false = error.
     pub cloud_init_ok: bool,
+    /// Model pvestatd's 10 s RRD cycle in `/cluster/resources` (§9): guest status and names
+    /// there are as of the last cycle, and new guests show as `unknown`.
+    #[serde(default)]
+    pub resources_lag: bool,
+    /// The last RRD snapshot: vmid → (status, name, template), and when it was taken.
+    #[serde(skip)]
+    pub rrd: BTreeMap<u32, (String, String, bool)>,
+    #[serde(skip)]
+    pub rrd_at: Option<SimMillis>,
 }
+
+/// pvestatd broadcasts every 10 s.
+pub const RRD_CYCLE_MS: u64 = 10_000;
 
 /// JSON object keys must be strings, so tuple-keyed maps are stored as lists of pairs.
 mod pairs {
@@ -180,7 +192,36 @@ impl World {
             bandwidth: 100 * 1024 * 1024,
             copy_rate: 500 * 1024 * 1024,
             cloud_init_ok: true,
+            resources_lag: false,
+            rrd: BTreeMap::new(),
+            rrd_at: None,
         }
+    }
+
+    /// Take the RRD snapshot if a 10 s cycle boundary lies at or before `upto` and after the
+    /// last snapshot. Called as simulated time moves, before events at `upto` run.
+    pub fn rrd_tick(&mut self, upto: SimMillis) {
+        if !self.resources_lag {
+            return;
+        }
+        let cycle = upto / RRD_CYCLE_MS * RRD_CYCLE_MS;
+        if self.rrd_at.is_some_and(|at| at >= cycle) {
+            return;
+        }
+        self.rrd_at = Some(cycle);
+        self.rrd = self
+            .guests
+            .values()
+            .map(|g| {
+                let status = match g.run {
+                    RunState::Running => "running",
+                    RunState::Paused => "paused",
+                    RunState::Stopped => "stopped",
+                };
+                let name = g.name().map(String::from).unwrap_or_default();
+                (g.vmid, (status.to_string(), name, g.is_template()))
+            })
+            .collect();
     }
 
     /// Re-seed the random source after loading persisted state.
