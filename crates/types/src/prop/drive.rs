@@ -175,7 +175,7 @@ impl Drive {
     }
 
     fn write_to(&self, w: &mut Writer) {
-        w.raw(&self.file)
+        w.positional("file", &self.file)
             .opt("media", &self.media)
             .opt("format", &self.format)
             .opt("cache", &self.cache)
@@ -227,7 +227,7 @@ impl EfiDisk {
     }
 
     fn write_to(&self, w: &mut Writer) {
-        w.raw(&self.file)
+        w.positional("file", &self.file)
             .opt("efitype", &self.efitype)
             .opt("format", &self.format)
             .opt_bool("pre-enrolled-keys", self.pre_enrolled_keys)
@@ -262,7 +262,10 @@ impl TpmState {
     }
 
     fn write_to(&self, w: &mut Writer) {
-        w.raw(&self.file).opt("version", &self.version).opt("size", &self.size).extra(&self.extra);
+        w.positional("file", &self.file)
+            .opt("version", &self.version)
+            .opt("size", &self.size)
+            .extra(&self.extra);
     }
 }
 

@@ -57,7 +57,7 @@ impl LxcMount {
     }
 
     fn write_to(&self, w: &mut Writer) {
-        w.raw(&self.volume)
+        w.positional("volume", &self.volume)
             .opt("mp", &self.mp)
             .opt_bool("acl", self.acl)
             .opt_bool("backup", self.backup)

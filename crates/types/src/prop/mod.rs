@@ -139,6 +139,12 @@ impl Writer {
         self.0.push(v.to_string());
         self
     }
+    /// The default key's value: bare when that reads back unambiguously, else `key=value`
+    /// (a bare value holding `=` or nothing would parse as some other key).
+    pub(crate) fn positional(&mut self, key: &str, v: impl fmt::Display) -> &mut Self {
+        let v = v.to_string();
+        if v.is_empty() || v.contains('=') { self.kv(key, v) } else { self.raw(v) }
+    }
     pub(crate) fn kv(&mut self, k: &str, v: impl fmt::Display) -> &mut Self {
         self.0.push(format!("{k}={v}"));
         self

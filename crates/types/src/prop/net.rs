@@ -133,8 +133,12 @@ impl NetDevice {
             } else {
                 Some(mac.parse::<MacAddr>().map_err(|e| invalid(&model, &mac, e))?)
             };
+            // Each model key is an alias for macaddr: a second one, or macaddr itself, repeats it.
             if f.take_default("model").is_some() {
                 return Err(PropError::DuplicateKey("model".into()));
+            }
+            if f.take_any(MODEL_KEYS).is_some() || f.take("macaddr").is_some() {
+                return Err(PropError::DuplicateKey("macaddr".into()));
             }
             (NetModel::from_name(&model), mac)
         } else {
@@ -162,9 +166,13 @@ impl NetDevice {
     }
 
     fn write_to(&self, w: &mut Writer) {
-        match &self.macaddr {
-            Some(mac) => w.kv(self.model.as_str(), mac),
-            None => w.raw(self.model.as_str()),
+        // PVE writes `<model>=<mac>`; a model name outside PVE's list cannot be a key, so it
+        // is written as `model=<name>,macaddr=<mac>`, which reads back the same.
+        let known = MODEL_KEYS.contains(&self.model.as_str());
+        match (&self.macaddr, known) {
+            (Some(mac), true) => w.kv(self.model.as_str(), mac),
+            (Some(mac), false) => w.positional("model", self.model.as_str()).kv("macaddr", mac),
+            (None, _) => w.positional("model", self.model.as_str()),
         };
         w.opt("bridge", &self.bridge)
             .opt("tag", &self.tag)
@@ -208,6 +216,14 @@ mod tests {
         let n: NetDevice = "virtio,bridge=vmbr0,future-key=x".parse().unwrap();
         assert_eq!(n.extra, vec![("future-key".to_string(), "x".to_string())]);
         assert_eq!(n.to_string(), "virtio,bridge=vmbr0,future-key=x");
+    }
+
+    #[test]
+    fn odd_model_names_still_round_trip() {
+        for s in ["model=a=b,bridge=x", "model=custom,macaddr=BC:24:11:00:00:01"] {
+            let n: NetDevice = s.parse().unwrap();
+            assert_eq!(n.to_string().parse::<NetDevice>().unwrap(), n, "{s}");
+        }
     }
 
     #[test]

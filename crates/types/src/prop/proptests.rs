@@ -110,6 +110,17 @@ where
     Ok(())
 }
 
+/// Inputs the fuzzer (fuzz/fuzz_targets/property_strings.rs) found, kept as regressions.
+#[test]
+fn fuzzer_findings_round_trip() {
+    fixed_point::<LxcMount>("volume==").unwrap();
+    fixed_point::<Vga>("type=1\0\u{11}\0\u{5}O=,i===,ip=1").unwrap();
+    fixed_point::<Drive>("file=a=b,size=1G").unwrap();
+    fixed_point::<Cpu>("cputype=").unwrap();
+    fixed_point::<Boot>("legacy=x=y").unwrap();
+    assert!("vmxnet3=,e1000=BC:24:11:00:00:01".parse::<NetDevice>().is_err(), "two models");
+}
+
 proptest! {
     #[test]
     fn net_device_round_trips(v in net()) { round_trips(&v)?; }

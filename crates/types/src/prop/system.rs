@@ -85,7 +85,7 @@ impl Cpu {
         })
     }
     fn write_to(&self, w: &mut Writer) {
-        w.raw(&self.cputype)
+        w.positional("cputype", &self.cputype)
             .opt("flags", &self.flags)
             .opt_bool("hidden", self.hidden)
             .extra(&self.extra);
@@ -146,7 +146,7 @@ impl Vga {
     }
     fn write_to(&self, w: &mut Writer) {
         if let Some(t) = &self.vga_type {
-            w.raw(t);
+            w.positional("type", t);
         }
         w.opt("memory", &self.memory).opt("clipboard", &self.clipboard).extra(&self.extra);
     }
@@ -174,7 +174,7 @@ impl Boot {
     }
     fn write_to(&self, w: &mut Writer) {
         if let Some(l) = &self.legacy {
-            w.raw(l);
+            w.positional("legacy", l);
         }
         if let Some(o) = &self.order {
             w.kv("order", o.join(";"));
