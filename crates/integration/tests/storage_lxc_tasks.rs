@@ -376,6 +376,10 @@ guests:
       template: true
       scsi0: "local-lvm:base-9000-disk-0,size=3G"
       net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0"
+  - vmid: 150
+    config: {name: ha-guarded, scsi0: "local-lvm:vm-150-disk-0,size=1G"}
+ha:
+  - {sid: "vm:150", state: stopped}
 "#,
     )
     .unwrap();
@@ -399,4 +403,19 @@ guests:
         h.client.qemu_config(&node(&h), id(555)).await.unwrap_err().api().unwrap().kind,
         ApiErrorKind::DoesNotExist
     );
+    // HA-managed guests show in HA status and cannot be destroyed without purge.
+    let ha = h.client.ha_status().await.unwrap();
+    assert!(ha.iter().any(|i| i.sid.as_deref() == Some("vm:150")));
+    let e = h.client.qemu_delete(&node(&h), id(150), &DeleteOptions::default()).await.unwrap_err();
+    assert_eq!(
+        e.api().unwrap().message,
+        "unable to remove VM 150 - used in HA resources and purge parameter not set."
+    );
+    let t = h
+        .client
+        .qemu_delete(&node(&h), id(150), &DeleteOptions { purge: true, ..Default::default() })
+        .await
+        .unwrap();
+    h.finish(&t).await.unwrap();
+    assert!(h.client.ha_status().await.unwrap().iter().all(|i| i.sid.as_deref() != Some("vm:150")));
 }

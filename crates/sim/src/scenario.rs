@@ -28,6 +28,21 @@ pub struct Scenario {
     pub bandwidth_mib_s: Option<u64>,
     #[serde(default)]
     pub faults: Option<Faults>,
+    /// HA-managed guests: `{sid: "vm:100", state: started}`.
+    #[serde(default)]
+    pub ha: Vec<ScenarioHa>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioHa {
+    pub sid: String,
+    #[serde(default = "default_ha_state")]
+    pub state: String,
+}
+
+fn default_ha_state() -> String {
+    "started".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +264,20 @@ impl Scenario {
         }
         if let Some(f) = &self.faults {
             w.faults = f.clone();
+        }
+        for h in &self.ha {
+            let id = h
+                .sid
+                .strip_prefix("vm:")
+                .or_else(|| h.sid.strip_prefix("ct:"))
+                .and_then(|i| i.parse::<u32>().ok());
+            if !id.is_some_and(|i| w.guests.contains_key(&i)) {
+                return Err(format!("HA resource '{}' names no guest of this scenario", h.sid));
+            }
+            w.ha.insert(
+                h.sid.clone(),
+                crate::state::HaResource { sid: h.sid.clone(), state: h.state.clone() },
+            );
         }
         Ok(())
     }
