@@ -19,7 +19,7 @@ pub fn render_chain(e: &anyhow::Error) -> String {
 /// 1 for bad input or configuration, 3 when Proxmox said no, 2 for everything else.
 pub fn code_for(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
-        if let Some(c) = cause.downcast_ref::<ClientError>() {
+        if let Some(c) = client_error(cause) {
             return match c {
                 ClientError::Api(_)
                 | ClientError::TaskFailed { .. }
@@ -33,6 +33,9 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UserError>().is_some() {
             return USER;
         }
+        if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
+            return if matches!(o, proxctl_ops::OpsError::Render { .. }) { SYSTEM } else { USER };
+        }
         if cause
             .downcast_ref::<proxctl_sim::SimError>()
             .is_some_and(|s| matches!(s, proxctl_sim::SimError::Config(_)))
@@ -41,6 +44,17 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         }
     }
     SYSTEM
+}
+
+/// The client error behind a cause, also when the operations layer wraps it transparently.
+pub fn client_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a ClientError> {
+    if let Some(c) = cause.downcast_ref::<ClientError>() {
+        return Some(c);
+    }
+    match cause.downcast_ref::<proxctl_ops::OpsError>() {
+        Some(proxctl_ops::OpsError::Client(c)) => Some(c),
+        _ => None,
+    }
 }
 
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -4,6 +4,8 @@
 mod cmd;
 mod exit;
 mod flags;
+mod profile;
+mod settings;
 
 use std::process::ExitCode;
 

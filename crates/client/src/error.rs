@@ -186,6 +186,10 @@ pub enum ClientError {
     #[error("invalid client configuration: {0}")]
     Config(String),
 
+    /// `--dry-run`: this request changes state, so it was printed instead of sent.
+    #[error("dry run: would send {request}")]
+    DryRun { request: String },
+
     #[error("cannot read secret from {path}")]
     SecretFile { path: String, source: std::io::Error },
 

@@ -30,6 +30,9 @@ pub struct ClientSettings {
     pub ticket_renew_after: Duration,
     pub default_node: Option<String>,
     pub default_storage: Option<String>,
+    /// Send no request that changes state; such requests fail with `ClientError::DryRun`
+    /// carrying the exact call.
+    pub dry_run: bool,
 }
 
 impl ClientSettings {
@@ -47,6 +50,7 @@ impl ClientSettings {
             ticket_renew_after: Duration::from_secs(90 * 60),
             default_node: None,
             default_storage: None,
+            dry_run: false,
         })
     }
 

@@ -203,6 +203,13 @@ impl Client {
         req: &ApiRequest,
         auth: Vec<(&'static str, Secret)>,
     ) -> Result<bytes::Bytes, ClientError> {
+        // The one place every request passes: nothing that mutates leaves in a dry run.
+        if self.inner.settings.dry_run
+            && req.method().is_mutating()
+            && req.endpoint != Endpoint::AccessTicket
+        {
+            return Err(ClientError::DryRun { request: req.to_string() });
+        }
         let _permit = self.throttle().await?;
         self.inner.metrics.requests.fetch_add(1, Ordering::Relaxed);
         let method = req.method();

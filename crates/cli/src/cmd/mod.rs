@@ -1,12 +1,38 @@
-//! Command dispatch. Each command turns resolved flags into calls on the library crates.
+//! Command dispatch: resolve settings, build the client where a command needs one, and hand
+//! over to the operations layer. Commands hold no business logic of their own.
 
+mod config;
 mod demo;
+mod get;
+mod guest;
 mod sim;
+mod task;
 
-use crate::flags::{Cli, Command};
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use clap::CommandFactory;
+use proxctl_client::{Client, ClientError};
+
+use crate::exit::UserError;
+use crate::flags::{Cli, Command, GlobalArgs};
+use crate::settings::Resolved;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging(cli.verbose);
+    init_logging(&cli.global)?;
+    let result = dispatch(cli).await;
+    // --dry-run ends at the first call that would change something: print it, succeed.
+    if let Err(e) = &result
+        && let Some(ClientError::DryRun { request }) = e.chain().find_map(crate::exit::client_error)
+    {
+        println!("dry run: would send {request}");
+        return Ok(());
+    }
+    result
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let g = cli.global;
     match cli.command {
         Command::Sim(a) => sim::run(a).await,
         Command::Demo(a) => demo::run(a).await,
@@ -14,11 +40,86 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("proxctl {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "proxctl", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out } => write_man_pages(&out),
+        Command::Config(a) => config::run(&g, a),
+        Command::Get(a) => {
+            let (r, client) = connect(&g)?;
+            get::run(&r, &client, a).await
+        }
+        Command::Vm(a) => {
+            let (r, client) = connect(&g)?;
+            guest::run(&r, &client, proxctl_types::messages::GuestKind::Qemu, a).await
+        }
+        Command::Ct(a) => {
+            let (r, client) = connect(&g)?;
+            guest::run(&r, &client, proxctl_types::messages::GuestKind::Lxc, a).await
+        }
+        Command::Task(a) => {
+            let (r, client) = connect(&g)?;
+            task::run(&r, &client, a).await
+        }
     }
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
+/// Resolve settings and build the client; print its warnings (e.g. `--insecure`) every run.
+fn connect(g: &GlobalArgs) -> anyhow::Result<(Resolved, Client)> {
+    let r = config::resolve_from_env(g)?;
+    let client = Client::new(r.client_settings()?)?;
+    for w in client.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok((r, client))
+}
+
+/// Ask before destroying anything. Without a terminal and without `--yes`, refuse.
+pub fn confirm(r: &Resolved, what: &str) -> anyhow::Result<()> {
+    if r.yes || r.dry_run {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UserError(format!(
+            "refusing to {what} without confirmation: no terminal to ask on; pass --yes"
+        ))
+        .into());
+    }
+    eprint!("{what}? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the answer")?;
+    if matches!(line.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(UserError(format!("not confirmed; did not {what}")).into())
+    }
+}
+
+fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let cmd = Cli::command();
+    let mut pages = vec![(String::from("proxctl"), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        pages.push((
+            format!("proxctl-{}", sub.get_name()),
+            sub.clone().name(format!("proxctl-{}", sub.get_name())),
+        ));
+    }
+    for (name, c) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c).render(&mut buf).with_context(|| format!("rendering {name}.1"))?;
+        let path = out.join(format!("{name}.1"));
+        std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("man pages written to {}", out.display());
+    Ok(())
+}
+
+fn init_logging(g: &GlobalArgs) -> anyhow::Result<()> {
+    let level = match g.verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
@@ -26,6 +127,58 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROXCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let json = match g.log_format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => {
+            return Err(
+                UserError(format!("--log-format must be text or json, not '{other}'")).into()
+            );
+        }
+    };
+    let writer: tracing_subscriber::fmt::writer::BoxMakeWriter = match &g.log_file {
+        Some(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening --log-file {}", p.display()))?;
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f))
+        }
+        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(g.log_file.is_none()).try_init()
+    };
+    Ok(())
+}
+
+/// Wait for a task (unless `--no-wait`), streaming its log lines when a person is watching.
+pub async fn wait(
+    r: &Resolved,
+    client: &Client,
+    upid: &proxctl_types::Upid,
+    what: &str,
+) -> anyhow::Result<()> {
+    if !r.wait {
+        println!("{what}: started {upid}");
+        return Ok(());
+    }
+    let show = std::io::stderr().is_terminal() && r.output == proxctl_ops::output::Format::Table;
+    let cb = |l: &str| eprintln!("  | {l}");
+    let opts = proxctl_client::WaitOptions {
+        timeout: Some(r.timeout),
+        on_log: if show { Some(&cb) } else { None },
+        tail_lines: 10,
+    };
+    let done = client.wait_task(upid, &opts).await?;
+    if done.warnings > 0 {
+        println!("{what}: done with {} warning(s) ({upid})", done.warnings);
+    } else {
+        println!("{what}: done");
+    }
+    Ok(())
 }

@@ -288,6 +288,11 @@ impl Client {
         progress: Option<UploadProgress>,
     ) -> Result<Upid, ClientError> {
         let req = upload(node, storage, u);
+        if self.settings().dry_run {
+            return Err(ClientError::DryRun {
+                request: format!("{req} (+ file {})", u.path.display()),
+            });
+        }
         let io_err =
             |source| ClientError::SecretFile { path: u.path.display().to_string(), source };
         let file = tokio::fs::File::open(&u.path).await.map_err(io_err)?;

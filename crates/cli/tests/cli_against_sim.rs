@@ -1,0 +1,221 @@
+//! The `proxctl` binary against an in-process simulator: output formats, guests by name,
+//! confirmation, `--dry-run`, exit codes, configuration precedence and redaction.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use proxctl_sim::{ClockMode, SimConfig, SimHandle};
+use proxctl_types::secret::Secret;
+
+const TOKEN: &str = "root@pam!cli=0a1b2c3d-1111-4222-8333-444444444444";
+
+async fn sim() -> SimHandle {
+    let scenario = proxctl_sim::scenario::Scenario::from_yaml(
+        r#"
+guests:
+  - vmid: 100
+    config: {name: web-1, cores: "2", memory: "2048", scsi0: "local-lvm:vm-100-disk-0,size=8G", tags: "prod;web"}
+  - vmid: 101
+    config: {name: web-2, scsi0: "local-lvm:vm-101-disk-0,size=8G"}
+  - vmid: 102
+    config: {name: web-2, scsi0: "local-lvm:vm-102-disk-0,size=8G"}
+  - vmid: 9000
+    config: {name: tpl, template: true, scsi0: "local-lvm:base-9000-disk-0,size=2G"}
+  - vmid: 200
+    kind: lxc
+    config: {hostname: ct-1, rootfs: "local-lvm:vm-200-disk-0,size=4G"}
+"#,
+    )
+    .unwrap();
+    let cfg = SimConfig {
+        clock: ClockMode::Realtime,
+        time_scale: 1000.0,
+        token: Some(Secret::new(TOKEN)),
+        auth_failure_delay_ms: 0,
+        scenario: Some(scenario),
+        ..SimConfig::default()
+    };
+    proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run the binary with a clean environment pointing at the simulator, off the async runtime.
+async fn proxctl(sim: &SimHandle, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxctl"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("PROXCTL_URL", &sim.url)
+        .env("PROXCTL_TOKEN", TOKEN)
+        .env("PROXCTL_FINGERPRINT", &sim.fingerprint);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out: Output = tokio::task::spawn_blocking(move || {
+        let o = cmd.output().unwrap();
+        drop(dir);
+        o
+    })
+    .await
+    .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_vms_prints_a_table_and_json_and_yaml_from_the_same_rows() {
+    let s = sim().await;
+    let r = proxctl(&s, &["get", "vms"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("get_vms_table", r.stdout);
+    let r = proxctl(&s, &["get", "vms", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    assert_eq!(v[0]["tags"], serde_json::json!(["prod", "web"]));
+    let r = proxctl(&s, &["get", "containers", "-o", "yaml"], &[]).await;
+    assert!(r.stdout.contains("name: ct-1"), "{}", r.stdout);
+    let r = proxctl(&s, &["get", "templates"], &[]).await;
+    assert!(r.stdout.contains("tpl") && r.stdout.contains("template"), "{}", r.stdout);
+    for kind in ["nodes", "storage", "tasks"] {
+        let r = proxctl(&s, &["get", kind, "-o", "wide"], &[]).await;
+        assert_eq!(r.code, 0, "get {kind}: {}", r.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_addressed_by_name_and_ambiguous_names_list_the_matches() {
+    let s = sim().await;
+    let r = proxctl(&s, &["vm", "start", "web-1"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("start web-1 (100 on pve): done"), "{}", r.stdout);
+    let r = proxctl(&s, &["vm", "start", "web-2"], &[]).await;
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("ambiguous_name", r.stderr);
+    let r = proxctl(&s, &["vm", "start", "nope"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no guest named or numbered 'nope'"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "start", "ct-1"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("use `proxctl ct` for it"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "describe", "100", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["config"]["cores"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destructive_actions_need_yes_without_a_terminal() {
+    let s = sim().await;
+    assert_eq!(proxctl(&s, &["vm", "start", "web-1"], &[]).await.code, 0);
+    let r = proxctl(&s, &["vm", "stop", "web-1"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("refusing to stop web-1 (100 on pve) without confirmation: no terminal to ask on; pass --yes"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "stop", "web-1", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "delete", "web-1"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert_eq!(proxctl(&s, &["vm", "delete", "web-1", "--yes"], &[]).await.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_call_and_sends_nothing_that_mutates() {
+    let s = sim().await;
+    s.with_world(|w| w.counters.clear());
+    let r = proxctl(&s, &["--dry-run", "vm", "start", "web-1"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        "dry run: would send POST /api2/json/nodes/pve/qemu/100/status/start"
+    );
+    let r = proxctl(&s, &["--dry-run", "vm", "delete", "web-1", "--purge"], &[]).await;
+    assert_eq!(r.stdout.trim(), "dry run: would send DELETE /api2/json/nodes/pve/qemu/100 purge=1");
+    let mutating: Vec<String> = s
+        .counters()
+        .into_keys()
+        .filter(|k| !k.starts_with("GET ") && k != "POST /access/ticket")
+        .collect();
+    assert!(mutating.is_empty(), "dry run sent {mutating:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_separate_user_system_and_api_errors() {
+    let s = sim().await;
+    let r = proxctl(&s, &["vm", "start", "tpl"], &[]).await;
+    assert_eq!(r.code, 3, "a failed task is a Proxmox error: {}", r.stderr);
+    assert!(r.stderr.contains("you can't start a vm if it's a template"), "{}", r.stderr);
+    let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_FINGERPRINT", &"AB".repeat(32))]).await;
+    assert_eq!(r.code, 2, "a TLS failure is a system error: {}", r.stderr);
+    assert!(r.stderr.contains("--fingerprint"), "{}", r.stderr);
+    let r = proxctl(&s, &["get", "vms", "-o", "xml"], &[]).await;
+    assert_eq!(r.code, 1);
+    let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_TOKEN", "root@pam!cli=wrong")]).await;
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("Authentication failed!"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_warns_on_every_run() {
+    let s = sim().await;
+    let r = proxctl(&s, &["get", "nodes", "--insecure"], &[("PROXCTL_FINGERPRINT", "")]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning: TLS verification is disabled"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_show_reports_sources_in_precedence_order_and_redacts_secrets() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "current = \"lab\"\n[profiles.lab]\nurl = \"https://from-profile:8006\"\nnode = \"pve\"\noutput = \"wide\"\ntimeout_secs = 30\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    // env beats profile for url; the profile still supplies node, output and timeout.
+    let r = proxctl(&s, &["config", "show"], &[("PROXCTL_CONFIG", c)]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let redacted = r.stdout.replace(&s.url, "<sim-url>").replace(&s.fingerprint, "<fingerprint>");
+    insta::assert_snapshot!("config_show", redacted);
+    assert!(!r.stdout.contains("0a1b2c3d-1111"), "token secret leaked");
+    // A flag beats the environment.
+    let r = proxctl(
+        &s,
+        &["config", "show", "--url", "https://from-flag:8006"],
+        &[("PROXCTL_CONFIG", c)],
+    )
+    .await;
+    assert!(r.stdout.contains("https://from-flag:8006  (flag)"), "{}", r.stdout);
+    // Without env, the profile's URL is used.
+    let r = proxctl(&s, &["config", "show"], &[("PROXCTL_CONFIG", c), ("PROXCTL_URL", "")]).await;
+    assert!(r.stdout.contains("https://from-profile:8006  (profile lab)"), "{}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_man_pages_are_generated_from_the_cli_definition() {
+    let s = sim().await;
+    let r = proxctl(&s, &["completions", "bash"], &[]).await;
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("proxctl"));
+    let dir = tempfile::tempdir().unwrap();
+    let r = proxctl(&s, &["man", "--out", dir.path().to_str().unwrap()], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.path().join("proxctl.1").exists());
+    assert!(dir.path().join("proxctl-vm.1").exists());
+}
+
+#[test]
+fn help_output_is_stable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_proxctl")).arg("--help").output().unwrap();
+    insta::assert_snapshot!("help", String::from_utf8_lossy(&out.stdout));
+}

@@ -1,0 +1,17 @@
+//! Errors of the operations layer.
+
+use proxctl_client::ClientError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("no guest named or numbered '{0}' in the cluster; list them with `proxctl get vms`")]
+    GuestNotFound(String),
+    #[error("'{name}' matches several guests: {}; use the VMID instead", matches.join(", "))]
+    Ambiguous { name: String, matches: Vec<String> },
+    #[error("{what} is a {actual}, not a {expected}; use `proxctl {hint}` for it")]
+    WrongKind { what: String, actual: &'static str, expected: &'static str, hint: &'static str },
+    #[error("cannot render output as {format}")]
+    Render { format: String, source: Box<dyn std::error::Error + Send + Sync> },
+}

@@ -1,0 +1,97 @@
+//! Guests addressed by name or VMID across the whole cluster, and their power actions.
+
+use proxctl_client::endpoints::cluster::ResourceType;
+use proxctl_client::{Client, DeleteOptions, PowerAction};
+use proxctl_types::messages::GuestKind;
+use proxctl_types::{NodeName, Upid, VmId};
+use serde::Serialize;
+
+use crate::OpsError;
+
+/// A guest found in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GuestRef {
+    pub vmid: VmId,
+    pub node: NodeName,
+    pub kind: GuestKind,
+    pub name: Option<String>,
+}
+
+impl GuestRef {
+    /// `web-1 (100 on pve)`, for messages and prompts.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({} on {})", self.vmid, self.node),
+            None => format!("{} on {}", self.vmid, self.node),
+        }
+    }
+}
+
+/// Find a guest by VMID or exact name. An ambiguous name is an error listing the matches.
+pub async fn resolve_guest(client: &Client, what: &str) -> Result<GuestRef, OpsError> {
+    let resources = client.cluster_resources(Some(ResourceType::Vm)).await?;
+    let refs = resources.into_iter().filter_map(|r| {
+        let kind = match r.res_type.as_str() {
+            "qemu" => GuestKind::Qemu,
+            "lxc" => GuestKind::Lxc,
+            _ => return None,
+        };
+        Some(GuestRef { vmid: r.vmid?, node: r.node?, kind, name: r.name })
+    });
+    let all: Vec<GuestRef> = refs.collect();
+    if let Ok(id) = what.parse::<VmId>()
+        && let Some(g) = all.iter().find(|g| g.vmid == id)
+    {
+        return Ok(g.clone());
+    }
+    let matches: Vec<&GuestRef> = all.iter().filter(|g| g.name.as_deref() == Some(what)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(OpsError::GuestNotFound(what.to_string())),
+        many => Err(OpsError::Ambiguous {
+            name: what.to_string(),
+            matches: many.iter().map(|g| g.label()).collect(),
+        }),
+    }
+}
+
+/// Require a guest of one kind (so `proxctl vm` does not act on a container).
+pub fn expect_kind(g: &GuestRef, kind: GuestKind) -> Result<(), OpsError> {
+    if g.kind == kind {
+        return Ok(());
+    }
+    let name = |k: GuestKind| if k == GuestKind::Qemu { "VM" } else { "container" };
+    Err(OpsError::WrongKind {
+        what: g.label(),
+        actual: name(g.kind),
+        expected: name(kind),
+        hint: if g.kind == GuestKind::Qemu { "vm" } else { "ct" },
+    })
+}
+
+/// Start a power action on a VM or container; returns the task to wait for.
+pub async fn power(client: &Client, g: &GuestRef, action: &PowerAction) -> Result<Upid, OpsError> {
+    Ok(match g.kind {
+        GuestKind::Qemu => client.qemu_power(&g.node, g.vmid, action).await?,
+        GuestKind::Lxc => client.lxc_power(&g.node, g.vmid, action).await?,
+    })
+}
+
+/// Destroy a guest (the face must have confirmed it).
+pub async fn delete(client: &Client, g: &GuestRef, opts: &DeleteOptions) -> Result<Upid, OpsError> {
+    Ok(match g.kind {
+        GuestKind::Qemu => client.qemu_delete(&g.node, g.vmid, opts).await?,
+        GuestKind::Lxc => client.lxc_delete(&g.node, g.vmid, opts).await?,
+    })
+}
+
+/// Whether an action stops or destroys something, so a face must confirm it.
+pub fn is_destructive(action: &PowerAction) -> bool {
+    matches!(
+        action,
+        PowerAction::Stop { .. }
+            | PowerAction::Reset
+            | PowerAction::Shutdown { .. }
+            | PowerAction::Reboot { .. }
+    )
+}

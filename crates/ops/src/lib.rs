@@ -1,0 +1,11 @@
+//! The operations layer: what proxctl does, independent of how it is asked. The CLI (and later
+//! the REST API, MCP server and dashboard) call these functions and render their results with
+//! `output`, so a feature added here is available to every face.
+
+pub mod error;
+pub mod guest;
+pub mod output;
+pub mod views;
+
+pub use error::OpsError;
+pub use guest::{GuestRef, resolve_guest};

@@ -1,0 +1,255 @@
+//! Read-only views for `get`: nodes, guests, storage and tasks, as rows every face can render.
+
+use proxctl_client::Client;
+use proxctl_client::endpoints::cluster::ResourceType;
+use proxctl_client::endpoints::tasks::TaskFilter;
+use serde::Serialize;
+
+use crate::OpsError;
+use crate::output::{Tabular, human_bytes, human_duration};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeRow {
+    pub node: String,
+    pub status: String,
+    pub cpu: f64,
+    pub maxcpu: u32,
+    pub mem: u64,
+    pub maxmem: u64,
+    pub uptime: u64,
+    pub fingerprint: Option<String>,
+}
+
+impl Tabular for NodeRow {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        let mut h = vec!["NODE", "STATUS", "CPU", "MEMORY", "UPTIME"];
+        if wide {
+            h.push("FINGERPRINT");
+        }
+        h
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let mut c = vec![
+            self.node.clone(),
+            self.status.clone(),
+            format!("{:.0}% of {}", self.cpu * 100.0, self.maxcpu),
+            format!("{} / {}", human_bytes(self.mem), human_bytes(self.maxmem)),
+            human_duration(self.uptime),
+        ];
+        if wide {
+            c.push(self.fingerprint.clone().unwrap_or_default());
+        }
+        c
+    }
+}
+
+pub async fn nodes(client: &Client) -> Result<Vec<NodeRow>, OpsError> {
+    let mut rows: Vec<NodeRow> = client
+        .nodes()
+        .await?
+        .into_iter()
+        .map(|n| NodeRow {
+            node: n.node.to_string(),
+            status: n.status,
+            cpu: n.cpu.unwrap_or(0.0),
+            maxcpu: n.maxcpu.unwrap_or(0),
+            mem: n.mem.unwrap_or(0),
+            maxmem: n.maxmem.unwrap_or(0),
+            uptime: n.uptime.unwrap_or(0),
+            fingerprint: n.ssl_fingerprint,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.node.cmp(&b.node));
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GuestRow {
+    pub vmid: u32,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub node: String,
+    pub status: String,
+    pub template: bool,
+    pub cpus: f64,
+    pub maxmem: u64,
+    pub maxdisk: u64,
+    pub uptime: u64,
+    pub tags: Vec<String>,
+    pub lock: Option<String>,
+}
+
+impl Tabular for GuestRow {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        let mut h = vec!["VMID", "NAME", "NODE", "STATUS"];
+        if wide {
+            h.extend(["CPUS", "MEMORY", "DISK", "UPTIME", "LOCK"]);
+        }
+        h.push("TAGS");
+        h
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let status = if self.template { "template".to_string() } else { self.status.clone() };
+        let mut c = vec![self.vmid.to_string(), self.name.clone(), self.node.clone(), status];
+        if wide {
+            c.extend([
+                format!("{}", self.cpus),
+                human_bytes(self.maxmem),
+                human_bytes(self.maxdisk),
+                human_duration(self.uptime),
+                self.lock.clone().unwrap_or_default(),
+            ]);
+        }
+        c.push(self.tags.join(","));
+        c
+    }
+}
+
+/// Guests of one type (`qemu`, `lxc`), or all, sorted by VMID. `templates` selects templates only.
+pub async fn guests(
+    client: &Client,
+    kind: Option<&str>,
+    templates: bool,
+) -> Result<Vec<GuestRow>, OpsError> {
+    let mut rows: Vec<GuestRow> = client
+        .cluster_resources(Some(ResourceType::Vm))
+        .await?
+        .into_iter()
+        .filter(|r| kind.is_none_or(|k| r.res_type == k))
+        .filter(|r| !templates || r.template == Some(true))
+        .filter_map(|r| {
+            Some(GuestRow {
+                vmid: r.vmid?.get(),
+                name: r.name.unwrap_or_default(),
+                kind: r.res_type,
+                node: r.node?.to_string(),
+                status: r.status.unwrap_or_else(|| "unknown".into()),
+                template: r.template == Some(true),
+                cpus: r.maxcpu.unwrap_or(0.0),
+                maxmem: r.maxmem.unwrap_or(0),
+                maxdisk: r.maxdisk.unwrap_or(0),
+                uptime: r.uptime.unwrap_or(0),
+                tags: r
+                    .tags
+                    .map(|t| proxctl_types::wire::split_tags(&t).map(String::from).collect())
+                    .unwrap_or_default(),
+                lock: r.lock,
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.vmid);
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StorageRow {
+    pub storage: String,
+    pub node: String,
+    #[serde(rename = "type")]
+    pub storage_type: String,
+    pub content: Vec<String>,
+    pub shared: bool,
+    pub used: u64,
+    pub total: u64,
+}
+
+impl Tabular for StorageRow {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["STORAGE", "NODE", "TYPE", "SHARED", "USED", "CONTENT"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        vec![
+            self.storage.clone(),
+            self.node.clone(),
+            self.storage_type.clone(),
+            if self.shared { "yes" } else { "no" }.into(),
+            format!("{} / {}", human_bytes(self.used), human_bytes(self.total)),
+            self.content.join(","),
+        ]
+    }
+}
+
+pub async fn storage(client: &Client) -> Result<Vec<StorageRow>, OpsError> {
+    let mut rows: Vec<StorageRow> = client
+        .cluster_resources(Some(ResourceType::Storage))
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let mut content: Vec<String> = r.content?.split(',').map(String::from).collect();
+            // PVE joins content types in hash order; sort for a stable view.
+            content.sort();
+            Some(StorageRow {
+                storage: r.storage?,
+                node: r.node?.to_string(),
+                storage_type: r.plugintype.unwrap_or_default(),
+                content,
+                shared: r.shared == Some(true),
+                used: r.disk.unwrap_or(0),
+                total: r.maxdisk.unwrap_or(0),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.storage, &a.node).cmp(&(&b.storage, &b.node)));
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskRow {
+    pub upid: String,
+    pub node: String,
+    #[serde(rename = "type")]
+    pub task_type: String,
+    pub id: String,
+    pub user: String,
+    pub starttime: u64,
+    pub status: String,
+}
+
+impl Tabular for TaskRow {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        if wide {
+            vec!["TYPE", "ID", "NODE", "USER", "STATUS", "UPID"]
+        } else {
+            vec!["TYPE", "ID", "NODE", "USER", "STATUS"]
+        }
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let mut c = vec![
+            self.task_type.clone(),
+            self.id.clone(),
+            self.node.clone(),
+            self.user.clone(),
+            self.status.clone(),
+        ];
+        if wide {
+            c.push(self.upid.clone());
+        }
+        c
+    }
+}
+
+/// Recent and running tasks of the whole cluster, newest first.
+pub async fn tasks(client: &Client, running_only: bool) -> Result<Vec<TaskRow>, OpsError> {
+    let mut rows = Vec::new();
+    for n in client.nodes().await? {
+        let f = TaskFilter {
+            source: Some(if running_only { "active" } else { "all" }.into()),
+            limit: Some(50),
+            ..TaskFilter::default()
+        };
+        for t in client.task_list(&n.node, &f).await? {
+            rows.push(TaskRow {
+                upid: t.upid.to_string(),
+                node: t.node.to_string(),
+                task_type: t.task_type,
+                id: t.id,
+                user: t.user,
+                starttime: t.starttime,
+                status: t.status.unwrap_or_else(|| "RUNNING".into()),
+            });
+        }
+    }
+    rows.sort_by(|a, b| b.starttime.cmp(&a.starttime).then_with(|| b.upid.cmp(&a.upid)));
+    Ok(rows)
+}
