@@ -76,6 +76,8 @@ pub enum Command {
     Task(TaskArgs),
     /// Show the effective configuration and manage profiles.
     Config(ConfigArgs),
+    /// Check connectivity, TLS, authentication, privileges, storages and quorum.
+    Doctor,
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]

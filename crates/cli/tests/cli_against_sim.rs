@@ -214,6 +214,31 @@ async fn completions_and_man_pages_are_generated_from_the_cli_definition() {
     assert!(dir.path().join("proxctl-vm.1").exists());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_with_enough_privileges_and_fails_with_too_few() {
+    let s = sim().await;
+    let r = proxctl(&s, &["doctor"], &[]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("connection") && r.stdout.contains("PVE 9.1.3"), "{}", r.stdout);
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    let auditor = s.auditor_token.expose().to_string();
+    let r = proxctl(&s, &["doctor"], &[("PROXCTL_TOKEN", &auditor)]).await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("privileges: power (start, stop, ...)")
+            && r.stdout.contains("missing VM.PowerMgmt"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("privileges: inventory (get, describe)   pass"), "{}", r.stdout);
+    assert!(r.stderr.contains("doctor found"), "{}", r.stderr);
+    let r =
+        proxctl(&s, &["doctor", "-o", "json"], &[("PROXCTL_FINGERPRINT", &"AB".repeat(32))]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["verdict"], "fail");
+    assert!(v[0]["fix"].as_str().unwrap().contains(&s.fingerprint), "{v}");
+}
+
 #[test]
 fn help_output_is_stable() {
     let out = Command::new(env!("CARGO_BIN_EXE_proxctl")).arg("--help").output().unwrap();

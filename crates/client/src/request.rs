@@ -73,6 +73,7 @@ macro_rules! endpoints {
 
 endpoints! {
     AccessTicket => Post "/access/ticket" Safe,
+    AccessPermissions => Get "/access/permissions" Safe,
     Version => Get "/version" Safe,
     Nodes => Get "/nodes" Safe,
     NodeStatus => Get "/nodes/{node}/status" Safe,

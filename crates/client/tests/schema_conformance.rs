@@ -16,7 +16,7 @@ use proxctl_client::endpoints::storage::{
     Checksum, ChecksumAlgorithm, DownloadUrlRequest, TransferContent, UploadRequest, VzdumpRequest,
 };
 use proxctl_client::endpoints::tasks::TaskFilter;
-use proxctl_client::endpoints::{cluster, lxc, nodes, qemu, storage, tasks};
+use proxctl_client::endpoints::{access, cluster, lxc, nodes, qemu, storage, tasks};
 use proxctl_client::{ApiRequest, Endpoint};
 use proxctl_schema::{Violation, load_shared_schema_for_tests};
 use proxctl_types::config::{LxcConfig, QemuConfig};
@@ -145,6 +145,7 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
             t.push("username", "root@pam").push("tfa-challenge", "PVE:!tfa!x::sig").push("password", "totp:123456");
             vec![ApiRequest::new(ep, &[], p), ApiRequest::new(ep, &[], t)]
         }
+        Endpoint::AccessPermissions => vec![access::permissions(None), access::permissions(Some("/vms"))],
         Endpoint::Version => vec![nodes::version()],
         Endpoint::Nodes => vec![nodes::nodes()],
         Endpoint::NodeStatus => vec![nodes::status(&n)],

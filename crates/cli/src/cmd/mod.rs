@@ -59,6 +59,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (r, client) = connect(&g)?;
             guest::run(&r, &client, proxctl_types::messages::GuestKind::Lxc, a).await
         }
+        Command::Doctor => {
+            let (r, client) = connect(&g)?;
+            let checks = proxctl_ops::doctor::run(&client).await;
+            print!("{}", proxctl_ops::output::render(&checks, r.output)?);
+            let failed =
+                checks.iter().filter(|c| c.verdict == proxctl_ops::doctor::Verdict::Fail).count();
+            if failed > 0 {
+                return Err(UserError(format!(
+                    "doctor found {failed} failing check(s); apply the fixes above"
+                ))
+                .into());
+            }
+            Ok(())
+        }
         Command::Task(a) => {
             let (r, client) = connect(&g)?;
             task::run(&r, &client, a).await

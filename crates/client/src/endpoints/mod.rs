@@ -1,6 +1,7 @@
 //! Typed endpoints. Each module pairs pure request builders (used by the schema conformance
 //! test and by `--dry-run`) with `Client` methods that send them.
 
+pub mod access;
 pub mod cluster;
 pub mod guest;
 pub mod lxc;

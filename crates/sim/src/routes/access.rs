@@ -71,3 +71,56 @@ fn caps() -> Value {
         "mapping": all(&["Mapping.Audit", "Mapping.Use"]),
     })
 }
+
+/// Privileges of the admin role (everything proxctl uses) and of the auditor role.
+const ADMIN_PRIVS: &[&str] = &[
+    "Datastore.Allocate",
+    "Datastore.AllocateSpace",
+    "Datastore.AllocateTemplate",
+    "Datastore.Audit",
+    "Pool.Allocate",
+    "Pool.Audit",
+    "SDN.Allocate",
+    "SDN.Audit",
+    "SDN.Use",
+    "Sys.AccessNetwork",
+    "Sys.Audit",
+    "Sys.Console",
+    "Sys.Modify",
+    "Sys.PowerMgmt",
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Backup",
+    "VM.Clone",
+    "VM.Config.CDROM",
+    "VM.Config.CPU",
+    "VM.Config.Cloudinit",
+    "VM.Config.Disk",
+    "VM.Config.HWType",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.Console",
+    "VM.GuestAgent.Audit",
+    "VM.GuestAgent.Unrestricted",
+    "VM.Migrate",
+    "VM.PowerMgmt",
+    "VM.Snapshot",
+    "VM.Snapshot.Rollback",
+];
+const AUDITOR_PRIVS: &[&str] =
+    &["Datastore.Audit", "Pool.Audit", "SDN.Audit", "Sys.Audit", "VM.Audit"];
+
+/// `GET /access/permissions`: the caller's effective privileges, as path → privilege → 1.
+pub fn permissions(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
+    let path = ctx.p.opt_str("path");
+    let _userid = ctx.p.opt_str("userid");
+    ctx.p.finish()?;
+    let privs =
+        if ctx.who.role == crate::auth::Role::Auditor { AUDITOR_PRIVS } else { ADMIN_PRIVS };
+    let set: serde_json::Map<String, Value> =
+        privs.iter().map(|p| (p.to_string(), Value::from(1))).collect();
+    let mut out = serde_json::Map::new();
+    out.insert(path.unwrap_or_else(|| "/".into()), Value::Object(set));
+    Ok(Reply::data(Value::Object(out)))
+}

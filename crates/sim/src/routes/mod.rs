@@ -73,6 +73,7 @@ pub fn all() -> Vec<Route> {
         },
         route!("GET", "/access/ticket", access::ticket_get),
         route!("GET", "/access/domains", access::domains),
+        route!("GET", "/access/permissions", access::permissions),
         route!("GET", "/version", cluster::version),
         route!("GET", "/nodes", cluster::nodes),
         route!("GET", "/nodes/{node}/status", cluster::node_status),
