@@ -68,10 +68,18 @@ pub struct GlobalArgs {
 pub enum Command {
     /// List resources: nodes, vms, containers, templates, storage, tasks.
     Get(GetArgs),
-    /// Act on a QEMU VM, by name or VMID.
-    Vm(GuestArgs),
-    /// Act on an LXC container, by name or VMID.
-    Ct(GuestArgs),
+    /// Show one resource in full: a VM, a container or a node.
+    Describe(DescribeArgs),
+    /// Create, clone, change and power QEMU VMs (addressed by name or VMID).
+    Vm {
+        #[command(subcommand)]
+        command: VmCommand,
+    },
+    /// Power and remove LXC containers (addressed by name or VMID).
+    Ct {
+        #[command(subcommand)]
+        command: CtCommand,
+    },
     /// List, follow and stop tasks.
     Task(TaskArgs),
     /// Show the effective configuration and manage profiles.
@@ -112,28 +120,154 @@ pub struct GetArgs {
     pub kind: GetKind,
 }
 
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Name or VMID.
+    pub target: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GuestVerb {
-    Start,
-    Stop,
-    Shutdown,
-    Reboot,
-    Reset,
-    Suspend,
-    Resume,
-    Delete,
-    Describe,
+pub enum DescribeKind {
+    Vm,
+    Container,
+    Node,
 }
 
 #[derive(Debug, Args)]
-pub struct GuestArgs {
+pub struct DescribeArgs {
     #[arg(value_enum)]
-    pub verb: GuestVerb,
-    /// Name or VMID.
-    pub target: String,
-    /// delete: also remove the guest from backup jobs, replication and HA.
+    pub kind: DescribeKind,
+    /// Name or VMID (node name for nodes).
+    pub name: String,
+}
+
+/// Verbs VMs and containers share.
+#[derive(Debug, Subcommand)]
+pub enum PowerVerb {
+    /// Start the guest.
+    Start(Target),
+    /// Stop the guest at once (asks first).
+    Stop(Target),
+    /// Shut the guest down cleanly (asks first).
+    Shutdown(Target),
+    /// Reboot the guest (asks first).
+    Reboot(Target),
+    /// Pause the guest.
+    Suspend(Target),
+    /// Resume a paused guest.
+    Resume(Target),
+    /// Destroy the guest and its disks (asks first).
+    Delete {
+        target: String,
+        /// Also remove it from backup jobs, replication and HA.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Open a console: prints the noVNC URL, or writes a SPICE .vv file.
+    Console {
+        target: String,
+        /// Write a remote-viewer file here instead (VMs only).
+        #[arg(long)]
+        spice: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    #[command(flatten)]
+    Power(PowerVerb),
+    /// Hard-reset the VM (asks first).
+    Reset(Target),
+    /// Create a VM (validated before anything is sent).
+    Create(CreateArgs),
+    /// Clone a VM or template by name.
+    Clone {
+        /// The source (usually a template), by name or VMID.
+        source: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        vmid: Option<proxctl_types::VmId>,
+        /// Full copy instead of PVE's default (linked for templates).
+        #[arg(long, conflicts_with = "linked")]
+        full: bool,
+        #[arg(long)]
+        linked: bool,
+        /// Clone onto another node (shared storage only).
+        #[arg(long)]
+        node: Option<proxctl_types::NodeName>,
+    },
+    /// Grow a disk: `+10G` adds, `64G` sets the size.
+    Resize {
+        target: String,
+        /// The disk slot, e.g. scsi0.
+        disk: proxctl_types::prop::DriveSlot,
+        #[arg(allow_hyphen_values = true)]
+        size: proxctl_types::wire::ResizeTo,
+    },
+    /// Change config keys; the change is refused if someone else changed the VM meanwhile.
+    Set(SetArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtCommand {
+    #[command(flatten)]
+    Power(PowerVerb),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
     #[arg(long)]
-    pub purge: bool,
+    pub name: String,
+    #[arg(long)]
+    pub vmid: Option<proxctl_types::VmId>,
+    #[arg(long)]
+    pub node: Option<proxctl_types::NodeName>,
+    #[arg(long, default_value_t = 2)]
+    pub cores: u32,
+    /// MiB.
+    #[arg(long, default_value_t = 2048)]
+    pub memory: u64,
+    /// Disk storage (defaults to the profile's).
+    #[arg(long)]
+    pub storage: Option<proxctl_types::StorageId>,
+    /// Boot disk size, e.g. 32G.
+    #[arg(long, default_value = "32G")]
+    pub disk: proxctl_types::wire::DiskSize,
+    /// Import the boot disk from this volume, e.g. local:import/debian-12.qcow2.
+    #[arg(long)]
+    pub image: Option<String>,
+    #[arg(long)]
+    pub bridge: Option<String>,
+    /// Static address with prefix, e.g. 10.0.0.5/24 (DHCP without it).
+    #[arg(long)]
+    pub ip: Option<ipnet::Ipv4Net>,
+    #[arg(long)]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[arg(long)]
+    pub start: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub target: String,
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// MiB.
+    #[arg(long)]
+    pub memory: Option<u64>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Replace the tags.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[arg(long)]
+    pub onboot: Option<bool>,
+    /// Remove these config keys.
+    #[arg(long = "delete")]
+    pub delete: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -108,7 +108,7 @@ async fn guests_are_addressed_by_name_and_ambiguous_names_list_the_matches() {
     let r = proxctl(&s, &["vm", "start", "ct-1"], &[]).await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("use `proxctl ct` for it"), "{}", r.stderr);
-    let r = proxctl(&s, &["vm", "describe", "100", "-o", "json"], &[]).await;
+    let r = proxctl(&s, &["describe", "vm", "100", "-o", "json"], &[]).await;
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["config"]["cores"], 2);
 }
@@ -237,6 +237,116 @@ async fn doctor_passes_with_enough_privileges_and_fails_with_too_few() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v[0]["verdict"], "fail");
     assert!(v[0]["fix"].as_str().unwrap().contains(&s.fingerprint), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_create_validates_before_sending_anything() {
+    let s = sim().await;
+    s.with_world(|w| w.counters.clear());
+    let cases: &[(&[&str], &str)] = &[
+        (&["--name", "web_1"], "is not a valid VM name"),
+        (
+            &["--name", "w", "--ip", "10.0.0.5/24", "--gateway", "10.9.0.1"],
+            "gateway 10.9.0.1 is not inside 10.0.0.5/24",
+        ),
+        (
+            &["--name", "w", "--bridge", "vmbr9"],
+            "bridge 'vmbr9' does not exist on pve; bridges there: vmbr0, vmbr1",
+        ),
+        (&["--name", "w", "--cores", "64"], "--cores 64 is more than node pve has (16)"),
+        (&["--name", "w", "--storage", "local"], "storage 'local' on pve cannot hold VM disks"),
+        (
+            &["--name", "w", "--image", "local:import/missing.qcow2"],
+            "image 'local:import/missing.qcow2' is not on pve",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["vm", "create"];
+        all.extend_from_slice(args);
+        let r = proxctl(&s, &all, &[("PROXCTL_STORAGE", "local-lvm")]).await;
+        assert_eq!(r.code, 1, "{all:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{all:?}: {}", r.stderr);
+    }
+    let r = proxctl(&s, &["vm", "create", "--name", "w", "--vmid", "99"], &[]).await;
+    assert_eq!(r.code, 2, "clap rejects an out-of-range VMID: {}", r.stderr);
+    assert!(r.stderr.contains("does not look like a valid VM ID"), "{}", r.stderr);
+    let writes: Vec<String> = s.counters().into_keys().filter(|k| !k.starts_with("GET ")).collect();
+    assert!(writes.is_empty(), "validation failures sent {writes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_create_clone_set_resize_and_console_work_end_to_end() {
+    let s = sim().await;
+    let r = proxctl(
+        &s,
+        &[
+            "vm",
+            "create",
+            "--name",
+            "app-1",
+            "--image",
+            "local:import/debian-12-genericcloud-amd64.qcow2",
+            "--disk",
+            "16G",
+            "--ip",
+            "10.0.0.40/24",
+            "--gateway",
+            "10.0.0.1",
+            "--tag",
+            "app",
+            "--start",
+        ],
+        &[("PROXCTL_STORAGE", "local-lvm")],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = proxctl(&s, &["describe", "vm", "app-1", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["config"]["scsi0"].as_str().unwrap().contains("size=16G"), "{v}");
+    assert_eq!(v["config"]["ipconfig0"], "ip=10.0.0.40/24,gw=10.0.0.1");
+    assert_eq!(v["status"]["status"], "running");
+
+    let r = proxctl(&s, &["vm", "clone", "tpl", "--name", "from-tpl"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("clone tpl (9000 on pve) as from-tpl"), "{}", r.stdout);
+
+    let r = proxctl(
+        &s,
+        &["vm", "set", "from-tpl", "--cores", "4", "--tag", "Blue", "--tag", "green"],
+        &[],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["describe", "vm", "from-tpl", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (v["config"]["cores"].clone(), v["config"]["tags"].clone()),
+        (serde_json::json!(4), serde_json::json!("blue;green"))
+    );
+
+    let r = proxctl(&s, &["vm", "resize", "from-tpl", "scsi0", "+2G"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "resize", "from-tpl", "scsi0", "1G"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("disks can only grow"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "resize", "from-tpl", "scsi7", "+1G"], &[]).await;
+    assert!(r.stderr.contains("has no disk scsi7; its disks: scsi0"), "{}", r.stderr);
+
+    let r = proxctl(&s, &["vm", "console", "app-1"], &[]).await;
+    assert_eq!(
+        r.stdout.trim(),
+        format!("{}/?console=kvm&novnc=1&vmid=103&vmname=app-1&node=pve&resize=off&cmd=", s.url)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let vv = dir.path().join("app-1.vv");
+    let r = proxctl(&s, &["vm", "console", "app-1", "--spice", vv.to_str().unwrap()], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&vv).unwrap();
+    assert!(text.starts_with("[virt-viewer]\n") && text.contains("type=spice"), "{text}");
+
+    let r = proxctl(&s, &["describe", "node", "pve"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("pveversion: pve-manager/9.1.3/"), "{}", r.stdout);
 }
 
 #[test]

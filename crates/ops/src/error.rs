@@ -12,6 +12,9 @@ pub enum OpsError {
     Ambiguous { name: String, matches: Vec<String> },
     #[error("{what} is a {actual}, not a {expected}; use `proxctl {hint}` for it")]
     WrongKind { what: String, actual: &'static str, expected: &'static str, hint: &'static str },
+    /// Input that would be refused by PVE (or make no sense), caught before any call.
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot render output as {format}")]
     Render { format: String, source: Box<dyn std::error::Error + Send + Sync> },
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod guest;
 pub mod output;
 pub mod views;
+pub mod vm;
 
 pub use error::OpsError;
 pub use guest::{GuestRef, resolve_guest};

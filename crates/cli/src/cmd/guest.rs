@@ -1,66 +1,243 @@
-//! `proxctl vm|ct <verb> <name-or-vmid>`.
+//! `proxctl vm|ct …` and `proxctl describe …`: parse, confirm, call the operations layer, wait.
 
-use proxctl_client::{Client, DeleteOptions, PowerAction};
-use proxctl_ops::guest::{self, expect_kind, is_destructive};
+use anyhow::Context;
+use proxctl_client::{Client, DeleteOptions, PowerAction, Started};
+use proxctl_ops::guest::{self, GuestRef, expect_kind, is_destructive};
+use proxctl_ops::output::{Format, to_yaml};
+use proxctl_ops::vm::{self, CreateSpec};
+use proxctl_types::config::QemuConfig;
 use proxctl_types::messages::GuestKind;
+use proxctl_types::prop::Memory;
 
 use crate::cmd::{confirm, wait};
-use crate::flags::{GuestArgs, GuestVerb};
+use crate::exit::UserError;
+use crate::flags::{
+    CreateArgs, CtCommand, DescribeArgs, DescribeKind, PowerVerb, SetArgs, VmCommand,
+};
 use crate::settings::Resolved;
 
-pub async fn run(
-    r: &Resolved,
-    client: &Client,
-    kind: GuestKind,
-    a: GuestArgs,
-) -> anyhow::Result<()> {
-    let g = guest::resolve_guest(client, &a.target).await?;
+async fn find(client: &Client, target: &str, kind: GuestKind) -> anyhow::Result<GuestRef> {
+    let g = guest::resolve_guest(client, target).await?;
     expect_kind(&g, kind)?;
-    let action = match a.verb {
-        GuestVerb::Describe => {
-            let cfg = match kind {
-                GuestKind::Qemu => client.qemu_config(&g.node, g.vmid).await?,
-                GuestKind::Lxc => client.lxc_config(&g.node, g.vmid).await?,
+    Ok(g)
+}
+
+pub async fn run_vm(r: &Resolved, client: &Client, c: VmCommand) -> anyhow::Result<()> {
+    match c {
+        VmCommand::Power(v) => power(r, client, GuestKind::Qemu, v).await,
+        VmCommand::Reset(t) => {
+            let g = find(client, &t.target, GuestKind::Qemu).await?;
+            act(r, client, &g, PowerAction::Reset).await
+        }
+        VmCommand::Create(a) => create(r, client, a).await,
+        VmCommand::Clone { source, name, vmid, full, linked, node } => {
+            let src = guest::resolve_guest(client, &source).await?;
+            let mode = if full {
+                Some(true)
+            } else if linked {
+                Some(false)
+            } else {
+                None
             };
-            let status = match kind {
-                GuestKind::Qemu => client.qemu_status(&g.node, g.vmid).await?,
-                GuestKind::Lxc => client.lxc_status(&g.node, g.vmid).await?,
-            };
-            let doc = serde_json::json!({ "guest": g, "status": status, "config": cfg });
-            match r.output {
-                proxctl_ops::output::Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&doc)?)
+            let (newid, started) = vm::clone(client, &src, &name, vmid, mode, node).await?;
+            match started {
+                Started::Task(u) => {
+                    wait(r, client, &u, &format!("clone {} as {name} ({newid})", src.label())).await
                 }
-                _ => print!("{}", serde_yaml_ng_string(&doc)?),
+                Started::AlreadyDone => {
+                    println!("{name} ({newid}) already exists as asked");
+                    Ok(())
+                }
+            }
+        }
+        VmCommand::Resize { target, disk, size } => {
+            let g = find(client, &target, GuestKind::Qemu).await?;
+            match vm::resize(client, &g, disk, size).await? {
+                Some(u) => {
+                    wait(r, client, &u, &format!("resize {disk} of {} to {size}", g.label())).await
+                }
+                None => {
+                    println!("resize {disk} of {}: done", g.label());
+                    Ok(())
+                }
+            }
+        }
+        VmCommand::Set(a) => set(client, a).await,
+    }
+}
+
+pub async fn run_ct(r: &Resolved, client: &Client, c: CtCommand) -> anyhow::Result<()> {
+    match c {
+        CtCommand::Power(v) => power(r, client, GuestKind::Lxc, v).await,
+    }
+}
+
+async fn power(r: &Resolved, client: &Client, kind: GuestKind, v: PowerVerb) -> anyhow::Result<()> {
+    let (target, action) = match v {
+        PowerVerb::Start(t) => (t.target, PowerAction::Start { timeout: None }),
+        PowerVerb::Stop(t) => (t.target, PowerAction::Stop { timeout: None }),
+        PowerVerb::Shutdown(t) => {
+            (t.target, PowerAction::Shutdown { timeout: None, force_stop: false })
+        }
+        PowerVerb::Reboot(t) => (t.target, PowerAction::Reboot { timeout: None }),
+        PowerVerb::Suspend(t) => (t.target, PowerAction::Suspend { todisk: false }),
+        PowerVerb::Resume(t) => (t.target, PowerAction::Resume),
+        PowerVerb::Delete { target, purge } => {
+            let g = find(client, &target, kind).await?;
+            confirm(r, &format!("delete {}", g.label()))?;
+            let upid =
+                guest::delete(client, &g, &DeleteOptions { purge, ..DeleteOptions::default() })
+                    .await?;
+            return wait(r, client, &upid, &format!("delete {}", g.label())).await;
+        }
+        PowerVerb::Console { target, spice } => {
+            let g = find(client, &target, kind).await?;
+            match spice {
+                Some(path) => {
+                    let text = vm::spice_file(client, &g).await?;
+                    write_private(&path, &text)?;
+                    println!(
+                        "wrote {} (open it with remote-viewer; it is valid for about 40 s)",
+                        path.display()
+                    );
+                }
+                None => println!("{}", vm::console_url(&client.settings().url, &g)),
             }
             return Ok(());
         }
-        GuestVerb::Delete => {
-            confirm(r, &format!("delete {}", g.label()))?;
-            let upid = guest::delete(
-                client,
-                &g,
-                &DeleteOptions { purge: a.purge, ..DeleteOptions::default() },
-            )
-            .await?;
-            return wait(r, client, &upid, &format!("delete {}", g.label())).await;
-        }
-        GuestVerb::Start => PowerAction::Start { timeout: None },
-        GuestVerb::Stop => PowerAction::Stop { timeout: None },
-        GuestVerb::Shutdown => PowerAction::Shutdown { timeout: None, force_stop: false },
-        GuestVerb::Reboot => PowerAction::Reboot { timeout: None },
-        GuestVerb::Reset => PowerAction::Reset,
-        GuestVerb::Suspend => PowerAction::Suspend { todisk: false },
-        GuestVerb::Resume => PowerAction::Resume,
     };
+    let g = find(client, &target, kind).await?;
+    act(r, client, &g, action).await
+}
+
+async fn act(
+    r: &Resolved,
+    client: &Client,
+    g: &GuestRef,
+    action: PowerAction,
+) -> anyhow::Result<()> {
     let what = format!("{} {}", action.verb(), g.label());
     if is_destructive(&action) {
         confirm(r, &what)?;
     }
-    let upid = guest::power(client, &g, &action).await?;
+    let upid = guest::power(client, g, &action).await?;
     wait(r, client, &upid, &what).await
 }
 
-fn serde_yaml_ng_string(v: &serde_json::Value) -> anyhow::Result<String> {
-    proxctl_ops::output::to_yaml(v).map_err(Into::into)
+async fn create(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<()> {
+    let settings = client.settings();
+    fn parse_opt<T: std::str::FromStr>(v: &Option<String>, what: &str) -> anyhow::Result<Option<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match v {
+            Some(s) => {
+                let parsed = s.parse::<T>().map_err(|e| {
+                    UserError(format!("{what} '{s}' from the profile/environment: {e}"))
+                })?;
+                Ok(Some(parsed))
+            }
+            None => Ok(None),
+        }
+    }
+    let spec = CreateSpec {
+        name: a.name,
+        vmid: a.vmid,
+        node: a.node.or(parse_opt(&settings.default_node, "node")?),
+        cores: a.cores,
+        memory_mib: a.memory,
+        storage: a.storage.or(parse_opt(&settings.default_storage, "storage")?),
+        disk: a.disk,
+        image: a.image,
+        bridge: a.bridge,
+        ip: a.ip,
+        gateway: a.gateway,
+        tags: a.tags,
+        start: a.start,
+    };
+    let plan = vm::plan_create(client, &spec).await?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    let label = format!("create {} ({} on {})", spec.name, plan.vmid, plan.node);
+    match vm::create(client, &plan).await? {
+        Started::Task(u) => wait(r, client, &u, &label).await?,
+        Started::AlreadyDone => println!("{label}: already exists as asked"),
+    }
+    if spec.image.is_some()
+        && r.wait
+        && let Some(u) = vm::grow_boot_disk(client, &plan, spec.disk).await?
+    {
+        wait(r, client, &u, &format!("grow disk of {} to {}", spec.name, spec.disk)).await?;
+    }
+    if spec.start && r.wait {
+        let g = GuestRef {
+            vmid: plan.vmid,
+            node: plan.node.clone(),
+            kind: GuestKind::Qemu,
+            name: Some(spec.name.clone()),
+        };
+        act(r, client, &g, PowerAction::Start { timeout: None }).await?;
+    }
+    Ok(())
+}
+
+async fn set(client: &Client, a: SetArgs) -> anyhow::Result<()> {
+    let g = find(client, &a.target, GuestKind::Qemu).await?;
+    let changes = QemuConfig {
+        cores: a.cores,
+        memory: a.memory.map(Memory::mib),
+        description: a.description,
+        tags: (!a.tags.is_empty()).then_some(a.tags),
+        onboot: a.onboot,
+        ..QemuConfig::default()
+    };
+    vm::set(client, &g, changes, a.delete).await?;
+    println!("set {}: done", g.label());
+    Ok(())
+}
+
+pub async fn describe(r: &Resolved, client: &Client, a: DescribeArgs) -> anyhow::Result<()> {
+    let doc = match a.kind {
+        DescribeKind::Node => {
+            let node = proxctl_types::NodeName::new(a.name.as_str())
+                .map_err(|e| UserError(e.to_string()))?;
+            let status = client.node_status(&node).await?;
+            let network = client.node_network(&node, None).await?;
+            let storage = client.storage_list(&node, None).await?;
+            serde_json::json!({ "node": node, "status": status, "network": network, "storage": storage })
+        }
+        DescribeKind::Vm | DescribeKind::Container => {
+            let kind = if a.kind == DescribeKind::Vm { GuestKind::Qemu } else { GuestKind::Lxc };
+            let g = find(client, &a.name, kind).await?;
+            let (cfg, status) = match kind {
+                GuestKind::Qemu => (
+                    client.qemu_config(&g.node, g.vmid).await?,
+                    client.qemu_status(&g.node, g.vmid).await?,
+                ),
+                GuestKind::Lxc => (
+                    client.lxc_config(&g.node, g.vmid).await?,
+                    client.lxc_status(&g.node, g.vmid).await?,
+                ),
+            };
+            serde_json::json!({ "guest": g, "status": status, "config": cfg })
+        }
+    };
+    match r.output {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        _ => print!("{}", to_yaml(&doc)?),
+    }
+    Ok(())
+}
+
+/// Console files carry a password: owner-only.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -51,13 +51,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (r, client) = connect(&g)?;
             get::run(&r, &client, a).await
         }
-        Command::Vm(a) => {
+        Command::Vm { command } => {
             let (r, client) = connect(&g)?;
-            guest::run(&r, &client, proxctl_types::messages::GuestKind::Qemu, a).await
+            guest::run_vm(&r, &client, command).await
         }
-        Command::Ct(a) => {
+        Command::Ct { command } => {
             let (r, client) = connect(&g)?;
-            guest::run(&r, &client, proxctl_types::messages::GuestKind::Lxc, a).await
+            guest::run_ct(&r, &client, command).await
+        }
+        Command::Describe(a) => {
+            let (r, client) = connect(&g)?;
+            guest::describe(&r, &client, a).await
         }
         Command::Doctor => {
             let (r, client) = connect(&g)?;

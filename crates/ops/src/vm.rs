@@ -1,0 +1,315 @@
+//! VM operations beyond power: create (validated before any call), clone, set, resize, and
+//! console access.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use proxctl_client::endpoints::qemu::{CloneRequest, ConfigUpdate, CreateOptions};
+use proxctl_client::{Client, Started};
+use proxctl_types::config::QemuConfig;
+use proxctl_types::messages::GuestKind;
+use proxctl_types::prop::{
+    Agent, Drive, DriveSlot, IpConfig, Media, Memory, NetDevice, NetModel, Serial, Vga,
+};
+use proxctl_types::wire::{DiskSize, ResizeTo};
+use proxctl_types::{NodeName, StorageId, Upid, VmId, ids};
+
+use crate::{GuestRef, OpsError};
+
+/// What `vm create` asks for. Defaults come from the profile (node, storage, bridge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSpec {
+    pub name: String,
+    pub vmid: Option<VmId>,
+    pub node: Option<NodeName>,
+    pub cores: u32,
+    pub memory_mib: u64,
+    pub storage: Option<StorageId>,
+    pub disk: DiskSize,
+    /// Import the boot disk from this volume (e.g. `local:import/debian-12.qcow2`).
+    pub image: Option<String>,
+    pub bridge: Option<String>,
+    pub ip: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub tags: Vec<String>,
+    pub start: bool,
+}
+
+/// A create that passed validation: where, which id, what config, and warnings to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatePlan {
+    pub node: NodeName,
+    pub vmid: VmId,
+    pub config: QemuConfig,
+    pub start: bool,
+    pub warnings: Vec<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> OpsError {
+    OpsError::Invalid(msg.into())
+}
+
+/// Check the request against PVE's rules and the target node before sending anything.
+pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePlan, OpsError> {
+    if !ids::is_dns_name(&spec.name) {
+        return Err(invalid(format!(
+            "'{}' is not a valid VM name: use letters, digits and '-' (a DNS name), e.g. web-1",
+            spec.name
+        )));
+    }
+    if spec.cores == 0 {
+        return Err(invalid("--cores must be at least 1"));
+    }
+    if spec.memory_mib < 16 {
+        return Err(invalid("--memory must be at least 16 (MiB)"));
+    }
+    if let (Some(gw), Some(ip)) = (spec.gateway, spec.ip) {
+        if !ip.contains(&gw) {
+            return Err(invalid(format!(
+                "gateway {gw} is not inside {ip}; pick an address in {}",
+                ip.trunc()
+            )));
+        }
+    } else if spec.gateway.is_some() {
+        return Err(invalid("--gateway needs --ip"));
+    }
+    let node = match &spec.node {
+        Some(n) => n.clone(),
+        None => {
+            let nodes = client.nodes().await?;
+            match nodes.as_slice() {
+                [one] => one.node.clone(),
+                _ => {
+                    return Err(invalid(
+                        "this cluster has several nodes: pick one with --node (or a profile's node)",
+                    ));
+                }
+            }
+        }
+    };
+    let status = client.node_status(&node).await?;
+    let mut warnings = Vec::new();
+    if spec.cores > status.cpuinfo.cpus {
+        return Err(invalid(format!(
+            "--cores {} is more than node {node} has ({})",
+            spec.cores, status.cpuinfo.cpus
+        )));
+    }
+    let mem = spec.memory_mib * 1024 * 1024;
+    if mem > status.memory.total {
+        return Err(invalid(format!(
+            "--memory {} MiB is more than node {node} has ({} MiB)",
+            spec.memory_mib,
+            status.memory.total / 1024 / 1024
+        )));
+    }
+    let committed: u64 = client
+        .qemu_list(&node)
+        .await?
+        .iter()
+        .chain(client.lxc_list(&node).await?.iter())
+        .filter(|g| g.is_running())
+        .filter_map(|g| g.maxmem)
+        .sum();
+    if committed + mem > status.memory.total {
+        warnings.push(format!(
+            "memory overcommit on {node}: running guests have {} MiB, this adds {} MiB, the node has {} MiB",
+            committed / 1024 / 1024,
+            spec.memory_mib,
+            status.memory.total / 1024 / 1024
+        ));
+    }
+    let storage = spec.storage.clone().ok_or_else(|| {
+        invalid("no storage for the disk: pass --storage or set one in the profile")
+    })?;
+    let stores = client.storage_list(&node, None).await?;
+    let store = stores.iter().find(|s| s.storage == storage.as_str()).ok_or_else(|| {
+        let names: Vec<&str> =
+            stores.iter().filter(|s| s.supports("images")).map(|s| s.storage.as_str()).collect();
+        invalid(format!(
+            "storage '{storage}' does not exist on {node}; storages for disks there: {}",
+            names.join(", ")
+        ))
+    })?;
+    if !store.supports("images") {
+        return Err(invalid(format!(
+            "storage '{storage}' on {node} cannot hold VM disks (content: {})",
+            store.content
+        )));
+    }
+    let bridge = spec.bridge.clone().unwrap_or_else(|| "vmbr0".into());
+    let bridges = client.node_network(&node, Some("any_bridge")).await?;
+    if !bridges.iter().any(|b| b.iface == bridge) {
+        let names: Vec<&str> = bridges.iter().map(|b| b.iface.as_str()).collect();
+        return Err(invalid(format!(
+            "bridge '{bridge}' does not exist on {node}; bridges there: {}",
+            names.join(", ")
+        )));
+    }
+    if let Some(img) = &spec.image {
+        let (img_store, _) = img.split_once(':').ok_or_else(|| {
+            invalid(format!("--image '{img}' is not a volume ID like local:import/x.qcow2"))
+        })?;
+        let sid = StorageId::new(img_store).map_err(|e| invalid(e.to_string()))?;
+        let content = client.storage_content(&node, &sid, None, None).await?;
+        if !content.iter().any(|c| c.volid == *img) {
+            return Err(invalid(format!(
+                "image '{img}' is not on {node}; upload it first (proxctl image pull) or check the name"
+            )));
+        }
+    }
+    let vmid = match spec.vmid {
+        Some(v) => client.next_id(Some(v)).await?,
+        None => client.next_id(None).await?,
+    };
+
+    let mut cfg = QemuConfig {
+        name: Some(spec.name.clone()),
+        cores: Some(spec.cores),
+        memory: Some(Memory::mib(spec.memory_mib)),
+        scsihw: Some("virtio-scsi-single".into()),
+        agent: Some(Agent::enabled()),
+        vga: Some(Vga::of_type("serial0")),
+        tags: (!spec.tags.is_empty()).then(|| spec.tags.clone()),
+        ..QemuConfig::default()
+    };
+    cfg.serial.insert(0, Serial::Socket);
+    cfg.net.insert(0, NetDevice::new(NetModel::Virtio, bridge));
+    let mut disk = match &spec.image {
+        Some(img) => {
+            let mut d = Drive::new(format!("{storage}:0"));
+            d.import_from = Some(img.clone());
+            d
+        }
+        None => Drive::new(format!("{storage}:{}", spec.disk.bytes().div_ceil(DiskSize::GIB))),
+    };
+    disk.iothread = Some(true);
+    cfg.disks.insert(DriveSlot::Scsi(0), disk);
+    let mut ci = Drive::new(format!("{storage}:cloudinit"));
+    ci.media = Some(Media::Cdrom);
+    cfg.disks.insert(DriveSlot::Ide(2), ci);
+    cfg.ipconfig.insert(
+        0,
+        match spec.ip {
+            Some(ip) => IpConfig::static_v4(ip, spec.gateway),
+            None => IpConfig::dhcp(),
+        },
+    );
+    Ok(CreatePlan { node, vmid, config: cfg, start: spec.start, warnings })
+}
+
+/// Send a validated create.
+pub async fn create(client: &Client, plan: &CreatePlan) -> Result<Started, OpsError> {
+    Ok(client.qemu_create(&plan.node, plan.vmid, &plan.config, &CreateOptions::default()).await?)
+}
+
+/// After an import, grow the boot disk to the requested size (an image is usually smaller).
+pub async fn grow_boot_disk(
+    client: &Client,
+    plan: &CreatePlan,
+    size: DiskSize,
+) -> Result<Option<Upid>, OpsError> {
+    let cfg = client.qemu_config_typed(&plan.node, plan.vmid).await?;
+    let now = cfg.disks.get(&DriveSlot::Scsi(0)).and_then(|d| d.size);
+    if now.is_some_and(|n| n >= size) {
+        return Ok(None);
+    }
+    Ok(client
+        .qemu_resize(&plan.node, plan.vmid, DriveSlot::Scsi(0), ResizeTo::Absolute(size), None)
+        .await?)
+}
+
+/// Clone `src` (usually a template) as `name`; the new VMID comes from `/cluster/nextid`.
+pub async fn clone(
+    client: &Client,
+    src: &GuestRef,
+    name: &str,
+    newid: Option<VmId>,
+    full: Option<bool>,
+    target: Option<NodeName>,
+) -> Result<(VmId, Started), OpsError> {
+    if !ids::is_dns_name(name) {
+        return Err(invalid(format!(
+            "'{name}' is not a valid VM name: use letters, digits and '-'"
+        )));
+    }
+    crate::guest::expect_kind(src, GuestKind::Qemu)?;
+    let newid = client.next_id(newid).await?;
+    let req = CloneRequest { name: Some(name.into()), full, target, ..CloneRequest::default() };
+    let started = client.qemu_clone(&src.node, src.vmid, newid, &req).await?;
+    Ok((newid, started))
+}
+
+/// Change config keys, guarded by the digest read just before, so a concurrent edit is not lost.
+pub async fn set(
+    client: &Client,
+    g: &GuestRef,
+    set: QemuConfig,
+    delete: Vec<String>,
+) -> Result<(), OpsError> {
+    crate::guest::expect_kind(g, GuestKind::Qemu)?;
+    let current = client.qemu_config_typed(&g.node, g.vmid).await?;
+    let u = ConfigUpdate {
+        set,
+        delete,
+        digest: current.digest.map(proxctl_types::wire::Digest),
+        ..ConfigUpdate::default()
+    };
+    client.qemu_update_config(&g.node, g.vmid, &u).await?;
+    Ok(())
+}
+
+/// Grow a disk; shrinking is refused here, as PVE would refuse it later.
+pub async fn resize(
+    client: &Client,
+    g: &GuestRef,
+    disk: DriveSlot,
+    size: ResizeTo,
+) -> Result<Option<Upid>, OpsError> {
+    crate::guest::expect_kind(g, GuestKind::Qemu)?;
+    let cfg = client.qemu_config_typed(&g.node, g.vmid).await?;
+    let current = cfg.disks.get(&disk).ok_or_else(|| {
+        let have: Vec<String> =
+            cfg.disks.iter().filter(|(_, d)| !d.is_cdrom()).map(|(s, _)| s.to_string()).collect();
+        invalid(format!("{} has no disk {disk}; its disks: {}", g.label(), have.join(", ")))
+    })?;
+    if let (ResizeTo::Absolute(want), Some(now)) = (size, current.size)
+        && want < now
+    {
+        return Err(invalid(format!("{disk} is {now}; disks can only grow (use +SIZE to add)")));
+    }
+    Ok(client
+        .qemu_resize(
+            &g.node,
+            g.vmid,
+            disk,
+            size,
+            cfg.digest.map(proxctl_types::wire::Digest).as_ref(),
+        )
+        .await?)
+}
+
+/// The noVNC console URL of a guest on the node's web UI.
+pub fn console_url(base_url: &str, g: &GuestRef) -> String {
+    let console = if g.kind == GuestKind::Qemu { "kvm" } else { "lxc" };
+    let name = g.name.as_deref().unwrap_or("");
+    format!(
+        "{base_url}/?console={console}&novnc=1&vmid={}&vmname={name}&node={}&resize=off&cmd=",
+        g.vmid, g.node
+    )
+}
+
+/// The remote-viewer (`.vv`) file for a SPICE console.
+pub async fn spice_file(client: &Client, g: &GuestRef) -> Result<String, OpsError> {
+    crate::guest::expect_kind(g, GuestKind::Qemu)?;
+    let m = client.qemu_spiceproxy(&g.node, g.vmid, None).await?;
+    let mut out = String::from("[virt-viewer]\n");
+    for (k, v) in m {
+        let v = match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.push_str(&format!("{k}={v}\n"));
+    }
+    Ok(out)
+}
