@@ -91,10 +91,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Write man pages into a directory.
+    /// Write man pages into a directory, or print the command reference as Markdown.
     Man {
+        #[arg(long, required_unless_present = "markdown")]
+        out: Option<PathBuf>,
+        /// Print every command's help as Markdown (docs/cli-reference.md is made this way).
         #[arg(long)]
-        out: PathBuf,
+        markdown: bool,
     },
     /// Run a simulated Proxmox VE cluster that speaks the real API.
     Sim(SimArgs),
@@ -112,12 +115,19 @@ pub enum GetKind {
     Templates,
     Storage,
     Tasks,
+    Snapshots,
+    Backups,
 }
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
     #[arg(value_enum)]
     pub kind: GetKind,
+    /// Only this one (name or VMID for guests, node name, storage ID); required for snapshots.
+    pub name: Option<String>,
+    /// Only guests carrying all these tags (comma-separated), e.g. -l env-prod,web.
+    #[arg(short = 'l', long = "selector")]
+    pub selector: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -300,6 +310,9 @@ pub enum ConfigCommand {
     Profiles,
     /// Make a profile the current one.
     Use { name: String },
+    /// Set a key of a profile (the current one unless --profile), creating it if needed.
+    /// Secrets cannot be set here: use secret_from = env:NAME, file:PATH or prompt.
+    Set { key: String, value: String },
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,43 @@ impl std::fmt::Debug for Profile {
     }
 }
 
+/// Set one profile key from text, as `proxctl config set KEY VALUE` does.
+pub fn set_key(p: &mut Profile, key: &str, value: &str) -> Result<(), UserError> {
+    let num = |what: &str| UserError(format!("{key} must be {what}, not '{value}'"));
+    match key {
+        "url" => p.url = Some(value.into()),
+        "node" => p.node = Some(value.into()),
+        "storage" => p.storage = Some(value.into()),
+        "bridge" => p.bridge = Some(value.into()),
+        "auth" if value == "token" || value == "password" => p.auth = Some(value.into()),
+        "auth" => return Err(UserError(format!("auth must be token or password, not '{value}'"))),
+        "token_id" => p.token_id = Some(value.into()),
+        "user" => p.user = Some(value.into()),
+        "secret_from" => p.secret_from = Some(value.into()),
+        "fingerprint" => p.fingerprint = Some(value.into()),
+        "ca_file" => p.ca_file = Some(value.into()),
+        "insecure" => p.insecure = Some(value.parse().map_err(|_| num("true or false"))?),
+        "timeout_secs" => {
+            p.timeout_secs = Some(value.parse().map_err(|_| num("a number of seconds"))?)
+        }
+        "retries" => p.retries = Some(value.parse().map_err(|_| num("a whole number"))?),
+        "requests_per_second" => {
+            p.requests_per_second = Some(value.parse().map_err(|_| num("a number"))?)
+        }
+        "max_in_flight" => {
+            p.max_in_flight = Some(value.parse().map_err(|_| num("a whole number"))?)
+        }
+        "output" => p.output = Some(value.into()),
+        "secret" => {
+            return Err(UserError(
+                "secrets are not set from the command line (it would land in shell history); use secret_from = env:NAME, file:PATH or prompt".into(),
+            ));
+        }
+        other => return Err(UserError(format!("unknown profile key '{other}'"))),
+    }
+    Ok(())
+}
+
 /// `$PROXCTL_CONFIG`, else `$XDG_CONFIG_HOME/proxctl/config.toml`, else `~/.config/proxctl/config.toml`.
 pub fn default_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PROXCTL_CONFIG") {

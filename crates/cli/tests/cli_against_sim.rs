@@ -349,6 +349,73 @@ async fn vm_create_clone_set_resize_and_console_work_end_to_end() {
     assert!(r.stdout.contains("pveversion: pve-manager/9.1.3/"), "{}", r.stdout);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_filters_by_name_and_tags_and_lists_snapshots_and_backups() {
+    let s = sim().await;
+    let r = proxctl(&s, &["get", "vms", "-l", "PROD"], &[]).await;
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    assert!(r.stdout.contains("web-1"));
+    let r = proxctl(&s, &["get", "vms", "-l", "prod,db"], &[]).await;
+    assert!(r.stderr.contains("no resources found"), "{}", r.stderr);
+    let r = proxctl(&s, &["get", "vms", "web-2", "-o", "json"], &[]).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap().as_array().unwrap().len(),
+        2
+    );
+    let r = proxctl(&s, &["get", "storage", "-l", "x"], &[]).await;
+    assert_eq!(r.code, 1);
+    let r = proxctl(&s, &["get", "snapshots"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("get snapshots NAME"), "{}", r.stderr);
+    let r = proxctl(&s, &["get", "snapshots", "web-1"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["get", "backups", "-o", "json"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_set_writes_a_private_profile_and_refuses_secrets() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    let c = cfg.to_str().unwrap();
+    let r = proxctl(
+        &s,
+        &["config", "set", "node", "pve", "--profile", "lab"],
+        &[("PROXCTL_CONFIG", c)],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("current = \"lab\"") && text.contains("node = \"pve\""), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let r = proxctl(&s, &["config", "set", "secret", "hunter2"], &[("PROXCTL_CONFIG", c)]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("secret_from"), "{}", r.stderr);
+    let r = proxctl(&s, &["config", "set", "timeout_secs", "soon"], &[("PROXCTL_CONFIG", c)]).await;
+    assert_eq!(r.code, 1);
+    let r = proxctl(&s, &["config", "profiles"], &[("PROXCTL_CONFIG", c)]).await;
+    assert!(r.stdout.contains("* lab"), "{}", r.stdout);
+}
+
+#[test]
+fn the_committed_command_reference_matches_the_cli_definition() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_proxctl")).args(["man", "--markdown"]).output().unwrap();
+    let want = String::from_utf8_lossy(&out.stdout);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli-reference.md");
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/cli-reference.md is stale; regenerate it with `cargo run -- man --markdown > docs/cli-reference.md`"
+    );
+}
+
 #[test]
 fn help_output_is_stable() {
     let out = Command::new(env!("CARGO_BIN_EXE_proxctl")).arg("--help").output().unwrap();

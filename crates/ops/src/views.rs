@@ -253,3 +253,113 @@ pub async fn tasks(client: &Client, running_only: bool) -> Result<Vec<TaskRow>, 
     rows.sort_by(|a, b| b.starttime.cmp(&a.starttime).then_with(|| b.upid.cmp(&a.upid)));
     Ok(rows)
 }
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SnapshotRow {
+    pub vmid: u32,
+    pub guest: String,
+    pub name: String,
+    pub parent: Option<String>,
+    pub snaptime: Option<u64>,
+    pub vmstate: bool,
+    pub description: String,
+}
+
+impl Tabular for SnapshotRow {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        if wide {
+            vec!["GUEST", "NAME", "PARENT", "RAM", "DESCRIPTION"]
+        } else {
+            vec!["GUEST", "NAME", "PARENT", "DESCRIPTION"]
+        }
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let mut c = vec![
+            self.guest.clone(),
+            self.name.clone(),
+            self.parent.clone().unwrap_or_else(|| "-".into()),
+        ];
+        if wide {
+            c.push(if self.vmstate { "yes" } else { "" }.into());
+        }
+        c.push(self.description.lines().next().unwrap_or("").to_string());
+        c
+    }
+}
+
+/// Snapshots of one guest, parents before children, without the `current` pseudo-entry.
+pub async fn snapshots(client: &Client, g: &crate::GuestRef) -> Result<Vec<SnapshotRow>, OpsError> {
+    let list = match g.kind {
+        proxctl_types::messages::GuestKind::Qemu => client.qemu_snapshots(&g.node, g.vmid).await?,
+        proxctl_types::messages::GuestKind::Lxc => client.lxc_snapshots(&g.node, g.vmid).await?,
+    };
+    let mut rows: Vec<SnapshotRow> = list
+        .into_iter()
+        .filter(|s| s.name != "current")
+        .map(|s| SnapshotRow {
+            vmid: g.vmid.get(),
+            guest: g.name.clone().unwrap_or_else(|| g.vmid.to_string()),
+            name: s.name,
+            parent: s.parent,
+            snaptime: s.snaptime,
+            vmstate: s.vmstate == Some(true),
+            description: s.description,
+        })
+        .collect();
+    // PVE lists snapshots in hash order; creation time gives the tree's order.
+    rows.sort_by_key(|r| (r.snaptime, r.name.clone()));
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BackupRow {
+    pub volid: String,
+    pub node: String,
+    pub vmid: Option<u32>,
+    pub size: u64,
+    pub ctime: Option<u64>,
+    pub protected: bool,
+    pub notes: Option<String>,
+}
+
+impl Tabular for BackupRow {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["VMID", "NODE", "SIZE", "PROTECTED", "VOLUME", "NOTES"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        vec![
+            self.vmid.map(|v| v.to_string()).unwrap_or_default(),
+            self.node.clone(),
+            human_bytes(self.size),
+            if self.protected { "yes" } else { "" }.into(),
+            self.volid.clone(),
+            self.notes.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+/// Backups on every storage with `backup` content, on every node (shared ones once).
+pub async fn backups(client: &Client) -> Result<Vec<BackupRow>, OpsError> {
+    let mut rows: Vec<BackupRow> = Vec::new();
+    for n in client.nodes().await? {
+        for st in client.storage_list(&n.node, Some("backup")).await? {
+            let Ok(sid) = proxctl_types::StorageId::new(st.storage.as_str()) else { continue };
+            for c in client.storage_content(&n.node, &sid, Some("backup"), None).await? {
+                if st.shared && rows.iter().any(|r| r.volid == c.volid) {
+                    continue;
+                }
+                rows.push(BackupRow {
+                    volid: c.volid,
+                    node: n.node.to_string(),
+                    vmid: c.vmid.map(|v| v.get()),
+                    size: c.size,
+                    ctime: c.ctime,
+                    protected: c.protected == Some(true),
+                    notes: c.notes,
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.vmid, b.ctime).cmp(&(b.vmid, a.ctime)));
+    Ok(rows)
+}

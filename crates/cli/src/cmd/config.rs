@@ -38,6 +38,25 @@ pub fn run(g: &GlobalArgs, a: ConfigArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ConfigCommand::Set { key, value } => {
+            let path = profile::default_path().ok_or_else(|| {
+                UserError("cannot find the config directory (HOME is unset)".into())
+            })?;
+            let mut cfg = profile::load(&path)?;
+            let name = g.profile.clone().or_else(|| cfg.current.clone()).ok_or_else(|| {
+                UserError(
+                    "no current profile: pass --profile NAME (it is created if missing)".into(),
+                )
+            })?;
+            let p = cfg.profiles.entry(name.clone()).or_default();
+            profile::set_key(p, &key, &value)?;
+            if cfg.current.is_none() {
+                cfg.current = Some(name.clone());
+            }
+            profile::save(&path, &cfg)?;
+            println!("{name}: {key} = {value}");
+            Ok(())
+        }
         ConfigCommand::Use { name } => {
             let path = profile::default_path().ok_or_else(|| {
                 UserError("cannot find the config directory (HOME is unset)".into())

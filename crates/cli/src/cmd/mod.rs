@@ -45,7 +45,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut cmd, "proxctl", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man { out } => write_man_pages(&out),
+        Command::Man { markdown: true, .. } => {
+            print!("{}", reference_markdown());
+            Ok(())
+        }
+        Command::Man { out, .. } => match out {
+            Some(out) => write_man_pages(&out),
+            None => Err(UserError("man needs --out DIR or --markdown".into()).into()),
+        },
         Command::Config(a) => config::run(&g, a),
         Command::Get(a) => {
             let (r, client) = connect(&g)?;
@@ -134,6 +141,32 @@ fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
     }
     println!("man pages written to {}", out.display());
     Ok(())
+}
+
+/// Every command's long help, as Markdown, from the one clap definition.
+pub fn reference_markdown() -> String {
+    fn walk(cmd: &clap::Command, path: &str, out: &mut String) {
+        let name = if path.is_empty() {
+            cmd.get_name().to_string()
+        } else {
+            format!("{path} {}", cmd.get_name())
+        };
+        if cmd.is_hide_set() {
+            return;
+        }
+        out.push_str(&format!("\n## `{name}`\n\n```text\n"));
+        let mut c = cmd.clone().bin_name(&name);
+        out.push_str(c.render_long_help().to_string().trim_end());
+        out.push_str("\n```\n");
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            walk(sub, &name, out);
+        }
+    }
+    let mut out = String::from(
+        "# Command reference\n\nGenerated from the CLI definition by `proxctl man --markdown`; a test keeps it current.\n",
+    );
+    walk(&Cli::command(), "", &mut out);
+    out
 }
 
 fn init_logging(g: &GlobalArgs) -> anyhow::Result<()> {
