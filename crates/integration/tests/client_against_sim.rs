@@ -545,3 +545,27 @@ async fn delete_refuses_running_and_protected_vms_then_frees_disks() {
         .unwrap();
     assert!(content.is_empty(), "{content:?}");
 }
+
+#[tokio::test]
+async fn a_shutdown_that_outlasts_its_timeout_fails_unless_forced() {
+    let h = harness().await;
+    let n = node(&h);
+    create_vm(&h, 100, "web-1").await;
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
+    h.finish(&t).await.unwrap();
+    let t = h
+        .client
+        .qemu_power(&n, id(100), &PowerAction::Shutdown { timeout: Some(1), force_stop: false })
+        .await
+        .unwrap();
+    let e = h.finish(&t).await.unwrap_err();
+    assert!(e.to_string().contains("VM quit/powerdown failed - got timeout"), "{e}");
+    assert!(h.client.qemu_status(&n, id(100)).await.unwrap().is_running());
+    let t = h
+        .client
+        .qemu_power(&n, id(100), &PowerAction::Shutdown { timeout: Some(1), force_stop: true })
+        .await
+        .unwrap();
+    assert_eq!(h.finish(&t).await.unwrap().warnings, 1);
+    assert!(!h.client.qemu_status(&n, id(100)).await.unwrap().is_running());
+}

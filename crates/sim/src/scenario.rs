@@ -210,6 +210,7 @@ impl Scenario {
             if !w.nodes.contains_key(&node) {
                 return Err(format!("guest {}: no node '{node}'", g.vmid));
             }
+            proxctl_types::VmId::new(g.vmid).map_err(|e| format!("guest {}: {e}", g.vmid))?;
             if w.guests.contains_key(&g.vmid) {
                 return Err(format!("guest {} is defined twice", g.vmid));
             }

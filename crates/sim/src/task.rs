@@ -4,8 +4,8 @@
 
 use std::collections::VecDeque;
 
+use proxctl_types::Upid;
 use proxctl_types::messages::GuestKind;
-use proxctl_types::{NodeName, Upid};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::SimMillis;
@@ -178,7 +178,7 @@ impl World {
         self.next_pid = self.next_pid.wrapping_add(1 + (self.next_task_id as u32 % 7));
         let pstart = self.nodes.get(node).map_or(0x0100_0000, |n| n.pstart);
         let upid = Upid {
-            node: NodeName::new(node).unwrap_or_else(|_| fallback_node()),
+            node: crate::state::node_name(node),
             pid: self.next_pid,
             pstart,
             starttime: u32::try_from(self.now_secs()).unwrap_or(u32::MAX),
@@ -374,11 +374,6 @@ impl World {
         self.fail(i, "received interrupt".into());
         true
     }
-}
-
-#[allow(clippy::expect_used)]
-fn fallback_node() -> NodeName {
-    NodeName::new("pve").expect("'pve' is a valid node name")
 }
 
 #[cfg(test)]

@@ -1,19 +1,19 @@
 //! Cluster and node views: `/version`, `/nodes`, node status and network, `/cluster/status`,
 //! `/cluster/resources`, `/cluster/nextid`, `/cluster/tasks`, HA and SDN (§9).
 
+use proxctl_types::VmId;
 use proxctl_types::api::{
     ClusterResource, ClusterStatusItem, CpuInfo, HaStatusItem, MemoryInfo, NetworkInterface,
     NodeListItem, NodeStatus, SdnVnet, SdnZone, TaskListItem, VersionInfo,
 };
 use proxctl_types::messages::{GuestKind, nextid_taken};
-use proxctl_types::{NodeName, VmId};
 use serde_json::json;
 
 use super::common::{node, user};
 use crate::control::INTERNAL_TASK;
 use crate::error::{PveError, PveResult};
 use crate::router::{Ctx, Reply};
-use crate::state::{GIB, World};
+use crate::state::{GIB, World, node_name};
 
 pub const PVE_VERSION: &str = "9.1.3";
 pub const REPOID: &str = "a5d8a3f3e5b2c1d0";
@@ -26,15 +26,6 @@ pub fn version(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
         repoid: REPOID.into(),
         console: None,
     }))
-}
-
-fn node_name(n: &str) -> NodeName {
-    NodeName::new(n).unwrap_or_else(|_| NodeName::new("pve").unwrap_or_else(|_| unreachable_node()))
-}
-
-#[allow(clippy::panic)]
-fn unreachable_node() -> NodeName {
-    panic!("'pve' is a valid node name")
 }
 
 /// Memory committed to running guests on a node.
@@ -363,7 +354,6 @@ pub fn cluster_tasks(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             out.push(super::tasks::list_item(t));
         }
     }
-    let _ = user(ctx);
     Ok(Reply::json::<Vec<TaskListItem>>(&out))
 }
 

@@ -37,7 +37,7 @@ pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 
 pub fn status_of(w: &World, g: &Guest, current: bool) -> GuestStatus {
     let running = g.is_running();
-    let id = VmId::new(g.vmid).unwrap_or_else(|_| fallback_id());
+    let id = crate::state::vm_id(g.vmid);
     GuestStatus {
         vmid: id,
         status: if running { "running" } else { "stopped" }.into(),
@@ -77,11 +77,6 @@ pub fn status_of(w: &World, g: &Guest, current: bool) -> GuestStatus {
         running_machine: (current && running && g.kind == K)
             .then(|| "pc-i440fx-9.2+pve1".to_string()),
     }
-}
-
-#[allow(clippy::expect_used)]
-fn fallback_id() -> VmId {
-    VmId::new(100).expect("100 is a valid VMID")
 }
 
 pub fn agent_enabled(g: &Guest) -> bool {
@@ -802,7 +797,10 @@ pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         "suspend" if todisk => 3000,
         _ => 500,
     };
-    let _ = timeout;
+    // A guest that does not power down within `timeout` fails the shutdown (§5.5); the
+    // simulated guest takes `dur`, so a shorter timeout reproduces PVE's error.
+    let shutdown_times_out =
+        action == "shutdown" && timeout.is_some_and(|t| (t as u64) * 1000 < dur);
     if action == "start" {
         plan = plan.act(move |w, task| {
             if w.guests
@@ -814,7 +812,16 @@ pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             Ok(())
         });
     }
-    plan = plan.sleep(dur).act(move |w, _| {
+    if shutdown_times_out {
+        let wait_ms = timeout.map_or(0, |t| t as u64 * 1000);
+        plan = plan.sleep(wait_ms);
+        if force_stop {
+            plan = plan.warn("VM quit/powerdown failed - terminating now with SIGTERM");
+        } else {
+            plan = plan.act(|_, _| Err("VM quit/powerdown failed - got timeout".into()));
+        }
+    }
+    plan = plan.sleep(if shutdown_times_out { 0 } else { dur }).act(move |w, _| {
         let now = w.now_secs();
         match action.as_str() {
             "start" | "resume" => {

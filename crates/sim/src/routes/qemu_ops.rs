@@ -13,7 +13,7 @@ use super::qemu::free_guest_volumes;
 use crate::error::{PveError, PveResult};
 use crate::lock::{LockKey, LockMode};
 use crate::router::{Ctx, Reply};
-use crate::state::{Guest, RunState, World};
+use crate::state::{Guest, World};
 use crate::task::Plan;
 
 const K: GuestKind = GuestKind::Qemu;
@@ -567,6 +567,5 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     });
     let who = user(ctx);
     let upid = w.spawn(&n, "qmigrate", &id.to_string(), &who, plan);
-    let _ = RunState::Running;
     Ok(Reply::data(upid.to_string()))
 }

@@ -139,6 +139,20 @@ impl std::fmt::Debug for World {
 
 pub const GIB: u64 = 1024 * 1024 * 1024;
 
+/// A node name of this world as the typed id. World node names are validated where they enter
+/// (`World::new` makes `pve`/`pveN`, scenarios check theirs), so this cannot fail.
+#[allow(clippy::expect_used)]
+pub fn node_name(n: &str) -> proxctl_types::NodeName {
+    proxctl_types::NodeName::new(n).expect("world node names are validated on entry")
+}
+
+/// A guest id of this world as the typed id. Guest ids are validated where they enter (API
+/// parameters, scenarios), so this cannot fail.
+#[allow(clippy::expect_used)]
+pub fn vm_id(id: u32) -> proxctl_types::VmId {
+    proxctl_types::VmId::new(id).expect("world guest ids are validated on entry")
+}
+
 impl World {
     /// A fresh cluster of `nodes` nodes named `pve1..pveN` (or `pve` for one node).
     pub fn new(nodes: usize, seed: u64, now: SimMillis) -> Self {
