@@ -223,6 +223,46 @@ pub enum VmCommand {
 pub enum CtCommand {
     #[command(flatten)]
     Power(PowerVerb),
+    /// Create a container (validated before anything is sent). The root password comes from
+    /// PROXCTL_CT_PASSWORD or a prompt, never from a flag.
+    Create(CtCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CtCreateArgs {
+    #[arg(long)]
+    pub hostname: String,
+    /// The container template, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.
+    #[arg(long)]
+    pub template: String,
+    #[arg(long)]
+    pub vmid: Option<proxctl_types::VmId>,
+    #[arg(long)]
+    pub node: Option<proxctl_types::NodeName>,
+    #[arg(long)]
+    pub storage: Option<proxctl_types::StorageId>,
+    /// Root disk size in GiB.
+    #[arg(long, default_value_t = 8)]
+    pub disk: u32,
+    /// MiB.
+    #[arg(long, default_value_t = 512)]
+    pub memory: u64,
+    #[arg(long, default_value_t = 1)]
+    pub cores: u32,
+    #[arg(long)]
+    pub bridge: Option<String>,
+    #[arg(long)]
+    pub ip: Option<ipnet::Ipv4Net>,
+    #[arg(long)]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// A file of SSH public keys for root.
+    #[arg(long)]
+    pub ssh_keys: Option<PathBuf>,
+    /// Run privileged (unprivileged is the safe default).
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long)]
+    pub start: bool,
 }
 
 #[derive(Debug, Args)]

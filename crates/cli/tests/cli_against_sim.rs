@@ -403,6 +403,60 @@ async fn config_set_writes_a_private_profile_and_refuses_secrets() {
     assert!(r.stdout.contains("* lab"), "{}", r.stdout);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ct_create_validates_then_creates_with_the_password_from_the_environment() {
+    let s = sim().await;
+    let tpl = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst";
+    let env: &[(&str, &str)] =
+        &[("PROXCTL_STORAGE", "local-lvm"), ("PROXCTL_CT_PASSWORD", "hunter22")];
+    let r = proxctl(
+        &s,
+        &["ct", "create", "--hostname", "c1", "--template", "local:vztmpl/nope.tar.zst"],
+        env,
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "template 'local:vztmpl/nope.tar.zst' is not on pve; there: local:vztmpl/debian-12"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = proxctl(
+        &s,
+        &["ct", "create", "--hostname", "c1", "--template", tpl],
+        &[("PROXCTL_STORAGE", "local-lvm")],
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("PROXCTL_CT_PASSWORD"), "{}", r.stderr);
+    let r = proxctl(
+        &s,
+        &[
+            "ct",
+            "create",
+            "--hostname",
+            "c1",
+            "--template",
+            tpl,
+            "--ip",
+            "10.0.0.9/24",
+            "--gateway",
+            "10.0.0.1",
+            "--start",
+        ],
+        env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["describe", "container", "c1", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["status"]["status"], "running");
+    assert!(v["config"]["net0"].as_str().unwrap().contains("ip=10.0.0.9/24"), "{v}");
+    assert!(!r.stdout.contains("hunter22"));
+}
+
 #[test]
 fn the_committed_command_reference_matches_the_cli_definition() {
     let out =

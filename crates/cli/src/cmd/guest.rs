@@ -69,6 +69,63 @@ pub async fn run_vm(r: &Resolved, client: &Client, c: VmCommand) -> anyhow::Resu
 pub async fn run_ct(r: &Resolved, client: &Client, c: CtCommand) -> anyhow::Result<()> {
     match c {
         CtCommand::Power(v) => power(r, client, GuestKind::Lxc, v).await,
+        CtCommand::Create(a) => {
+            let settings = client.settings();
+            let password = match std::env::var("PROXCTL_CT_PASSWORD").ok().filter(|p| !p.is_empty())
+            {
+                Some(p) => Some(proxctl_types::secret::Secret::new(p)),
+                None if a.ssh_keys.is_none()
+                    && std::io::IsTerminal::is_terminal(&std::io::stdin()) =>
+                {
+                    Some(proxctl_client::auth::prompt_secret(&format!(
+                        "root password for {}",
+                        a.hostname
+                    ))?)
+                }
+                None => None,
+            };
+            let keys = match &a.ssh_keys {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading --ssh-keys {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let spec = proxctl_ops::ct::CtSpec {
+                hostname: a.hostname.clone(),
+                vmid: a.vmid,
+                node: a.node.or(parse_opt(&settings.default_node, "node")?),
+                template: a.template,
+                storage: a.storage.or(parse_opt(&settings.default_storage, "storage")?),
+                disk_gib: a.disk,
+                memory_mib: a.memory,
+                cores: a.cores,
+                bridge: a.bridge,
+                ip: a.ip,
+                gateway: a.gateway,
+                password,
+                ssh_public_keys: keys,
+                unprivileged: !a.privileged,
+                start: a.start,
+            };
+            let (node, vmid, upid) = proxctl_ops::ct::create(client, &spec).await?;
+            wait(r, client, &upid, &format!("create {} ({vmid} on {node})", a.hostname)).await
+        }
+    }
+}
+
+fn parse_opt<T: std::str::FromStr>(v: &Option<String>, what: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match v {
+        Some(s) => {
+            let parsed = s.parse::<T>().map_err(|e| {
+                UserError(format!("{what} '{s}' from the profile/environment: {e}"))
+            })?;
+            Ok(Some(parsed))
+        }
+        None => Ok(None),
     }
 }
 
@@ -126,20 +183,6 @@ async fn act(
 
 async fn create(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<()> {
     let settings = client.settings();
-    fn parse_opt<T: std::str::FromStr>(v: &Option<String>, what: &str) -> anyhow::Result<Option<T>>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match v {
-            Some(s) => {
-                let parsed = s.parse::<T>().map_err(|e| {
-                    UserError(format!("{what} '{s}' from the profile/environment: {e}"))
-                })?;
-                Ok(Some(parsed))
-            }
-            None => Ok(None),
-        }
-    }
     let spec = CreateSpec {
         name: a.name,
         vmid: a.vmid,

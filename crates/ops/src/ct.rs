@@ -1,0 +1,152 @@
+//! Container operations beyond power: create, validated before any call.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use proxctl_client::Client;
+use proxctl_client::endpoints::lxc::LxcCreate;
+use proxctl_types::config::LxcConfig;
+use proxctl_types::prop::{Ipv4Setting, LxcMount, LxcNet};
+use proxctl_types::secret::Secret;
+use proxctl_types::{NodeName, StorageId, Upid, VmId, ids};
+
+use crate::OpsError;
+
+#[derive(Debug, Clone)]
+pub struct CtSpec {
+    pub hostname: String,
+    pub vmid: Option<VmId>,
+    pub node: Option<NodeName>,
+    /// e.g. `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
+    pub template: String,
+    pub storage: Option<StorageId>,
+    pub disk_gib: u32,
+    pub memory_mib: u64,
+    pub cores: u32,
+    pub bridge: Option<String>,
+    pub ip: Option<Ipv4Net>,
+    pub gateway: Option<Ipv4Addr>,
+    pub password: Option<Secret>,
+    pub ssh_public_keys: Option<String>,
+    pub unprivileged: bool,
+    pub start: bool,
+}
+
+fn invalid(msg: impl Into<String>) -> OpsError {
+    OpsError::Invalid(msg.into())
+}
+
+/// Validate against PVE's rules and the node, then create; returns the VMID and the task.
+pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, Upid), OpsError> {
+    if !ids::is_dns_name(&spec.hostname) {
+        return Err(invalid(format!(
+            "'{}' is not a valid hostname: use letters, digits and '-'",
+            spec.hostname
+        )));
+    }
+    if spec.password.as_ref().is_some_and(|p| p.expose().len() < 5) {
+        return Err(invalid("the root password must be at least 5 characters (PVE's rule)"));
+    }
+    if spec.password.is_none() && spec.ssh_public_keys.is_none() {
+        return Err(invalid(
+            "give the container a way in: a root password (PROXCTL_CT_PASSWORD) or --ssh-keys FILE",
+        ));
+    }
+    match (spec.ip, spec.gateway) {
+        (Some(ip), Some(gw)) if !ip.contains(&gw) => {
+            return Err(invalid(format!(
+                "gateway {gw} is not inside {ip}; pick an address in {}",
+                ip.trunc()
+            )));
+        }
+        (None, Some(_)) => return Err(invalid("--gateway needs --ip")),
+        _ => {}
+    }
+    let node = match &spec.node {
+        Some(n) => n.clone(),
+        None => match client.nodes().await?.as_slice() {
+            [one] => one.node.clone(),
+            _ => {
+                return Err(invalid(
+                    "this cluster has several nodes: pick one with --node (or a profile's node)",
+                ));
+            }
+        },
+    };
+    let status = client.node_status(&node).await?;
+    if spec.cores == 0 || spec.cores > status.cpuinfo.cpus {
+        return Err(invalid(format!(
+            "--cores must be between 1 and {} on {node}",
+            status.cpuinfo.cpus
+        )));
+    }
+    if spec.memory_mib * 1024 * 1024 > status.memory.total {
+        return Err(invalid(format!(
+            "--memory {} MiB is more than node {node} has",
+            spec.memory_mib
+        )));
+    }
+    let storage = spec.storage.clone().ok_or_else(|| {
+        invalid("no storage for the root disk: pass --storage or set one in the profile")
+    })?;
+    let stores = client.storage_list(&node, None).await?;
+    match stores.iter().find(|s| s.storage == storage.as_str()) {
+        Some(s) if s.supports("rootdir") => {}
+        Some(s) => {
+            return Err(invalid(format!(
+                "storage '{storage}' cannot hold container disks (content: {})",
+                s.content
+            )));
+        }
+        None => return Err(invalid(format!("storage '{storage}' does not exist on {node}"))),
+    }
+    let (tstore, _) = spec.template.split_once(':').ok_or_else(|| {
+        invalid(format!(
+            "--template '{}' is not a volume ID like local:vztmpl/x.tar.zst",
+            spec.template
+        ))
+    })?;
+    let tsid = StorageId::new(tstore).map_err(|e| invalid(e.to_string()))?;
+    let templates = client.storage_content(&node, &tsid, Some("vztmpl"), None).await?;
+    if !templates.iter().any(|t| t.volid == spec.template) {
+        let have: Vec<&str> = templates.iter().map(|t| t.volid.as_str()).collect();
+        return Err(invalid(format!(
+            "template '{}' is not on {node}; there: {}",
+            spec.template,
+            have.join(", ")
+        )));
+    }
+    let bridge = spec.bridge.clone().unwrap_or_else(|| "vmbr0".into());
+    let bridges = client.node_network(&node, Some("any_bridge")).await?;
+    if !bridges.iter().any(|b| b.iface == bridge) {
+        return Err(invalid(format!("bridge '{bridge}' does not exist on {node}")));
+    }
+    let vmid = client.next_id(spec.vmid).await?;
+    let net = LxcNet {
+        name: "eth0".into(),
+        bridge: Some(bridge),
+        ip: Some(spec.ip.map_or(Ipv4Setting::Dhcp, Ipv4Setting::Static)),
+        gw: spec.gateway,
+        ..LxcNet::default()
+    };
+    let config = LxcConfig {
+        hostname: Some(spec.hostname.clone()),
+        memory: Some(spec.memory_mib),
+        cores: Some(spec.cores),
+        unprivileged: Some(spec.unprivileged),
+        rootfs: Some(LxcMount::new(format!("{storage}:{}", spec.disk_gib))),
+        net: [(0, net)].into(),
+        ..LxcConfig::default()
+    };
+    let req = LxcCreate {
+        ostemplate: spec.template.clone(),
+        config,
+        password: spec.password.clone(),
+        ssh_public_keys: spec.ssh_public_keys.clone(),
+        storage: Some(storage),
+        start: spec.start,
+        pool: None,
+    };
+    let upid = client.lxc_create(&node, vmid, &req).await?;
+    Ok((node, vmid, upid))
+}
