@@ -47,8 +47,11 @@ pub struct GlobalArgs {
     /// Do not ask for confirmation of destructive actions.
     #[arg(short, long, global = true)]
     pub yes: bool,
+    /// Wait for started tasks to end (the default).
+    #[arg(long, global = true, overrides_with = "no_wait")]
+    pub wait: bool,
     /// Return once a task is started instead of waiting for it.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "wait")]
     pub no_wait: bool,
     /// Give up waiting for a task after this many seconds.
     #[arg(long, global = true)]

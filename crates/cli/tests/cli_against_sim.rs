@@ -457,6 +457,65 @@ async fn ct_create_validates_then_creates_with_the_password_from_the_environment
     assert!(!r.stdout.contains("hunter22"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_output_quietly() {
+    let s = sim().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxctl"));
+    cmd.args(["get", "vms"])
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .env("PROXCTL_URL", &s.url)
+        .env("PROXCTL_TOKEN", TOKEN)
+        .env("PROXCTL_FINGERPRINT", &s.fingerprint)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        // Close the read end before the binary writes its table.
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_wait_returns_the_task_and_task_wait_follows_it() {
+    let s = sim().await;
+    let r = proxctl(&s, &["vm", "start", "web-1", "--no-wait"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let upid = r.stdout.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(upid.starts_with("UPID:pve:"), "{}", r.stdout);
+    let r = proxctl(&s, &["task", "wait", &upid], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "qmstart 100: done");
+    let r = proxctl(&s, &["task", "logs", &upid], &[]).await;
+    assert_eq!(r.stdout.lines().last(), Some("TASK OK"));
+    let r = proxctl(&s, &["task", "wait", "not-a-upid"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("proxctl task list -o wide"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_output_and_main_errors_are_stable() {
+    let s = sim().await;
+    let r = proxctl(&s, &["get", "vms", "-l", "prod", "-o", "json"], &[]).await;
+    insta::assert_snapshot!("get_vms_json", r.stdout);
+    let r = proxctl(&s, &["get", "templates", "-o", "yaml"], &[]).await;
+    insta::assert_snapshot!("get_templates_yaml", r.stdout);
+    let r = proxctl(&s, &["vm", "reset", "web-1"], &[]).await;
+    insta::assert_snapshot!("refusal_without_terminal", r.stderr);
+    let r = proxctl(&s, &["get", "nodes"], &[("PROXCTL_FINGERPRINT", &"AB".repeat(32))]).await;
+    let redacted =
+        r.stderr.replace(&s.fingerprint, "<server fingerprint>").replace(&s.url, "<sim-url>");
+    insta::assert_snapshot!("pinned_fingerprint_mismatch", redacted);
+    let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_URL", ""), ("PROXCTL_TOKEN", "")]).await;
+    insta::assert_snapshot!("no_url", r.stderr);
+}
+
 #[test]
 fn the_committed_command_reference_matches_the_cli_definition() {
     let out =

@@ -20,7 +20,7 @@ pub fn run(g: &GlobalArgs, a: ConfigArgs) -> anyhow::Result<()> {
             let r = resolve_from_env(g)?;
             let w = r.shown.iter().map(|s| s.key.len()).max().unwrap_or(0);
             for s in &r.shown {
-                println!("{:<w$}  {}  ({})", s.key, s.value, s.source);
+                outln!("{:<w$}  {}  ({})", s.key, s.value, s.source);
             }
             Ok(())
         }
@@ -30,11 +30,11 @@ pub fn run(g: &GlobalArgs, a: ConfigArgs) -> anyhow::Result<()> {
             })?;
             let cfg = profile::load(&path)?;
             if cfg.profiles.is_empty() {
-                println!("no profiles in {}", path.display());
+                outln!("no profiles in {}", path.display());
             }
             for (name, p) in &cfg.profiles {
                 let mark = if cfg.current.as_deref() == Some(name) { "*" } else { " " };
-                println!("{mark} {name:<12} {}", p.url.as_deref().unwrap_or("-"));
+                outln!("{mark} {name:<12} {}", p.url.as_deref().unwrap_or("-"));
             }
             Ok(())
         }
@@ -54,7 +54,7 @@ pub fn run(g: &GlobalArgs, a: ConfigArgs) -> anyhow::Result<()> {
                 cfg.current = Some(name.clone());
             }
             profile::save(&path, &cfg)?;
-            println!("{name}: {key} = {value}");
+            outln!("{name}: {key} = {value}");
             Ok(())
         }
         ConfigCommand::Use { name } => {
@@ -67,7 +67,7 @@ pub fn run(g: &GlobalArgs, a: ConfigArgs) -> anyhow::Result<()> {
             }
             cfg.current = Some(name.clone());
             profile::save(&path, &cfg)?;
-            println!("current profile: {name}");
+            outln!("current profile: {name}");
             Ok(())
         }
     }

@@ -25,8 +25,9 @@ use crate::flags::DemoArgs;
 
 const TEMPLATE_ID: u32 = 9000;
 
-fn step(msg: &str) {
-    println!("==> {msg}");
+fn step(msg: &str) -> anyhow::Result<()> {
+    outln!("==> {msg}");
+    Ok(())
 }
 
 async fn wait(c: &Client, upid: &Upid) -> anyhow::Result<()> {
@@ -43,7 +44,7 @@ async fn wait_started(c: &Client, s: Started) -> anyhow::Result<()> {
 
 pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    step("starting an in-process Proxmox VE simulator");
+    step("starting an in-process Proxmox VE simulator")?;
     let cfg = SimConfig {
         clock: ClockMode::Realtime,
         time_scale: a.time_scale,
@@ -58,9 +59,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let c = Client::new(settings)?;
     let node = NodeName::new(sim.nodes[0].as_str())?;
     let v = c.version().await?;
-    println!("    PVE {} at {} (fingerprint {})", v.version, sim.url, sim.fingerprint);
+    outln!("    PVE {} at {} (fingerprint {})", v.version, sim.url, sim.fingerprint);
 
-    step("generating a cloud image locally and uploading it to local:import (sha256 verified)");
+    step("generating a cloud image locally and uploading it to local:import (sha256 verified)")?;
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let image = dir.path().join("proxctl-demo-cloud.qcow2");
     let mut bytes = b"QFI\xfb".to_vec();
@@ -81,7 +82,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 
     step(&format!(
         "building template {TEMPLATE_ID} from the image: import-from, cloud-init drive, serial console, agent"
-    ));
+    ))?;
     let mut tpl = QemuConfig {
         name: Some("demo-template".into()),
         memory: Some(Memory::mib(1024)),
@@ -115,7 +116,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 
     let mut names = Vec::new();
     for (i, name) in ["web-1", "web-2", "db-1"].iter().enumerate() {
-        step(&format!("creating {name}: linked clone, cloud-init user and static IP, start"));
+        step(&format!("creating {name}: linked clone, cloud-init user and static IP, start"))?;
         let id = c.next_id(None).await?;
         let req = CloneRequest { name: Some((*name).into()), ..CloneRequest::default() };
         wait_started(&c, c.qemu_clone(&node, tid, id, &req).await?).await?;
@@ -136,7 +137,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         names.push(id);
     }
 
-    step("snapshotting web-1 as before-upgrade");
+    step("snapshotting web-1 as before-upgrade")?;
     let snap = SnapshotRequest {
         name: SnapshotName::new("before-upgrade")?,
         description: Some("demo".into()),
@@ -144,12 +145,12 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     };
     wait(&c, &c.qemu_snapshot_create(&node, names[0], &snap).await?).await?;
 
-    step("listing guests");
+    step("listing guests")?;
     let mut list = c.qemu_list(&node).await?;
     list.sort_by_key(|g| g.vmid);
-    println!("    {:<6} {:<14} {:<8} {:<9} TAGS", "VMID", "NAME", "STATUS", "TEMPLATE");
+    outln!("    {:<6} {:<14} {:<8} {:<9} TAGS", "VMID", "NAME", "STATUS", "TEMPLATE");
     for g in &list {
-        println!(
+        outln!(
             "    {:<6} {:<14} {:<8} {:<9} {}",
             g.vmid,
             g.name.as_deref().unwrap_or(""),
@@ -159,20 +160,20 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         );
     }
     let snaps = c.qemu_snapshots(&node, names[0]).await?;
-    println!(
+    outln!(
         "    snapshots of web-1: {}",
         snaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" -> ")
     );
-    println!("    tour finished in {:.1}s", started.elapsed().as_secs_f64());
+    outln!("    tour finished in {:.1}s", started.elapsed().as_secs_f64());
 
     if a.exit {
         return Ok(());
     }
-    println!();
-    println!("The simulator keeps running. Try it with any PVE client:");
-    println!("  PROXCTL_URL={} PROXCTL_FINGERPRINT={}", sim.url, sim.fingerprint);
-    println!("  PROXCTL_TOKEN='{}'", sim.token.expose());
-    println!("Press Ctrl-C to stop.");
+    outln!();
+    outln!("The simulator keeps running. Try it with any PVE client:");
+    outln!("  PROXCTL_URL={} PROXCTL_FINGERPRINT={}", sim.url, sim.fingerprint);
+    outln!("  PROXCTL_TOKEN='{}'", sim.token.expose());
+    outln!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     Ok(())
 }

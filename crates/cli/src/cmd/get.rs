@@ -85,6 +85,6 @@ pub async fn run(r: &Resolved, client: &Client, a: GetArgs) -> anyhow::Result<()
     {
         eprintln!("no resources found");
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }

@@ -45,7 +45,7 @@ pub async fn run_vm(r: &Resolved, client: &Client, c: VmCommand) -> anyhow::Resu
                     wait(r, client, &u, &format!("clone {} as {name} ({newid})", src.label())).await
                 }
                 Started::AlreadyDone => {
-                    println!("{name} ({newid}) already exists as asked");
+                    outln!("{name} ({newid}) already exists as asked");
                     Ok(())
                 }
             }
@@ -57,7 +57,7 @@ pub async fn run_vm(r: &Resolved, client: &Client, c: VmCommand) -> anyhow::Resu
                     wait(r, client, &u, &format!("resize {disk} of {} to {size}", g.label())).await
                 }
                 None => {
-                    println!("resize {disk} of {}: done", g.label());
+                    outln!("resize {disk} of {}: done", g.label());
                     Ok(())
                 }
             }
@@ -153,12 +153,12 @@ async fn power(r: &Resolved, client: &Client, kind: GuestKind, v: PowerVerb) -> 
                 Some(path) => {
                     let text = vm::spice_file(client, &g).await?;
                     write_private(&path, &text)?;
-                    println!(
+                    outln!(
                         "wrote {} (open it with remote-viewer; it is valid for about 40 s)",
                         path.display()
                     );
                 }
-                None => println!("{}", vm::console_url(&client.settings().url, &g)),
+                None => outln!("{}", vm::console_url(&client.settings().url, &g)),
             }
             return Ok(());
         }
@@ -205,7 +205,7 @@ async fn create(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<
     let label = format!("create {} ({} on {})", spec.name, plan.vmid, plan.node);
     match vm::create(client, &plan).await? {
         Started::Task(u) => wait(r, client, &u, &label).await?,
-        Started::AlreadyDone => println!("{label}: already exists as asked"),
+        Started::AlreadyDone => outln!("{label}: already exists as asked"),
     }
     if spec.image.is_some()
         && r.wait
@@ -236,7 +236,7 @@ async fn set(client: &Client, a: SetArgs) -> anyhow::Result<()> {
         ..QemuConfig::default()
     };
     vm::set(client, &g, changes, a.delete).await?;
-    println!("set {}: done", g.label());
+    outln!("set {}: done", g.label());
     Ok(())
 }
 
@@ -267,8 +267,8 @@ pub async fn describe(r: &Resolved, client: &Client, a: DescribeArgs) -> anyhow:
         }
     };
     match r.output {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
-        _ => print!("{}", to_yaml(&doc)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&doc)?),
+        _ => out!("{}", to_yaml(&doc)?),
     }
     Ok(())
 }

@@ -1,6 +1,23 @@
 //! Command dispatch: resolve settings, build the client where a command needs one, and hand
 //! over to the operations layer. Commands hold no business logic of their own.
 
+/// `println!` that returns write errors instead of panicking, so `proxctl get vms | head`
+/// ends quietly on a broken pipe.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*)?;
+    }};
+}
+
+/// `print!` that returns write errors instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($t)*)?;
+    }};
+}
+
 mod config;
 mod demo;
 mod get;
@@ -25,7 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Err(e) = &result
         && let Some(ClientError::DryRun { request }) = e.chain().find_map(crate::exit::client_error)
     {
-        println!("dry run: would send {request}");
+        let _ = writeln!(std::io::stdout(), "dry run: would send {request}");
         return Ok(());
     }
     result
@@ -37,7 +54,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(a) => sim::run(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Version => {
-            println!("proxctl {}", env!("CARGO_PKG_VERSION"));
+            outln!("proxctl {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Completions { shell } => {
@@ -46,7 +63,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Man { markdown: true, .. } => {
-            print!("{}", reference_markdown());
+            out!("{}", reference_markdown());
             Ok(())
         }
         Command::Man { out, .. } => match out {
@@ -73,7 +90,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => {
             let (r, client) = connect(&g)?;
             let checks = proxctl_ops::doctor::run(&client).await;
-            print!("{}", proxctl_ops::output::render(&checks, r.output)?);
+            out!("{}", proxctl_ops::output::render(&checks, r.output)?);
             let failed =
                 checks.iter().filter(|c| c.verdict == proxctl_ops::doctor::Verdict::Fail).count();
             if failed > 0 {
@@ -139,7 +156,7 @@ fn write_man_pages(out: &std::path::Path) -> anyhow::Result<()> {
         let path = out.join(format!("{name}.1"));
         std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("man pages written to {}", out.display());
+    outln!("man pages written to {}", out.display());
     Ok(())
 }
 
@@ -215,21 +232,38 @@ pub async fn wait(
     what: &str,
 ) -> anyhow::Result<()> {
     if !r.wait {
-        println!("{what}: started {upid}");
+        outln!("{what}: started {upid}");
         return Ok(());
     }
+    // A person watching gets a spinner and the task's own log lines; scripts and -o json get
+    // only the result.
     let show = std::io::stderr().is_terminal() && r.output == proxctl_ops::output::Format::Table;
-    let cb = |l: &str| eprintln!("  | {l}");
+    let spinner = show.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb.set_message(what.to_string());
+        pb
+    });
+    let cb = |l: &str| {
+        if let Some(pb) = &spinner {
+            pb.println(format!("  | {l}"));
+            pb.set_message(format!("{what}: {l}"));
+        }
+    };
     let opts = proxctl_client::WaitOptions {
         timeout: Some(r.timeout),
         on_log: if show { Some(&cb) } else { None },
         tail_lines: 10,
     };
-    let done = client.wait_task(upid, &opts).await?;
+    let result = client.wait_task(upid, &opts).await;
+    if let Some(pb) = &spinner {
+        pb.finish_and_clear();
+    }
+    let done = result?;
     if done.warnings > 0 {
-        println!("{what}: done with {} warning(s) ({upid})", done.warnings);
+        outln!("{what}: done with {} warning(s) ({upid})", done.warnings);
     } else {
-        println!("{what}: done");
+        outln!("{what}: done");
     }
     Ok(())
 }

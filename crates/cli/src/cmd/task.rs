@@ -20,14 +20,14 @@ fn parse(upid: &str) -> anyhow::Result<Upid> {
 pub async fn run(r: &Resolved, client: &Client, a: TaskArgs) -> anyhow::Result<()> {
     match a.command {
         TaskCommand::List { running } => {
-            print!("{}", render(&views::tasks(client, running).await?, r.output)?)
+            out!("{}", render(&views::tasks(client, running).await?, r.output)?)
         }
         TaskCommand::Logs { upid } => {
             let u = parse(&upid)?;
             let (lines, _) =
                 client.task_log(&u.node, &u, 0, 0).await.context("reading the task log")?;
             for l in lines {
-                println!("{}", l.t);
+                outln!("{}", l.t);
             }
         }
         TaskCommand::Wait { upid } => {
@@ -37,7 +37,7 @@ pub async fn run(r: &Resolved, client: &Client, a: TaskArgs) -> anyhow::Result<(
         TaskCommand::Stop { upid } => {
             let u = parse(&upid)?;
             client.task_stop(&u.node, &u).await?;
-            println!("stopped {u}");
+            outln!("stopped {u}");
         }
     }
     Ok(())
