@@ -16,10 +16,11 @@ use proxctl_client::endpoints::storage::{
     Checksum, ChecksumAlgorithm, DownloadUrlRequest, TransferContent, UploadRequest, VzdumpRequest,
 };
 use proxctl_client::endpoints::tasks::TaskFilter;
-use proxctl_client::endpoints::{access, cluster, lxc, nodes, qemu, storage, tasks};
+use proxctl_client::endpoints::{access, cluster, lxc, nodes, qemu, snapshot, storage, tasks};
 use proxctl_client::{ApiRequest, Endpoint};
 use proxctl_schema::{Violation, load_shared_schema_for_tests};
 use proxctl_types::config::{LxcConfig, QemuConfig};
+use proxctl_types::messages::GuestKind;
 use proxctl_types::prop::*;
 use proxctl_types::secret::Secret;
 use proxctl_types::wire::{Digest, DiskSize, FormParams, ResizeTo};
@@ -238,14 +239,15 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
             },
         )],
         Endpoint::QemuMigratePrecondition => vec![qemu::migrate_preconditions(&n, id(100), Some(&NodeName::new("pve2").unwrap()))],
-        Endpoint::QemuSnapshotList => vec![qemu::snapshots(&n, id(100))],
-        Endpoint::QemuSnapshotCreate => vec![qemu::snapshot_create(
+        Endpoint::QemuSnapshotList => vec![snapshot::list(GuestKind::Qemu, &n, id(100))],
+        Endpoint::QemuSnapshotCreate => vec![snapshot::create(
+            GuestKind::Qemu,
             &n,
             id(100),
             &SnapshotRequest { name: snap(), description: Some("before apt upgrade".into()), vmstate: true },
         )],
-        Endpoint::QemuSnapshotDelete => vec![qemu::snapshot_delete(&n, id(100), &snap(), true)],
-        Endpoint::QemuSnapshotRollback => vec![qemu::snapshot_rollback(&n, id(100), &snap(), true)],
+        Endpoint::QemuSnapshotDelete => vec![snapshot::delete(GuestKind::Qemu, &n, id(100), &snap(), true)],
+        Endpoint::QemuSnapshotRollback => vec![snapshot::rollback(GuestKind::Qemu, &n, id(100), &snap(), true)],
         Endpoint::QemuCloudinitDump => [CloudInitSection::User, CloudInitSection::Network, CloudInitSection::Meta]
             .into_iter()
             .map(|s| qemu::cloudinit_dump(&n, id(100), s))
@@ -298,14 +300,15 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
         Endpoint::LxcReboot => vec![lxc::power(&n, id(200), &PowerAction::Reboot { timeout: Some(60) }).unwrap()],
         Endpoint::LxcSuspend => vec![lxc::power(&n, id(200), &PowerAction::Suspend { todisk: true }).unwrap()],
         Endpoint::LxcResume => vec![lxc::power(&n, id(200), &PowerAction::Resume).unwrap()],
-        Endpoint::LxcSnapshotList => vec![lxc::snapshots(&n, id(200))],
-        Endpoint::LxcSnapshotCreate => vec![lxc::snapshot_create(
+        Endpoint::LxcSnapshotList => vec![snapshot::list(GuestKind::Lxc, &n, id(200))],
+        Endpoint::LxcSnapshotCreate => vec![snapshot::create(
+            GuestKind::Lxc,
             &n,
             id(200),
             &SnapshotRequest { name: snap(), description: Some("d".into()), vmstate: true },
         )],
-        Endpoint::LxcSnapshotDelete => vec![lxc::snapshot_delete(&n, id(200), &snap(), true)],
-        Endpoint::LxcSnapshotRollback => vec![lxc::snapshot_rollback(&n, id(200), &snap(), true)],
+        Endpoint::LxcSnapshotDelete => vec![snapshot::delete(GuestKind::Lxc, &n, id(200), &snap(), true)],
+        Endpoint::LxcSnapshotRollback => vec![snapshot::rollback(GuestKind::Lxc, &n, id(200), &snap(), true)],
         Endpoint::LxcTermproxy => vec![lxc::termproxy(&n, id(200))],
         Endpoint::StorageList => vec![storage::list(&n, Some("images,iso"), true), storage::list(&n, None, false)],
         Endpoint::StorageStatus => vec![storage::status(&n, &store("local"))],

@@ -345,7 +345,8 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
     let s1 = SnapshotName::new("before").unwrap();
     let t = h
         .client
-        .qemu_snapshot_create(
+        .snapshot_create(
+            proxctl_types::messages::GuestKind::Qemu,
             &n,
             id(100),
             &SnapshotRequest {
@@ -363,7 +364,8 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
     let s2 = SnapshotName::new("after").unwrap();
     let t = h
         .client
-        .qemu_snapshot_create(
+        .snapshot_create(
+            proxctl_types::messages::GuestKind::Qemu,
             &n,
             id(100),
             &SnapshotRequest { name: s2.clone(), description: None, vmstate: false },
@@ -371,7 +373,8 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
         .await
         .unwrap();
     h.finish(&t).await.unwrap();
-    let list = h.client.qemu_snapshots(&n, id(100)).await.unwrap();
+    let list =
+        h.client.snapshots(proxctl_types::messages::GuestKind::Qemu, &n, id(100)).await.unwrap();
     let last = list.last().unwrap();
     assert_eq!(last.name, "current");
     assert_eq!(last.parent.as_deref(), Some("after"));
@@ -379,7 +382,8 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
     // A used name fails in the task; a reserved name fails at once.
     let t = h
         .client
-        .qemu_snapshot_create(
+        .snapshot_create(
+            proxctl_types::messages::GuestKind::Qemu,
             &n,
             id(100),
             &SnapshotRequest { name: s1.clone(), description: None, vmstate: false },
@@ -391,7 +395,8 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
     );
     let e = h
         .client
-        .qemu_snapshot_create(
+        .snapshot_create(
+            proxctl_types::messages::GuestKind::Qemu,
             &n,
             id(100),
             &SnapshotRequest {
@@ -403,12 +408,27 @@ async fn snapshots_form_a_tree_with_current_and_roll_back() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("reserved name"), "{e}");
-    let t = h.client.qemu_snapshot_rollback(&n, id(100), &s1, false).await.unwrap();
+    let t = h
+        .client
+        .snapshot_rollback(proxctl_types::messages::GuestKind::Qemu, &n, id(100), &s1, false)
+        .await
+        .unwrap();
     h.finish(&t).await.unwrap();
     assert_eq!(h.client.qemu_config_typed(&n, id(100)).await.unwrap().cores, Some(2));
-    let t = h.client.qemu_snapshot_delete(&n, id(100), &s2, false).await.unwrap();
+    let t = h
+        .client
+        .snapshot_delete(proxctl_types::messages::GuestKind::Qemu, &n, id(100), &s2, false)
+        .await
+        .unwrap();
     h.finish(&t).await.unwrap();
-    assert_eq!(h.client.qemu_snapshots(&n, id(100)).await.unwrap().len(), 2);
+    assert_eq!(
+        h.client
+            .snapshots(proxctl_types::messages::GuestKind::Qemu, &n, id(100))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]

@@ -79,9 +79,20 @@ async fn containers_have_their_own_lifecycle_and_synchronous_state_errors() {
         description: None,
         vmstate: false,
     };
-    let t = h.client.lxc_snapshot_create(&n, id(200), &s).await.unwrap();
+    let t = h
+        .client
+        .snapshot_create(proxctl_types::messages::GuestKind::Lxc, &n, id(200), &s)
+        .await
+        .unwrap();
     h.finish(&t).await.unwrap();
-    assert_eq!(h.client.lxc_snapshots(&n, id(200)).await.unwrap().len(), 2);
+    assert_eq!(
+        h.client
+            .snapshots(proxctl_types::messages::GuestKind::Lxc, &n, id(200))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     h.client
         .lxc_update_config(
             &n,

@@ -289,10 +289,7 @@ impl Tabular for SnapshotRow {
 
 /// Snapshots of one guest, parents before children, without the `current` pseudo-entry.
 pub async fn snapshots(client: &Client, g: &crate::GuestRef) -> Result<Vec<SnapshotRow>, OpsError> {
-    let list = match g.kind {
-        proxctl_types::messages::GuestKind::Qemu => client.qemu_snapshots(&g.node, g.vmid).await?,
-        proxctl_types::messages::GuestKind::Lxc => client.lxc_snapshots(&g.node, g.vmid).await?,
-    };
+    let list = client.snapshots(g.kind, &g.node, g.vmid).await?;
     let mut rows: Vec<SnapshotRow> = list
         .into_iter()
         .filter(|s| s.name != "current")

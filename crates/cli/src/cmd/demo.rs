@@ -143,7 +143,12 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         description: Some("demo".into()),
         vmstate: false,
     };
-    wait(&c, &c.qemu_snapshot_create(&node, names[0], &snap).await?).await?;
+    wait(
+        &c,
+        &c.snapshot_create(proxctl_types::messages::GuestKind::Qemu, &node, names[0], &snap)
+            .await?,
+    )
+    .await?;
 
     step("listing guests")?;
     let mut list = c.qemu_list(&node).await?;
@@ -159,7 +164,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             g.tags.as_deref().unwrap_or("")
         );
     }
-    let snaps = c.qemu_snapshots(&node, names[0]).await?;
+    let snaps = c.snapshots(proxctl_types::messages::GuestKind::Qemu, &node, names[0]).await?;
     outln!(
         "    snapshots of web-1: {}",
         snaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" -> ")

@@ -1,12 +1,12 @@
 //! LXC endpoints: list, create, config (PUT only), status and power, delete, snapshots, console.
 
-use proxctl_types::api::{GuestConfig, GuestStatus, SnapshotItem, TermProxy};
+use proxctl_types::api::{GuestConfig, GuestStatus, TermProxy};
 use proxctl_types::config::LxcConfig;
 use proxctl_types::secret::Secret;
 use proxctl_types::wire::{Digest, FormParams};
-use proxctl_types::{NodeName, SnapshotName, StorageId, Upid, VmId};
+use proxctl_types::{NodeName, StorageId, Upid, VmId};
 
-use super::guest::{DeleteOptions, PowerAction, SnapshotRequest};
+use super::guest::{DeleteOptions, PowerAction};
 use super::upid_of;
 use crate::{ApiRequest, Client, ClientError, Endpoint};
 
@@ -89,50 +89,6 @@ pub fn delete(node: &NodeName, vmid: VmId, opts: &DeleteOptions) -> ApiRequest {
     ApiRequest::new(Endpoint::LxcDelete, &args(node, &vmid.to_string()), opts.params(true))
 }
 
-pub fn snapshots(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(Endpoint::LxcSnapshotList, &args(node, &vmid.to_string()), FormParams::new())
-}
-
-pub fn snapshot_create(node: &NodeName, vmid: VmId, s: &SnapshotRequest) -> ApiRequest {
-    let mut p = FormParams::new();
-    p.push("snapname", s.name.to_string()).push_opt("description", s.description.as_ref());
-    ApiRequest::new(Endpoint::LxcSnapshotCreate, &args(node, &vmid.to_string()), p)
-}
-
-pub fn snapshot_delete(
-    node: &NodeName,
-    vmid: VmId,
-    name: &SnapshotName,
-    force: bool,
-) -> ApiRequest {
-    let mut p = FormParams::new();
-    if force {
-        p.push_bool("force", true);
-    }
-    ApiRequest::new(
-        Endpoint::LxcSnapshotDelete,
-        &[node.as_str(), &vmid.to_string(), name.as_str()],
-        p,
-    )
-}
-
-pub fn snapshot_rollback(
-    node: &NodeName,
-    vmid: VmId,
-    name: &SnapshotName,
-    start: bool,
-) -> ApiRequest {
-    let mut p = FormParams::new();
-    if start {
-        p.push_bool("start", true);
-    }
-    ApiRequest::new(
-        Endpoint::LxcSnapshotRollback,
-        &[node.as_str(), &vmid.to_string(), name.as_str()],
-        p,
-    )
-}
-
 pub fn termproxy(node: &NodeName, vmid: VmId) -> ApiRequest {
     ApiRequest::new(Endpoint::LxcTermproxy, &args(node, &vmid.to_string()), FormParams::new())
 }
@@ -199,49 +155,6 @@ impl Client {
         opts: &DeleteOptions,
     ) -> Result<Upid, ClientError> {
         let req = delete(node, vmid, opts);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
-    }
-
-    pub async fn lxc_snapshots(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-    ) -> Result<Vec<SnapshotItem>, ClientError> {
-        self.send_as(&snapshots(node, vmid)).await
-    }
-
-    pub async fn lxc_snapshot_create(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-        s: &SnapshotRequest,
-    ) -> Result<Upid, ClientError> {
-        let req = snapshot_create(node, vmid, s);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
-    }
-
-    pub async fn lxc_snapshot_delete(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-        name: &SnapshotName,
-        force: bool,
-    ) -> Result<Upid, ClientError> {
-        let req = snapshot_delete(node, vmid, name, force);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
-    }
-
-    pub async fn lxc_snapshot_rollback(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-        name: &SnapshotName,
-        start: bool,
-    ) -> Result<Upid, ClientError> {
-        let req = snapshot_rollback(node, vmid, name, start);
         let v = self.send(&req).await?;
         upid_of(&req, v)
     }

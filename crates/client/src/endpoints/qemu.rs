@@ -3,7 +3,7 @@
 
 use proxctl_types::api::{
     AgentExec, AgentExecStatus, AgentInterface, GuestConfig, GuestStatus, MigratePreconditions,
-    PendingItem, SnapshotItem, TermProxy, VncProxy,
+    PendingItem, TermProxy, VncProxy,
 };
 use proxctl_types::config::QemuConfig;
 use proxctl_types::prop::DriveSlot;
@@ -11,7 +11,7 @@ use proxctl_types::wire::{Digest, FormParams, ResizeTo};
 use proxctl_types::{NodeName, SnapshotName, StorageId, Upid, VmId};
 use serde_json::Value;
 
-use super::guest::{DeleteOptions, PowerAction, SnapshotRequest};
+use super::guest::{DeleteOptions, PowerAction};
 use super::{opt_upid_of, upid_of};
 use crate::{ApiErrorKind, ApiRequest, Client, ClientError, Endpoint};
 
@@ -206,53 +206,6 @@ pub fn migrate_preconditions(node: &NodeName, vmid: VmId, target: Option<&NodeNa
     let mut p = FormParams::new();
     p.push_opt("target", target);
     ApiRequest::new(Endpoint::QemuMigratePrecondition, &args(node, &vmid.to_string()), p)
-}
-
-pub fn snapshots(node: &NodeName, vmid: VmId) -> ApiRequest {
-    ApiRequest::new(Endpoint::QemuSnapshotList, &args(node, &vmid.to_string()), FormParams::new())
-}
-
-pub fn snapshot_create(node: &NodeName, vmid: VmId, s: &SnapshotRequest) -> ApiRequest {
-    let mut p = FormParams::new();
-    p.push("snapname", s.name.to_string()).push_opt("description", s.description.as_ref());
-    if s.vmstate {
-        p.push_bool("vmstate", true);
-    }
-    ApiRequest::new(Endpoint::QemuSnapshotCreate, &args(node, &vmid.to_string()), p)
-}
-
-pub fn snapshot_delete(
-    node: &NodeName,
-    vmid: VmId,
-    name: &SnapshotName,
-    force: bool,
-) -> ApiRequest {
-    let mut p = FormParams::new();
-    if force {
-        p.push_bool("force", true);
-    }
-    ApiRequest::new(
-        Endpoint::QemuSnapshotDelete,
-        &[node.as_str(), &vmid.to_string(), name.as_str()],
-        p,
-    )
-}
-
-pub fn snapshot_rollback(
-    node: &NodeName,
-    vmid: VmId,
-    name: &SnapshotName,
-    start: bool,
-) -> ApiRequest {
-    let mut p = FormParams::new();
-    if start {
-        p.push_bool("start", true);
-    }
-    ApiRequest::new(
-        Endpoint::QemuSnapshotRollback,
-        &[node.as_str(), &vmid.to_string(), name.as_str()],
-        p,
-    )
 }
 
 /// Which rendered cloud-init document to fetch.
@@ -526,49 +479,6 @@ impl Client {
         target: Option<&NodeName>,
     ) -> Result<MigratePreconditions, ClientError> {
         self.send_as(&migrate_preconditions(node, vmid, target)).await
-    }
-
-    pub async fn qemu_snapshots(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-    ) -> Result<Vec<SnapshotItem>, ClientError> {
-        self.send_as(&snapshots(node, vmid)).await
-    }
-
-    pub async fn qemu_snapshot_create(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-        s: &SnapshotRequest,
-    ) -> Result<Upid, ClientError> {
-        let req = snapshot_create(node, vmid, s);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
-    }
-
-    pub async fn qemu_snapshot_delete(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-        name: &SnapshotName,
-        force: bool,
-    ) -> Result<Upid, ClientError> {
-        let req = snapshot_delete(node, vmid, name, force);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
-    }
-
-    pub async fn qemu_snapshot_rollback(
-        &self,
-        node: &NodeName,
-        vmid: VmId,
-        name: &SnapshotName,
-        start: bool,
-    ) -> Result<Upid, ClientError> {
-        let req = snapshot_rollback(node, vmid, name, start);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
     }
 
     pub async fn qemu_cloudinit_dump(
