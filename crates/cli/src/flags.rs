@@ -229,6 +229,47 @@ pub enum CtCommand {
     /// Create a container (validated before anything is sent). The root password comes from
     /// PROXCTL_CT_PASSWORD or a prompt, never from a flag.
     Create(CtCreateArgs),
+    /// Clone a container or container template by name.
+    Clone {
+        source: String,
+        #[arg(long)]
+        hostname: String,
+        #[arg(long)]
+        vmid: Option<proxctl_types::VmId>,
+        /// Full copy instead of PVE's default (linked for templates).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Grow rootfs or a mount point: `+2G` adds, `20G` sets the size.
+    Resize {
+        target: String,
+        /// rootfs or mpN.
+        disk: String,
+        #[arg(allow_hyphen_values = true)]
+        size: proxctl_types::wire::ResizeTo,
+    },
+    /// Change container config keys; refused if someone else changed it meanwhile.
+    Set(CtSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CtSetArgs {
+    pub target: String,
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// MiB.
+    #[arg(long)]
+    pub memory: Option<u64>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Replace the tags.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[arg(long)]
+    pub onboot: Option<bool>,
+    /// Remove these config keys.
+    #[arg(long = "delete")]
+    pub delete: Vec<String>,
 }
 
 #[derive(Debug, Args)]

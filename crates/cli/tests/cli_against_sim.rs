@@ -455,6 +455,26 @@ async fn ct_create_validates_then_creates_with_the_password_from_the_environment
     assert_eq!(v["status"]["status"], "running");
     assert!(v["config"]["net0"].as_str().unwrap().contains("ip=10.0.0.9/24"), "{v}");
     assert!(!r.stdout.contains("hunter22"));
+
+    let r = proxctl(&s, &["ct", "clone", "c1", "--hostname", "c2"], env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["ct", "resize", "c2", "rootfs", "+2G"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["ct", "resize", "c2", "rootfs", "1G"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("volumes can only grow"), "{}", r.stderr);
+    let r = proxctl(&s, &["ct", "resize", "c2", "mp4", "+1G"], &[]).await;
+    assert!(r.stderr.contains("has no volume mp4; its volumes: rootfs"), "{}", r.stderr);
+    let r = proxctl(&s, &["ct", "set", "c2", "--cores", "2", "--memory", "1024"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["describe", "container", "c2", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (v["config"]["cores"].clone(), v["config"]["memory"].clone()),
+        (serde_json::json!(2), serde_json::json!(1024))
+    );
+    assert!(v["config"]["rootfs"].as_str().unwrap().ends_with("size=10G"), "{v}");
+    assert_ne!(v["config"]["net0"], serde_json::json!(null));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,6 +135,8 @@ endpoints! {
     LxcSnapshotDelete => Delete "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}" Safe,
     LxcSnapshotRollback => Post "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback" OnlyIfNotProcessed,
     LxcTermproxy => Post "/nodes/{node}/lxc/{vmid}/termproxy" Safe,
+    LxcClone => Post "/nodes/{node}/lxc/{vmid}/clone" OnlyIfNotProcessed,
+    LxcResize => Put "/nodes/{node}/lxc/{vmid}/resize" OnlyIfNotProcessed,
     StorageList => Get "/nodes/{node}/storage" Safe,
     StorageStatus => Get "/nodes/{node}/storage/{storage}/status" Safe,
     StorageContent => Get "/nodes/{node}/storage/{storage}/content" Safe,

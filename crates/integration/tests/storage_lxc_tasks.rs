@@ -103,6 +103,35 @@ async fn containers_have_their_own_lifecycle_and_synchronous_state_errors() {
         )
         .await
         .unwrap();
+    let t = h
+        .client
+        .lxc_clone(
+            &n,
+            id(200),
+            id(201),
+            &proxctl_client::endpoints::lxc::LxcCloneRequest {
+                hostname: Some("ct-2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.finish(&t).await.unwrap();
+    let c2 = h.client.lxc_config(&n, id(201)).await.unwrap();
+    assert_eq!(c2["hostname"], "ct-2");
+    assert_ne!(c2["net0"], cfg["net0"], "a clone gets a new MAC");
+    let grow = proxctl_types::wire::ResizeTo::Grow(proxctl_types::wire::DiskSize::gib(2));
+    let t = h.client.lxc_resize(&n, id(201), "rootfs", grow, None).await.unwrap();
+    h.finish(&t).await.unwrap();
+    assert!(
+        h.client.lxc_config(&n, id(201)).await.unwrap()["rootfs"]
+            .as_str()
+            .unwrap()
+            .ends_with("size=10G")
+    );
+    let shrink = proxctl_types::wire::ResizeTo::Absolute(proxctl_types::wire::DiskSize::gib(1));
+    let t = h.client.lxc_resize(&n, id(201), "rootfs", shrink, None).await.unwrap();
+    assert!(h.finish(&t).await.unwrap_err().to_string().contains("unable to shrink disk size"));
     let e = h.client.lxc_delete(&n, id(200), &DeleteOptions::default()).await.unwrap_err();
     assert_eq!(e.api().unwrap().message, "unable to destroy CT 200 - container is running");
     let t = h
@@ -111,7 +140,9 @@ async fn containers_have_their_own_lifecycle_and_synchronous_state_errors() {
         .await
         .unwrap();
     h.finish(&t).await.unwrap();
-    assert!(h.client.lxc_list(&n).await.unwrap().is_empty());
+    let left: Vec<u32> =
+        h.client.lxc_list(&n).await.unwrap().iter().map(|g| g.vmid.get()).collect();
+    assert_eq!(left, [201], "only the clone is left");
     h.client.lxc_termproxy(&n, id(200)).await.unwrap_err();
 }
 

@@ -150,3 +150,75 @@ pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, U
     let upid = client.lxc_create(&node, vmid, &req).await?;
     Ok((node, vmid, upid))
 }
+
+/// Clone container `src` as `hostname`; the new VMID comes from `/cluster/nextid`.
+pub async fn clone(
+    client: &Client,
+    src: &crate::GuestRef,
+    hostname: &str,
+    newid: Option<VmId>,
+    full: Option<bool>,
+) -> Result<(VmId, Upid), OpsError> {
+    if !ids::is_dns_name(hostname) {
+        return Err(invalid(format!(
+            "'{hostname}' is not a valid hostname: use letters, digits and '-'"
+        )));
+    }
+    crate::guest::expect_kind(src, proxctl_types::messages::GuestKind::Lxc)?;
+    let newid = client.next_id(newid).await?;
+    let req = proxctl_client::endpoints::lxc::LxcCloneRequest {
+        hostname: Some(hostname.into()),
+        full,
+        ..Default::default()
+    };
+    let upid = client.lxc_clone(&src.node, src.vmid, newid, &req).await?;
+    Ok((newid, upid))
+}
+
+/// Grow `rootfs` or an `mpN`; shrinking is refused before PVE refuses it.
+pub async fn resize(
+    client: &Client,
+    g: &crate::GuestRef,
+    disk: &str,
+    size: proxctl_types::wire::ResizeTo,
+) -> Result<Upid, OpsError> {
+    crate::guest::expect_kind(g, proxctl_types::messages::GuestKind::Lxc)?;
+    let raw = client.lxc_config(&g.node, g.vmid).await?;
+    let cfg = LxcConfig::from_api(&raw).map_err(|e| invalid(e.to_string()))?;
+    let mount = if disk == "rootfs" {
+        cfg.rootfs.clone()
+    } else {
+        disk.strip_prefix("mp")
+            .and_then(|i| i.parse::<u8>().ok())
+            .and_then(|i| cfg.mp.get(&i).cloned())
+    };
+    let mount = mount.ok_or_else(|| {
+        let mut have: Vec<String> = cfg.mp.keys().map(|i| format!("mp{i}")).collect();
+        have.insert(0, "rootfs".into());
+        invalid(format!("{} has no volume {disk}; its volumes: {}", g.label(), have.join(", ")))
+    })?;
+    if let (proxctl_types::wire::ResizeTo::Absolute(want), Some(now)) = (size, mount.size)
+        && want < now
+    {
+        return Err(invalid(format!("{disk} is {now}; volumes can only grow (use +SIZE to add)")));
+    }
+    let digest = cfg.digest.map(proxctl_types::wire::Digest);
+    Ok(client.lxc_resize(&g.node, g.vmid, disk, size, digest.as_ref()).await?)
+}
+
+/// Change container config keys, guarded by the digest read just before.
+pub async fn set(
+    client: &Client,
+    g: &crate::GuestRef,
+    set: LxcConfig,
+    delete: Vec<String>,
+) -> Result<(), OpsError> {
+    crate::guest::expect_kind(g, proxctl_types::messages::GuestKind::Lxc)?;
+    let raw = client.lxc_config(&g.node, g.vmid).await?;
+    let digest = raw
+        .get("digest")
+        .and_then(|d| d.as_str())
+        .map(|d| proxctl_types::wire::Digest(d.to_string()));
+    client.lxc_update_config(&g.node, g.vmid, &set, &delete, digest.as_ref()).await?;
+    Ok(())
+}

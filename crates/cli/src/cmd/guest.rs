@@ -111,6 +111,31 @@ pub async fn run_ct(r: &Resolved, client: &Client, c: CtCommand) -> anyhow::Resu
             let (node, vmid, upid) = proxctl_ops::ct::create(client, &spec).await?;
             wait(r, client, &upid, &format!("create {} ({vmid} on {node})", a.hostname)).await
         }
+        CtCommand::Clone { source, hostname, vmid, full } => {
+            let src = guest::resolve_guest(client, &source).await?;
+            let (newid, upid) =
+                proxctl_ops::ct::clone(client, &src, &hostname, vmid, full.then_some(true)).await?;
+            wait(r, client, &upid, &format!("clone {} as {hostname} ({newid})", src.label())).await
+        }
+        CtCommand::Resize { target, disk, size } => {
+            let g = find(client, &target, GuestKind::Lxc).await?;
+            let upid = proxctl_ops::ct::resize(client, &g, &disk, size).await?;
+            wait(r, client, &upid, &format!("resize {disk} of {} to {size}", g.label())).await
+        }
+        CtCommand::Set(a) => {
+            let g = find(client, &a.target, GuestKind::Lxc).await?;
+            let changes = proxctl_types::config::LxcConfig {
+                cores: a.cores,
+                memory: a.memory,
+                description: a.description,
+                tags: (!a.tags.is_empty()).then_some(a.tags),
+                onboot: a.onboot,
+                ..Default::default()
+            };
+            proxctl_ops::ct::set(client, &g, changes, a.delete).await?;
+            outln!("set {}: done", g.label());
+            Ok(())
+        }
     }
 }
 

@@ -89,6 +89,46 @@ pub fn delete(node: &NodeName, vmid: VmId, opts: &DeleteOptions) -> ApiRequest {
     ApiRequest::new(Endpoint::LxcDelete, &args(node, &vmid.to_string()), opts.params(true))
 }
 
+/// `POST .../lxc/{vmid}/clone`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LxcCloneRequest {
+    pub hostname: Option<String>,
+    pub description: Option<String>,
+    pub pool: Option<String>,
+    pub snapname: Option<proxctl_types::SnapshotName>,
+    /// Full clones only.
+    pub storage: Option<StorageId>,
+    /// `None` lets PVE choose: linked for templates, full otherwise.
+    pub full: Option<bool>,
+    pub target: Option<NodeName>,
+}
+
+pub fn clone(node: &NodeName, vmid: VmId, newid: VmId, c: &LxcCloneRequest) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("newid", newid.to_string())
+        .push_opt("hostname", c.hostname.as_ref())
+        .push_opt("description", c.description.as_ref())
+        .push_opt("pool", c.pool.as_ref())
+        .push_opt("snapname", c.snapname.as_ref())
+        .push_opt("storage", c.storage.as_ref())
+        .push_opt_bool("full", c.full)
+        .push_opt("target", c.target.as_ref());
+    ApiRequest::new(Endpoint::LxcClone, &args(node, &vmid.to_string()), p)
+}
+
+/// `disk` is `rootfs` or `mpN`; `+` sizes go as `%2B` through the form encoder.
+pub fn resize(
+    node: &NodeName,
+    vmid: VmId,
+    disk: &str,
+    size: proxctl_types::wire::ResizeTo,
+    digest: Option<&Digest>,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("disk", disk).push("size", size.to_string()).push_opt("digest", digest);
+    ApiRequest::new(Endpoint::LxcResize, &args(node, &vmid.to_string()), p)
+}
+
 pub fn termproxy(node: &NodeName, vmid: VmId) -> ApiRequest {
     ApiRequest::new(Endpoint::LxcTermproxy, &args(node, &vmid.to_string()), FormParams::new())
 }
@@ -155,6 +195,31 @@ impl Client {
         opts: &DeleteOptions,
     ) -> Result<Upid, ClientError> {
         let req = delete(node, vmid, opts);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_clone(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        newid: VmId,
+        c: &LxcCloneRequest,
+    ) -> Result<Upid, ClientError> {
+        let req = clone(node, vmid, newid, c);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    pub async fn lxc_resize(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        disk: &str,
+        size: proxctl_types::wire::ResizeTo,
+        digest: Option<&Digest>,
+    ) -> Result<Upid, ClientError> {
+        let req = resize(node, vmid, disk, size, digest);
         let v = self.send(&req).await?;
         upid_of(&req, v)
     }

@@ -3,7 +3,7 @@
 
 use proxctl_types::messages::{self, DIGEST_MISMATCH, GuestKind, NO_OPTIONS};
 use proxctl_types::prop::{LxcMount, LxcNet};
-use proxctl_types::wire::DiskSize;
+use proxctl_types::wire::{DiskSize, ResizeTo};
 use serde_json::Value;
 
 use super::common::{
@@ -297,5 +297,197 @@ pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         });
     let who = user(ctx);
     let upid = w.spawn(&n, "vzdestroy", &id.to_string(), &who, plan);
+    Ok(Reply::data(upid.to_string()))
+}
+
+/// `POST .../lxc/{vmid}/clone` (`vzclone`): like QEMU's, a shared lock on a stopped source,
+/// a temporary `lock: clone` target, one allocation per volume under the storage lock.
+pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    let newid = ctx.p.vmid("newid");
+    let hostname = ctx.p.opt_str("hostname");
+    let description = ctx.p.opt_str("description");
+    let _pool = ctx.p.opt_str("pool");
+    let snapname = ctx.p.opt_str("snapname");
+    let storage = ctx.p.opt_str("storage");
+    let full_param = ctx.p.opt_bool("full");
+    let target = ctx.p.opt_str("target");
+    let _bw = ctx.p.opt_str("bwlimit");
+    ctx.p.finish()?;
+    let Some(newid) = newid else { return Err(PveError::param("newid", messages::MISSING_PARAM)) };
+    quorum(w)?;
+    let src = guest(w, &n, id, K)?;
+    not_locked(src, &[])?;
+    let full = full_param.unwrap_or(!src.is_template());
+    if !full && !src.is_template() {
+        return Err(PveError::die("linked clone feature is only available for templates"));
+    }
+    if let Some(s) = &snapname
+        && !src.snapshots.contains_key(s)
+    {
+        return Err(PveError::die(format!("snapshot '{s}' does not exist")));
+    }
+    let target_node = target.unwrap_or_else(|| n.clone());
+    if !w.nodes.contains_key(&target_node) {
+        return Err(PveError::die(format!("no such cluster node '{target_node}'")));
+    }
+    if w.guests.contains_key(&newid.get()) {
+        return Err(PveError::die(format!(
+            "unable to create CT {newid}: config file already exists"
+        )));
+    }
+    let src_conf = match &snapname {
+        Some(s) => src.snapshots.get(s).map(|x| x.config.clone()).unwrap_or_default(),
+        None => src.conf.clone(),
+    };
+    let running = src.is_running();
+    let mut tgt = Guest::new(newid.get(), K, &target_node);
+    tgt.conf.insert("lock".into(), "clone".into());
+    w.guests.insert(newid.get(), tgt);
+    let (sid, nid) = (id.get(), newid.get());
+    let mode = if running { LockMode::Exclusive } else { LockMode::Shared };
+    let mut plan = Plan::new().lock(LockKey::Config(id), mode, 1000, K, "clone failed: ").lock(
+        LockKey::Config(newid),
+        LockMode::Exclusive,
+        1000,
+        K,
+        "clone failed: ",
+    );
+    let vols: Vec<(String, LxcMount)> = src_conf
+        .iter()
+        .filter(|(k, _)| *k == "rootfs" || k.starts_with("mp"))
+        .filter_map(|(k, v)| v.parse::<LxcMount>().ok().map(|m| (k.clone(), m)))
+        .collect();
+    for (key, m) in vols {
+        let store = storage
+            .clone()
+            .unwrap_or_else(|| m.volume.split(':').next().unwrap_or("local-lvm").to_string());
+        let alloc_ms = w.storages.get(&store).map_or(50, |s| s.alloc_ms);
+        let lock = LockKey::Storage(store.clone());
+        let size = m.size.map_or(4 * GIB, |s| s.bytes());
+        let tn = target_node.clone();
+        plan = plan
+            .log(format!(
+                "create {} clone of mount point {key} ({})",
+                if full { "full" } else { "linked" },
+                m.volume
+            ))
+            .lock(lock.clone(), LockMode::Exclusive, 10_000, K, "clone failed: ")
+            .sleep(alloc_ms)
+            .act(move |w, _| {
+                let volid = alloc_volume(w, &tn, &store, nid, size, "rootdir")
+                    .map_err(|e| format!("clone failed: {e}"))?;
+                let mut nm = m.clone();
+                nm.volume = volid;
+                if let Some(g) = w.guests.get_mut(&nid) {
+                    g.conf.insert(key.clone(), nm.to_string());
+                }
+                Ok(())
+            })
+            .unlock(lock);
+    }
+    let macs: Vec<(String, String)> = src_conf
+        .keys()
+        .filter(|k| k.starts_with("net"))
+        .map(|k| (k.clone(), w.random_mac()))
+        .collect();
+    plan = plan
+        .sleep(if full { 2000 } else { 500 })
+        .act(move |w, _| {
+            let g = w.guests.get_mut(&nid).ok_or("clone failed: target config vanished")?;
+            for (k, v) in &src_conf {
+                let skip = matches!(k.as_str(), "template" | "lock" | "parent")
+                    || k.starts_with("unused")
+                    || g.conf.contains_key(k);
+                if !skip {
+                    g.conf.insert(k.clone(), v.clone());
+                }
+            }
+            for (k, mac) in &macs {
+                if let Some(mut net) = g.conf.get(k).and_then(|v| v.parse::<LxcNet>().ok()) {
+                    net.hwaddr = mac.parse().ok();
+                    g.conf.insert(k.clone(), net.to_string());
+                }
+            }
+            if let Some(h) = &hostname {
+                g.conf.insert("hostname".into(), h.clone());
+            }
+            if let Some(d) = &description {
+                g.conf.insert("description".into(), d.clone());
+            }
+            g.conf.remove("lock");
+            Ok(())
+        })
+        .on_fail(move |w, _| {
+            free_guest_volumes(w, nid);
+            w.guests.remove(&nid);
+            Ok(())
+        });
+    let who = user(ctx);
+    let upid = w.spawn(&n, "vzclone", &sid.to_string(), &who, plan);
+    Ok(Reply::data(upid.to_string()))
+}
+
+/// `PUT .../lxc/{vmid}/resize` (`resize`): grow `rootfs` or an `mpN`.
+pub fn resize(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    let id = vmid(ctx)?;
+    let disk = ctx.p.str("disk");
+    let size = ctx.p.str("size");
+    let digest = ctx.p.opt_str("digest");
+    if !disk.is_empty() && disk != "rootfs" && !is_config_key(K, &disk) {
+        ctx.p.invalid("disk", format!("value '{disk}' does not have a value in the enumeration"));
+    }
+    let to: Option<ResizeTo> = size.parse().ok();
+    if !size.is_empty() && to.is_none() {
+        ctx.p.invalid("size", "value does not match the regex pattern");
+    }
+    ctx.p.finish()?;
+    guest(w, &n, id, K)?;
+    let Some(to) = to else {
+        return Err(PveError::param("size", "value does not match the regex pattern"));
+    };
+    let vid = id.get();
+    let plan = Plan::new().lock(LockKey::Config(id), LockMode::Exclusive, 10_000, K, "").act(
+        move |w, task| {
+            let g = w.guests.get(&vid).ok_or("CT vanished")?;
+            if let Some(d) = &digest
+                && *d != g.digest()
+            {
+                return Err(DIGEST_MISMATCH.into());
+            }
+            if let Some(l) = g.lock() {
+                return Err(messages::guest_locked(K, l));
+            }
+            let m: LxcMount = g
+                .conf
+                .get(&disk)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("unable to parse config line '{disk}'"))?;
+            let node = g.node.clone();
+            let current = find_volume(w, &node, &m.volume)
+                .map_or(m.size.map_or(0, |s| s.bytes()), |v| v.size);
+            let new = match to {
+                ResizeTo::Grow(d) => current + d.bytes(),
+                ResizeTo::Absolute(d) => d.bytes(),
+            };
+            if new < current {
+                return Err("unable to shrink disk size".into());
+            }
+            if let Some(v) = w.volumes.values_mut().find(|v| v.volid == m.volume) {
+                v.size = new;
+            }
+            let mut nm = m.clone();
+            nm.size = Some(DiskSize(new));
+            if let Some(g) = w.guests.get_mut(&vid) {
+                g.conf.insert(disk.clone(), nm.to_string());
+            }
+            w.task_log(task, format!("Size of {disk} changed to {}", DiskSize(new)));
+            Ok(())
+        },
+    );
+    let who = user(ctx);
+    let upid = w.spawn(&n, "resize", &id.to_string(), &who, plan.sleep(300));
     Ok(Reply::data(upid.to_string()))
 }

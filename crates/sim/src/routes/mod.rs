@@ -136,6 +136,8 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback", c_snap_rollback),
         route!("POST", "/nodes/{node}/lxc/{vmid}/vncproxy", c_vnc),
         route!("POST", "/nodes/{node}/lxc/{vmid}/termproxy", c_term),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/clone", lxc::clone),
+        route!("PUT", "/nodes/{node}/lxc/{vmid}/resize", lxc::resize),
         route!("GET", "/nodes/{node}/storage", storage::list),
         route!("GET", "/nodes/{node}/storage/{storage}/status", storage::status),
         route!("GET", "/nodes/{node}/storage/{storage}/content", storage::content),
