@@ -73,6 +73,16 @@ pub enum Command {
     Get(GetArgs),
     /// Show one resource in full: a VM, a container or a node.
     Describe(DescribeArgs),
+    /// Open a guest's console: prints the noVNC URL, or writes a SPICE .vv file.
+    Console {
+        #[arg(value_enum)]
+        kind: ConsoleKind,
+        /// Name or VMID.
+        target: String,
+        /// Write a remote-viewer file here instead (VMs only).
+        #[arg(long)]
+        spice: Option<PathBuf>,
+    },
     /// Create, clone, change and power QEMU VMs (addressed by name or VMID).
     Vm {
         #[command(subcommand)]
@@ -137,6 +147,12 @@ pub struct GetArgs {
 pub struct Target {
     /// Name or VMID.
     pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsoleKind {
+    Vm,
+    Ct,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -338,6 +354,11 @@ pub struct CreateArgs {
     pub ip: Option<ipnet::Ipv4Net>,
     #[arg(long)]
     pub gateway: Option<std::net::Ipv4Addr>,
+    /// Static IPv6 address with prefix, e.g. 2001:db8::5/64 (SLAAC without it).
+    #[arg(long)]
+    pub ip6: Option<ipnet::Ipv6Net>,
+    #[arg(long)]
+    pub gateway6: Option<std::net::Ipv6Addr>,
     #[arg(long = "tag")]
     pub tags: Vec<String>,
     #[arg(long)]

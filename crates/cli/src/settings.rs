@@ -91,6 +91,8 @@ pub struct Resolved {
     in_flight: Option<usize>,
     node: Option<String>,
     storage: Option<String>,
+    /// Default bridge for new guests (profile `bridge`, `PROXCTL_BRIDGE`).
+    pub bridge: Option<String>,
 }
 
 /// Pick the first set value among flag, environment names and profile.
@@ -311,7 +313,8 @@ pub fn resolve(
     let node = pick(None, env, &["PROXCTL_NODE", "NODE_NAME"], some, profile.node.clone(), pn);
     let storage =
         pick(None, env, &["PROXCTL_STORAGE", "STORAGE_NAME"], some, profile.storage.clone(), pn);
-    for (key, v) in [("node", &node), ("storage", &storage)] {
+    let bridge = pick(None, env, &["PROXCTL_BRIDGE"], some, profile.bridge.clone(), pn);
+    for (key, v) in [("node", &node), ("storage", &storage), ("bridge", &bridge)] {
         match v {
             Some((val, s)) => show(key, val.clone(), s),
             None => show(key, "-".into(), &Source::Default),
@@ -338,6 +341,7 @@ pub fn resolve(
         in_flight: profile.max_in_flight,
         node: node.map(|(n, _)| n),
         storage: storage.map(|(s, _)| s),
+        bridge: bridge.map(|(b, _)| b),
     })
 }
 

@@ -259,6 +259,11 @@ async fn vm_create_validates_before_sending_anything() {
             &["--name", "w", "--image", "local:import/missing.qcow2"],
             "image 'local:import/missing.qcow2' is not on pve",
         ),
+        (
+            &["--name", "w", "--ip6", "2001:db8::5/64", "--gateway6", "2001:db9::1"],
+            "gateway 2001:db9::1 is not inside 2001:db8::5/64",
+        ),
+        (&["--name", "w", "--gateway6", "fe80::1"], "--gateway6 needs --ip6"),
     ];
     for (args, want) in cases {
         let mut all = vec!["vm", "create"];
@@ -267,6 +272,17 @@ async fn vm_create_validates_before_sending_anything() {
         assert_eq!(r.code, 1, "{all:?}: {}", r.stderr);
         assert!(r.stderr.contains(want), "{all:?}: {}", r.stderr);
     }
+    let r = proxctl(
+        &s,
+        &["vm", "create", "--name", "w"],
+        &[("PROXCTL_STORAGE", "local-lvm"), ("PROXCTL_BRIDGE", "vmbr7")],
+    )
+    .await;
+    assert!(
+        r.stderr.contains("bridge 'vmbr7' does not exist on pve"),
+        "the profile/env bridge is the default: {}",
+        r.stderr
+    );
     let r = proxctl(&s, &["vm", "create", "--name", "w", "--vmid", "99"], &[]).await;
     assert_eq!(r.code, 2, "clap rejects an out-of-range VMID: {}", r.stderr);
     assert!(r.stderr.contains("does not look like a valid VM ID"), "{}", r.stderr);
@@ -303,7 +319,7 @@ async fn vm_create_clone_set_resize_and_console_work_end_to_end() {
     let r = proxctl(&s, &["describe", "vm", "app-1", "-o", "json"], &[]).await;
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(v["config"]["scsi0"].as_str().unwrap().contains("size=16G"), "{v}");
-    assert_eq!(v["config"]["ipconfig0"], "ip=10.0.0.40/24,gw=10.0.0.1");
+    assert_eq!(v["config"]["ipconfig0"], "ip=10.0.0.40/24,gw=10.0.0.1,ip6=auto");
     assert_eq!(v["status"]["status"], "running");
 
     let r = proxctl(&s, &["vm", "clone", "tpl", "--name", "from-tpl"], &[]).await;
@@ -332,7 +348,7 @@ async fn vm_create_clone_set_resize_and_console_work_end_to_end() {
     let r = proxctl(&s, &["vm", "resize", "from-tpl", "scsi7", "+1G"], &[]).await;
     assert!(r.stderr.contains("has no disk scsi7; its disks: scsi0"), "{}", r.stderr);
 
-    let r = proxctl(&s, &["vm", "console", "app-1"], &[]).await;
+    let r = proxctl(&s, &["console", "vm", "app-1"], &[]).await;
     assert_eq!(
         r.stdout.trim(),
         format!("{}/?console=kvm&novnc=1&vmid=103&vmname=app-1&node=pve&resize=off&cmd=", s.url)

@@ -1,15 +1,15 @@
 //! VM operations beyond power: create (validated before any call), clone, set, resize, and
 //! console access.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use proxctl_client::endpoints::qemu::{CloneRequest, ConfigUpdate, CreateOptions};
 use proxctl_client::{Client, Started};
 use proxctl_types::config::QemuConfig;
 use proxctl_types::messages::GuestKind;
 use proxctl_types::prop::{
-    Agent, Drive, DriveSlot, IpConfig, Media, Memory, NetDevice, NetModel, Serial, Vga,
+    Agent, Drive, DriveSlot, IpConfig, Ipv6Setting, Media, Memory, NetDevice, NetModel, Serial, Vga,
 };
 use proxctl_types::wire::{DiskSize, ResizeTo};
 use proxctl_types::{NodeName, StorageId, Upid, VmId, ids};
@@ -31,6 +31,9 @@ pub struct CreateSpec {
     pub bridge: Option<String>,
     pub ip: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
+    /// A static IPv6 address with prefix; without it the guest uses SLAAC.
+    pub ip6: Option<Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
     pub tags: Vec<String>,
     pub start: bool,
 }
@@ -72,6 +75,16 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
         }
     } else if spec.gateway.is_some() {
         return Err(invalid("--gateway needs --ip"));
+    }
+    match (spec.ip6, spec.gateway6) {
+        (Some(ip6), Some(gw6)) if !ip6.contains(&gw6) => {
+            return Err(invalid(format!(
+                "gateway {gw6} is not inside {ip6}; pick an address in {}",
+                ip6.trunc()
+            )));
+        }
+        (None, Some(_)) => return Err(invalid("--gateway6 needs --ip6")),
+        _ => {}
     }
     let node = match &spec.node {
         Some(n) => n.clone(),
@@ -188,13 +201,13 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
     let mut ci = Drive::new(format!("{storage}:cloudinit"));
     ci.media = Some(Media::Cdrom);
     cfg.disks.insert(DriveSlot::Ide(2), ci);
-    cfg.ipconfig.insert(
-        0,
-        match spec.ip {
-            Some(ip) => IpConfig::static_v4(ip, spec.gateway),
-            None => IpConfig::dhcp(),
-        },
-    );
+    let mut ipc = match spec.ip {
+        Some(ip) => IpConfig::static_v4(ip, spec.gateway),
+        None => IpConfig::dhcp(),
+    };
+    ipc.ip6 = Some(spec.ip6.map_or(Ipv6Setting::Auto, Ipv6Setting::Static));
+    ipc.gw6 = spec.gateway6;
+    cfg.ipconfig.insert(0, ipc);
     Ok(CreatePlan { node, vmid, config: cfg, start: spec.start, warnings })
 }
 

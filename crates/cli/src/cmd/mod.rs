@@ -83,6 +83,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (r, client) = connect(&g)?;
             guest::run_ct(&r, &client, command).await
         }
+        Command::Console { kind, target, spice } => {
+            let (r, client) = connect(&g)?;
+            let verb = crate::flags::PowerVerb::Console { target, spice };
+            match kind {
+                crate::flags::ConsoleKind::Vm => {
+                    guest::run_vm(&r, &client, crate::flags::VmCommand::Power(verb)).await
+                }
+                crate::flags::ConsoleKind::Ct => {
+                    guest::run_ct(&r, &client, crate::flags::CtCommand::Power(verb)).await
+                }
+            }
+        }
         Command::Describe(a) => {
             let (r, client) = connect(&g)?;
             guest::describe(&r, &client, a).await
