@@ -291,6 +291,24 @@ async fn vm_create_validates_before_sending_anything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_create_warns_on_memory_overcommit() {
+    let s = sim().await;
+    assert_eq!(proxctl(&s, &["vm", "start", "web-1"], &[]).await.code, 0);
+    let r = proxctl(
+        &s,
+        &["vm", "create", "--name", "big", "--memory", "64000"],
+        &[("PROXCTL_STORAGE", "local-lvm")],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: memory overcommit on pve: running guests have 2048 MiB, this adds 64000 MiB, the node has 65536 MiB"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vm_create_clone_set_resize_and_console_work_end_to_end() {
     let s = sim().await;
     let r = proxctl(
