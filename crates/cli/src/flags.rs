@@ -138,7 +138,9 @@ pub struct GetArgs {
     pub kind: GetKind,
     /// Only this one (name or VMID for guests, node name, storage ID); required for snapshots.
     pub name: Option<String>,
-    /// Only guests carrying all these tags (comma-separated), e.g. -l env-prod,web.
+    /// Only guests matching this selector: tags with `,`/`&`/space (AND), `|` (OR), `!` (NOT),
+    /// parentheses and `*` wildcards, plus id:100-199, name:web-*, node:pve1, pool:prod, all.
+    /// Example: -l 'env-prod & (web | db) & !maint-ok'.
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
 }

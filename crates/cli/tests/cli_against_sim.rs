@@ -391,6 +391,19 @@ async fn get_filters_by_name_and_tags_and_lists_snapshots_and_backups() {
     assert!(r.stdout.contains("web-1"));
     let r = proxctl(&s, &["get", "vms", "-l", "prod,db"], &[]).await;
     assert!(r.stderr.contains("no resources found"), "{}", r.stderr);
+    let r = proxctl(&s, &["get", "vms", "-l", "name:web-* & !prod", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ids: Vec<u64> = v.as_array().unwrap().iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [101, 102]);
+    let r = proxctl(&s, &["get", "vms", "-l", "id:9000 | tag:w*"], &[]).await;
+    assert!(
+        r.stdout.contains("tpl") && r.stdout.contains("web-1") && !r.stdout.contains("web-2"),
+        "{}",
+        r.stdout
+    );
+    let r = proxctl(&s, &["get", "vms", "-l", "web &"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("invalid selector at character 5"), "{}", r.stderr);
     let r = proxctl(&s, &["get", "vms", "web-2", "-o", "json"], &[]).await;
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap().as_array().unwrap().len(),

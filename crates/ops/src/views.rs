@@ -78,6 +78,20 @@ pub struct GuestRow {
     pub uptime: u64,
     pub tags: Vec<String>,
     pub lock: Option<String>,
+    pub pool: Option<String>,
+}
+
+impl GuestRow {
+    /// Whether a `-l` selector picks this guest.
+    pub fn selected_by(&self, sel: &proxctl_types::selector::Selector) -> bool {
+        sel.matches(&proxctl_types::selector::Subject {
+            vmid: self.vmid,
+            name: &self.name,
+            node: &self.node,
+            pool: self.pool.as_deref(),
+            tags: &self.tags,
+        })
+    }
 }
 
 impl Tabular for GuestRow {
@@ -135,6 +149,7 @@ pub async fn guests(
                     .map(|t| proxctl_types::wire::split_tags(&t).map(String::from).collect())
                     .unwrap_or_default(),
                 lock: r.lock,
+                pool: r.pool,
             })
         })
         .collect();

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod messages;
 pub mod prop;
 pub mod secret;
+pub mod selector;
 pub mod wire;
 
 pub use ids::{IdError, NodeName, SnapshotName, StorageId, Upid, UserId, VmId, VolumeId};

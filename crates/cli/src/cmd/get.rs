@@ -1,30 +1,38 @@
-//! `proxctl get <kind> [NAME] [-l TAGS]`.
+//! `proxctl get <kind> [NAME] [-l SELECTOR]`.
 
 use proxctl_client::Client;
 use proxctl_ops::output::render;
 use proxctl_ops::views::{self, GuestRow};
-use proxctl_types::wire::split_tags;
+use proxctl_types::selector::Selector;
 
 use crate::exit::UserError;
 use crate::flags::{GetArgs, GetKind};
 use crate::settings::Resolved;
 
-/// Guests matching the optional name/VMID and the tag selector.
-fn filter_guests(rows: Vec<GuestRow>, name: Option<&str>, selector: Option<&str>) -> Vec<GuestRow> {
-    let want: Vec<String> =
-        selector.map(|s| split_tags(s).map(str::to_ascii_lowercase).collect()).unwrap_or_default();
+/// Guests matching the optional name/VMID and the `-l` selector.
+fn filter_guests(
+    rows: Vec<GuestRow>,
+    name: Option<&str>,
+    selector: Option<&Selector>,
+) -> Vec<GuestRow> {
     rows.into_iter()
         .filter(|g| name.is_none_or(|n| g.name == n || g.vmid.to_string() == n))
-        .filter(|g| want.iter().all(|t| g.tags.iter().any(|have| have == t)))
+        .filter(|g| selector.is_none_or(|s| g.selected_by(s)))
         .collect()
 }
 
 pub async fn run(r: &Resolved, client: &Client, a: GetArgs) -> anyhow::Result<()> {
     let name = a.name.as_deref();
-    let sel = a.selector.as_deref();
+    let parsed = match &a.selector {
+        Some(text) => Some(text.parse::<Selector>().map_err(|e| {
+            UserError(format!("{e}; see `proxctl get --help` for the selector language"))
+        })?),
+        None => None,
+    };
+    let sel = parsed.as_ref();
     if sel.is_some() && !matches!(a.kind, GetKind::Vms | GetKind::Containers | GetKind::Templates) {
         return Err(UserError(
-            "-l selects guests by tag; use it with vms, containers or templates".into(),
+            "-l selects guests; use it with vms, containers or templates".into(),
         )
         .into());
     }
