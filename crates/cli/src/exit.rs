@@ -33,6 +33,9 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UserError>().is_some() {
             return USER;
         }
+        if cause.downcast_ref::<PartialFailure>().is_some() {
+            return API;
+        }
         if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
             return if matches!(o, proxctl_ops::OpsError::Render { .. }) { SYSTEM } else { USER };
         }
@@ -63,6 +66,11 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// Some items of a bulk action failed (exit code 3, like any Proxmox error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartialFailure(pub String);
 
 /// An error in what the user asked for (exit code 1).
 #[derive(Debug, thiserror::Error)]

@@ -93,6 +93,13 @@ pub enum Command {
         #[command(subcommand)]
         command: CtCommand,
     },
+    /// Run one action on many guests picked by -l, with a per-guest report.
+    Bulk(BulkArgs),
+    /// Add, remove or replace tags on the guests picked by -l, or count tags.
+    Tag {
+        #[command(subcommand)]
+        command: TagCommand,
+    },
     /// List, follow and stop tasks.
     Task(TaskArgs),
     /// Show the effective configuration and manage profiles.
@@ -480,4 +487,72 @@ pub struct DemoArgs {
     /// Simulated seconds per wall-clock second during the tour.
     #[arg(long, default_value_t = 20.0)]
     pub time_scale: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BulkVerb {
+    Start,
+    Stop,
+    Shutdown,
+    Reboot,
+    Snapshot,
+    Backup,
+    Tag,
+    Delete,
+}
+
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    #[arg(value_enum)]
+    pub verb: BulkVerb,
+    /// Which guests (see `proxctl get --help` for the selector language); `all` for every guest.
+    #[arg(short = 'l', long = "selector", required = true)]
+    pub selector: String,
+    /// How many guests at a time.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Also stop guests tagged always-on.
+    #[arg(long)]
+    pub force: bool,
+    /// snapshot: the snapshot name.
+    #[arg(long)]
+    pub name: Option<proxctl_types::SnapshotName>,
+    /// backup: the target storage.
+    #[arg(long)]
+    pub storage: Option<proxctl_types::StorageId>,
+    /// tag: tags to add.
+    #[arg(long)]
+    pub add: Vec<String>,
+    /// tag: tags to remove.
+    #[arg(long)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagCommand {
+    /// Add tags to every selected guest.
+    Add {
+        #[arg(short = 'l', long = "selector", required = true)]
+        selector: String,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags from every selected guest.
+    Remove {
+        #[arg(short = 'l', long = "selector", required = true)]
+        selector: String,
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+    /// Replace the tags of every selected guest.
+    Replace {
+        #[arg(short = 'l', long = "selector", required = true)]
+        selector: String,
+        tags: Vec<String>,
+    },
+    /// How many guests carry each tag.
+    Stats {
+        #[arg(short = 'l', long = "selector")]
+        selector: Option<String>,
+    },
 }

@@ -12,7 +12,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = flags::Cli::parse();
+    // Usage errors are user errors (exit 1), not clap's default 2, which means "system" here.
+    let cli = match flags::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USER } else { 0 });
+        }
+    };
     let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -284,7 +284,7 @@ async fn vm_create_validates_before_sending_anything() {
         r.stderr
     );
     let r = proxctl(&s, &["vm", "create", "--name", "w", "--vmid", "99"], &[]).await;
-    assert_eq!(r.code, 2, "clap rejects an out-of-range VMID: {}", r.stderr);
+    assert_eq!(r.code, 1, "an out-of-range VMID is a user error: {}", r.stderr);
     assert!(r.stderr.contains("does not look like a valid VM ID"), "{}", r.stderr);
     let writes: Vec<String> = s.counters().into_keys().filter(|k| !k.starts_with("GET ")).collect();
     assert!(writes.is_empty(), "validation failures sent {writes:?}");
@@ -581,6 +581,82 @@ async fn structured_output_and_main_errors_are_stable() {
     insta::assert_snapshot!("pinned_fingerprint_mismatch", redacted);
     let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_URL", ""), ("PROXCTL_TOKEN", "")]).await;
     insta::assert_snapshot!("no_url", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_actions_report_per_guest_honour_always_on_and_continue_on_error() {
+    let s = sim().await;
+    let r = proxctl(&s, &["bulk", "start", "-l", "name:web-*", "-o", "json"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().iter().filter(|i| i["outcome"] == "ok").count(), 3, "{v}");
+
+    let r = proxctl(&s, &["tag", "add", "-l", "name:web-1", "always-on"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    s.with_world(|w| w.counters.clear());
+    let r = proxctl(&s, &["--dry-run", "bulk", "stop", "-l", "all"], &[]).await;
+    assert!(r.stdout.starts_with("dry run: would stop 4 guest(s):"), "{}", r.stdout);
+    assert!(
+        s.counters().keys().all(|k| k.starts_with("GET ") || k == "POST /access/ticket"),
+        "{:?}",
+        s.counters()
+    );
+    let r = proxctl(&s, &["bulk", "stop", "-l", "all"], &[]).await;
+    assert_eq!(r.code, 1, "no --yes and no terminal: {}", r.stderr);
+    let r = proxctl(&s, &["bulk", "stop", "-l", "all", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("bulk_stop_report", r.stdout);
+    let r = proxctl(&s, &["bulk", "stop", "-l", "name:web-1", "--yes", "--force"], &[]).await;
+    assert!(r.stdout.contains("100    web-1   pve    ok"), "{}", r.stdout);
+
+    // One guest fails: the others still run, the report says which, the exit code is 3.
+    s.set_faults(proxctl_sim::Faults {
+        rules: vec![proxctl_sim::FaultRule {
+            pattern: "/qemu/101/status/start".into(),
+            error_rate: 1.0,
+            status: 500,
+            message: Some("simulated start failure".into()),
+            reset_rate: 0.0,
+            slow_ms: 0,
+        }],
+        ..Default::default()
+    });
+    let r = proxctl(&s, &["bulk", "start", "-l", "name:web-*"], &[]).await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stdout.contains("101    web-2   pve    FAILED   POST /nodes/pve/qemu/101/status/start failed with HTTP 500: simulated start failure"), "{}", r.stdout);
+    assert!(r.stdout.contains("102    web-2   pve    ok"), "{}", r.stdout);
+    assert!(r.stderr.contains("1 of 3 guest(s) failed"), "{}", r.stderr);
+    s.set_faults(proxctl_sim::Faults::default());
+
+    let r = proxctl(&s, &["bulk", "snapshot", "-l", "name:web-1"], &[]).await;
+    assert_eq!(r.code, 1);
+    let r = proxctl(&s, &["bulk", "snapshot", "-l", "name:web-1", "--name", "nightly"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["bulk", "start", "-l", "tag:nothing-has-this"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no guest matches"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_are_added_removed_replaced_and_counted() {
+    let s = sim().await;
+    assert_eq!(proxctl(&s, &["tag", "add", "-l", "name:web-*", "Team-A"], &[]).await.code, 0);
+    let r = proxctl(&s, &["tag", "stats", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0], serde_json::json!({"tag": "team-a", "guests": 3, "running": 0}));
+    assert_eq!(
+        proxctl(&s, &["tag", "replace", "-l", "name:web-1", "blue", "green"], &[]).await.code,
+        0
+    );
+    let r = proxctl(&s, &["describe", "vm", "web-1", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["config"]["tags"], "blue;green");
+    assert_eq!(proxctl(&s, &["tag", "remove", "-l", "tag:team-a", "team-a"], &[]).await.code, 0);
+    let r = proxctl(&s, &["tag", "stats", "-l", "name:web-*"], &[]).await;
+    assert!(!r.stdout.contains("team-a"), "{}", r.stdout);
+    let r = proxctl(&s, &["tag", "add", "-l", "all", "--", "-bad"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("'-bad' is not a valid tag"), "{}", r.stderr);
 }
 
 #[test]

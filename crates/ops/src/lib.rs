@@ -2,11 +2,13 @@
 //! the REST API, MCP server and dashboard) call these functions and render their results with
 //! `output`, so a feature added here is available to every face.
 
+pub mod bulk;
 pub mod ct;
 pub mod doctor;
 pub mod error;
 pub mod guest;
 pub mod output;
+pub mod tags;
 pub mod views;
 pub mod vm;
 

@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+mod bulk;
 mod config;
 mod demo;
 mod get;
@@ -112,6 +113,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .into());
             }
             Ok(())
+        }
+        Command::Bulk(a) => {
+            let (r, client) = connect(&g)?;
+            bulk::run(&r, &client, a).await
+        }
+        Command::Tag { command } => {
+            let (r, client) = connect(&g)?;
+            bulk::tag(&r, &client, command).await
         }
         Command::Task(a) => {
             let (r, client) = connect(&g)?;

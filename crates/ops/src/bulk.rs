@@ -1,0 +1,209 @@
+//! Bulk actions over guests picked by a selector: bounded parallelism, continue on error, and a
+//! per-guest report. Special tags: `always-on` guests are never stopped, shut down, rebooted or
+//! deleted without `force`.
+
+use futures_util::StreamExt;
+use proxctl_client::endpoints::storage::{VzdumpRequest, VzdumpStarted};
+use proxctl_client::{Client, DeleteOptions, PowerAction, SnapshotRequest, WaitOptions};
+use proxctl_types::messages::GuestKind;
+use proxctl_types::selector::Selector;
+use proxctl_types::{NodeName, SnapshotName, StorageId, VmId};
+use serde::Serialize;
+
+use crate::output::Tabular;
+use crate::views::{self, GuestRow};
+use crate::{GuestRef, OpsError};
+
+/// The tag that protects a guest from being stopped in bulk.
+pub const ALWAYS_ON: &str = "always-on";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkAction {
+    Start,
+    Stop,
+    Shutdown,
+    Reboot,
+    Delete,
+    Snapshot(SnapshotName),
+    Backup(Option<StorageId>),
+    /// Add and remove tags.
+    Tag {
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+}
+
+impl BulkAction {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            BulkAction::Start => "start",
+            BulkAction::Stop => "stop",
+            BulkAction::Shutdown => "shutdown",
+            BulkAction::Reboot => "reboot",
+            BulkAction::Delete => "delete",
+            BulkAction::Snapshot(_) => "snapshot",
+            BulkAction::Backup(_) => "backup",
+            BulkAction::Tag { .. } => "tag",
+        }
+    }
+
+    /// Whether the action takes a guest down (and so respects `always-on`).
+    pub fn stops_guests(&self) -> bool {
+        matches!(
+            self,
+            BulkAction::Stop | BulkAction::Shutdown | BulkAction::Reboot | BulkAction::Delete
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemReport {
+    pub vmid: u32,
+    pub name: String,
+    pub node: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+impl Tabular for ItemReport {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["VMID", "NAME", "NODE", "RESULT", "DETAIL"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        let r = match self.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "FAILED",
+        };
+        vec![
+            self.vmid.to_string(),
+            self.name.clone(),
+            self.node.clone(),
+            r.into(),
+            self.detail.clone(),
+        ]
+    }
+}
+
+/// The guests a selector picks (templates only when asked for by the selector).
+pub async fn targets(client: &Client, sel: &Selector) -> Result<Vec<GuestRow>, OpsError> {
+    Ok(views::guests(client, None, false)
+        .await?
+        .into_iter()
+        .filter(|g| !g.template && g.selected_by(sel))
+        .collect())
+}
+
+fn guest_ref(g: &GuestRow) -> Result<GuestRef, OpsError> {
+    let kind = if g.kind == "lxc" { GuestKind::Lxc } else { GuestKind::Qemu };
+    let vmid = VmId::new(g.vmid).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let node = NodeName::new(g.node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    Ok(GuestRef { vmid, node, kind, name: Some(g.name.clone()) })
+}
+
+async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) -> ItemReport {
+    let report = |outcome, detail: String| ItemReport {
+        vmid: g.vmid,
+        name: g.name.clone(),
+        node: g.node.clone(),
+        outcome,
+        detail,
+    };
+    if action.stops_guests() && !force && g.tags.iter().any(|t| t == ALWAYS_ON) {
+        return report(
+            Outcome::Skipped,
+            format!("tagged {ALWAYS_ON}; pass --force to {} it anyway", action.verb()),
+        );
+    }
+    match run_one(client, g, action).await {
+        Ok(detail) => report(Outcome::Ok, detail),
+        Err(e) => {
+            report(Outcome::Failed, e.to_string().lines().next().unwrap_or_default().to_string())
+        }
+    }
+}
+
+async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<String, OpsError> {
+    let r = guest_ref(g)?;
+    let wait = |u| async move {
+        client.wait_task(&u, &WaitOptions::default()).await.map_err(OpsError::from)
+    };
+    let power = |a: PowerAction| async move { crate::guest::power(client, &r, &a).await };
+    match action {
+        BulkAction::Start if g.status == "running" => return Ok("already running".into()),
+        BulkAction::Stop | BulkAction::Shutdown if g.status == "stopped" => {
+            return Ok("already stopped".into());
+        }
+        BulkAction::Start => wait(power(PowerAction::Start { timeout: None }).await?).await?,
+        BulkAction::Stop => wait(power(PowerAction::Stop { timeout: None }).await?).await?,
+        BulkAction::Shutdown => {
+            wait(power(PowerAction::Shutdown { timeout: None, force_stop: false }).await?).await?
+        }
+        BulkAction::Reboot => wait(power(PowerAction::Reboot { timeout: None }).await?).await?,
+        BulkAction::Delete => {
+            let r = guest_ref(g)?;
+            wait(crate::guest::delete(client, &r, &DeleteOptions::default()).await?).await?
+        }
+        BulkAction::Snapshot(name) => {
+            let r = guest_ref(g)?;
+            let req = SnapshotRequest {
+                name: name.clone(),
+                description: Some("proxctl bulk snapshot".into()),
+                vmstate: false,
+            };
+            wait(client.snapshot_create(r.kind, &r.node, r.vmid, &req).await?).await?
+        }
+        BulkAction::Backup(storage) => {
+            let r = guest_ref(g)?;
+            let req = VzdumpRequest {
+                vmids: vec![r.vmid],
+                storage: storage.clone(),
+                compress: Some("zstd".into()),
+                ..Default::default()
+            };
+            match client.vzdump(&r.node, &req).await? {
+                VzdumpStarted::Task(u) => wait(u).await?,
+                VzdumpStarted::NothingToDo => return Ok("nothing to back up on this node".into()),
+            }
+        }
+        BulkAction::Tag { add, remove } => {
+            let r = guest_ref(g)?;
+            let mut tags: Vec<String> = g
+                .tags
+                .iter()
+                .filter(|t| !remove.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                .cloned()
+                .collect();
+            tags.extend(add.iter().map(|t| t.to_ascii_lowercase()));
+            crate::tags::write(client, &r, tags).await?;
+            return Ok("tags updated".into());
+        }
+    };
+    Ok("done".into())
+}
+
+/// Run `action` on every target, at most `parallel` at a time, continuing past failures.
+/// The report is in VMID order.
+pub async fn run(
+    client: &Client,
+    targets: &[GuestRow],
+    action: &BulkAction,
+    parallel: usize,
+    force: bool,
+) -> Vec<ItemReport> {
+    let mut out: Vec<ItemReport> = futures_util::stream::iter(targets)
+        .map(|g| one(client, g, action, force))
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
+    out.sort_by_key(|r| r.vmid);
+    out
+}
