@@ -93,6 +93,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CtCommand,
     },
+    /// Take, list, delete and roll back snapshots; expire them with --ttl and `sweep`.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
     /// Run one action on many guests picked by -l, with a per-guest report.
     Bulk(BulkArgs),
     /// Add, remove or replace tags on the guests picked by -l, or count tags.
@@ -554,5 +559,48 @@ pub enum TagCommand {
     Stats {
         #[arg(short = 'l', long = "selector")]
         selector: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot; --ttl records an expiry that `snapshot sweep` enforces.
+    Create {
+        target: String,
+        name: proxctl_types::SnapshotName,
+        /// Expire after this long: 30m, 4h, 2d, 1w.
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Include the RAM state (VMs).
+        #[arg(long)]
+        ram: bool,
+    },
+    /// A guest's snapshots as a tree.
+    List { target: String },
+    /// Delete snapshots by name or `*` pattern (asks first).
+    Delete { target: String, pattern: String },
+    /// Roll a guest back to a snapshot (asks first).
+    Rollback {
+        target: String,
+        name: proxctl_types::SnapshotName,
+        /// Start the guest afterwards.
+        #[arg(long)]
+        start: bool,
+    },
+    /// Delete expired snapshots of the selected guests; safe to run from cron.
+    Sweep {
+        #[arg(short = 'l', long = "selector", default_value = "all")]
+        selector: String,
+    },
+    /// Keep only the newest N snapshots whose names start with --prefix.
+    Rotate {
+        #[arg(short = 'l', long = "selector", required = true)]
+        selector: String,
+        #[arg(long)]
+        keep: usize,
+        #[arg(long, default_value = "auto-")]
+        prefix: String,
     },
 }

@@ -659,6 +659,69 @@ async fn tags_are_added_removed_replaced_and_counted() {
     assert!(r.stderr.contains("'-bad' is not a valid tag"), "{}", r.stderr);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_expire_by_ttl_rotate_and_form_a_tree() {
+    let s = sim().await;
+    for (name, ttl) in [("keep-me", None), ("old-1", Some("0s")), ("fresh", Some("4h"))] {
+        let mut args = vec!["snapshot", "create", "web-1", name];
+        if let Some(t) = ttl {
+            args.extend(["--ttl", t]);
+        }
+        let r = proxctl(&s, &args, &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let r = proxctl(&s, &["snapshot", "list", "web-1"], &[]).await;
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("keep-me")
+            && lines[1].starts_with("  old-1")
+            && lines[2].starts_with("    fresh"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines[2].contains("(expires "), "{}", r.stdout);
+    let r = proxctl(&s, &["--dry-run", "snapshot", "sweep"], &[]).await;
+    assert!(
+        r.stdout.contains("old-1")
+            && r.stdout.contains("would delete")
+            && !r.stdout.contains("fresh"),
+        "{}",
+        r.stdout
+    );
+    let r = proxctl(&s, &["snapshot", "sweep", "-l", "name:web-*"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("old-1") && r.stdout.contains("deleted"), "{}", r.stdout);
+    let r = proxctl(&s, &["snapshot", "list", "web-1", "-o", "json"], &[]).await;
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["keep-me", "fresh"]);
+
+    for n in ["auto-1", "auto-2", "auto-3"] {
+        assert_eq!(proxctl(&s, &["snapshot", "create", "web-1", n], &[]).await.code, 0);
+    }
+    let r = proxctl(&s, &["snapshot", "rotate", "-l", "name:web-1", "--keep", "1"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("auto-1") && r.stdout.contains("auto-2") && !r.stdout.contains("auto-3"),
+        "{}",
+        r.stdout
+    );
+    let r = proxctl(&s, &["snapshot", "delete", "web-1", "keep-*"], &[]).await;
+    assert_eq!(r.code, 1, "asks first: {}", r.stderr);
+    let r = proxctl(&s, &["snapshot", "delete", "web-1", "keep-*", "--yes"], &[]).await;
+    assert_eq!(r.stdout.trim(), "deleted: keep-me", "{}", r.stderr);
+    let r = proxctl(&s, &["snapshot", "rollback", "web-1", "fresh", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["snapshot", "create", "web-1", "xx", "--ttl", "soon"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("'soon' is not a duration"), "{}", r.stderr);
+}
+
 #[test]
 fn the_committed_command_reference_matches_the_cli_definition() {
     let out =

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod error;
 pub mod guest;
 pub mod output;
+pub mod snapshot;
 pub mod tags;
 pub mod views;
 pub mod vm;

@@ -24,6 +24,7 @@ mod demo;
 mod get;
 mod guest;
 mod sim;
+mod snapshot;
 mod task;
 
 use std::io::{IsTerminal, Write};
@@ -113,6 +114,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .into());
             }
             Ok(())
+        }
+        Command::Snapshot { command } => {
+            let (r, client) = connect(&g)?;
+            snapshot::run(&r, &client, command).await
         }
         Command::Bulk(a) => {
             let (r, client) = connect(&g)?;
