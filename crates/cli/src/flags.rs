@@ -98,6 +98,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// Drain a node for maintenance, and undo it.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
     /// Run one action on many guests picked by -l, with a per-guest report.
     Bulk(BulkArgs),
     /// Add, remove or replace tags on the guests picked by -l, or count tags.
@@ -250,6 +255,20 @@ pub enum VmCommand {
     },
     /// Change config keys; the change is refused if someone else changed the VM meanwhile.
     Set(SetArgs),
+    /// Move the VM to another node, after checking PVE's preconditions.
+    Migrate {
+        /// The VM, by name or VMID.
+        target: String,
+        /// The node to move it to.
+        #[arg(long = "to")]
+        to: proxctl_types::NodeName,
+        /// Live-migrate a running VM.
+        #[arg(long)]
+        online: bool,
+        /// Copy local disks along.
+        #[arg(long)]
+        with_local_disks: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -602,5 +621,26 @@ pub enum SnapshotCommand {
         keep: usize,
         #[arg(long, default_value = "auto-")]
         prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Move maint-ok guests away and shut down the other running ones (always-on ones only
+    /// with --force); everything touched is tagged for undrain.
+    Drain {
+        /// The node going into maintenance.
+        node: proxctl_types::NodeName,
+        /// Where to move maint-ok guests (default: another online node).
+        #[arg(long = "to")]
+        to: Option<proxctl_types::NodeName>,
+        /// Also shut down guests tagged always-on.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring back what drain moved or stopped.
+    Undrain {
+        /// The node that was drained.
+        node: proxctl_types::NodeName,
     },
 }

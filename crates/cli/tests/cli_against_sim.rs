@@ -722,6 +722,80 @@ async fn snapshots_expire_by_ttl_rotate_and_form_a_tree() {
     assert!(r.stderr.contains("'soon' is not a duration"), "{}", r.stderr);
 }
 
+async fn two_nodes() -> SimHandle {
+    let scenario = proxctl_sim::scenario::Scenario::from_yaml(
+        r#"
+nodes: [{name: pve1}, {name: pve2}]
+guests:
+  - {vmid: 100, node: pve1, running: true, config: {name: mover, tags: "maint-ok", scsi0: "local-lvm:vm-100-disk-0,size=4G"}}
+  - {vmid: 101, node: pve1, running: true, config: {name: stopper, scsi0: "local-lvm:vm-101-disk-0,size=4G"}}
+  - {vmid: 102, node: pve1, running: true, config: {name: keeper, tags: "always-on", scsi0: "local-lvm:vm-102-disk-0,size=4G"}}
+  - {vmid: 103, node: pve1, config: {name: idle, scsi0: "local-lvm:vm-103-disk-0,size=4G"}}
+"#,
+    )
+    .unwrap();
+    let cfg = SimConfig {
+        clock: ClockMode::Realtime,
+        time_scale: 1000.0,
+        token: Some(Secret::new(TOKEN)),
+        auth_failure_delay_ms: 0,
+        scenario: Some(scenario),
+        ..SimConfig::default()
+    };
+    proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_checks_preconditions_and_drain_undrain_honour_special_tags() {
+    let s = two_nodes().await;
+    let r = proxctl(&s, &["vm", "migrate", "idle", "--to", "pve1"], &[]).await;
+    assert!(r.stderr.contains("is already on pve1"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "migrate", "stopper", "--to", "pve2"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is running: pass --online"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "migrate", "stopper", "--to", "pve2", "--online"], &[]).await;
+    assert!(
+        r.stderr.contains("has local disks (local-lvm:vm-101-disk-0): pass --with-local-disks"),
+        "{}",
+        r.stderr
+    );
+    let r = proxctl(&s, &["vm", "migrate", "idle", "--to", "pve2"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(proxctl(&s, &["vm", "migrate", "idle", "--to", "pve1"], &[]).await.code, 0);
+
+    let r = proxctl(&s, &["--dry-run", "node", "drain", "pve1"], &[]).await;
+    assert!(
+        r.stdout.contains("would move to pve2") && r.stdout.contains("would shut down"),
+        "{}",
+        r.stdout
+    );
+    let r = proxctl(&s, &["node", "drain", "pve1", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    insta::assert_snapshot!("drain_report", r.stdout);
+    let r = proxctl(&s, &["get", "vms", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let by = |id: u64| v.as_array().unwrap().iter().find(|g| g["vmid"] == id).unwrap().clone();
+    assert_eq!(
+        (by(100)["node"].clone(), by(100)["status"].clone()),
+        (serde_json::json!("pve2"), serde_json::json!("running"))
+    );
+    assert_eq!(by(101)["status"], "stopped");
+    assert_eq!(by(102)["status"], "running", "always-on stays up");
+
+    let r = proxctl(&s, &["node", "undrain", "pve1"], &[]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = proxctl(&s, &["get", "vms", "-o", "json"], &[]).await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    for g in v.as_array().unwrap() {
+        assert_eq!(g["node"], "pve1", "{g}");
+        assert!(!g["tags"].to_string().contains("drained-from"), "{g}");
+    }
+    assert!(
+        v.as_array().unwrap().iter().filter(|g| g["vmid"] != 103).all(|g| g["status"] == "running"),
+        "{v}"
+    );
+}
+
 #[test]
 fn the_committed_command_reference_matches_the_cli_definition() {
     let out =

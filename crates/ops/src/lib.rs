@@ -7,6 +7,7 @@ pub mod ct;
 pub mod doctor;
 pub mod error;
 pub mod guest;
+pub mod migrate;
 pub mod output;
 pub mod snapshot;
 pub mod tags;

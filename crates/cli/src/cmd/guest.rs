@@ -63,6 +63,12 @@ pub async fn run_vm(r: &Resolved, client: &Client, c: VmCommand) -> anyhow::Resu
             }
         }
         VmCommand::Set(a) => set(client, a).await,
+        VmCommand::Migrate { target, to, online, with_local_disks } => {
+            let g = find(client, &target, GuestKind::Qemu).await?;
+            let u =
+                proxctl_ops::migrate::migrate(client, &g, &to, online, with_local_disks).await?;
+            wait(r, client, &u, &format!("migrate {} to {to}", g.label())).await
+        }
     }
 }
 

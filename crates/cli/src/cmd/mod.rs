@@ -23,6 +23,7 @@ mod config;
 mod demo;
 mod get;
 mod guest;
+mod node;
 mod sim;
 mod snapshot;
 mod task;
@@ -118,6 +119,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Snapshot { command } => {
             let (r, client) = connect(&g)?;
             snapshot::run(&r, &client, command).await
+        }
+        Command::Node { command } => {
+            let (r, client) = connect(&g)?;
+            node::run(&r, &client, command).await
         }
         Command::Bulk(a) => {
             let (r, client) = connect(&g)?;
