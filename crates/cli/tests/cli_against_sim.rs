@@ -11,8 +11,7 @@ use proxctl_types::secret::Secret;
 const TOKEN: &str = "root@pam!cli=0a1b2c3d-1111-4222-8333-444444444444";
 
 async fn sim() -> SimHandle {
-    let scenario = proxctl_sim::scenario::Scenario::from_yaml(
-        r#"
+    start_with(r#"
 guests:
   - vmid: 100
     config: {name: web-1, cores: "2", memory: "2048", scsi0: "local-lvm:vm-100-disk-0,size=8G", tags: "prod;web"}
@@ -25,9 +24,12 @@ guests:
   - vmid: 200
     kind: lxc
     config: {hostname: ct-1, rootfs: "local-lvm:vm-200-disk-0,size=4G"}
-"#,
-    )
-    .unwrap();
+"#).await
+}
+
+/// A realtime simulator (1000x) seeded from a scenario, with the test token.
+async fn start_with(scenario: &str) -> SimHandle {
+    let scenario = proxctl_sim::scenario::Scenario::from_yaml(scenario).unwrap();
     let cfg = SimConfig {
         clock: ClockMode::Realtime,
         time_scale: 1000.0,
@@ -723,26 +725,14 @@ async fn snapshots_expire_by_ttl_rotate_and_form_a_tree() {
 }
 
 async fn two_nodes() -> SimHandle {
-    let scenario = proxctl_sim::scenario::Scenario::from_yaml(
-        r#"
+    start_with(r#"
 nodes: [{name: pve1}, {name: pve2}]
 guests:
   - {vmid: 100, node: pve1, running: true, config: {name: mover, tags: "maint-ok", scsi0: "local-lvm:vm-100-disk-0,size=4G"}}
   - {vmid: 101, node: pve1, running: true, config: {name: stopper, scsi0: "local-lvm:vm-101-disk-0,size=4G"}}
   - {vmid: 102, node: pve1, running: true, config: {name: keeper, tags: "always-on", scsi0: "local-lvm:vm-102-disk-0,size=4G"}}
   - {vmid: 103, node: pve1, config: {name: idle, scsi0: "local-lvm:vm-103-disk-0,size=4G"}}
-"#,
-    )
-    .unwrap();
-    let cfg = SimConfig {
-        clock: ClockMode::Realtime,
-        time_scale: 1000.0,
-        token: Some(Secret::new(TOKEN)),
-        auth_failure_delay_ms: 0,
-        scenario: Some(scenario),
-        ..SimConfig::default()
-    };
-    proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+"#).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

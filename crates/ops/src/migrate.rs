@@ -106,6 +106,14 @@ fn report(g: &GuestRow, outcome: Outcome, detail: impl Into<String>) -> ItemRepo
     }
 }
 
+/// The report line for one guest: `plan` when it worked, the error's first line when not.
+fn outcome(g: &GuestRow, plan: String, result: Result<(), OpsError>) -> ItemReport {
+    match result {
+        Ok(()) => report(g, Outcome::Ok, plan),
+        Err(e) => report(g, Outcome::Failed, e.to_string().lines().next().unwrap_or_default()),
+    }
+}
+
 fn guest_ref(g: &GuestRow) -> Result<GuestRef, OpsError> {
     let kind = if g.kind == "lxc" { GuestKind::Lxc } else { GuestKind::Qemu };
     Ok(GuestRef {
@@ -183,14 +191,7 @@ pub async fn drain(
             }
         }
         .await;
-        out.push(match result {
-            Ok(()) => report(&row, Outcome::Ok, plan),
-            Err(e) => report(
-                &row,
-                Outcome::Failed,
-                e.to_string().lines().next().unwrap_or_default().to_string(),
-            ),
-        });
+        out.push(outcome(&row, plan, result));
     }
     Ok(out)
 }
@@ -236,14 +237,7 @@ pub async fn undrain(
             .await
         }
         .await;
-        out.push(match result {
-            Ok(()) => report(&row, Outcome::Ok, plan),
-            Err(e) => report(
-                &row,
-                Outcome::Failed,
-                e.to_string().lines().next().unwrap_or_default().to_string(),
-            ),
-        });
+        out.push(outcome(&row, plan, result));
     }
     Ok(out)
 }
