@@ -98,6 +98,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// Back up now, list, protect, annotate, delete and prune backups.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Drain a node for maintenance, and undo it.
     Node {
         #[command(subcommand)]
@@ -579,6 +584,87 @@ pub enum TagCommand {
         #[arg(short = 'l', long = "selector")]
         selector: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up a guest now with vzdump.
+    Create {
+        /// The guest, by name or VMID.
+        target: String,
+        /// Target storage (needed for --protected and --notes-template).
+        #[arg(long)]
+        storage: Option<proxctl_types::StorageId>,
+        /// snapshot, suspend or stop.
+        #[arg(long, default_value = "snapshot", value_parser = ["snapshot", "suspend", "stop"])]
+        mode: String,
+        /// 0, gzip, lzo or zstd.
+        #[arg(long, default_value = "zstd", value_parser = ["0", "1", "gzip", "lzo", "zstd"])]
+        compress: String,
+        /// Notes for the backup; {{guestname}}, {{node}}, {{vmid}} and {{cluster}} expand.
+        #[arg(long)]
+        notes_template: Option<String>,
+        /// Protect the backup from pruning and deletion.
+        #[arg(long)]
+        protected: bool,
+    },
+    /// Backups, filtered by guest, node or storage; newest first per guest.
+    List {
+        /// Only this guest's backups (name or VMID).
+        target: Option<String>,
+        #[arg(long)]
+        node: Option<proxctl_types::NodeName>,
+        #[arg(long)]
+        storage: Option<proxctl_types::StorageId>,
+    },
+    /// Protect a backup from pruning and deletion.
+    Protect { volid: proxctl_types::VolumeId },
+    /// Remove a backup's protection.
+    Unprotect { volid: proxctl_types::VolumeId },
+    /// Replace a backup's notes.
+    Notes { volid: proxctl_types::VolumeId, notes: String },
+    /// Delete a backup (asks first; refuses protected ones).
+    Delete { volid: proxctl_types::VolumeId },
+    /// Apply PVE retention rules per guest; --dry-run lists what would go.
+    Prune {
+        /// Only this guest's backups (name or VMID); all guests when left out.
+        target: Option<String>,
+        #[arg(long)]
+        storage: Option<proxctl_types::StorageId>,
+        #[command(flatten)]
+        keep: KeepArgs,
+    },
+}
+
+/// PVE's `prune-backups` options, one flag each.
+#[derive(Debug, Args)]
+pub struct KeepArgs {
+    #[arg(long)]
+    pub keep_last: Option<u32>,
+    #[arg(long)]
+    pub keep_hourly: Option<u32>,
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    #[arg(long)]
+    pub keep_yearly: Option<u32>,
+}
+
+impl From<KeepArgs> for proxctl_types::prop::PruneBackups {
+    fn from(k: KeepArgs) -> Self {
+        Self {
+            keep_last: k.keep_last,
+            keep_hourly: k.keep_hourly,
+            keep_daily: k.keep_daily,
+            keep_weekly: k.keep_weekly,
+            keep_monthly: k.keep_monthly,
+            keep_yearly: k.keep_yearly,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

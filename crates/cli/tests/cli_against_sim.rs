@@ -804,3 +804,58 @@ fn help_output_is_stable() {
     let out = Command::new(env!("CARGO_BIN_EXE_proxctl")).arg("--help").output().unwrap();
     insta::assert_snapshot!("help", String::from_utf8_lossy(&out.stdout));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_protect_refuse_deletion_and_prune_keeps_what_pve_would() {
+    async fn list(s: &SimHandle) -> Vec<serde_json::Value> {
+        let r = proxctl(s, &["backup", "list", "web-1", "-o", "json"], &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    }
+    let s = sim().await;
+    let r =
+        proxctl(&s, &["backup", "create", "web-1", "--storage", "local", "--protected"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for _ in 0..2 {
+        let r = proxctl(&s, &["backup", "create", "web-1", "--storage", "local"], &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let rows = list(&s).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let protected: Vec<&str> = rows
+        .iter()
+        .filter(|b| b["protected"] == true)
+        .map(|b| b["volid"].as_str().unwrap())
+        .collect();
+    assert_eq!(protected.len(), 1, "{rows:?}");
+    let volid = protected[0].to_string();
+
+    let r = proxctl(&s, &["backup", "delete", &volid, "--yes"], &[]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("is protected; run `proxctl backup unprotect"), "{}", r.stderr);
+
+    let r = proxctl(&s, &["backup", "prune", "web-1", "--keep-last", "1", "--dry-run"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let marks: Vec<&str> =
+        r.stdout.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    let mut sorted = marks.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["keep", "protected", "remove"], "{}", r.stdout);
+    assert_eq!(list(&s).await.len(), 3, "a dry run deletes nothing");
+
+    let r = proxctl(&s, &["backup", "prune", "web-1", "--keep-last", "1", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = list(&s).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|b| b["volid"] == volid.as_str()), "the protected one stays");
+
+    let r = proxctl(&s, &["backup", "notes", &volid, "before the upgrade"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(proxctl(&s, &["backup", "unprotect", &volid], &[]).await.code, 0);
+    let rows = list(&s).await;
+    let b = rows.iter().find(|b| b["volid"] == volid.as_str()).unwrap();
+    assert_eq!(b["notes"], "before the upgrade");
+    assert_eq!(b["protected"], false);
+    assert_eq!(proxctl(&s, &["backup", "delete", &volid, "--yes"], &[]).await.code, 0);
+    assert_eq!(list(&s).await.len(), 1);
+}

@@ -327,16 +327,19 @@ pub async fn snapshots(client: &Client, g: &crate::GuestRef) -> Result<Vec<Snaps
 pub struct BackupRow {
     pub volid: String,
     pub node: String,
+    pub storage: String,
     pub vmid: Option<u32>,
     pub size: u64,
     pub ctime: Option<u64>,
     pub protected: bool,
     pub notes: Option<String>,
+    /// `ok`/`failed` where the storage verifies backups (Proxmox Backup Server), else empty.
+    pub verification: Option<String>,
 }
 
 impl Tabular for BackupRow {
     fn headers(_wide: bool) -> Vec<&'static str> {
-        vec!["VMID", "NODE", "SIZE", "PROTECTED", "VOLUME", "NOTES"]
+        vec!["VMID", "NODE", "SIZE", "PROTECTED", "VERIFIED", "VOLUME", "NOTES"]
     }
     fn cells(&self, _wide: bool) -> Vec<String> {
         vec![
@@ -344,6 +347,7 @@ impl Tabular for BackupRow {
             self.node.clone(),
             human_bytes(self.size),
             if self.protected { "yes" } else { "" }.into(),
+            self.verification.clone().unwrap_or_default(),
             self.volid.clone(),
             self.notes.clone().unwrap_or_default(),
         ]
@@ -363,11 +367,18 @@ pub async fn backups(client: &Client) -> Result<Vec<BackupRow>, OpsError> {
                 rows.push(BackupRow {
                     volid: c.volid,
                     node: n.node.to_string(),
+                    storage: sid.to_string(),
                     vmid: c.vmid.map(|v| v.get()),
                     size: c.size,
                     ctime: c.ctime,
                     protected: c.protected == Some(true),
                     notes: c.notes,
+                    verification: c
+                        .verification
+                        .as_ref()
+                        .and_then(|v| v.get("state"))
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string),
                 });
             }
         }

@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+mod backup;
 mod bulk;
 mod config;
 mod demo;
@@ -119,6 +120,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Snapshot { command } => {
             let (r, client) = connect(&g)?;
             snapshot::run(&r, &client, command).await
+        }
+        Command::Backup { command } => {
+            let (r, client) = connect(&g)?;
+            backup::run(&r, &client, command).await
         }
         Command::Node { command } => {
             let (r, client) = connect(&g)?;

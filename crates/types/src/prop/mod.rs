@@ -5,6 +5,7 @@ mod drive;
 mod ipconfig;
 mod lxc;
 mod net;
+mod prune;
 mod system;
 
 #[cfg(test)]
@@ -17,6 +18,7 @@ pub use drive::{Drive, DriveSlot, EfiDisk, Media, TpmState};
 pub use ipconfig::{IpConfig, Ipv4Setting, Ipv6Setting};
 pub use lxc::{LxcMount, LxcNet};
 pub use net::{MacAddr, NetDevice, NetModel};
+pub use prune::PruneBackups;
 pub use system::{Agent, Boot, Cpu, Memory, Serial, Smbios1, Vga};
 
 /// A property string that does not fit its format. The text follows PVE's

@@ -138,6 +138,15 @@ proptest! {
     fn lxc_mount_round_trips(v in lxc_mount()) { round_trips(&v)?; }
 
     #[test]
+    fn prune_backups_round_trips(counts in prop::collection::vec(prop::option::of(0u32..1000), 6),
+                                 extra in extra()) {
+        let v = PruneBackups { keep_all: None, keep_last: counts[0], keep_hourly: counts[1],
+            keep_daily: counts[2], keep_weekly: counts[3], keep_monthly: counts[4],
+            keep_yearly: counts[5], extra };
+        round_trips(&v)?;
+    }
+
+    #[test]
     fn memory_agent_cpu_vga_boot_smbios_round_trip(mib in 16u64..1 << 24, en in any::<bool>(),
             fstrim in prop::option::of(any::<bool>()), cpu in word(), vga in prop::option::of(word()),
             vmem in prop::option::of(1u32..512), order in prop::collection::vec("(scsi|net|ide)[0-9]", 0..4),

@@ -1,0 +1,364 @@
+//! Backups: vzdump now, list with filters, protect, notes, delete (never a protected one) and
+//! retention with PVE's prune semantics, planned as a pure function so a dry run shows exactly
+//! what would go.
+
+use std::collections::HashSet;
+
+use proxctl_client::endpoints::storage::{VzdumpRequest, VzdumpStarted};
+use proxctl_client::{Client, WaitOptions};
+use proxctl_types::prop::PruneBackups;
+use proxctl_types::{NodeName, StorageId, Upid, VmId, VolumeId};
+use serde::Serialize;
+
+use crate::OpsError;
+use crate::output::Tabular;
+use crate::views::BackupRow;
+
+/// Which backups to list: every field that is set must match.
+#[derive(Debug, Clone, Default)]
+pub struct BackupFilter {
+    pub vmid: Option<VmId>,
+    pub node: Option<NodeName>,
+    pub storage: Option<StorageId>,
+}
+
+/// Backups matching `f`, newest first within each guest.
+pub async fn list(client: &Client, f: &BackupFilter) -> Result<Vec<BackupRow>, OpsError> {
+    Ok(crate::views::backups(client)
+        .await?
+        .into_iter()
+        .filter(|b| f.vmid.is_none_or(|v| b.vmid == Some(v.get())))
+        .filter(|b| f.node.as_ref().is_none_or(|n| b.node == n.as_str()))
+        .filter(|b| f.storage.as_ref().is_none_or(|s| b.storage == s.as_str()))
+        .collect())
+}
+
+/// Start vzdump on `node`; `None` when no selected guest lives there.
+pub async fn create(
+    client: &Client,
+    node: &NodeName,
+    req: &VzdumpRequest,
+) -> Result<Option<Upid>, OpsError> {
+    if (req.protected || req.notes_template.is_some()) && req.storage.is_none() {
+        return Err(OpsError::Invalid(
+            "--protected and --notes-template need --storage (PVE requires it)".into(),
+        ));
+    }
+    match client.vzdump(node, req).await? {
+        VzdumpStarted::Task(u) => Ok(Some(u)),
+        VzdumpStarted::NothingToDo => Ok(None),
+    }
+}
+
+/// Find one backup by its volume ID, to learn its node and protection.
+pub async fn find(client: &Client, volid: &VolumeId) -> Result<BackupRow, OpsError> {
+    crate::views::backups(client).await?.into_iter().find(|b| b.volid == volid.as_str()).ok_or_else(
+        || {
+            OpsError::Invalid(format!(
+                "no backup '{volid}' on any node; list them with `proxctl backup list`"
+            ))
+        },
+    )
+}
+
+fn node_of(b: &BackupRow) -> Result<NodeName, OpsError> {
+    NodeName::new(b.node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))
+}
+
+/// Set or clear protection, with the real API call.
+pub async fn set_protected(
+    client: &Client,
+    volid: &VolumeId,
+    protected: bool,
+) -> Result<(), OpsError> {
+    let b = find(client, volid).await?;
+    client.storage_update_content(&node_of(&b)?, volid, None, Some(protected)).await?;
+    Ok(())
+}
+
+/// Replace a backup's notes.
+pub async fn set_notes(client: &Client, volid: &VolumeId, notes: &str) -> Result<(), OpsError> {
+    let b = find(client, volid).await?;
+    client.storage_update_content(&node_of(&b)?, volid, Some(notes), None).await?;
+    Ok(())
+}
+
+/// Delete a backup; a protected one is refused before any call, with the way out.
+pub async fn delete(client: &Client, volid: &VolumeId) -> Result<(), OpsError> {
+    let b = find(client, volid).await?;
+    delete_row(client, &b).await
+}
+
+async fn delete_row(client: &Client, b: &BackupRow) -> Result<(), OpsError> {
+    if b.protected {
+        return Err(OpsError::Invalid(format!(
+            "backup '{}' is protected; run `proxctl backup unprotect {}` first if it really must go",
+            b.volid, b.volid
+        )));
+    }
+    let volid = VolumeId::new(b.volid.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    if let Some(u) = client.storage_delete_content(&node_of(b)?, &volid, None).await? {
+        client.wait_task(&u, &WaitOptions::default()).await?;
+    }
+    Ok(())
+}
+
+/// What retention decided for one backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mark {
+    Keep,
+    Remove,
+    Protected,
+}
+
+/// A backup's creation time and protection: all prune needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneInput {
+    pub ctime: i64,
+    pub protected: bool,
+}
+
+/// PVE's prune algorithm for one guest's backups (PVE::Storage::prune_mark_backup_group):
+/// protected backups are set aside; the rest, newest first, go through keep-last, -hourly,
+/// -daily, -weekly (ISO week), -monthly and -yearly in turn. Each rule keeps the newest backup
+/// of each of the next N time buckets that earlier rules did not already cover, and marks
+/// other backups in buckets it covers for removal. Whatever no rule kept is removed.
+/// Buckets use UTC; PVE uses the node's local time, which differs only for nodes not on UTC.
+/// Returns one mark per input, in input order.
+pub fn prune_marks(backups: &[PruneInput], opts: &PruneBackups) -> Vec<Mark> {
+    let mut marks: Vec<Option<Mark>> =
+        backups.iter().map(|b| b.protected.then_some(Mark::Protected)).collect();
+    if opts.keeps_all() {
+        return marks.into_iter().map(|m| m.unwrap_or(Mark::Keep)).collect();
+    }
+    let mut order: Vec<usize> = (0..backups.len()).filter(|i| !backups[*i].protected).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(backups[*i].ctime));
+    for (rule, keep) in opts.counts() {
+        if keep == 0 {
+            continue;
+        }
+        let id = |i: usize| bucket(rule, backups[i].ctime);
+        let already: HashSet<String> =
+            order.iter().filter(|i| marks[**i] == Some(Mark::Keep)).map(|i| id(*i)).collect();
+        let mut newly: HashSet<String> = HashSet::new();
+        for &i in &order {
+            let b = id(i);
+            if marks[i].is_some() || already.contains(&b) {
+                continue;
+            }
+            if newly.contains(&b) {
+                marks[i] = Some(Mark::Remove);
+            } else {
+                if newly.len() >= keep as usize {
+                    break;
+                }
+                newly.insert(b);
+                marks[i] = Some(Mark::Keep);
+            }
+        }
+    }
+    marks.into_iter().map(|m| m.unwrap_or(Mark::Remove)).collect()
+}
+
+/// The time bucket `rule` puts a backup taken at `ctime` into.
+fn bucket(rule: &str, ctime: i64) -> String {
+    let Ok(t) = jiff::Timestamp::from_second(ctime) else { return ctime.to_string() };
+    let d = t.to_zoned(jiff::tz::TimeZone::UTC);
+    match rule {
+        "keep-hourly" => format!("{}/{}/{}/{}", d.year(), d.month(), d.day(), d.hour()),
+        "keep-daily" => format!("{}/{}/{}", d.year(), d.month(), d.day()),
+        "keep-weekly" => {
+            let w = d.date().iso_week_date();
+            format!("{}/{}", w.year(), w.week())
+        }
+        "keep-monthly" => format!("{}/{}", d.year(), d.month()),
+        "keep-yearly" => d.year().to_string(),
+        // keep-last: every backup is its own bucket.
+        _ => ctime.to_string(),
+    }
+}
+
+/// One row of a prune plan.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PruneRow {
+    pub vmid: Option<u32>,
+    pub volid: String,
+    pub ctime: Option<u64>,
+    pub mark: Mark,
+    /// Empty when planned; `deleted` or the error once carried out.
+    pub result: String,
+}
+
+impl Tabular for PruneRow {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["VMID", "MARK", "CREATED", "VOLUME", "RESULT"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        vec![
+            self.vmid.map(|v| v.to_string()).unwrap_or_default(),
+            format!("{:?}", self.mark).to_lowercase(),
+            self.ctime
+                .and_then(|c| jiff::Timestamp::from_second(c as i64).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            self.volid.clone(),
+            self.result.clone(),
+        ]
+    }
+}
+
+/// Plan retention for the backups `f` selects, grouped per guest as PVE does; with
+/// `execute`, delete what is marked `remove` and record each result.
+pub async fn prune(
+    client: &Client,
+    f: &BackupFilter,
+    opts: &PruneBackups,
+    execute: bool,
+) -> Result<Vec<PruneRow>, OpsError> {
+    let rows = list(client, f).await?;
+    let mut out = Vec::new();
+    let mut vmids: Vec<Option<u32>> = rows.iter().map(|b| b.vmid).collect();
+    vmids.sort_unstable();
+    vmids.dedup();
+    for vmid in vmids {
+        let group: Vec<&BackupRow> = rows.iter().filter(|b| b.vmid == vmid).collect();
+        let input: Vec<PruneInput> = group
+            .iter()
+            .map(|b| PruneInput {
+                ctime: b.ctime.map_or(0, |c| i64::try_from(c).unwrap_or(i64::MAX)),
+                protected: b.protected,
+            })
+            .collect();
+        for (b, mark) in group.iter().zip(prune_marks(&input, opts)) {
+            let result = if execute && mark == Mark::Remove {
+                match delete_row(client, b).await {
+                    Ok(()) => "deleted".to_string(),
+                    Err(e) => e.to_string().lines().next().unwrap_or_default().to_string(),
+                }
+            } else {
+                String::new()
+            };
+            out.push(PruneRow {
+                vmid: b.vmid,
+                volid: b.volid.clone(),
+                ctime: b.ctime,
+                mark,
+                result,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>().map(|t| t.as_second()).unwrap()
+    }
+
+    fn marks(opts: &str, backups: &[(&str, bool)]) -> Vec<Mark> {
+        let input: Vec<PruneInput> =
+            backups.iter().map(|(t, p)| PruneInput { ctime: at(t), protected: *p }).collect();
+        prune_marks(&input, &opts.parse().unwrap())
+    }
+
+    use Mark::{Keep as K, Protected as P, Remove as R};
+
+    /// Why, the prune options, (creation time, protected) per backup, and the expected marks.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, bool)], &'a [Mark]);
+
+    /// Each case is one sentence of PVE's documented prune rules.
+    #[test]
+    fn prune_marks_follow_pve_rules_case_by_case() {
+        let cases: &[Case] = &[
+            (
+                "keep-last keeps the newest N, whatever their order in the listing",
+                "keep-last=2",
+                &[
+                    ("2025-01-01T10:00:00Z", false),
+                    ("2025-01-03T10:00:00Z", false),
+                    ("2025-01-02T10:00:00Z", false),
+                ],
+                &[R, K, K],
+            ),
+            (
+                "more than one backup in a day: only the latest of that day is kept",
+                "keep-daily=2",
+                &[
+                    ("2025-01-03T08:00:00Z", false),
+                    ("2025-01-02T12:00:00Z", false),
+                    ("2025-01-02T09:00:00Z", false),
+                    ("2025-01-01T10:00:00Z", false),
+                ],
+                &[K, K, R, R],
+            ),
+            (
+                "a later option does not count buckets an earlier one covered; it reaches older",
+                "keep-last=1,keep-daily=2",
+                &[
+                    ("2025-01-03T08:00:00Z", false),
+                    ("2025-01-03T07:00:00Z", false),
+                    ("2025-01-02T10:00:00Z", false),
+                    ("2025-01-01T10:00:00Z", false),
+                ],
+                &[K, R, K, K],
+            ),
+            (
+                "weeks are ISO weeks: 2024-12-30 and 2025-01-02 share week 2025-W01",
+                "keep-weekly=5",
+                &[("2025-01-02T10:00:00Z", false), ("2024-12-30T10:00:00Z", false)],
+                &[K, R],
+            ),
+            (
+                "periods without backups do not count",
+                "keep-monthly=2",
+                &[
+                    ("2025-06-01T00:00:00Z", false),
+                    ("2025-01-15T00:00:00Z", false),
+                    ("2024-11-15T00:00:00Z", false),
+                ],
+                &[K, K, R],
+            ),
+            (
+                "protected backups are never removed and do not use up a slot",
+                "keep-last=1",
+                &[
+                    ("2025-01-03T10:00:00Z", true),
+                    ("2025-01-02T10:00:00Z", false),
+                    ("2025-01-01T10:00:00Z", false),
+                ],
+                &[P, K, R],
+            ),
+            (
+                "hourly then yearly: each keeps its own buckets",
+                "keep-hourly=1,keep-yearly=2",
+                &[
+                    ("2025-03-01T10:30:00Z", false),
+                    ("2025-03-01T10:10:00Z", false),
+                    ("2025-02-01T00:00:00Z", false),
+                    ("2024-05-01T00:00:00Z", false),
+                    ("2023-05-01T00:00:00Z", false),
+                ],
+                &[K, R, R, K, K],
+            ),
+            (
+                "no positive option keeps everything",
+                "keep-last=0",
+                &[("2025-01-01T10:00:00Z", false), ("2024-01-01T10:00:00Z", false)],
+                &[K, K],
+            ),
+            (
+                "keep-all keeps everything",
+                "keep-all=1",
+                &[("2025-01-01T10:00:00Z", false), ("2024-01-01T10:00:00Z", true)],
+                &[K, P],
+            ),
+        ];
+        for (why, opts, backups, want) in cases {
+            assert_eq!(marks(opts, backups), *want, "{why} ({opts})");
+        }
+    }
+}
