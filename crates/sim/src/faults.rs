@@ -28,6 +28,20 @@ fn default_status() -> u16 {
     500
 }
 
+impl FaultRule {
+    /// Always answer requests matching `pattern` with `status` and `message`.
+    pub fn always(pattern: impl Into<String>, status: u16, message: impl Into<String>) -> Self {
+        Self {
+            pattern: pattern.into(),
+            error_rate: 1.0,
+            status,
+            message: Some(message.into()),
+            reset_rate: 0.0,
+            slow_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Faults {
     #[serde(default)]
