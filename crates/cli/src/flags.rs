@@ -103,6 +103,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Cluster-wide status.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Drain a node for maintenance, and undo it.
     Node {
         #[command(subcommand)]
@@ -152,6 +157,14 @@ pub enum GetKind {
     Tasks,
     Snapshots,
     Backups,
+    /// Node network interfaces (NAME filters by node or interface).
+    Networks,
+    /// SDN zones and vnets.
+    Sdn,
+    /// HA manager status and managed services.
+    Ha,
+    /// Cluster membership and quorum (also `proxctl cluster status`).
+    Cluster,
 }
 
 #[derive(Debug, Args)]
@@ -584,6 +597,12 @@ pub enum TagCommand {
         #[arg(short = 'l', long = "selector")]
         selector: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Membership and quorum: the cluster entry, then each node.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

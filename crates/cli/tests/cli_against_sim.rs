@@ -859,3 +859,22 @@ async fn backups_protect_refuse_deletion_and_prune_keeps_what_pve_would() {
     assert_eq!(proxctl(&s, &["backup", "delete", &volid, "--yes"], &[]).await.code, 0);
     assert_eq!(list(&s).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_views_show_networks_sdn_ha_and_quorum() {
+    let s = sim().await;
+    let mut all = String::new();
+    for args in [&["get", "networks"][..], &["get", "sdn"], &["get", "ha"], &["cluster", "status"]]
+    {
+        let r = proxctl(&s, args, &[]).await;
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        all.push_str(&format!("$ proxctl {}\n{}\n", args.join(" "), r.stdout));
+    }
+    insta::assert_snapshot!("cluster_views", all);
+    let r = proxctl(&s, &["get", "cluster", "-o", "json"], &[]).await;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    // A standalone node has no `cluster` entry, only itself.
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["type"], "node");
+    assert_eq!(rows[0]["local"], true);
+}

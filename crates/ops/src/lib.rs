@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod bulk;
+pub mod cluster_views;
 pub mod ct;
 pub mod doctor;
 pub mod error;

@@ -1,6 +1,7 @@
 //! `proxctl get <kind> [NAME] [-l SELECTOR]`.
 
 use proxctl_client::Client;
+use proxctl_ops::cluster_views;
 use proxctl_ops::output::render;
 use proxctl_ops::views::{self, GuestRow};
 use proxctl_types::selector::Selector;
@@ -83,6 +84,17 @@ pub async fn run(r: &Resolved, client: &Client, a: GetArgs) -> anyhow::Result<()
             };
             render(&rows, r.output)?
         }
+        GetKind::Networks => {
+            let rows = cluster_views::networks(client)
+                .await?
+                .into_iter()
+                .filter(|n| name.is_none_or(|x| n.node == x || n.iface == x))
+                .collect::<Vec<_>>();
+            render(&rows, r.output)?
+        }
+        GetKind::Sdn => render(&cluster_views::sdn(client).await?, r.output)?,
+        GetKind::Ha => render(&cluster_views::ha(client).await?, r.output)?,
+        GetKind::Cluster => render(&cluster_views::cluster_status(client).await?, r.output)?,
     };
     if out.is_empty()
         || out.lines().count() <= 1

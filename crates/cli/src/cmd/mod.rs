@@ -121,6 +121,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (r, client) = connect(&g)?;
             snapshot::run(&r, &client, command).await
         }
+        Command::Cluster { command: crate::flags::ClusterCommand::Status } => {
+            let (r, client) = connect(&g)?;
+            let rows = proxctl_ops::cluster_views::cluster_status(&client).await?;
+            out!("{}", proxctl_ops::output::render(&rows, r.output)?);
+            Ok(())
+        }
         Command::Backup { command } => {
             let (r, client) = connect(&g)?;
             backup::run(&r, &client, command).await
