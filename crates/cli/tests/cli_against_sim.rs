@@ -877,4 +877,11 @@ async fn cluster_views_show_networks_sdn_ha_and_quorum() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["type"], "node");
     assert_eq!(rows[0]["local"], true);
+
+    let r = proxctl(&s, &["get", "nodes", "-o", "json"], &[]).await;
+    let nodes: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert!(nodes[0]["version"].as_str().unwrap().starts_with("pve-manager/9."), "{nodes:?}");
+    assert!(nodes[0]["maxdisk"].as_u64().unwrap() > 0, "{nodes:?}");
+    let r = proxctl(&s, &["get", "nodes"], &[]).await;
+    assert!(r.stdout.lines().next().unwrap().contains("DISK"), "{}", r.stdout);
 }

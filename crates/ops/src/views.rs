@@ -16,13 +16,17 @@ pub struct NodeRow {
     pub maxcpu: u32,
     pub mem: u64,
     pub maxmem: u64,
+    pub disk: u64,
+    pub maxdisk: u64,
     pub uptime: u64,
+    /// `pve-manager/9.1.3/...` from the node's status; empty without Sys.Audit or when offline.
+    pub version: Option<String>,
     pub fingerprint: Option<String>,
 }
 
 impl Tabular for NodeRow {
     fn headers(wide: bool) -> Vec<&'static str> {
-        let mut h = vec!["NODE", "STATUS", "CPU", "MEMORY", "UPTIME"];
+        let mut h = vec!["NODE", "STATUS", "CPU", "MEMORY", "DISK", "UPTIME", "VERSION"];
         if wide {
             h.push("FINGERPRINT");
         }
@@ -34,7 +38,9 @@ impl Tabular for NodeRow {
             self.status.clone(),
             format!("{:.0}% of {}", self.cpu * 100.0, self.maxcpu),
             format!("{} / {}", human_bytes(self.mem), human_bytes(self.maxmem)),
+            format!("{} / {}", human_bytes(self.disk), human_bytes(self.maxdisk)),
             human_duration(self.uptime),
+            self.version.as_deref().map(short_version).unwrap_or_default().to_string(),
         ];
         if wide {
             c.push(self.fingerprint.clone().unwrap_or_default());
@@ -55,12 +61,25 @@ pub async fn nodes(client: &Client) -> Result<Vec<NodeRow>, OpsError> {
             maxcpu: n.maxcpu.unwrap_or(0),
             mem: n.mem.unwrap_or(0),
             maxmem: n.maxmem.unwrap_or(0),
+            disk: n.disk.unwrap_or(0),
+            maxdisk: n.maxdisk.unwrap_or(0),
             uptime: n.uptime.unwrap_or(0),
+            version: None,
             fingerprint: n.ssl_fingerprint,
         })
         .collect();
+    for row in rows.iter_mut().filter(|r| r.status == "online") {
+        let Ok(node) = proxctl_types::NodeName::new(row.node.as_str()) else { continue };
+        // The version is a nicety: a token without Sys.Audit still gets the rest of the table.
+        row.version = client.node_status(&node).await.ok().map(|s| s.pveversion);
+    }
     rows.sort_by(|a, b| a.node.cmp(&b.node));
     Ok(rows)
+}
+
+/// `pve-manager/9.1.3/abcdef01` → `9.1.3`.
+fn short_version(v: &str) -> &str {
+    v.split('/').nth(1).unwrap_or(v)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
