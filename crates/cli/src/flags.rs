@@ -644,6 +644,16 @@ pub enum BackupCommand {
     Notes { volid: proxctl_types::VolumeId, notes: String },
     /// Delete a backup (asks first; refuses protected ones).
     Delete { volid: proxctl_types::VolumeId },
+    /// Restore a VM backup as a new VM (new VMID, new MAC addresses).
+    Restore {
+        volid: proxctl_types::VolumeId,
+        /// The new VMID (default: the next free one).
+        #[arg(long)]
+        vmid: Option<proxctl_types::VmId>,
+        /// Where the restored disks go (default: where they were).
+        #[arg(long)]
+        storage: Option<proxctl_types::StorageId>,
+    },
     /// Apply PVE retention rules per guest; --dry-run lists what would go.
     Prune {
         /// Only this guest's backups (name or VMID); all guests when left out.

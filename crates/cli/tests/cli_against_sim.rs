@@ -857,7 +857,19 @@ async fn backups_protect_refuse_deletion_and_prune_keeps_what_pve_would() {
     assert_eq!(b["notes"], "before the upgrade");
     assert_eq!(b["protected"], false);
     assert_eq!(proxctl(&s, &["backup", "delete", &volid, "--yes"], &[]).await.code, 0);
-    assert_eq!(list(&s).await.len(), 1);
+    let rows = list(&s).await;
+    assert_eq!(rows.len(), 1);
+
+    let last = rows[0]["volid"].as_str().unwrap();
+    let r = proxctl(&s, &["backup", "restore", last, "--vmid", "100"], &[]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("VMID 100 is in use"), "{}", r.stderr);
+    let r = proxctl(&s, &["backup", "restore", last, "--vmid", "500"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["describe", "vm", "500", "-o", "json"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("local-lvm:vm-500-disk-0"), "disks are re-allocated: {}", r.stdout);
+    assert!(r.stdout.contains("web-1"), "the name comes from the backup: {}", r.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

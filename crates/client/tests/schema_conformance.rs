@@ -169,6 +169,12 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
             id(100),
             &full_qemu_config(),
             &CreateOptions { start: true, pool: Some("prod".into()), storage: Some(store("local-lvm")) },
+        ), qemu::restore(
+            &n,
+            id(101),
+            &proxctl_types::VolumeId::new("local:backup/vzdump-qemu-100-2025_01_01-00_00_00.vma.zst").unwrap(),
+            Some(&store("local-lvm")),
+            true,
         )],
         Endpoint::QemuDelete => vec![qemu::delete(
             &n,

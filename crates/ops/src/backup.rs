@@ -50,6 +50,36 @@ pub async fn create(
     }
 }
 
+/// Restore a QEMU backup as a new VM on the node that holds it. The VMID must be free: a
+/// restore never overwrites an existing guest.
+pub async fn restore(
+    client: &Client,
+    volid: &VolumeId,
+    vmid: Option<VmId>,
+    storage: Option<&StorageId>,
+) -> Result<(VmId, Upid), OpsError> {
+    let b = find(client, volid).await?;
+    if !b.volid.contains("vzdump-qemu-") {
+        return Err(OpsError::Invalid(format!(
+            "{volid} is not a VM backup; container restore is not supported yet"
+        )));
+    }
+    let vmid = match vmid {
+        Some(v) => match client.next_id(Some(v)).await {
+            Ok(_) => v,
+            Err(proxctl_client::ClientError::Api(_)) => {
+                return Err(OpsError::Invalid(format!(
+                    "VMID {v} is in use; pick a free one or leave --vmid out"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => client.next_id(None).await?,
+    };
+    let upid = client.qemu_restore(&node_of(&b)?, vmid, volid, storage, true).await?;
+    Ok((vmid, upid))
+}
+
 /// Find one backup by its volume ID, to learn its node and protection.
 pub async fn find(client: &Client, volid: &VolumeId) -> Result<BackupRow, OpsError> {
     crate::views::backups(client).await?.into_iter().find(|b| b.volid == volid.as_str()).ok_or_else(

@@ -61,6 +61,10 @@ pub async fn run(r: &Resolved, client: &Client, c: BackupCommand) -> anyhow::Res
             eprintln!("deleted {volid}");
             Ok(())
         }
+        BackupCommand::Restore { volid, vmid, storage } => {
+            let (vmid, u) = backups::restore(client, &volid, vmid, storage.as_ref()).await?;
+            wait(r, client, &u, &format!("restore {volid} as VM {vmid}")).await
+        }
         BackupCommand::Prune { target, storage, keep } => {
             let opts = PruneBackups::from(keep);
             if opts.keeps_all() {

@@ -8,7 +8,7 @@ use proxctl_types::api::{
 use proxctl_types::config::QemuConfig;
 use proxctl_types::prop::DriveSlot;
 use proxctl_types::wire::{Digest, FormParams, ResizeTo};
-use proxctl_types::{NodeName, SnapshotName, StorageId, Upid, VmId};
+use proxctl_types::{NodeName, SnapshotName, StorageId, Upid, VmId, VolumeId};
 use serde_json::Value;
 
 use super::guest::{DeleteOptions, PowerAction};
@@ -50,6 +50,23 @@ pub fn create(node: &NodeName, vmid: VmId, cfg: &QemuConfig, opts: &CreateOption
         p.push_bool("start", true);
     }
     p.push_opt("pool", opts.pool.as_ref()).push_opt("storage", opts.storage.as_ref());
+    ApiRequest::new(Endpoint::QemuCreate, &[node.as_str()], p)
+}
+
+/// `POST /nodes/{node}/qemu` with `archive`: restore a vzdump backup as a new VM. `unique`
+/// gives it new MAC addresses, so it can run beside the original.
+pub fn restore(
+    node: &NodeName,
+    vmid: VmId,
+    archive: &VolumeId,
+    storage: Option<&StorageId>,
+    unique: bool,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("vmid", vmid.to_string()).push("archive", archive.as_str()).push_opt("storage", storage);
+    if unique {
+        p.push_bool("unique", true);
+    }
     ApiRequest::new(Endpoint::QemuCreate, &[node.as_str()], p)
 }
 
@@ -294,6 +311,20 @@ impl Client {
 
     /// Create a VM. An "already exists" answer is checked against what was asked for: the same
     /// name on an unlocked VM means an earlier attempt already made it.
+    /// Restore a backup to a new VMID (`qmrestore`). Not retried: PVE may have started it.
+    pub async fn qemu_restore(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        archive: &VolumeId,
+        storage: Option<&StorageId>,
+        unique: bool,
+    ) -> Result<Upid, ClientError> {
+        let req = restore(node, vmid, archive, storage, unique);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
     pub async fn qemu_create(
         &self,
         node: &NodeName,

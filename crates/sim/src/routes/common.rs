@@ -382,6 +382,7 @@ pub fn insert_volume(
             protected: false,
             parent: None,
             sha256: None,
+            guest_conf: None,
         },
     );
 }

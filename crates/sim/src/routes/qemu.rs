@@ -261,12 +261,13 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let default_storage = ctx.p.opt_str("storage");
     let _unique = ctx.p.opt_bool("unique");
     let _ha = ctx.p.opt_bool("ha-managed");
-    if ctx.p.has("archive") {
-        ctx.p.invalid("archive", "restore from archives is not simulated");
-    }
+    let archive = ctx.p.opt_str("archive");
     let mut kv = config_params(ctx);
     ctx.p.finish()?;
     quorum(w)?;
+    if let Some(a) = &archive {
+        kv = restore_config(w, &n, a, default_storage.as_deref(), kv)?;
+    }
     if let Some(existing) = w.guests.get(&id.get()) {
         return Err(PveError::die(messages::create_exists(K, id, &existing.node)));
     }
@@ -347,8 +348,68 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         w.guests.remove(&vid);
         Ok(())
     });
-    let upid = w.spawn(&n, "qmcreate", &id.to_string(), &who, plan);
+    let kind = if archive.is_some() { "qmrestore" } else { "qmcreate" };
+    let upid = w.spawn(&n, kind, &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
+}
+
+/// The config a restore of `archive` creates: the backed-up config with every disk re-allocated
+/// (on `storage` when given, else where it was), new MACs and a new VM generation id, then the
+/// caller's explicit keys on top.
+fn restore_config(
+    w: &World,
+    node: &str,
+    archive: &str,
+    storage: Option<&str>,
+    explicit: Vec<(String, String)>,
+) -> PveResult<Vec<(String, String)>> {
+    let vol = find_volume(w, node, archive)
+        .ok_or_else(|| PveError::die(format!("volume '{archive}' does not exist")))?;
+    let conf = match (&vol.guest_conf, vol.content.as_str()) {
+        (Some(c), "backup") => c.clone(),
+        _ => return Err(PveError::die(format!("'{archive}' is not a QEMU backup archive"))),
+    };
+    let mut kv: Vec<(String, String)> = Vec::new();
+    for (k, v) in conf {
+        if matches!(k.as_str(), "lock" | "meta" | "vmgenid" | "smbios1" | "parent") {
+            continue;
+        }
+        let v = if k.parse::<DriveSlot>().is_ok() {
+            match v.parse::<Drive>() {
+                Ok(mut d) if d.media != Some(Media::Cdrom) && d.file.contains(':') => {
+                    let (store, rest) = d.file.split_once(':').unwrap_or(("", ""));
+                    let target = storage.unwrap_or(store);
+                    d.file = if rest == "cloudinit" {
+                        format!("{target}:cloudinit")
+                    } else {
+                        let gib = d.size.map_or(1, |s| s.0.div_ceil(1 << 30).max(1));
+                        format!("{target}:{gib}")
+                    };
+                    d.size = None;
+                    d.to_string()
+                }
+                _ => v,
+            }
+        } else if k.starts_with("net") {
+            match v.parse::<NetDevice>() {
+                Ok(mut nd) => {
+                    nd.macaddr = None;
+                    nd.to_string()
+                }
+                Err(_) => v,
+            }
+        } else {
+            v
+        };
+        kv.push((k, v));
+    }
+    for (k, v) in explicit {
+        match kv.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(slot) => slot.1 = v,
+            None => kv.push((k, v)),
+        }
+    }
+    Ok(kv)
 }
 
 /// Give `netN` values without a MAC a generated one.

@@ -593,13 +593,15 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             .log(format!("INFO: creating vzdump archive '/var/lib/vz/dump/{file}'"))
             .sleep(ms.max(1000))
             .act(move |w, task| {
-                if let Some(g) = w.guests.get_mut(&vid) {
+                let conf = w.guests.get_mut(&vid).map(|g| {
                     g.conf.remove("lock");
-                }
+                    g.conf.clone()
+                });
                 insert_volume(w, &sc, &vol, &st, "backup", &fmt, size, Some(vid));
                 if let Some(v) = w.volumes.get_mut(&(sc.clone(), vol.clone())) {
                     v.notes = notes.clone();
                     v.protected = protected;
+                    v.guest_conf = conf;
                 }
                 w.task_log(
                     task,

@@ -81,6 +81,9 @@ pub struct Volume {
     pub parent: Option<String>,
     /// SHA-256 of uploaded or downloaded content, when known.
     pub sha256: Option<String>,
+    /// For backups: the guest config at backup time, which a restore recreates.
+    #[serde(default)]
+    pub guest_conf: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl Volume {
