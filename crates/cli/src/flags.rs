@@ -644,7 +644,7 @@ pub enum BackupCommand {
     Notes { volid: proxctl_types::VolumeId, notes: String },
     /// Delete a backup (asks first; refuses protected ones).
     Delete { volid: proxctl_types::VolumeId },
-    /// Restore a VM backup as a new VM (new VMID, new MAC addresses).
+    /// Restore a VM or container backup as a new guest (new VMID, new MAC addresses).
     Restore {
         volid: proxctl_types::VolumeId,
         /// The new VMID (default: the next free one).

@@ -870,6 +870,18 @@ async fn backups_protect_refuse_deletion_and_prune_keeps_what_pve_would() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("local-lvm:vm-500-disk-0"), "disks are re-allocated: {}", r.stdout);
     assert!(r.stdout.contains("web-1"), "the name comes from the backup: {}", r.stdout);
+
+    let r = proxctl(&s, &["backup", "create", "ct-1", "--storage", "local"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["backup", "list", "ct-1", "-o", "json"], &[]).await;
+    let cts: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let ct_backup = cts[0]["volid"].as_str().unwrap();
+    let r = proxctl(&s, &["backup", "restore", ct_backup, "--vmid", "501"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["describe", "container", "501", "-o", "json"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("ct-1"), "the hostname comes from the backup: {}", r.stdout);
+    assert!(r.stdout.contains("vm-501-disk-0"), "rootfs is re-allocated: {}", r.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -283,6 +283,11 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
                 start: true,
                 pool: Some("prod".into()),
             },
+        ), lxc::restore(
+            &n,
+            id(201),
+            &proxctl_types::VolumeId::new("local:backup/vzdump-lxc-200-2025_01_01-00_00_00.tar.zst").unwrap(),
+            Some(&store("local-lvm")),
         )],
         Endpoint::LxcDelete => vec![lxc::delete(
             &n,

@@ -50,7 +50,7 @@ pub async fn create(
     }
 }
 
-/// Restore a QEMU backup as a new VM on the node that holds it. The VMID must be free: a
+/// Restore a VM or container backup as a new guest on the node that holds it. The VMID must be free: a
 /// restore never overwrites an existing guest.
 pub async fn restore(
     client: &Client,
@@ -59,11 +59,7 @@ pub async fn restore(
     storage: Option<&StorageId>,
 ) -> Result<(VmId, Upid), OpsError> {
     let b = find(client, volid).await?;
-    if !b.volid.contains("vzdump-qemu-") {
-        return Err(OpsError::Invalid(format!(
-            "{volid} is not a VM backup; container restore is not supported yet"
-        )));
-    }
+    let is_ct = b.volid.contains("vzdump-lxc-");
     let vmid = match vmid {
         Some(v) => match client.next_id(Some(v)).await {
             Ok(_) => v,
@@ -76,7 +72,12 @@ pub async fn restore(
         },
         None => client.next_id(None).await?,
     };
-    let upid = client.qemu_restore(&node_of(&b)?, vmid, volid, storage, true).await?;
+    let node = node_of(&b)?;
+    let upid = if is_ct {
+        client.lxc_restore(&node, vmid, volid, storage).await?
+    } else {
+        client.qemu_restore(&node, vmid, volid, storage, true).await?
+    };
     Ok((vmid, upid))
 }
 

@@ -63,7 +63,7 @@ pub async fn run(r: &Resolved, client: &Client, c: BackupCommand) -> anyhow::Res
         }
         BackupCommand::Restore { volid, vmid, storage } => {
             let (vmid, u) = backups::restore(client, &volid, vmid, storage.as_ref()).await?;
-            wait(r, client, &u, &format!("restore {volid} as VM {vmid}")).await
+            wait(r, client, &u, &format!("restore {volid} as {vmid}")).await
         }
         BackupCommand::Prune { target, storage, keep } => {
             let opts = PruneBackups::from(keep);

@@ -4,7 +4,7 @@ use proxctl_types::api::{GuestConfig, GuestStatus, TermProxy};
 use proxctl_types::config::LxcConfig;
 use proxctl_types::secret::Secret;
 use proxctl_types::wire::{Digest, FormParams};
-use proxctl_types::{NodeName, StorageId, Upid, VmId};
+use proxctl_types::{NodeName, StorageId, Upid, VmId, VolumeId};
 
 use super::guest::{DeleteOptions, PowerAction};
 use super::upid_of;
@@ -30,6 +30,23 @@ pub struct LxcCreate {
 
 pub fn list(node: &NodeName) -> ApiRequest {
     ApiRequest::new(Endpoint::LxcList, &[node.as_str()], FormParams::new())
+}
+
+/// `POST /nodes/{node}/lxc` with `restore=1`: a vzdump archive as a new container, with new
+/// MAC addresses (`unique`).
+pub fn restore(
+    node: &NodeName,
+    vmid: VmId,
+    archive: &VolumeId,
+    storage: Option<&StorageId>,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("vmid", vmid.to_string())
+        .push("ostemplate", archive.as_str())
+        .push_bool("restore", true)
+        .push_bool("unique", true)
+        .push_opt("storage", storage);
+    ApiRequest::new(Endpoint::LxcCreate, &[node.as_str()], p)
 }
 
 pub fn create(node: &NodeName, vmid: VmId, c: &LxcCreate) -> ApiRequest {
@@ -145,6 +162,19 @@ impl Client {
         c: &LxcCreate,
     ) -> Result<Upid, ClientError> {
         let req = create(node, vmid, c);
+        let v = self.send(&req).await?;
+        upid_of(&req, v)
+    }
+
+    /// Restore a container backup to a new CTID (`vzrestore`). Not retried.
+    pub async fn lxc_restore(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        archive: &VolumeId,
+        storage: Option<&StorageId>,
+    ) -> Result<Upid, ClientError> {
+        let req = restore(node, vmid, archive, storage);
         let v = self.send(&req).await?;
         upid_of(&req, v)
     }

@@ -399,3 +399,18 @@ pub fn remove_volume(w: &mut World, node: &str, volid: &str) -> Option<Volume> {
         .remove(&(node.to_string(), volid.to_string()))
         .or_else(|| w.volumes.remove(&(String::new(), volid.to_string())))
 }
+
+/// `base` with each of `explicit`'s keys replacing its value or appended (restores: the archived
+/// config, then what the caller passed).
+pub fn overlay(
+    mut base: Vec<(String, String)>,
+    explicit: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    for (k, v) in explicit {
+        match base.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(slot) => slot.1 = v,
+            None => base.push((k, v)),
+        }
+    }
+    base
+}

@@ -56,20 +56,27 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         ctx.p.invalid("password", "value must be at least 5 characters long");
     }
     let _keys = ctx.p.opt_str("ssh-public-keys");
-    let storage = ctx.p.opt_str("storage").unwrap_or_else(|| "local".into());
+    let storage_param = ctx.p.opt_str("storage");
+    let storage = storage_param.clone().unwrap_or_else(|| "local".into());
     let start = ctx.p.flag("start");
-    for k in ["pool", "restore", "force", "unique", "ignore-unpack-errors", "bwlimit", "ha-managed"]
-    {
+    let restore = ctx.p.flag("restore");
+    for k in ["pool", "force", "unique", "ignore-unpack-errors", "bwlimit", "ha-managed"] {
         let _ = ctx.p.opt_str(k);
     }
-    let kv = config_params(ctx);
+    let mut kv = config_params(ctx);
     ctx.p.finish()?;
     quorum(w)?;
     if let Some(existing) = w.guests.get(&id.get()) {
         return Err(PveError::die(messages::create_exists(K, id, &existing.node)));
     }
-    if find_volume(w, &n, &ostemplate).is_none() {
+    let Some(vol) = find_volume(w, &n, &ostemplate) else {
         return Err(PveError::die(format!("volume '{ostemplate}' does not exist")));
+    };
+    if restore {
+        let Some(conf) = vol.guest_conf.clone().filter(|_| vol.content == "backup") else {
+            return Err(PveError::die(format!("'{ostemplate}' is not a container backup")));
+        };
+        kv = restore_config(conf, storage_param.as_deref(), kv);
     }
     let rootfs = kv.iter().find(|(k, _)| k == "rootfs").map(|(_, v)| v.clone());
     if rootfs.is_none() && kv.iter().any(|(k, _)| k.starts_with("mp")) {
@@ -115,7 +122,8 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             let mut r = rootfs.clone();
             r.volume = volid;
             r.size = Some(DiskSize(size));
-            w.task_log(task, format!("extracting archive '{ostemplate}'"));
+            let verb = if restore { "restoring" } else { "extracting" };
+            w.task_log(task, format!("{verb} archive '{ostemplate}'"));
             let g = w.guests.get_mut(&vid).ok_or("config vanished")?;
             g.conf.insert("rootfs".into(), r.to_string());
             Ok(())
@@ -157,8 +165,47 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         });
     }
     let who = user(ctx);
-    let upid = w.spawn(&n, "vzcreate", &id.to_string(), &who, plan);
+    let kind = if restore { "vzrestore" } else { "vzcreate" };
+    let upid = w.spawn(&n, kind, &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
+}
+
+/// The config a container restore creates: the backed-up one with rootfs re-allocated at its
+/// size (on `storage` when given), MACs dropped so new ones are generated, and the caller's
+/// keys on top. Mount points are not restored (the simulator keeps no data to put in them).
+fn restore_config(
+    conf: std::collections::BTreeMap<String, String>,
+    storage: Option<&str>,
+    explicit: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut kv: Vec<(String, String)> = Vec::new();
+    for (k, v) in conf {
+        if matches!(k.as_str(), "lock" | "parent") || k.starts_with("mp") {
+            continue;
+        }
+        let v = if k == "rootfs" {
+            match v.parse::<LxcMount>() {
+                Ok(r) => {
+                    let store = r.volume.split_once(':').map_or("local", |(s, _)| s);
+                    let gib = r.size.map_or(4, |s| s.0.div_ceil(GIB).max(1));
+                    format!("{}:{gib}", storage.unwrap_or(store))
+                }
+                Err(_) => v,
+            }
+        } else if k.starts_with("net") {
+            match v.parse::<LxcNet>() {
+                Ok(mut n) => {
+                    n.hwaddr = None;
+                    n.to_string()
+                }
+                Err(_) => v,
+            }
+        } else {
+            v
+        };
+        kv.push((k, v));
+    }
+    super::common::overlay(kv, explicit)
 }
 
 pub fn config_get(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {

@@ -403,13 +403,7 @@ fn restore_config(
         };
         kv.push((k, v));
     }
-    for (k, v) in explicit {
-        match kv.iter_mut().find(|(ek, _)| *ek == k) {
-            Some(slot) => slot.1 = v,
-            None => kv.push((k, v)),
-        }
-    }
-    Ok(kv)
+    Ok(super::common::overlay(kv, explicit))
 }
 
 /// Give `netN` values without a MAC a generated one.
