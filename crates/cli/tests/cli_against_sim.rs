@@ -784,6 +784,9 @@ async fn migrate_checks_preconditions_and_drain_undrain_honour_special_tags() {
         v.as_array().unwrap().iter().filter(|g| g["vmid"] != 103).all(|g| g["status"] == "running"),
         "{v}"
     );
+    let r = proxctl(&s, &["node", "drain", "pve9", "--yes"], &[]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no node 'pve9' in the cluster; nodes: pve1, pve2"), "{}", r.stderr);
 }
 
 #[test]

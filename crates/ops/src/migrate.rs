@@ -19,6 +19,21 @@ fn drained_tag(node: &NodeName) -> String {
     format!("drained-from-{node}")
 }
 
+/// A typo in a node name must not read as "nothing to do".
+async fn ensure_nodes_exist(client: &Client, names: &[&NodeName]) -> Result<(), OpsError> {
+    let nodes = client.nodes().await?;
+    for name in names {
+        if !nodes.iter().any(|n| n.node == **name) {
+            let known: Vec<String> = nodes.iter().map(|n| n.node.to_string()).collect();
+            return Err(OpsError::Invalid(format!(
+                "no node '{name}' in the cluster; nodes: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Where drain sends `maint-ok` guests when the user names no target: the other online node
 /// with the most free memory.
 pub async fn pick_drain_target(client: &Client, node: &NodeName) -> Result<NodeName, OpsError> {
@@ -144,6 +159,7 @@ pub async fn drain(
             "drain needs another node than {node} to move guests to"
         )));
     }
+    ensure_nodes_exist(client, &[node, target]).await?;
     let tag = drained_tag(node);
     let mut out = Vec::new();
     for row in crate::views::guests(client, None, false)
@@ -203,6 +219,7 @@ pub async fn undrain(
     node: &NodeName,
     dry_run: bool,
 ) -> Result<Vec<ItemReport>, OpsError> {
+    ensure_nodes_exist(client, &[node]).await?;
     let tag = drained_tag(node);
     let mut out = Vec::new();
     for row in crate::views::guests(client, None, false)
