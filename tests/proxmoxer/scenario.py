@@ -95,6 +95,24 @@ try:
 except ResourceException as e:
     check(e.status_code == 400 and "colour" in str(e.errors), f"unknown parameter gets 400 ({e})")
 
+# Back up, protect, restore to a new VMID, and see that a protected backup cannot be deleted.
+wait(pw, n.vzdump.post(vmid=newid, storage="local", mode="snapshot", compress="zstd", protected=1))
+backups = [c for c in n.storage("local").content.get(content="backup") if c.get("vmid") == newid]
+check(len(backups) == 1 and backups[0].get("protected") == 1, "vzdump made one protected backup")
+volid = backups[0]["volid"]
+# As on PVE, the refusal is a failed imgdel task, not an HTTP error.
+st = Tasks.blocking_status(pw, n.storage("local").content(volid).delete(), timeout=60, polling_interval=0.05)
+check(st is not None and "cannot remove protected archive" in st["exitstatus"], f"protected backup refuses deletion ({st})")
+restored = int(pw.cluster.nextid.get())
+wait(pw, n.qemu.post(vmid=restored, archive=volid, storage="local-lvm", unique=1))
+rcfg = n.qemu(restored).config.get()
+check(rcfg["name"] == vm.config.get()["name"] and f"vm-{restored}-disk-0" in rcfg["scsi0"], "restore recreates the VM with new disks")
+check(rcfg["net0"] != vm.config.get()["net0"], "restore with unique=1 gives a new MAC")
+wait(pw, n.qemu(restored).delete())
+n.storage("local").content(volid).put(protected=0)
+wait(pw, n.storage("local").content(volid).delete())
+check(not any(c["volid"] == volid for c in n.storage("local").content.get(content="backup")), "unprotected backup deleted")
+
 # Delete (stop first, as PVE requires).
 wait(pw, vm.status.stop.post())
 wait(pw, vm.delete())
