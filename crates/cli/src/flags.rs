@@ -103,6 +103,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Download ISOs, container templates and disk images onto a node's storage.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
     /// Cluster-wide status.
     Cluster {
         #[command(subcommand)]
@@ -596,6 +601,29 @@ pub enum TagCommand {
     Stats {
         #[arg(short = 'l', long = "selector")]
         selector: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Have a node download a file by URL (PVE's download-url); the type comes from the name.
+    Pull {
+        /// http(s) URL of an .iso, a .tar.{gz,xz,zst} container template or a disk image.
+        /// (Not `url`: that id belongs to the global --url.)
+        #[arg(value_name = "URL")]
+        source: String,
+        /// The node that downloads (default: the profile's node, else the first online one).
+        #[arg(long)]
+        node: Option<proxctl_types::NodeName>,
+        /// A file storage with the matching content type.
+        #[arg(long, default_value = "local")]
+        storage: proxctl_types::StorageId,
+        /// Store under this name (default: the URL's last segment).
+        #[arg(long)]
+        filename: Option<String>,
+        /// Expected SHA-256; PVE verifies it after the download.
+        #[arg(long)]
+        sha256: Option<String>,
     },
 }
 

@@ -912,3 +912,42 @@ async fn cluster_views_show_networks_sdn_ha_and_quorum() {
     let r = proxctl(&s, &["get", "nodes"], &[]).await;
     assert!(r.stdout.lines().next().unwrap().contains("DISK"), "{}", r.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_pull_files_a_container_template_by_its_name_and_fails_on_a_bad_checksum() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let body = vec![0x28u8; 4096];
+        while let Ok((mut c, _)) = l.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).await;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = c.write_all(head.as_bytes()).await;
+            let _ = c.write_all(&body).await;
+        }
+    });
+    let s = sim().await;
+    let url = format!("http://{addr}/images/alpine-3.20-default_20240908_amd64.tar.xz");
+    let r = proxctl(&s, &["image", "pull", &url], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let stored = s.with_world(|w| {
+        w.volumes.values().any(|v| {
+            v.volid == "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz"
+                && v.content == "vztmpl"
+        })
+    });
+    assert!(stored, "the template is filed under vztmpl");
+
+    let bad = "1".repeat(64);
+    let r =
+        proxctl(&s, &["image", "pull", &url, "--filename", "other.tar.xz", "--sha256", &bad], &[])
+            .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("checksum mismatch"), "{}", r.stderr);
+
+    let r = proxctl(&s, &["image", "pull", &format!("http://{addr}/notes.txt")], &[]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("pass --filename with the right extension"), "{}", r.stderr);
+}

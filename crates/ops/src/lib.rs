@@ -9,6 +9,7 @@ pub mod ct;
 pub mod doctor;
 pub mod error;
 pub mod guest;
+pub mod image;
 pub mod migrate;
 pub mod output;
 pub mod snapshot;

@@ -145,7 +145,10 @@ pub async fn run_ct(r: &Resolved, client: &Client, c: CtCommand) -> anyhow::Resu
     }
 }
 
-fn parse_opt<T: std::str::FromStr>(v: &Option<String>, what: &str) -> anyhow::Result<Option<T>>
+pub(crate) fn parse_opt<T: std::str::FromStr>(
+    v: &Option<String>,
+    what: &str,
+) -> anyhow::Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {

@@ -127,6 +127,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             out!("{}", proxctl_ops::output::render(&rows, r.output)?);
             Ok(())
         }
+        Command::Image {
+            command: crate::flags::ImageCommand::Pull { source, node, storage, filename, sha256 },
+        } => {
+            let (r, client) = connect(&g)?;
+            let node = match node {
+                Some(n) => Some(n),
+                None => guest::parse_opt(&client.settings().default_node, "node")?,
+            };
+            let u = proxctl_ops::image::pull(
+                &client,
+                node.as_ref(),
+                &storage,
+                &source,
+                filename.as_deref(),
+                sha256.as_deref(),
+            )
+            .await?;
+            wait(&r, &client, &u, &format!("download {source}")).await
+        }
         Command::Backup { command } => {
             let (r, client) = connect(&g)?;
             backup::run(&r, &client, command).await

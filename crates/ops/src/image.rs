@@ -1,0 +1,103 @@
+//! `image pull`: have a node download an ISO, container template or disk image by URL
+//! (`download-url`), with the content type read from the file name and the checksum checked
+//! by PVE.
+
+use proxctl_client::Client;
+use proxctl_client::endpoints::storage::{
+    Checksum, ChecksumAlgorithm, DownloadUrlRequest, TransferContent,
+};
+use proxctl_types::{NodeName, StorageId, Upid};
+
+use crate::OpsError;
+
+/// What PVE files a download under, from its name: `.iso` (optionally compressed) → iso,
+/// `.tar.{gz,xz,zst}` → vztmpl, `.qcow2`/`.raw`/`.img`/`.vmdk` → import.
+pub fn content_for(filename: &str) -> Option<TransferContent> {
+    let f = filename.to_ascii_lowercase();
+    if f.ends_with(".iso") || f.ends_with(".iso.gz") || f.ends_with(".iso.zst") {
+        Some(TransferContent::Iso)
+    } else if [".tar.gz", ".tar.xz", ".tar.zst"].iter().any(|e| f.ends_with(e)) {
+        Some(TransferContent::Vztmpl)
+    } else if [".qcow2", ".raw", ".img", ".vmdk"].iter().any(|e| f.ends_with(e)) {
+        Some(TransferContent::Import)
+    } else {
+        None
+    }
+}
+
+/// The last path segment of `url`, without query or fragment.
+pub fn filename_of(url: &str) -> Option<&str> {
+    let path = url.split(['?', '#']).next()?;
+    path.rsplit('/').next().filter(|s| !s.is_empty() && !path.ends_with("//"))
+}
+
+/// Start the download on `node` (default: the first online node); the caller follows the task.
+pub async fn pull(
+    client: &Client,
+    node: Option<&NodeName>,
+    storage: &StorageId,
+    url: &str,
+    filename: Option<&str>,
+    sha256: Option<&str>,
+) -> Result<Upid, OpsError> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(OpsError::Invalid(format!("'{url}' is not an http(s) URL")));
+    }
+    let filename = filename.or_else(|| filename_of(url)).ok_or_else(|| {
+        OpsError::Invalid(format!("cannot tell a file name from '{url}'; pass --filename"))
+    })?;
+    let content = content_for(filename).ok_or_else(|| {
+        OpsError::Invalid(format!(
+            "'{filename}' is not an ISO (.iso), container template (.tar.gz/.tar.xz/.tar.zst) \
+             or disk image (.qcow2/.raw/.img/.vmdk); pass --filename with the right extension"
+        ))
+    })?;
+    let checksum = match sha256 {
+        Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some(Checksum { algorithm: ChecksumAlgorithm::Sha256, hex: h.to_ascii_lowercase() })
+        }
+        Some(h) => {
+            return Err(OpsError::Invalid(format!(
+                "'{h}' is not a SHA-256 checksum (64 hex digits)"
+            )));
+        }
+        None => None,
+    };
+    let req = DownloadUrlRequest {
+        url: url.to_string(),
+        content,
+        filename: filename.to_string(),
+        checksum,
+        compression: None,
+        verify_certificates: None,
+    };
+    let node = match node {
+        Some(n) => n.clone(),
+        None => client
+            .nodes()
+            .await?
+            .into_iter()
+            .find(|n| n.status == "online")
+            .map(|n| n.node)
+            .ok_or_else(|| OpsError::Invalid("no online node to download on".into()))?,
+    };
+    Ok(client.storage_download_url(&node, storage, &req).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_and_file_name_come_from_the_url() {
+        assert_eq!(
+            content_for("debian-12-standard_12.7-1_amd64.tar.zst"),
+            Some(TransferContent::Vztmpl)
+        );
+        assert_eq!(content_for("noble.ISO"), Some(TransferContent::Iso));
+        assert_eq!(content_for("noble-server-cloudimg-amd64.img"), Some(TransferContent::Import));
+        assert_eq!(content_for("readme.txt"), None);
+        assert_eq!(filename_of("https://x.org/a/b/c.tar.zst?x=1#f"), Some("c.tar.zst"));
+        assert_eq!(filename_of("https://x.org/a/"), None);
+    }
+}
