@@ -787,3 +787,38 @@ pub enum NodeCommand {
         node: proxctl_types::NodeName,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap gives a subcommand argument and a global flag with the same id one value, so a
+    /// positional `url` would silently become `--url`. Walk the whole tree to keep ids apart.
+    #[test]
+    fn no_subcommand_argument_shares_an_id_with_a_global_flag() {
+        fn walk(cmd: &clap::Command, globals: &[String], path: &str, clashes: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                for a in sub.get_arguments().filter(|a| !a.is_global_set()) {
+                    if globals.iter().any(|g| g == a.get_id().as_str()) {
+                        clashes.push(format!("{here}: {}", a.get_id()));
+                    }
+                }
+                walk(sub, globals, &here, clashes);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let globals: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(globals.iter().any(|g| g == "url"), "globals: {globals:?}");
+        let mut clashes = Vec::new();
+        walk(&cmd, &globals, "proxctl", &mut clashes);
+        assert!(clashes.is_empty(), "arguments shadowing global flags: {clashes:?}");
+    }
+}
