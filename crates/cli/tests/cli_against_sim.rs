@@ -951,3 +951,28 @@ async fn image_pull_files_a_container_template_by_its_name_and_fails_on_a_bad_ch
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("pass --filename with the right extension"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_the_same_snapshot_tag_and_bulk_commands_as_vms() {
+    let s = sim().await;
+    let r = proxctl(&s, &["snapshot", "create", "ct-1", "before", "--ttl", "1h"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["snapshot", "list", "ct-1"], &[]).await;
+    assert!(r.stdout.contains("before") && r.stdout.contains("expires"), "{}", r.stdout);
+    let r = proxctl(&s, &["snapshot", "rollback", "ct-1", "before", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["tag", "add", "-l", "id:200", "env-lab"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["get", "containers", "-l", "env-lab", "-o", "json"], &[]).await;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = proxctl(&s, &["bulk", "start", "-l", "env-lab", "-o", "json"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report[0]["vmid"], 200);
+    assert_eq!(report[0]["outcome"], "ok");
+    let r = proxctl(&s, &["snapshot", "delete", "ct-1", "bef*", "--yes"], &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["snapshot", "list", "ct-1"], &[]).await;
+    assert!(!r.stdout.contains("before"), "{}", r.stdout);
+}
