@@ -127,8 +127,14 @@ async fn delete_row(client: &Client, b: &BackupRow) -> Result<(), OpsError> {
             b.volid, b.volid
         )));
     }
-    let volid = VolumeId::new(b.volid.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    if let Some(u) = client.storage_delete_content(&node_of(b)?, &volid, None).await? {
+    delete_volume(client, &b.node, &b.volid).await
+}
+
+/// Delete a backup volume and wait; PVE itself still refuses a protected one (failed task).
+async fn delete_volume(client: &Client, node: &str, volid: &str) -> Result<(), OpsError> {
+    let volid = VolumeId::new(volid).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let node = NodeName::new(node).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    if let Some(u) = client.storage_delete_content(&node, &volid, None).await? {
         client.wait_task(&u, &WaitOptions::default()).await?;
     }
     Ok(())
@@ -214,6 +220,7 @@ fn bucket(rule: &str, ctime: i64) -> String {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PruneRow {
     pub vmid: Option<u32>,
+    pub node: String,
     pub volid: String,
     pub ctime: Option<u64>,
     pub mark: Mark,
@@ -239,14 +246,20 @@ impl Tabular for PruneRow {
     }
 }
 
-/// Plan retention for the backups `f` selects, grouped per guest as PVE does; with
-/// `execute`, delete what is marked `remove` and record each result.
-pub async fn prune(
+/// Plan retention for the backups `f` selects, grouped per guest as PVE does. Nothing is
+/// deleted; pass the plan to [`prune_execute`] so what runs is exactly what was shown.
+pub async fn prune_plan(
     client: &Client,
     f: &BackupFilter,
     opts: &PruneBackups,
-    execute: bool,
 ) -> Result<Vec<PruneRow>, OpsError> {
+    if opts.keeps_all() {
+        return Err(OpsError::Invalid(
+            "no retention given, so every backup would be kept; pass --keep-last, \
+             --keep-daily, ... (as in PVE's prune-backups)"
+                .into(),
+        ));
+    }
     let rows = list(client, f).await?;
     let mut out = Vec::new();
     let mut vmids: Vec<Option<u32>> = rows.iter().map(|b| b.vmid).collect();
@@ -261,25 +274,27 @@ pub async fn prune(
                 protected: b.protected,
             })
             .collect();
-        for (b, mark) in group.iter().zip(prune_marks(&input, opts)) {
-            let result = if execute && mark == Mark::Remove {
-                match delete_row(client, b).await {
-                    Ok(()) => "deleted".to_string(),
-                    Err(e) => e.to_string().lines().next().unwrap_or_default().to_string(),
-                }
-            } else {
-                String::new()
-            };
-            out.push(PruneRow {
-                vmid: b.vmid,
-                volid: b.volid.clone(),
-                ctime: b.ctime,
-                mark,
-                result,
-            });
-        }
+        out.extend(group.iter().zip(prune_marks(&input, opts)).map(|(b, mark)| PruneRow {
+            vmid: b.vmid,
+            node: b.node.clone(),
+            volid: b.volid.clone(),
+            ctime: b.ctime,
+            mark,
+            result: String::new(),
+        }));
     }
     Ok(out)
+}
+
+/// Delete what `plan` marks `remove`, continuing past failures; each row records its result.
+pub async fn prune_execute(client: &Client, mut plan: Vec<PruneRow>) -> Vec<PruneRow> {
+    for row in plan.iter_mut().filter(|r| r.mark == Mark::Remove) {
+        row.result = match delete_volume(client, &row.node, &row.volid).await {
+            Ok(()) => "deleted".to_string(),
+            Err(e) => e.to_string().lines().next().unwrap_or_default().to_string(),
+        };
+    }
+    plan
 }
 
 #[cfg(test)]

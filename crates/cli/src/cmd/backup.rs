@@ -67,16 +67,8 @@ pub async fn run(r: &Resolved, client: &Client, c: BackupCommand) -> anyhow::Res
         }
         BackupCommand::Prune { target, storage, keep } => {
             let opts = PruneBackups::from(keep);
-            if opts.keeps_all() {
-                return Err(crate::exit::UserError(
-                    "no retention given, so every backup would be kept; pass --keep-last, \
-                     --keep-daily, ... (as in PVE's prune-backups)"
-                        .into(),
-                )
-                .into());
-            }
             let f = filter(client, target, None, storage).await?;
-            let plan = backups::prune(client, &f, &opts, false).await?;
+            let plan = backups::prune_plan(client, &f, &opts).await?;
             let doomed = plan.iter().filter(|p| p.mark == Mark::Remove).count();
             if r.dry_run || doomed == 0 {
                 out!("{}", render(&plan, r.output)?);
@@ -89,7 +81,7 @@ pub async fn run(r: &Resolved, client: &Client, c: BackupCommand) -> anyhow::Res
                 eprintln!("{}", render(&plan, proxctl_ops::output::Format::Table)?);
             }
             confirm(r, &format!("prune {doomed} backup(s) ({opts})"))?;
-            let done = backups::prune(client, &f, &opts, true).await?;
+            let done = backups::prune_execute(client, plan).await;
             out!("{}", render(&done, r.output)?);
             let failed =
                 done.iter().filter(|p| p.mark == Mark::Remove && p.result != "deleted").count();
