@@ -7,7 +7,6 @@ use proxctl_types::wire::{Digest, FormParams};
 use proxctl_types::{NodeName, StorageId, Upid, VmId, VolumeId};
 
 use super::guest::{DeleteOptions, PowerAction};
-use super::upid_of;
 use crate::{ApiRequest, Client, ClientError, Endpoint};
 
 fn args<'a>(node: &'a NodeName, vmid: &'a str) -> [&'a str; 2] {
@@ -161,9 +160,7 @@ impl Client {
         vmid: VmId,
         c: &LxcCreate,
     ) -> Result<Upid, ClientError> {
-        let req = create(node, vmid, c);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&create(node, vmid, c)).await
     }
 
     /// Restore a container backup to a new CTID (`vzrestore`). Not retried.
@@ -174,9 +171,7 @@ impl Client {
         archive: &VolumeId,
         storage: Option<&StorageId>,
     ) -> Result<Upid, ClientError> {
-        let req = restore(node, vmid, archive, storage);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&restore(node, vmid, archive, storage)).await
     }
 
     pub async fn lxc_config(
@@ -213,9 +208,7 @@ impl Client {
         vmid: VmId,
         action: &PowerAction,
     ) -> Result<Upid, ClientError> {
-        let req = power(node, vmid, action)?;
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&power(node, vmid, action)?).await
     }
 
     pub async fn lxc_delete(
@@ -224,9 +217,7 @@ impl Client {
         vmid: VmId,
         opts: &DeleteOptions,
     ) -> Result<Upid, ClientError> {
-        let req = delete(node, vmid, opts);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&delete(node, vmid, opts)).await
     }
 
     pub async fn lxc_clone(
@@ -236,9 +227,7 @@ impl Client {
         newid: VmId,
         c: &LxcCloneRequest,
     ) -> Result<Upid, ClientError> {
-        let req = clone(node, vmid, newid, c);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&clone(node, vmid, newid, c)).await
     }
 
     pub async fn lxc_resize(
@@ -249,9 +238,7 @@ impl Client {
         size: proxctl_types::wire::ResizeTo,
         digest: Option<&Digest>,
     ) -> Result<Upid, ClientError> {
-        let req = resize(node, vmid, disk, size, digest);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&resize(node, vmid, disk, size, digest)).await
     }
 
     pub async fn lxc_termproxy(

@@ -14,11 +14,19 @@ pub mod tasks;
 use proxctl_types::Upid;
 use serde_json::Value;
 
-use crate::{ApiRequest, ClientError};
+use crate::{ApiRequest, Client, ClientError};
 
 /// A task-starting call: a UPID to wait for.
 pub(crate) fn upid_of(req: &ApiRequest, v: Value) -> Result<Upid, ClientError> {
     crate::transport::decode(req, v)
+}
+
+impl Client {
+    /// Send a task-starting call and return the UPID to wait for.
+    pub(crate) async fn send_task(&self, req: &ApiRequest) -> Result<Upid, ClientError> {
+        let v = self.send(req).await?;
+        upid_of(req, v)
+    }
 }
 
 /// A call that returns a UPID, or null when it finished within a `delay`/`background_delay`.

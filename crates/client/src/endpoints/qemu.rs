@@ -320,9 +320,7 @@ impl Client {
         storage: Option<&StorageId>,
         unique: bool,
     ) -> Result<Upid, ClientError> {
-        let req = restore(node, vmid, archive, storage, unique);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&restore(node, vmid, archive, storage, unique)).await
     }
 
     pub async fn qemu_create(
@@ -438,9 +436,7 @@ impl Client {
         vmid: VmId,
         action: &PowerAction,
     ) -> Result<Upid, ClientError> {
-        let req = power(node, vmid, action);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&power(node, vmid, action)).await
     }
 
     pub async fn qemu_clone(
@@ -462,9 +458,7 @@ impl Client {
     }
 
     pub async fn qemu_template(&self, node: &NodeName, vmid: VmId) -> Result<Upid, ClientError> {
-        let req = template(node, vmid, None);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&template(node, vmid, None)).await
     }
 
     /// Resize a disk. Older PVE answered null instead of a UPID.
@@ -487,9 +481,7 @@ impl Client {
         vmid: VmId,
         opts: &DeleteOptions,
     ) -> Result<Upid, ClientError> {
-        let req = delete(node, vmid, opts);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&delete(node, vmid, opts)).await
     }
 
     pub async fn qemu_migrate(
@@ -498,9 +490,7 @@ impl Client {
         vmid: VmId,
         m: &MigrateRequest,
     ) -> Result<Upid, ClientError> {
-        let req = migrate(node, vmid, m);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&migrate(node, vmid, m)).await
     }
 
     pub async fn qemu_migrate_preconditions(

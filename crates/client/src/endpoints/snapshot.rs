@@ -7,7 +7,6 @@ use proxctl_types::wire::FormParams;
 use proxctl_types::{NodeName, SnapshotName, Upid, VmId};
 
 use super::guest::SnapshotRequest;
-use super::upid_of;
 use crate::{ApiRequest, Client, ClientError, Endpoint};
 
 fn pick(kind: GuestKind, qemu: Endpoint, lxc: Endpoint) -> Endpoint {
@@ -77,9 +76,7 @@ impl Client {
         vmid: VmId,
         s: &SnapshotRequest,
     ) -> Result<Upid, ClientError> {
-        let req = create(kind, node, vmid, s);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&create(kind, node, vmid, s)).await
     }
 
     pub async fn snapshot_delete(
@@ -90,9 +87,7 @@ impl Client {
         name: &SnapshotName,
         force: bool,
     ) -> Result<Upid, ClientError> {
-        let req = delete(kind, node, vmid, name, force);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&delete(kind, node, vmid, name, force)).await
     }
 
     pub async fn snapshot_rollback(
@@ -103,8 +98,6 @@ impl Client {
         name: &SnapshotName,
         start: bool,
     ) -> Result<Upid, ClientError> {
-        let req = rollback(kind, node, vmid, name, start);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&rollback(kind, node, vmid, name, start)).await
     }
 }

@@ -260,9 +260,7 @@ impl Client {
         storage: &StorageId,
         d: &DownloadUrlRequest,
     ) -> Result<Upid, ClientError> {
-        let req = download_url(node, storage, d);
-        let v = self.send(&req).await?;
-        upid_of(&req, v)
+        self.send_task(&download_url(node, storage, d)).await
     }
 
     pub async fn vzdump(
