@@ -1,0 +1,361 @@
+//! The conformance suite every [`StateStore`] backend must pass. Each backend's test file
+//! expands [`conformance_tests!`](crate::conformance_tests) with a harness that opens a fresh
+//! store, so SQLite and PostgreSQL are held to exactly the same checks.
+// Test code compiled only into the backends' tests: a failed unwrap is a failed check.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use proxctl_types::{NodeName, SnapshotName, VmId};
+
+use crate::audit::{AuditFilter, ChainProblem, NewAuditEntry, verify_chain};
+use crate::record::*;
+use crate::{StateStore, time_to_us};
+
+/// How the suite gets at a backend.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// The store under test: fresh and empty.
+    fn store(&self) -> Arc<dyn StateStore>;
+    /// A second, independent connection to the same store, as another process would open it.
+    async fn reopen(&self) -> Arc<dyn StateStore>;
+    /// Run SQL behind the trait's back, to tamper with rows as an attacker with database
+    /// access would. The SQL used is valid in both SQLite and PostgreSQL.
+    async fn exec(&self, sql: &str);
+}
+
+/// Expand one `#[tokio::test]` per check, each with its own fresh store from `$harness`
+/// (an expression evaluating to a future of `Option<impl Harness>`; `None` skips).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::conformance_tests!(@each $harness;
+            migrations_apply_once_and_reopen_cleanly,
+            resources_round_trip_and_update_in_place,
+            apply_history_is_newest_first_with_outcomes,
+            journal_lists_only_unfinished_intents,
+            a_vmid_lease_excludes_other_holders_until_it_expires,
+            concurrent_leasers_on_two_connections_never_share_a_vmid,
+            ip_allocations_belong_to_one_owner,
+            snapshot_expiries_are_upserted_and_removed,
+            audit_rows_chain_and_filter,
+            concurrent_audit_appends_keep_one_chain,
+            audit_verify_catches_a_modified_row,
+            audit_verify_catches_a_deleted_row,
+            audit_verify_catches_reordered_rows,
+            audit_verify_catches_rows_cut_off_the_end
+        );
+    };
+    (@each $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(h) = $harness.await {
+                    $crate::conformance::$name(&h).await;
+                }
+            }
+        )*
+    };
+}
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).unwrap()
+}
+
+fn key(name: &str) -> ResourceKey {
+    ResourceKey::new("VirtualMachine", name).unwrap()
+}
+
+fn vmid(n: u32) -> VmId {
+    VmId::new(n).unwrap()
+}
+
+pub async fn migrations_apply_once_and_reopen_cleanly(h: &impl Harness) {
+    let s = h.store();
+    let v = s.schema_version().await.unwrap();
+    assert!(v >= 1, "no migration applied");
+    let again = h.reopen().await;
+    assert_eq!(again.schema_version().await.unwrap(), v);
+    assert!(!s.location().contains("password"), "{}", s.location());
+}
+
+pub async fn resources_round_trip_and_update_in_place(h: &impl Harness) {
+    let s = h.store();
+    let mut r = ResourceRecord {
+        key: key("web-1"),
+        spec_hash: "abc".into(),
+        vmid: Some(vmid(120)),
+        node: Some(NodeName::new("pve").unwrap()),
+        updated_at: t(0),
+    };
+    s.put_resource(&r).await.unwrap();
+    s.put_resource(&ResourceRecord { key: key("db-1"), vmid: None, node: None, ..r.clone() })
+        .await
+        .unwrap();
+    assert_eq!(s.resource(&key("web-1")).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.resource_by_vmid(vmid(120)).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.resource_by_vmid(vmid(121)).await.unwrap(), None);
+
+    r.spec_hash = "def".into();
+    r.node = Some(NodeName::new("pve2").unwrap());
+    r.updated_at = t(10);
+    s.put_resource(&r).await.unwrap();
+    let all = s.resources().await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.key.to_string()).collect::<Vec<_>>(),
+        ["VirtualMachine/db-1", "VirtualMachine/web-1"],
+        "sorted by key, updated in place"
+    );
+    assert_eq!(all[1], r);
+
+    assert!(s.remove_resource(&key("web-1")).await.unwrap());
+    assert!(!s.remove_resource(&key("web-1")).await.unwrap());
+    assert_eq!(s.resource(&key("web-1")).await.unwrap(), None);
+}
+
+pub async fn apply_history_is_newest_first_with_outcomes(h: &impl Harness) {
+    let s = h.store();
+    let plan = serde_json::json!({"changes": [{"create": "VirtualMachine/web-1"}]});
+    let a = s.begin_apply("alice", &plan).await.unwrap();
+    let b = s.begin_apply("bob", &serde_json::json!({})).await.unwrap();
+    assert!(b > a);
+    s.finish_apply(a, &ApplyOutcome::Failed("clone of web-1 failed".into())).await.unwrap();
+    let list = s.applies(10).await.unwrap();
+    assert_eq!(list.iter().map(|x| x.id).collect::<Vec<_>>(), vec![b, a]);
+    assert_eq!(list[0].outcome, None, "still running");
+    assert_eq!(list[1].outcome, Some(ApplyOutcome::Failed("clone of web-1 failed".into())));
+    assert_eq!(list[1].plan, plan);
+    assert_eq!(list[1].actor, "alice");
+    assert!(list[1].finished_at.is_some());
+    assert_eq!(s.applies(1).await.unwrap().len(), 1);
+}
+
+pub async fn journal_lists_only_unfinished_intents(h: &impl Harness) {
+    let s = h.store();
+    let apply = s.begin_apply("alice", &serde_json::json!({})).await.unwrap();
+    let mk = |name: &str, action: &str| NewJournalEntry {
+        apply,
+        resource: key(name),
+        action: action.into(),
+        params: serde_json::json!({"vmid": 130, "node": "pve"}),
+    };
+    let one = s.journal_intent(&mk("a", "clone")).await.unwrap();
+    let two = s.journal_intent(&mk("b", "clone")).await.unwrap();
+    let three = s.journal_intent(&mk("c", "delete")).await.unwrap();
+    s.journal_finish(one, &JournalState::Done).await.unwrap();
+    s.journal_finish(three, &JournalState::Failed("lock timeout".into())).await.unwrap();
+    let pending = s.journal_pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, two);
+    assert_eq!(pending[0].resource, key("b"));
+    assert_eq!(pending[0].action, "clone");
+    assert_eq!(pending[0].state, JournalState::Intent);
+    assert_eq!(pending[0].params["vmid"], 130);
+}
+
+pub async fn a_vmid_lease_excludes_other_holders_until_it_expires(h: &impl Harness) {
+    let s = h.store();
+    let id = vmid(150);
+    assert!(s.lease_vmid(id, "apply-a", &key("x"), t(60), t(0)).await.unwrap());
+    assert!(!s.lease_vmid(id, "apply-b", &key("y"), t(60), t(1)).await.unwrap());
+    assert!(s.lease_vmid(id, "apply-a", &key("x"), t(120), t(2)).await.unwrap(), "own re-lease");
+    assert!(
+        !s.lease_vmid(id, "apply-a", &key("z"), t(120), t(2)).await.unwrap(),
+        "one VMID, one owner"
+    );
+    let leases = s.vmid_leases(t(3)).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!((leases[0].holder.as_str(), leases[0].expires_at), ("apply-a", t(120)));
+    // After expiry, the VMID is free again.
+    assert!(s.vmid_leases(t(121)).await.unwrap().is_empty());
+    assert!(s.lease_vmid(id, "apply-b", &key("y"), t(200), t(121)).await.unwrap());
+    // Releasing someone else's lease does nothing; releasing your own frees it.
+    s.release_vmid(id, "apply-a").await.unwrap();
+    assert_eq!(s.vmid_leases(t(122)).await.unwrap().len(), 1);
+    s.release_vmid(id, "apply-b").await.unwrap();
+    assert!(s.vmid_leases(t(122)).await.unwrap().is_empty());
+}
+
+/// Two applies on two connections, each taking the lowest VMID it can lease, as the engine
+/// does: they must end up with disjoint sets.
+pub async fn concurrent_leasers_on_two_connections_never_share_a_vmid(h: &impl Harness) {
+    let stores = [h.store(), h.reopen().await];
+    let now = Timestamp::now();
+    let until = now + SignedDuration::from_secs(600);
+    let mut tasks = Vec::new();
+    for (i, s) in stores.iter().enumerate() {
+        for j in 0..2 {
+            let s = Arc::clone(s);
+            let holder = format!("apply-{i}-{j}");
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for n in 0..15 {
+                    let owner =
+                        ResourceKey::new("VirtualMachine", format!("{holder}-{n}")).unwrap();
+                    for candidate in 1000..1100 {
+                        if s.lease_vmid(vmid(candidate), &holder, &owner, until, now).await.unwrap()
+                        {
+                            got.push(candidate);
+                            break;
+                        }
+                    }
+                }
+                got
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: BTreeSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every leaser got its 15");
+    assert_eq!(unique.len(), all.len(), "a VMID was leased twice: {all:?}");
+}
+
+pub async fn ip_allocations_belong_to_one_owner(h: &impl Harness) {
+    let s = h.store();
+    let ip: std::net::IpAddr = "10.0.0.10".parse().unwrap();
+    let v6: std::net::IpAddr = "fd00::10".parse().unwrap();
+    assert!(s.allocate_ip("lab", ip, &key("a")).await.unwrap());
+    assert!(s.allocate_ip("lab", ip, &key("a")).await.unwrap(), "idempotent for the owner");
+    assert!(!s.allocate_ip("lab", ip, &key("b")).await.unwrap(), "taken");
+    assert!(s.allocate_ip("other", ip, &key("b")).await.unwrap(), "pools are separate");
+    assert!(s.allocate_ip("lab", v6, &key("a")).await.unwrap());
+    let lab = s.ip_allocations(Some("lab")).await.unwrap();
+    assert_eq!(lab.len(), 2);
+    assert!(lab.iter().all(|a| a.owner == key("a")));
+    assert_eq!(s.ip_allocations(None).await.unwrap().len(), 3);
+    assert_eq!(s.release_ips(&key("a")).await.unwrap(), 2);
+    assert!(s.allocate_ip("lab", ip, &key("b")).await.unwrap(), "free after release");
+}
+
+pub async fn snapshot_expiries_are_upserted_and_removed(h: &impl Harness) {
+    let s = h.store();
+    let snap = SnapshotName::new("pre-upgrade").unwrap();
+    let mut ttl = SnapshotTtl { vmid: vmid(100), snapshot: snap.clone(), expires_at: t(100) };
+    s.put_snapshot_ttl(&ttl).await.unwrap();
+    ttl.expires_at = t(200);
+    s.put_snapshot_ttl(&ttl).await.unwrap();
+    let other = SnapshotTtl { vmid: vmid(101), ..ttl.clone() };
+    s.put_snapshot_ttl(&other).await.unwrap();
+    assert_eq!(s.snapshot_ttls().await.unwrap(), vec![ttl.clone(), other.clone()]);
+    s.remove_snapshot_ttl(vmid(100), &snap).await.unwrap();
+    assert_eq!(s.snapshot_ttls().await.unwrap(), vec![other]);
+}
+
+fn audit_row(i: i64, actor: &str, target: &str, action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        // Nanoseconds on purpose: the stores keep microseconds, and the hash must still match.
+        time: t(i) + SignedDuration::from_nanos(123_456_789),
+        actor: actor.into(),
+        profile: "default".into(),
+        target: target.into(),
+        action: action.into(),
+        params: serde_json::json!({"vmid": i, "password": "[redacted]", "nested": {"b": 1, "a": 2}}),
+        result: "ok".into(),
+    }
+}
+
+async fn write_rows(s: &dyn StateStore, n: i64) {
+    for i in 1..=n {
+        let target = format!("qemu/{}", 100 + i % 2);
+        let action =
+            if i % 3 == 0 { "POST /nodes/{node}/qemu/{vmid}/status/stop" } else { "snapshot" };
+        s.append_audit(&audit_row(i, if i % 2 == 0 { "alice" } else { "bob" }, &target, action))
+            .await
+            .unwrap();
+    }
+}
+
+async fn verify(s: &dyn StateStore) -> crate::VerifyReport {
+    let rows = s.audit(&AuditFilter::default()).await.unwrap();
+    let head = s.audit_head().await.unwrap();
+    verify_chain(&rows, head.as_ref())
+}
+
+pub async fn audit_rows_chain_and_filter(h: &impl Harness) {
+    let s = h.store();
+    assert!(verify(s.as_ref()).await.ok(), "an empty log verifies");
+    write_rows(s.as_ref(), 9).await;
+    let all = s.audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=9).collect::<Vec<_>>());
+    assert_eq!(all[0].entry.params["nested"]["a"], 2);
+    let report = verify(s.as_ref()).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.rows, 9);
+
+    let filters = [
+        AuditFilter { actor: Some("alice".into()), ..Default::default() },
+        AuditFilter { target: Some("qemu/101".into()), ..Default::default() },
+        AuditFilter { action: Some("status/stop".into()), ..Default::default() },
+        AuditFilter { since: Some(t(3)), until: Some(t(6)), ..Default::default() },
+        AuditFilter { profile: Some("other".into()), ..Default::default() },
+    ];
+    for f in filters {
+        let got = s.audit(&f).await.unwrap();
+        let want: Vec<_> = all.iter().filter(|e| f.matches(e)).cloned().collect();
+        assert_eq!(got, want, "{f:?}");
+    }
+    let last = s.audit(&AuditFilter { last: Some(2), ..Default::default() }).await.unwrap();
+    assert_eq!(last.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![8, 9]);
+    assert_eq!(time_to_us(all[0].entry.time) % 1_000_000, 123_456);
+}
+
+pub async fn concurrent_audit_appends_keep_one_chain(h: &impl Harness) {
+    let stores = [h.store(), h.reopen().await];
+    let mut tasks = Vec::new();
+    for (i, s) in stores.iter().enumerate() {
+        for _ in 0..2 {
+            let s = Arc::clone(s);
+            tasks.push(tokio::spawn(async move {
+                for n in 0..10 {
+                    s.append_audit(&audit_row(n, &format!("writer-{i}"), "qemu/100", "tag"))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = verify(stores[0].as_ref()).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.rows, 40);
+}
+
+pub async fn audit_verify_catches_a_modified_row(h: &impl Harness) {
+    let s = h.store();
+    write_rows(s.as_ref(), 5).await;
+    h.exec("UPDATE audit_log SET result = 'ok, nothing to see' WHERE seq = 3").await;
+    let r = verify(s.as_ref()).await;
+    assert_eq!(r.problems, vec![ChainProblem::Modified { seq: 3 }]);
+}
+
+pub async fn audit_verify_catches_a_deleted_row(h: &impl Harness) {
+    let s = h.store();
+    write_rows(s.as_ref(), 5).await;
+    h.exec("DELETE FROM audit_log WHERE seq = 2").await;
+    assert!(!verify(s.as_ref()).await.ok());
+}
+
+pub async fn audit_verify_catches_reordered_rows(h: &impl Harness) {
+    let s = h.store();
+    write_rows(s.as_ref(), 5).await;
+    h.exec("UPDATE audit_log SET seq = 100 WHERE seq = 2").await;
+    h.exec("UPDATE audit_log SET seq = 2 WHERE seq = 3").await;
+    h.exec("UPDATE audit_log SET seq = 3 WHERE seq = 100").await;
+    assert!(!verify(s.as_ref()).await.ok());
+}
+
+pub async fn audit_verify_catches_rows_cut_off_the_end(h: &impl Harness) {
+    let s = h.store();
+    write_rows(s.as_ref(), 5).await;
+    h.exec("DELETE FROM audit_log WHERE seq >= 4").await;
+    let r = verify(s.as_ref()).await;
+    assert_eq!(r.problems, vec![ChainProblem::Head { recorded_seq: 5, last_seq: 3 }]);
+}

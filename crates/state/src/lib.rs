@@ -1,0 +1,147 @@
+//! proxctl's state store: one async trait, [`StateStore`], with a SQLite backend
+//! (`proxctl-state-sqlite`, the default) and a PostgreSQL backend (`proxctl-state-postgres`,
+//! for several instances sharing state). The records, the audit hash chain and the conformance
+//! suite both backends must pass live here, so the backends hold nothing but SQL.
+
+pub mod audit;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod migrations;
+pub mod record;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use proxctl_types::{SnapshotName, VmId};
+
+pub use audit::{AuditEntry, AuditFilter, AuditHead, NewAuditEntry, VerifyReport, verify_chain};
+pub use migrations::Migration;
+pub use record::{
+    ApplyId, ApplyOutcome, ApplyRecord, IpAllocation, JournalEntry, JournalId, JournalState,
+    NewJournalEntry, ResourceKey, ResourceRecord, SnapshotTtl, VmidLease,
+};
+
+/// A boxed error from a database driver, kept as the source of a [`StateError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the state store at {location}")]
+    Open { location: String, source: BoxError },
+    #[error("state store query failed while {what}")]
+    Query { what: &'static str, source: BoxError },
+    #[error(
+        "migration {version} ({name}) changed after it was applied to this store; migrations are \
+         append-only, so add a new one instead of editing an old one"
+    )]
+    MigrationChanged { version: i64, name: String },
+    #[error(
+        "the state store has schema version {found}, newer than this proxctl knows ({known}); \
+         upgrade proxctl"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("stored {what} is not valid: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+impl StateError {
+    pub fn query(what: &'static str, e: impl Into<BoxError>) -> Self {
+        StateError::Query { what, source: e.into() }
+    }
+}
+
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// Everything proxctl remembers between runs. Implementations must make each method atomic on
+/// its own, across processes and machines sharing the store: two applies leasing VMIDs at the
+/// same moment, or two writers appending to the audit log, must never interleave badly.
+#[async_trait]
+pub trait StateStore: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Where the store lives, with any password removed.
+    fn location(&self) -> String;
+    /// The highest migration applied.
+    async fn schema_version(&self) -> Result<i64>;
+
+    // Resources the engine manages, keyed `kind/name`.
+    async fn put_resource(&self, r: &ResourceRecord) -> Result<()>;
+    async fn resource(&self, key: &ResourceKey) -> Result<Option<ResourceRecord>>;
+    async fn resource_by_vmid(&self, vmid: VmId) -> Result<Option<ResourceRecord>>;
+    async fn resources(&self) -> Result<Vec<ResourceRecord>>;
+    /// Whether a record was there to remove.
+    async fn remove_resource(&self, key: &ResourceKey) -> Result<bool>;
+
+    // Apply history.
+    async fn begin_apply(&self, actor: &str, plan: &serde_json::Value) -> Result<ApplyId>;
+    async fn finish_apply(&self, id: ApplyId, outcome: &ApplyOutcome) -> Result<()>;
+    /// Newest first.
+    async fn applies(&self, limit: usize) -> Result<Vec<ApplyRecord>>;
+
+    // The operation journal: intent before each mutating call, completion after.
+    async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId>;
+    async fn journal_finish(&self, id: JournalId, state: &JournalState) -> Result<()>;
+    /// Intents never completed, oldest first: what a crashed apply left half-done.
+    async fn journal_pending(&self) -> Result<Vec<JournalEntry>>;
+
+    // VMID leases.
+    /// Take `vmid` for `owner` until `until`, unless another holder has an unexpired lease on
+    /// it. Returns whether the lease is now `holder`'s. The same holder re-leasing for the same owner
+    /// extends it; one holder cannot lease one VMID for two owners.
+    async fn lease_vmid(
+        &self,
+        vmid: VmId,
+        holder: &str,
+        owner: &ResourceKey,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+    async fn release_vmid(&self, vmid: VmId, holder: &str) -> Result<()>;
+    /// Leases not expired at `now`.
+    async fn vmid_leases(&self, now: Timestamp) -> Result<Vec<VmidLease>>;
+
+    // IP allocations.
+    /// Record `ip` in `pool` for `owner`. Returns false if it belongs to someone else; true if
+    /// it is now (or already was) `owner`'s.
+    async fn allocate_ip(
+        &self,
+        pool: &str,
+        ip: std::net::IpAddr,
+        owner: &ResourceKey,
+    ) -> Result<bool>;
+    /// Release every address `owner` holds; returns how many.
+    async fn release_ips(&self, owner: &ResourceKey) -> Result<usize>;
+    async fn ip_allocations(&self, pool: Option<&str>) -> Result<Vec<IpAllocation>>;
+
+    // Snapshot expiries (a copy of the marker in the snapshot's description).
+    async fn put_snapshot_ttl(&self, t: &SnapshotTtl) -> Result<()>;
+    async fn remove_snapshot_ttl(&self, vmid: VmId, name: &SnapshotName) -> Result<()>;
+    async fn snapshot_ttls(&self) -> Result<Vec<SnapshotTtl>>;
+
+    // The audit log, hash-chained.
+    /// Append one row, chaining it to the current head in the same transaction.
+    async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry>;
+    /// Rows matching `f`, in sequence order.
+    async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// The last row's sequence number and hash, kept apart from the rows so that cutting rows
+    /// off the end is detected too.
+    async fn audit_head(&self) -> Result<Option<AuditHead>>;
+}
+
+/// Both backends store times as microseconds since the Unix epoch, so ordering and range
+/// filters are plain integer comparisons.
+pub fn time_to_us(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub fn time_from_us(what: &'static str, us: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us)
+        .map_err(|e| StateError::Corrupt { what, detail: format!("{us}: {e}") })
+}
+
+/// Parse a stored VMID.
+pub fn parse_vmid(what: &'static str, n: i64) -> Result<VmId> {
+    u32::try_from(n)
+        .ok()
+        .and_then(|n| VmId::new(n).ok())
+        .ok_or_else(|| StateError::Corrupt { what, detail: format!("{n} is not a VMID") })
+}
