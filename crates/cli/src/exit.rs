@@ -25,6 +25,7 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                 | ClientError::TaskFailed { .. }
                 | ClientError::CreateConflict { .. } => API,
                 ClientError::Config(_)
+                | ClientError::Refused { .. }
                 | ClientError::SecretFile { .. }
                 | ClientError::SecretFilePermissions { .. } => USER,
                 _ => SYSTEM,
@@ -37,7 +38,10 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
             return API;
         }
         if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
-            return if matches!(o, proxctl_ops::OpsError::Render { .. }) { SYSTEM } else { USER };
+            return match o {
+                proxctl_ops::OpsError::Render { .. } | proxctl_ops::OpsError::State(_) => SYSTEM,
+                _ => USER,
+            };
         }
         if cause
             .downcast_ref::<proxctl_sim::SimError>()

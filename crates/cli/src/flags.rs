@@ -65,6 +65,14 @@ pub struct GlobalArgs {
     /// Append logs to this file instead of stderr.
     #[arg(long, global = true)]
     pub log_file: Option<PathBuf>,
+    /// State store: a file path or sqlite://PATH (default: ~/.local/share/proxctl/state.db),
+    /// or postgres://USER@HOST/DB to share state between machines.
+    #[arg(long, global = true)]
+    pub state: Option<String>,
+    /// Override proxctl's safety guards: act on always-on guests, and on guests safe mode
+    /// protects (the audit log records it).
+    #[arg(long, global = true)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +137,11 @@ pub enum Command {
     Task(TaskArgs),
     /// Show the effective configuration and manage profiles.
     Config(ConfigArgs),
+    /// List and verify the audit log of every change proxctl made.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Check connectivity, TLS, authentication, privileges, storages and quorum.
     Doctor,
     /// Print shell completions.
@@ -503,7 +516,7 @@ pub struct SimArgs {
     pub seed: u64,
     /// Persist the cluster to this file across restarts.
     #[arg(long)]
-    pub state: Option<PathBuf>,
+    pub persist: Option<PathBuf>,
     /// Seed nodes, storages, images and guests from a YAML scenario (docs/simulator.md).
     #[arg(long)]
     pub scenario: Option<PathBuf>,
@@ -558,9 +571,6 @@ pub struct BulkArgs {
     /// How many guests at a time.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
-    /// Also stop guests tagged always-on.
-    #[arg(long)]
-    pub force: bool,
     /// snapshot: the snapshot name.
     #[arg(long)]
     pub name: Option<proxctl_types::SnapshotName>,
@@ -770,16 +780,13 @@ pub enum SnapshotCommand {
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
     /// Move maint-ok guests away and shut down the other running ones (always-on ones only
-    /// with --force); everything touched is tagged for undrain.
+    /// with the global --force); everything touched is tagged for undrain.
     Drain {
         /// The node going into maintenance.
         node: proxctl_types::NodeName,
         /// Where to move maint-ok guests (default: another online node).
         #[arg(long = "to")]
         to: Option<proxctl_types::NodeName>,
-        /// Also shut down guests tagged always-on.
-        #[arg(long)]
-        force: bool,
     },
     /// Bring back what drain moved or stopped.
     Undrain {
@@ -821,4 +828,34 @@ mod tests {
         walk(&cmd, &globals, "proxctl", &mut clashes);
         assert!(clashes.is_empty(), "arguments shadowing global flags: {clashes:?}");
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show audit rows, oldest first.
+    List(AuditListArgs),
+    /// Check the hash chain; fails if any row was modified, deleted, reordered or cut off.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    /// Only rows by this actor (exact).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only rows about this target, e.g. qemu/100 or storage/pve/local.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only rows whose action contains this text, e.g. status/stop or snapshot.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only rows at or after this time: RFC 3339, or an age such as 24h or 7d.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only rows at or before this time: RFC 3339, or an age such as 1h.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only the last N matching rows.
+    #[arg(long)]
+    pub last: Option<usize>,
 }

@@ -42,6 +42,14 @@ pub struct Profile {
     pub requests_per_second: Option<f64>,
     pub max_in_flight: Option<usize>,
     pub output: Option<String>,
+    /// State store: a path, sqlite://PATH or postgres://USER@HOST/DB.
+    pub state: Option<String>,
+    /// Mutations touch only guests proxctl manages, unless --force.
+    pub safe_mode: Option<bool>,
+    /// Also append every audit row, as JSON, to this file.
+    pub audit_file: Option<PathBuf>,
+    /// Also send every audit row to this syslog socket, e.g. /dev/log.
+    pub audit_syslog: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -84,6 +92,10 @@ pub fn set_key(p: &mut Profile, key: &str, value: &str) -> Result<(), UserError>
             p.max_in_flight = Some(value.parse().map_err(|_| num("a whole number"))?)
         }
         "output" => p.output = Some(value.into()),
+        "state" => p.state = Some(value.into()),
+        "safe_mode" => p.safe_mode = Some(value.parse().map_err(|_| num("true or false"))?),
+        "audit_file" => p.audit_file = Some(value.into()),
+        "audit_syslog" => p.audit_syslog = Some(value.into()),
         "secret" => {
             return Err(UserError(
                 "secrets are not set from the command line (it would land in shell history); use secret_from = env:NAME, file:PATH or prompt".into(),
@@ -114,7 +126,14 @@ pub fn load(path: &Path) -> Result<ConfigFile, UserError> {
     };
     let cfg: ConfigFile = toml::from_str(&text)
         .map_err(|e| UserError(format!("{} is not a valid proxctl config: {e}", path.display())))?;
-    if cfg.profiles.values().any(|p| p.secret.is_some()) {
+    // A PostgreSQL URL may carry a password, which makes it a secret too.
+    let pg_password = |p: &Profile| {
+        p.state.as_deref().and_then(|u| u.split_once("://")).is_some_and(|(scheme, rest)| {
+            scheme.starts_with("postgres")
+                && rest.split_once('@').is_some_and(|(user, _)| user.contains(':'))
+        })
+    };
+    if cfg.profiles.values().any(|p| p.secret.is_some() || pg_password(p)) {
         check_private(path)?;
     }
     Ok(cfg)

@@ -93,6 +93,14 @@ pub struct Resolved {
     storage: Option<String>,
     /// Default bridge for new guests (profile `bridge`, `PROXCTL_BRIDGE`).
     pub bridge: Option<String>,
+    /// `--force`: override always-on and safe mode.
+    pub force: bool,
+    /// The state store, opened on first use.
+    pub state: std::sync::Arc<proxctl_ops::state::StateHandle>,
+    pub safe_mode: bool,
+    pub audit_file: Option<PathBuf>,
+    pub audit_syslog: Option<PathBuf>,
+    pub profile_name: String,
 }
 
 /// Pick the first set value among flag, environment names and profile.
@@ -320,6 +328,41 @@ pub fn resolve(
             None => show(key, "-".into(), &Source::Default),
         }
     }
+    let state =
+        match pick(g.state.clone(), env, &["PROXCTL_STATE"], some, profile.state.clone(), pn) {
+            Some((spec, s)) => {
+                let spec: proxctl_ops::state::StateSpec = spec.parse()?;
+                show("state", spec.to_string(), &s);
+                spec
+            }
+            None => {
+                let spec = proxctl_ops::state::StateSpec::default_for(env)?;
+                show("state", spec.to_string(), &Source::Default);
+                spec
+            }
+        };
+    let safe_mode = pick(
+        None,
+        env,
+        &["PROXCTL_SAFE_MODE"],
+        |v| truthy(v).or(Some(false)),
+        profile.safe_mode,
+        pn,
+    );
+    match &safe_mode {
+        Some((on, s)) => show("safe_mode", on.to_string(), s),
+        None => show("safe_mode", "false".into(), &Source::Default),
+    }
+    let path = |v: &str| Some(PathBuf::from(v));
+    let audit_file = pick(None, env, &["PROXCTL_AUDIT_FILE"], path, profile.audit_file.clone(), pn);
+    let audit_syslog =
+        pick(None, env, &["PROXCTL_AUDIT_SYSLOG"], path, profile.audit_syslog.clone(), pn);
+    for (key, v) in [("audit_file", &audit_file), ("audit_syslog", &audit_syslog)] {
+        match v {
+            Some((p, s)) => show(key, p.display().to_string(), s),
+            None => show(key, "-".into(), &Source::Default),
+        }
+    }
     show(
         "dry_run",
         g.dry_run.to_string(),
@@ -342,10 +385,42 @@ pub fn resolve(
         node: node.map(|(n, _)| n),
         storage: storage.map(|(s, _)| s),
         bridge: bridge.map(|(b, _)| b),
+        force: g.force,
+        state: std::sync::Arc::new(proxctl_ops::state::StateHandle::new(state)),
+        safe_mode: safe_mode.is_some_and(|(on, _)| on),
+        audit_file: audit_file.map(|(p, _)| p),
+        audit_syslog: audit_syslog.map(|(p, _)| p),
+        profile_name: profile_name.clone().unwrap_or_else(|| "-".into()),
     })
 }
 
 impl Resolved {
+    /// Who the audit log says acted: the PVE identity, and the local user running proxctl.
+    pub fn actor(&self) -> String {
+        let pve = match &self.auth {
+            AuthPlan::Token { id, .. } => id.clone(),
+            AuthPlan::Password { user, .. } => user.clone(),
+            AuthPlan::None => "-".into(),
+        };
+        match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+            Ok(local) if !local.is_empty() => format!("{pve} ({local})"),
+            _ => pve,
+        }
+    }
+
+    /// The audit/safe-mode hook for clients built from these settings.
+    pub fn auditor(&self) -> proxctl_ops::audit::Auditor {
+        let ctx = proxctl_ops::audit::AuditContext {
+            actor: self.actor(),
+            profile: self.profile_name.clone(),
+            safe_mode: self.safe_mode,
+            force: self.force,
+            file: self.audit_file.clone(),
+            syslog: self.audit_syslog.clone(),
+        };
+        proxctl_ops::audit::Auditor::new(ctx, std::sync::Arc::clone(&self.state))
+    }
+
     /// Client settings, loading secrets (file or prompt) only now that a command needs them.
     pub fn client_settings(&self) -> Result<ClientSettings, anyhow::Error> {
         let url = self.url.as_deref().ok_or_else(|| {

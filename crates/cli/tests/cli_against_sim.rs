@@ -185,7 +185,8 @@ async fn config_show_reports_sources_in_precedence_order_and_redacts_secrets() {
     .unwrap();
     let c = cfg.to_str().unwrap();
     // env beats profile for url; the profile still supplies node, output and timeout.
-    let r = proxctl(&s, &["config", "show"], &[("PROXCTL_CONFIG", c)]).await;
+    let r =
+        proxctl(&s, &["config", "show"], &[("PROXCTL_CONFIG", c), ("XDG_DATA_HOME", "/xdg")]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let redacted = r.stdout.replace(&s.url, "<sim-url>").replace(&s.fingerprint, "<fingerprint>");
     insta::assert_snapshot!("config_show", redacted);
@@ -975,4 +976,80 @@ async fn containers_get_the_same_snapshot_tag_and_bulk_commands_as_vms() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = proxctl(&s, &["snapshot", "list", "ct-1"], &[]).await;
     assert!(!r.stdout.contains("before"), "{}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_are_audited_safe_mode_refuses_and_audit_verify_catches_a_tampered_row() {
+    let s = start_with(
+        r#"
+guests:
+  - {vmid: 100, config: {name: managed, tags: proxctl, scsi0: "local-lvm:vm-100-disk-0,size=4G"}}
+  - {vmid: 101, config: {name: handmade, scsi0: "local-lvm:vm-101-disk-0,size=4G"}}
+"#,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let jsonl = dir.path().join("audit.jsonl");
+    let socket_path = dir.path().join("syslog.sock");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    syslog.set_nonblocking(true).unwrap();
+    let env = [
+        ("PROXCTL_STATE", db.to_str().unwrap()),
+        ("PROXCTL_SAFE_MODE", "1"),
+        ("PROXCTL_AUDIT_FILE", jsonl.to_str().unwrap()),
+        ("PROXCTL_AUDIT_SYSLOG", socket_path.to_str().unwrap()),
+        ("USER", "alice"),
+    ];
+
+    let r = proxctl(&s, &["vm", "start", "managed"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "start", "handmade"], &env).await;
+    assert_eq!(r.code, 1, "a refusal is a user error: {}", r.stderr);
+    assert!(r.stderr.contains("safe mode is on") && r.stderr.contains("--force"), "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "start", "handmade", "--force"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let r = proxctl(&s, &["audit", "list", "-o", "json"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let results: Vec<&str> =
+        rows.as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap()).collect();
+    assert_eq!(results.len(), 3, "{results:?}");
+    assert!(results[0].starts_with("task UPID:"), "{results:?}");
+    assert!(results[1].starts_with("refused: safe mode"), "{results:?}");
+    assert!(results[2].ends_with("(--force)"), "{results:?}");
+    assert_eq!(rows[0]["actor"], format!("{} (alice)", TOKEN.split('=').next().unwrap()));
+    assert!(!r.stdout.contains(TOKEN.split('=').nth(1).unwrap()), "no token secret in the log");
+    let r =
+        proxctl(&s, &["audit", "list", "--target", "qemu/101", "--action", "status/start"], &env)
+            .await;
+    assert_eq!(r.stdout.lines().count(), 3, "header + 2 rows:\n{}", r.stdout);
+
+    // The file and syslog copies got every row.
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 3);
+    let mut buf = [0u8; 8192];
+    let mut messages = Vec::new();
+    while let Ok(n) = syslog.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(
+        messages[1].starts_with("<84>1 ") && messages[1].contains("refused"),
+        "{}",
+        messages[1]
+    );
+
+    let r = proxctl(&s, &["audit", "verify"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("3 row(s), hash chain verified"), "{}", r.stdout);
+
+    // Someone with database access rewrites history: the refusal becomes a success.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("UPDATE audit_log SET result = 'ok' WHERE seq = 2", []).unwrap();
+    drop(c);
+    let r = proxctl(&s, &["audit", "verify"], &env).await;
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("row 2: content does not match its hash"), "{}", r.stdout);
+    assert!(r.stderr.contains("tampered"), "{}", r.stderr);
 }

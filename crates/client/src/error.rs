@@ -190,6 +190,10 @@ pub enum ClientError {
     #[error("dry run: would send {request}")]
     DryRun { request: String },
 
+    /// A mutation hook (safe mode) refused the request before it was sent.
+    #[error("refused {request}: {reason}")]
+    Refused { request: String, reason: String },
+
     #[error("cannot read secret from {path}")]
     SecretFile { path: String, source: std::io::Error },
 

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod endpoints;
 pub mod error;
+pub mod hook;
 pub mod request;
 pub mod retry;
 pub mod settings;
@@ -18,6 +19,7 @@ pub use auth::Credentials;
 pub use endpoints::guest::{DeleteOptions, PowerAction, SnapshotRequest};
 pub use endpoints::qemu::Started;
 pub use error::{ApiError, ApiErrorKind, ClientError};
+pub use hook::{MutationHook, MutationResult};
 pub use request::{ApiRequest, Endpoint, Method};
 pub use retry::{PollPolicy, RetryPolicy};
 pub use settings::ClientSettings;

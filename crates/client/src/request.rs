@@ -151,6 +151,27 @@ endpoints! {
     TaskStop => Delete "/nodes/{node}/tasks/{upid}" Safe,
 }
 
+impl Endpoint {
+    /// Whether a call changes an existing guest (its config, power state, disks, snapshots,
+    /// or the guest itself). Safe mode guards exactly these. Clones only read their source,
+    /// consoles and agent pings change nothing, so they are not listed.
+    pub fn changes_guest(self) -> bool {
+        use Endpoint::*;
+        self.method().is_mutating()
+            && self.template().contains("{vmid}")
+            && !matches!(
+                self,
+                QemuClone
+                    | LxcClone
+                    | QemuVncproxy
+                    | QemuTermproxy
+                    | QemuSpiceproxy
+                    | LxcTermproxy
+                    | QemuAgentPing
+            )
+    }
+}
+
 /// One API call, fully built: the endpoint, the concrete path, and the parameters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiRequest {
@@ -180,6 +201,16 @@ impl ApiRequest {
 
     pub fn method(&self) -> Method {
         self.endpoint.method()
+    }
+
+    /// The value the path holds for a template segment, e.g. `path_arg("vmid")` on
+    /// `/nodes/pve/qemu/100/status/start` is `100`.
+    pub fn path_arg(&self, name: &str) -> Option<String> {
+        let want = format!("{{{name}}}");
+        let segs = self.endpoint.template().split('/').zip(self.path.split('/'));
+        segs.filter(|(t, _)| *t == want)
+            .map(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+            .next()
     }
 
     /// The path with segments decoded, as PVE's router sees it.
@@ -224,6 +255,26 @@ fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_arguments_are_read_back_by_template_name() {
+        let r = ApiRequest::new(Endpoint::QemuStart, &["pve 1", "100"], FormParams::new());
+        assert_eq!(r.path_arg("node").as_deref(), Some("pve 1"));
+        assert_eq!(r.path_arg("vmid").as_deref(), Some("100"));
+        assert_eq!(r.path_arg("storage"), None);
+    }
+
+    #[test]
+    fn only_calls_that_change_an_existing_guest_count_as_guest_changes() {
+        assert!(Endpoint::QemuStart.changes_guest());
+        assert!(Endpoint::LxcConfigPut.changes_guest());
+        assert!(Endpoint::QemuSnapshotDelete.changes_guest());
+        assert!(Endpoint::QemuDelete.changes_guest());
+        assert!(!Endpoint::QemuClone.changes_guest(), "a clone only reads its source");
+        assert!(!Endpoint::QemuVncproxy.changes_guest());
+        assert!(!Endpoint::QemuConfigGet.changes_guest());
+        assert!(!Endpoint::QemuCreate.changes_guest(), "no existing guest");
+    }
 
     #[test]
     fn path_segments_are_filled_in_order_and_encoded() {

@@ -50,6 +50,7 @@ struct Inner {
     next_slot: AsyncMutex<Instant>,
     metrics: Metrics,
     warnings: Vec<String>,
+    hook: std::sync::OnceLock<Arc<dyn crate::MutationHook>>,
 }
 
 impl Client {
@@ -88,8 +89,24 @@ impl Client {
                 metrics: Metrics::default(),
                 warnings,
                 settings,
+                hook: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Install the hook every mutating request passes (audit, safe mode). One per client, for
+    /// its lifetime: returns false if one was already set.
+    pub fn set_hook(&self, hook: Arc<dyn crate::MutationHook>) -> bool {
+        self.inner.hook.set(hook).is_ok()
+    }
+
+    /// The hook for `req`, if it is a mutation that will really be sent.
+    pub(crate) fn hook_for(&self, req: &ApiRequest) -> Option<Arc<dyn crate::MutationHook>> {
+        let mutation = req.method().is_mutating() && req.endpoint != Endpoint::AccessTicket;
+        if !mutation || self.inner.settings.dry_run {
+            return None;
+        }
+        self.inner.hook.get().cloned()
     }
 
     pub fn settings(&self) -> &ClientSettings {
@@ -134,8 +151,19 @@ impl Client {
         envelope(req, &body)
     }
 
-    /// The raw body of a successful answer, after retries and re-login.
+    /// The raw body of a successful answer, after retries and re-login; a mutation passes the
+    /// hook before and after.
     async fn send_bytes(&self, req: &ApiRequest) -> Result<bytes::Bytes, ClientError> {
+        let Some(hook) = self.hook_for(req) else {
+            return self.send_retrying(req).await;
+        };
+        hook.before(self, req).await?;
+        let result = self.send_retrying(req).await;
+        hook.after(req, mutation_result(&result)).await;
+        result
+    }
+
+    async fn send_retrying(&self, req: &ApiRequest) -> Result<bytes::Bytes, ClientError> {
         let policy = &self.inner.settings.retry;
         let mut attempt = 1;
         let mut relogged = false;
@@ -475,4 +503,17 @@ fn is_tls_error(e: &reqwest::Error) -> bool {
         cur = err.source();
     }
     false
+}
+
+/// What a hook is told about a finished mutation.
+pub(crate) fn mutation_result(r: &Result<bytes::Bytes, ClientError>) -> crate::MutationResult<'_> {
+    match r {
+        Ok(body) => {
+            let data = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("data").and_then(Value::as_str).map(String::from));
+            crate::MutationResult::Ok { data }
+        }
+        Err(e) => crate::MutationResult::Failed(e),
+    }
 }

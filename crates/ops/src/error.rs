@@ -6,6 +6,8 @@ use proxctl_client::ClientError;
 pub enum OpsError {
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    State(#[from] proxctl_state::StateError),
     #[error("no guest named or numbered '{0}' in the cluster; list them with `proxctl get vms`")]
     GuestNotFound(String),
     #[error("'{name}' matches several guests: {}; use the VMID instead", matches.join(", "))]

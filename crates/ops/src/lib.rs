@@ -2,6 +2,7 @@
 //! the REST API, MCP server and dashboard) call these functions and render their results with
 //! `output`, so a feature added here is available to every face.
 
+pub mod audit;
 pub mod backup;
 pub mod bulk;
 pub mod cluster_views;
@@ -13,6 +14,7 @@ pub mod image;
 pub mod migrate;
 pub mod output;
 pub mod snapshot;
+pub mod state;
 pub mod tags;
 pub mod views;
 pub mod vm;

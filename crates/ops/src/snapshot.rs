@@ -1,6 +1,7 @@
 //! Snapshots with a time to live: the expiry is written into the snapshot description as a
-//! machine-readable line, so it survives without any local database, and `sweep` deletes what
-//! has expired. Also keep-N rotation and glob deletes.
+//! machine-readable line, so it survives without any local database, and copied into the state
+//! store, so it survives someone editing the description. `sweep` deletes what has expired by
+//! either record. Also keep-N rotation and glob deletes.
 
 use proxctl_client::{Client, SnapshotRequest, WaitOptions};
 use proxctl_types::SnapshotName;
@@ -9,6 +10,7 @@ use proxctl_types::selector::{Selector, glob_match};
 use serde::Serialize;
 
 use crate::output::Tabular;
+use crate::state::StateHandle;
 use crate::{GuestRef, OpsError};
 
 /// The description line that carries the expiry: `proxctl:expires=<RFC 3339 UTC>`.
@@ -59,9 +61,12 @@ async fn wait(client: &Client, u: proxctl_types::Upid) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// Take a snapshot; with a TTL, the description records when it expires.
+/// Take a snapshot; with a TTL, the description and the state store (when given) record when
+/// it expires. The store is written first: an expiry without a snapshot is harmless (sweep drops
+/// it), a snapshot whose expiry was lost is not.
 pub async fn create(
     client: &Client,
+    state: Option<&StateHandle>,
     g: &GuestRef,
     name: &SnapshotName,
     description: Option<&str>,
@@ -70,7 +75,14 @@ pub async fn create(
 ) -> Result<proxctl_types::Upid, OpsError> {
     let mut desc = description.unwrap_or("").to_string();
     if let Some(ttl) = ttl_secs {
-        desc = with_expiry(&desc, now_unix() + ttl)?;
+        let expires = now_unix() + ttl;
+        desc = with_expiry(&desc, expires)?;
+        if let Some(state) = state.filter(|_| !client.settings().dry_run) {
+            let expires_at = jiff::Timestamp::from_second(expires)
+                .map_err(|e| OpsError::Invalid(format!("expiry out of range: {e}")))?;
+            let t = proxctl_state::SnapshotTtl { vmid: g.vmid, snapshot: name.clone(), expires_at };
+            state.get().await?.put_snapshot_ttl(&t).await?;
+        }
     }
     let req = SnapshotRequest {
         name: name.clone(),
@@ -96,6 +108,7 @@ pub async fn list(client: &Client, g: &GuestRef) -> Result<Vec<SnapshotItem>, Op
 /// before parents. Returns the names deleted.
 pub async fn delete_matching(
     client: &Client,
+    state: Option<&StateHandle>,
     g: &GuestRef,
     pattern: &str,
 ) -> Result<Vec<String>, OpsError> {
@@ -107,6 +120,7 @@ pub async fn delete_matching(
         let name =
             SnapshotName::new(s.name.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?;
         wait(client, client.snapshot_delete(g.kind, &g.node, g.vmid, &name, false).await?).await?;
+        forget(state, g.vmid, &s.name).await;
         out.push(s.name);
     }
     Ok(out)
@@ -148,20 +162,61 @@ async fn guests(client: &Client, sel: &Selector) -> Result<Vec<GuestRef>, OpsErr
     Ok(out)
 }
 
-/// Delete every expired snapshot of the selected guests (`now` in unix seconds). Safe to run
-/// from cron: snapshots without an expiry line are never touched. With `dry_run` nothing is
-/// deleted and the result column says so.
+/// Expiries the store holds, by (VMID, snapshot name), in unix seconds.
+async fn stored_expiries(
+    state: Option<&StateHandle>,
+) -> Result<std::collections::BTreeMap<(u32, String), i64>, OpsError> {
+    let Some(state) = state else { return Ok(Default::default()) };
+    let ttls = state.get().await?.snapshot_ttls().await?;
+    Ok(ttls
+        .into_iter()
+        .map(|t| ((t.vmid.get(), t.snapshot.as_str().to_string()), t.expires_at.as_second()))
+        .collect())
+}
+
+/// Drop the store's copy of a deleted snapshot's expiry. The snapshot is gone either way, so a
+/// failure here only warns: the next sweep drops the stale entry.
+async fn forget(state: Option<&StateHandle>, vmid: proxctl_types::VmId, snap: &str) {
+    let (Some(state), Ok(name)) = (state, SnapshotName::new(snap)) else { return };
+    let r = match state.get().await {
+        Ok(store) => store.remove_snapshot_ttl(vmid, &name).await.map_err(OpsError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = r {
+        tracing::warn!(%vmid, snapshot = snap, error = %e, "cannot drop a stored snapshot expiry");
+    }
+}
+
+/// Delete every expired snapshot of the selected guests (`now` in unix seconds): expired by its
+/// description marker or by the store's copy, whichever is earlier. Safe to run from cron:
+/// snapshots with no expiry anywhere are never touched. With `dry_run` nothing is deleted and
+/// the result column says so.
 pub async fn sweep(
     client: &Client,
+    state: Option<&StateHandle>,
     sel: &Selector,
     now: i64,
     dry_run: bool,
 ) -> Result<Vec<Removal>, OpsError> {
+    let stored = stored_expiries(state).await?;
     let mut out = Vec::new();
     for g in guests(client, sel).await? {
         let snaps = list(client, &g).await?;
+        if !dry_run {
+            // Expiries of snapshots that no longer exist (deleted by hand, or never created).
+            for ((vmid, name), _) in stored.range((g.vmid.get(), String::new())..) {
+                if *vmid != g.vmid.get() {
+                    break;
+                }
+                if !snaps.iter().any(|s| &s.name == name) {
+                    forget(state, g.vmid, name).await;
+                }
+            }
+        }
         for s in snaps.iter().rev() {
-            let Some(exp) = expiry_of(&s.description) else { continue };
+            let marker = expiry_of(&s.description);
+            let kept = stored.get(&(g.vmid.get(), s.name.clone())).copied();
+            let Some(exp) = marker.into_iter().chain(kept).min() else { continue };
             if exp > now {
                 continue;
             }
@@ -169,7 +224,11 @@ pub async fn sweep(
                 "expired {}",
                 jiff::Timestamp::from_second(exp).map(|t| t.to_string()).unwrap_or_default()
             );
-            out.push(remove(client, &g, &s.name, reason, dry_run).await);
+            let removal = remove(client, &g, &s.name, reason, dry_run).await;
+            if removal.result == "deleted" {
+                forget(state, g.vmid, &s.name).await;
+            }
+            out.push(removal);
         }
     }
     Ok(out)

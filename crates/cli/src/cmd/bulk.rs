@@ -24,7 +24,6 @@ async fn execute(
     sel: &Selector,
     action: BulkAction,
     parallel: usize,
-    force: bool,
 ) -> anyhow::Result<()> {
     let targets = bulk::targets(client, sel).await?;
     if targets.is_empty() {
@@ -50,7 +49,7 @@ async fn execute(
             &format!("{} {} guest(s): {}{more}", action.verb(), targets.len(), names.join(", ")),
         )?;
     }
-    let report = bulk::run(client, &targets, &action, parallel, force).await;
+    let report = bulk::run(client, &targets, &action, parallel, r.force).await;
     out!("{}", render(&report, r.output)?);
     let failed = report.iter().filter(|i| i.outcome == Outcome::Failed).count();
     if failed > 0 {
@@ -83,7 +82,7 @@ pub async fn run(r: &Resolved, client: &Client, a: BulkArgs) -> anyhow::Result<(
             BulkAction::Tag { add: a.add, remove: a.remove }
         }
     };
-    execute(r, client, &sel, action, a.parallel, a.force).await
+    execute(r, client, &sel, action, a.parallel).await
 }
 
 pub async fn tag(r: &Resolved, client: &Client, c: TagCommand) -> anyhow::Result<()> {
@@ -96,7 +95,6 @@ pub async fn tag(r: &Resolved, client: &Client, c: TagCommand) -> anyhow::Result
                 &parse(&selector)?,
                 BulkAction::Tag { add: t, remove: Vec::new() },
                 4,
-                false,
             )
             .await
         }
@@ -107,7 +105,6 @@ pub async fn tag(r: &Resolved, client: &Client, c: TagCommand) -> anyhow::Result
                 &parse(&selector)?,
                 BulkAction::Tag { add: Vec::new(), remove: t },
                 4,
-                false,
             )
             .await
         }
@@ -117,7 +114,7 @@ pub async fn tag(r: &Resolved, client: &Client, c: TagCommand) -> anyhow::Result
             // Replace = remove everything the guest has, then add the new set.
             let targets = bulk::targets(client, &sel).await?;
             let all: Vec<String> = targets.iter().flat_map(|g| g.tags.clone()).collect();
-            execute(r, client, &sel, BulkAction::Tag { add: t, remove: all }, 4, false).await
+            execute(r, client, &sel, BulkAction::Tag { add: t, remove: all }, 4).await
         }
         TagCommand::Stats { selector } => {
             let sel = selector.as_deref().map(parse).transpose()?;

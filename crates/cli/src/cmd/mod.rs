@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+mod audit;
 mod backup;
 mod bulk;
 mod config;
@@ -75,6 +76,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             None => Err(UserError("man needs --out DIR or --markdown".into()).into()),
         },
         Command::Config(a) => config::run(&g, a),
+        Command::Audit { command } => {
+            let r = config::resolve_from_env(&g)?;
+            audit::run(&r, command).await
+        }
         Command::Get(a) => {
             let (r, client) = connect(&g)?;
             get::run(&r, &client, a).await
@@ -176,6 +181,9 @@ fn connect(g: &GlobalArgs) -> anyhow::Result<(Resolved, Client)> {
     for w in client.warnings() {
         eprintln!("warning: {w}");
     }
+    // Every mutation from here on is audited (and checked by safe mode), whatever command
+    // makes it.
+    client.set_hook(std::sync::Arc::new(r.auditor()));
     Ok((r, client))
 }
 

@@ -11,7 +11,7 @@ use crate::settings::Resolved;
 
 pub async fn run(r: &Resolved, client: &Client, c: NodeCommand) -> anyhow::Result<()> {
     let report = match c {
-        NodeCommand::Drain { node, to, force } => {
+        NodeCommand::Drain { node, to } => {
             let target = match to {
                 Some(t) => t,
                 None => proxctl_ops::migrate::pick_drain_target(client, &node).await?,
@@ -24,7 +24,7 @@ pub async fn run(r: &Resolved, client: &Client, c: NodeCommand) -> anyhow::Resul
                     ),
                 )?;
             }
-            proxctl_ops::migrate::drain(client, &node, &target, force, r.dry_run).await?
+            proxctl_ops::migrate::drain(client, &node, &target, r.force, r.dry_run).await?
         }
         NodeCommand::Undrain { node } => {
             proxctl_ops::migrate::undrain(client, &node, r.dry_run).await?

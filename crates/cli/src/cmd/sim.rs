@@ -59,7 +59,7 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         token,
         auditor_token: env("PROXCTL_SIM_AUDITOR_TOKEN"),
         schema,
-        state_file: a.state.clone(),
+        state_file: a.persist.clone(),
         scenario,
         faults,
         resources_lag: a.resources_lag,

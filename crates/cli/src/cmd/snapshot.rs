@@ -23,7 +23,9 @@ pub async fn run(r: &Resolved, client: &Client, c: SnapshotCommand) -> anyhow::R
         SnapshotCommand::Create { target, name, ttl, description, ram } => {
             let g = proxctl_ops::resolve_guest(client, &target).await?;
             let ttl = ttl.as_deref().map(snaps::parse_ttl).transpose()?;
-            let u = snaps::create(client, &g, &name, description.as_deref(), ttl, ram).await?;
+            let u =
+                snaps::create(client, Some(&r.state), &g, &name, description.as_deref(), ttl, ram)
+                    .await?;
             wait(r, client, &u, &format!("snapshot {} as {name}", g.label())).await
         }
         SnapshotCommand::List { target } => {
@@ -61,7 +63,7 @@ pub async fn run(r: &Resolved, client: &Client, c: SnapshotCommand) -> anyhow::R
         SnapshotCommand::Delete { target, pattern } => {
             let g = proxctl_ops::resolve_guest(client, &target).await?;
             confirm(r, &format!("delete snapshots '{pattern}' of {}", g.label()))?;
-            let gone = snaps::delete_matching(client, &g, &pattern).await?;
+            let gone = snaps::delete_matching(client, Some(&r.state), &g, &pattern).await?;
             if gone.is_empty() {
                 return Err(
                     UserError(format!("no snapshot of {} matches '{pattern}'", g.label())).into()
@@ -77,7 +79,9 @@ pub async fn run(r: &Resolved, client: &Client, c: SnapshotCommand) -> anyhow::R
             wait(r, client, &u, &format!("rollback {} to {name}", g.label())).await
         }
         SnapshotCommand::Sweep { selector: s } => {
-            let report = snaps::sweep(client, &selector(&s)?, snaps::now_unix(), r.dry_run).await?;
+            let report =
+                snaps::sweep(client, Some(&r.state), &selector(&s)?, snaps::now_unix(), r.dry_run)
+                    .await?;
             finish(r, &report)
         }
         SnapshotCommand::Rotate { selector: s, keep, prefix } => {

@@ -291,6 +291,24 @@ impl Client {
                 request: format!("{req} (+ file {})", u.path.display()),
             });
         }
+        let hook = self.hook_for(&req);
+        if let Some(h) = &hook {
+            h.before(self, &req).await?;
+        }
+        let result = self.upload_stream(&req, u, progress).await;
+        if let Some(h) = &hook {
+            h.after(&req, crate::transport::mutation_result(&result)).await;
+        }
+        let (v, _) = crate::transport::envelope(&req, &result?)?;
+        upid_of(&req, v)
+    }
+
+    async fn upload_stream(
+        &self,
+        req: &ApiRequest,
+        u: &UploadRequest,
+        progress: Option<UploadProgress>,
+    ) -> Result<Bytes, ClientError> {
         let io_err =
             |source| ClientError::SecretFile { path: u.path.display().to_string(), source };
         let file = tokio::fs::File::open(&u.path).await.map_err(io_err)?;
@@ -342,12 +360,10 @@ impl Client {
             // An explicit length makes hyper send a fixed-length body instead of chunks.
             .header(reqwest::header::CONTENT_LENGTH, total_len)
             .body(reqwest::Body::wrap_stream(body));
-        for (k, v) in self.auth_for_upload(&req).await? {
+        for (k, v) in self.auth_for_upload(req).await? {
             rb = rb.header(k, v.expose());
         }
-        let resp = rb.send().await.map_err(|e| self.map_transport(&req, e))?;
-        let body = self.read_response(&req, resp).await?;
-        let (v, _) = crate::transport::envelope(&req, &body)?;
-        upid_of(&req, v)
+        let resp = rb.send().await.map_err(|e| self.map_transport(req, e))?;
+        self.read_response(req, resp).await
     }
 }

@@ -1,0 +1,308 @@
+//! The audit log and safe mode. [`Auditor`] is the client's mutation hook: every mutating API
+//! call, from any face, is appended to the state store's hash-chained log (and optionally to a
+//! JSON-lines file and syslog) with secrets redacted; with safe mode on, calls that would change
+//! a guest proxctl does not manage are refused, and the refusal is logged too.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use proxctl_client::{ApiRequest, Client, ClientError, MutationHook, MutationResult};
+use proxctl_state::{AuditEntry, AuditFilter, NewAuditEntry, VerifyReport, verify_chain};
+use proxctl_types::messages::GuestKind;
+use proxctl_types::{NodeName, VmId};
+use serde::Serialize;
+
+use crate::OpsError;
+use crate::output::Tabular;
+use crate::state::StateHandle;
+
+/// Who acts, and under which rules.
+#[derive(Debug, Clone)]
+pub struct AuditContext {
+    /// The PVE identity and the local user, e.g. `root@pam!ci (alice)`.
+    pub actor: String,
+    pub profile: String,
+    pub safe_mode: bool,
+    /// `--force`: safe mode lets the call through (and the log says so).
+    pub force: bool,
+    /// Also append each row, as JSON, to this file.
+    pub file: Option<PathBuf>,
+    /// Also send each row to this syslog socket (usually `/dev/log`).
+    pub syslog: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Auditor {
+    ctx: AuditContext,
+    state: Arc<StateHandle>,
+}
+
+impl Auditor {
+    pub fn new(ctx: AuditContext, state: Arc<StateHandle>) -> Self {
+        Self { ctx, state }
+    }
+
+    /// Append one row to every configured sink. The store is the record of truth, so failing
+    /// to write it is an error; the file and syslog copies only warn.
+    pub async fn record(
+        &self,
+        target: String,
+        action: String,
+        params: serde_json::Value,
+        result: String,
+    ) -> Result<AuditEntry, OpsError> {
+        let entry = NewAuditEntry {
+            time: jiff::Timestamp::now(),
+            actor: self.ctx.actor.clone(),
+            profile: self.ctx.profile.clone(),
+            target,
+            action,
+            params,
+            result,
+        };
+        let row = self.state.get().await?.append_audit(&entry).await?;
+        if let Some(path) = &self.ctx.file
+            && let Err(e) = append_json_line(path, &row)
+        {
+            tracing::warn!(file = %path.display(), error = %e, "cannot write the audit file");
+        }
+        if let Some(socket) = &self.ctx.syslog
+            && let Err(e) = send_syslog(socket, &row)
+        {
+            tracing::warn!(socket = %socket.display(), error = %e, "cannot write to syslog");
+        }
+        Ok(row)
+    }
+
+    /// Whether proxctl manages the guest: a state record, or its marker in PVE.
+    async fn is_managed(
+        &self,
+        client: &Client,
+        kind: GuestKind,
+        node: &NodeName,
+        vmid: VmId,
+    ) -> Result<bool, ClientError> {
+        let store = self.state.get().await.map_err(|e| refusal_error(&e))?;
+        if store.resource_by_vmid(vmid).await.map_err(|e| refusal_error(&e.into()))?.is_some() {
+            return Ok(true);
+        }
+        let cfg = match kind {
+            GuestKind::Qemu => client.qemu_config(node, vmid).await?,
+            GuestKind::Lxc => client.lxc_config(node, vmid).await?,
+        };
+        let text = |k: &str| cfg.get(k).and_then(|v| v.as_str());
+        Ok(proxctl_types::managed::is_managed(text("tags"), text("description")))
+    }
+}
+
+fn refusal_error(e: &OpsError) -> ClientError {
+    ClientError::Config(format!("safe mode cannot check the state store: {e}"))
+}
+
+/// What a request acts on: `qemu/100`, `lxc/200`, `storage/pve/local`, `node/pve`, or the path.
+pub fn target_of(req: &ApiRequest) -> String {
+    let template = req.endpoint.template();
+    let kind = if template.contains("/lxc") { "lxc" } else { "qemu" };
+    let vmid = req.path_arg("vmid").or_else(|| {
+        let creates = template.ends_with("/qemu") || template.ends_with("/lxc");
+        creates.then(|| req.params.get("vmid").map(String::from)).flatten()
+    });
+    if let Some(v) = vmid {
+        return format!("{kind}/{v}");
+    }
+    if let Some(v) = req.params.get("vmid") {
+        return format!("guest/{v}");
+    }
+    match (req.path_arg("node"), req.path_arg("storage")) {
+        (Some(n), Some(s)) => format!("storage/{n}/{s}"),
+        (Some(n), None) => format!("node/{n}"),
+        _ => req.decoded_path(),
+    }
+}
+
+/// The request's parameters as JSON, secrets replaced, plus the node it went to.
+pub fn params_of(req: &ApiRequest) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    if let Some(n) = req.path_arg("node") {
+        m.insert("node".into(), n.into());
+    }
+    for (k, v) in req.params.iter() {
+        let v = if proxctl_types::wire::is_secret_param(k) { "<redacted>" } else { v };
+        m.insert(k.into(), v.into());
+    }
+    serde_json::Value::Object(m)
+}
+
+fn action_of(req: &ApiRequest) -> String {
+    format!("{} {}", req.method(), req.endpoint.template())
+}
+
+#[async_trait]
+impl MutationHook for Auditor {
+    async fn before(&self, client: &Client, req: &ApiRequest) -> Result<(), ClientError> {
+        if !self.ctx.safe_mode || !req.endpoint.changes_guest() {
+            return Ok(());
+        }
+        let (Some(node), Some(vmid)) = (req.path_arg("node"), req.path_arg("vmid")) else {
+            return Ok(());
+        };
+        let (Ok(node), Ok(vmid)) = (NodeName::new(node), vmid.parse::<VmId>()) else {
+            return Ok(());
+        };
+        let kind =
+            if req.endpoint.template().contains("/lxc") { GuestKind::Lxc } else { GuestKind::Qemu };
+        if self.is_managed(client, kind, &node, vmid).await? {
+            return Ok(());
+        }
+        let target = target_of(req);
+        if self.ctx.force {
+            tracing::warn!(%target, "safe mode: acting on an unmanaged guest because of --force");
+            return Ok(());
+        }
+        let reason = format!(
+            "safe mode is on and {target} is not managed by proxctl (no '{}' tag, no \
+             proxctl:resource line, no state record); pass --force to act on it anyway, or mark \
+             it with `proxctl tag add {vmid} {}`",
+            proxctl_types::managed::MANAGED_TAG,
+            proxctl_types::managed::MANAGED_TAG,
+        );
+        self.record(target, action_of(req), params_of(req), format!("refused: {reason}"))
+            .await
+            .map_err(|e| refusal_error(&e))?;
+        Err(ClientError::Refused { request: req.to_string(), reason })
+    }
+
+    async fn after(&self, req: &ApiRequest, result: MutationResult<'_>) {
+        let mut result = match result {
+            MutationResult::Ok { data: Some(upid) } if upid.starts_with("UPID:") => {
+                format!("task {upid}")
+            }
+            MutationResult::Ok { .. } => "ok".to_string(),
+            MutationResult::Failed(e) => {
+                format!("error: {}", e.to_string().lines().next().unwrap_or_default())
+            }
+        };
+        if self.ctx.safe_mode && self.ctx.force && req.endpoint.changes_guest() {
+            result.push_str(" (--force)");
+        }
+        if let Err(e) = self.record(target_of(req), action_of(req), params_of(req), result).await {
+            // PVE has acted already; failing the call now would hide that. Say it loudly.
+            tracing::error!(error = %e, request = %req, "the audit log could not record this call");
+            eprintln!("warning: the audit log could not record {req}: {e}");
+        }
+    }
+}
+
+fn append_json_line(path: &std::path::Path, row: &AuditEntry) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path)?;
+    let line = serde_json::to_string(row).map_err(std::io::Error::other)?;
+    writeln!(f, "{line}")
+}
+
+/// One RFC 5424 message on a local syslog socket: facility authpriv, notice (warning for
+/// refusals), the row as JSON.
+#[cfg(unix)]
+fn send_syslog(socket: &std::path::Path, row: &AuditEntry) -> std::io::Result<()> {
+    let severity = if row.entry.result.starts_with("refused") { 4 } else { 5 };
+    let pri = 10 * 8 + severity;
+    let json = serde_json::to_string(row).map_err(std::io::Error::other)?;
+    let msg =
+        format!("<{pri}>1 {} - proxctl {} audit - {json}", row.entry.time, std::process::id());
+    let s = std::os::unix::net::UnixDatagram::unbound()?;
+    s.send_to(msg.as_bytes(), socket).map(drop)
+}
+
+#[cfg(not(unix))]
+fn send_syslog(_: &std::path::Path, _: &AuditEntry) -> std::io::Result<()> {
+    Err(std::io::Error::other("syslog needs a Unix socket"))
+}
+
+/// One row of `audit list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow(pub AuditEntry);
+
+impl Tabular for AuditRow {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        let mut h = vec!["SEQ", "TIME", "ACTOR", "TARGET", "ACTION", "RESULT"];
+        if wide {
+            h.extend(["PROFILE", "PARAMS", "HASH"]);
+        }
+        h
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let e = &self.0.entry;
+        let time = e.time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mut c = vec![
+            self.0.seq.to_string(),
+            time,
+            e.actor.clone(),
+            e.target.clone(),
+            e.action.clone(),
+            e.result.clone(),
+        ];
+        if wide {
+            c.extend([e.profile.clone(), e.params.to_string(), self.0.hash.clone()]);
+        }
+        c
+    }
+}
+
+pub async fn list(state: &StateHandle, filter: &AuditFilter) -> Result<Vec<AuditRow>, OpsError> {
+    Ok(state.get().await?.audit(filter).await?.into_iter().map(AuditRow).collect())
+}
+
+/// Check the whole chain against its head.
+pub async fn verify(state: &StateHandle) -> Result<VerifyReport, OpsError> {
+    let store = state.get().await?;
+    let rows = store.audit(&AuditFilter::default()).await?;
+    let head = store.audit_head().await?;
+    Ok(verify_chain(&rows, head.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use proxctl_client::Endpoint;
+    use proxctl_types::wire::FormParams;
+
+    use super::*;
+
+    fn req(e: Endpoint, args: &[&str], params: &[(&str, &str)]) -> ApiRequest {
+        let mut p = FormParams::new();
+        for (k, v) in params {
+            p.push(*k, *v);
+        }
+        ApiRequest::new(e, args, p)
+    }
+
+    #[test]
+    fn targets_name_the_guest_storage_or_node_acted_on() {
+        assert_eq!(target_of(&req(Endpoint::QemuStart, &["pve", "100"], &[])), "qemu/100");
+        assert_eq!(target_of(&req(Endpoint::LxcConfigPut, &["pve", "200"], &[])), "lxc/200");
+        assert_eq!(target_of(&req(Endpoint::QemuCreate, &["pve"], &[("vmid", "150")])), "qemu/150");
+        assert_eq!(target_of(&req(Endpoint::Vzdump, &["pve"], &[("vmid", "100")])), "guest/100");
+        assert_eq!(
+            target_of(&req(Endpoint::StorageDownloadUrl, &["pve", "local"], &[])),
+            "storage/pve/local"
+        );
+    }
+
+    #[test]
+    fn parameters_are_logged_with_secrets_redacted() {
+        let r = req(
+            Endpoint::QemuConfigPut,
+            &["pve", "100"],
+            &[("cipassword", "hunter2"), ("cores", "4")],
+        );
+        let p = params_of(&r);
+        assert_eq!(p["cipassword"], "<redacted>");
+        assert_eq!(p["cores"], "4");
+        assert_eq!(p["node"], "pve");
+        assert!(!p.to_string().contains("hunter2"));
+    }
+}
