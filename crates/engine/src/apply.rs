@@ -1,0 +1,460 @@
+//! The executor: carries out a plan's steps, resource by resource, a bounded number at a time.
+//! It decides nothing the plan did not decide. It is lock-aware (clones of one source run one
+//! at a time; lock timeouts and locked guests are retried with backoff), journals every
+//! mutating call before making it, leases new VMIDs in the state store first, and records the
+//! outcome of the whole apply.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use proxctl_client::endpoints::qemu::{CloneRequest, MigrateRequest};
+use proxctl_client::{
+    ApiErrorKind, ApiRequest, Client, ClientError, DeleteOptions, Endpoint, PowerAction, Started,
+    WaitOptions,
+};
+use proxctl_state::{
+    ApplyId, ApplyOutcome, JournalState, NewJournalEntry, ResourceKey, ResourceRecord, StateStore,
+};
+use proxctl_types::messages::MessageKind;
+use proxctl_types::wire::{DiskSize, FormParams, ResizeTo};
+use proxctl_types::{NodeName, VmId};
+use serde::Serialize;
+
+use crate::plan::{Action, Change, Plan, Step};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("VMID {vmid} for {key} is leased by another apply; run plan again to pick another")]
+    VmidTaken { vmid: u32, key: String },
+    #[error(transparent)]
+    State(#[from] proxctl_state::StateError),
+}
+
+/// Called with (resource key, message) as work progresses.
+pub type Progress = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// Resources worked on at once.
+    pub parallel: usize,
+    /// Who applies (recorded in the history).
+    pub actor: String,
+    /// This apply's identity for VMID leases; unique per run.
+    pub holder: String,
+    /// Attempts for a step that hit a lock (lock timeout, guest locked by another task).
+    pub lock_attempts: u32,
+    /// First backoff after a lock; doubles each time.
+    pub lock_backoff: Duration,
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("parallel", &self.parallel)
+            .field("actor", &self.actor)
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApplyOptions {
+    pub fn new(actor: impl Into<String>) -> Self {
+        Self {
+            parallel: 4,
+            actor: actor.into(),
+            holder: format!(
+                "{}-{}-{}",
+                std::process::id(),
+                jiff::Timestamp::now().as_microsecond(),
+                rand_suffix()
+            ),
+            lock_attempts: 6,
+            lock_backoff: Duration::from_millis(500),
+            progress: None,
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded per process from the OS: enough to tell two applies apart.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceResult {
+    pub key: String,
+    pub action: Action,
+    pub vmid: Option<u32>,
+    /// `ok`, or what failed.
+    pub result: String,
+    pub ok: bool,
+    /// Lock retries this resource needed.
+    pub lock_retries: u32,
+}
+
+impl proxctl_ops::output::Tabular for ResourceResult {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["RESOURCE", "ACTION", "VMID", "RESULT"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        vec![
+            self.key.clone(),
+            format!("{:?}", self.action).to_lowercase(),
+            self.vmid.map(|v| v.to_string()).unwrap_or_default(),
+            self.result.clone(),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub apply: ApplyId,
+    pub results: Vec<ResourceResult>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| !r.ok).count()
+    }
+}
+
+type SourceLocks = BTreeMap<u32, Arc<tokio::sync::Mutex<()>>>;
+
+/// Apply `plan`. Resources fail independently; the report says which.
+pub async fn apply(
+    client: &Client,
+    store: Arc<dyn StateStore>,
+    plan: &Plan,
+    opts: &ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let plan_json = serde_json::to_value(plan).unwrap_or_default();
+    let apply = store.begin_apply(&opts.actor, &plan_json).await?;
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_hours(1);
+    // Lease every new VMID before touching PVE: a concurrent apply that planned the same one
+    // is stopped here, not halfway through a clone.
+    let mut leased = Vec::new();
+    for c in plan.changes.iter().filter(|c| c.action == Action::Create) {
+        let (Some(vmid), Ok(owner)) = (c.vmid, c.key.parse::<ResourceKey>()) else { continue };
+        let Ok(id) = VmId::new(vmid) else { continue };
+        if !store.lease_vmid(id, &opts.holder, &owner, until, now).await? {
+            for v in leased {
+                let _ = store.release_vmid(v, &opts.holder).await;
+            }
+            let e = ApplyError::VmidTaken { vmid, key: c.key.clone() };
+            store.finish_apply(apply, &ApplyOutcome::Failed(e.to_string())).await?;
+            return Err(e);
+        }
+        leased.push(id);
+    }
+    let sources: SourceLocks = plan
+        .changes
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter_map(|s| match s {
+            Step::Clone { source, .. } => Some((*source, Arc::new(tokio::sync::Mutex::new(())))),
+            _ => None,
+        })
+        .collect();
+    let work = plan.changes.iter().filter(|c| c.action != Action::Noop || !c.steps.is_empty());
+    let results: Vec<ResourceResult> = futures_util::stream::iter(work)
+        .map(|c| run_change(client, store.as_ref(), apply, c, opts, &sources))
+        .buffer_unordered(opts.parallel.max(1))
+        .collect()
+        .await;
+    let mut results = results;
+    results.sort_by(|a, b| a.key.cmp(&b.key));
+    for v in leased {
+        if let Err(e) = store.release_vmid(v, &opts.holder).await {
+            tracing::warn!(vmid = %v, error = %e, "cannot release a VMID lease; it expires on its own");
+        }
+    }
+    let failed = results.iter().filter(|r| !r.ok).count();
+    let outcome = if failed == 0 {
+        ApplyOutcome::Succeeded
+    } else {
+        ApplyOutcome::Failed(format!("{failed} resource(s) failed"))
+    };
+    store.finish_apply(apply, &outcome).await?;
+    Ok(ApplyReport { apply, results })
+}
+
+async fn run_change(
+    client: &Client,
+    store: &dyn StateStore,
+    apply: ApplyId,
+    c: &Change,
+    opts: &ApplyOptions,
+    sources: &SourceLocks,
+) -> ResourceResult {
+    let say = |m: &str| {
+        if let Some(p) = &opts.progress {
+            p(&c.key, m);
+        }
+    };
+    let mut retries = 0;
+    let mut result = "ok".to_string();
+    let mut ok = true;
+    for step in &c.steps {
+        if c.action != Action::Noop {
+            say(&describe(step));
+        }
+        match run_step(client, store, apply, c, step, opts, sources).await {
+            Ok(n) => retries += n,
+            Err(e) => {
+                result = format!("{}: {e}", describe(step));
+                ok = false;
+                say(&format!("FAILED {result}"));
+                break;
+            }
+        }
+    }
+    if ok && c.action != Action::Noop {
+        say("done");
+    }
+    ResourceResult {
+        key: c.key.clone(),
+        action: c.action,
+        vmid: c.vmid,
+        result,
+        ok,
+        lock_retries: retries,
+    }
+}
+
+/// A short description of a step for progress lines and errors.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::AllocateIp { pool, ip } => format!("allocate {ip} from {pool}"),
+        Step::Clone { source, vmid, node, .. } => format!("clone {source} to {vmid} on {node}"),
+        Step::Configure { set, .. } => {
+            format!("configure {}", set.keys().cloned().collect::<Vec<_>>().join(", "))
+        }
+        Step::Resize { disk, size, .. } => format!("resize {disk} to {size}"),
+        Step::Migrate { to, .. } => format!("migrate to {to}"),
+        Step::Start { .. } => "start".into(),
+        Step::Shutdown { .. } => "shut down".into(),
+        Step::Destroy { vmid, .. } => format!("destroy {vmid}"),
+        Step::Record { .. } => "record in state".into(),
+        Step::Forget => "forget in state".into(),
+    }
+}
+
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::AllocateIp { .. } => "allocate-ip",
+        Step::Clone { .. } => "clone",
+        Step::Configure { .. } => "configure",
+        Step::Resize { .. } => "resize",
+        Step::Migrate { .. } => "migrate",
+        Step::Start { .. } => "start",
+        Step::Shutdown { .. } => "shutdown",
+        Step::Destroy { .. } => "destroy",
+        Step::Record { .. } => "record",
+        Step::Forget => "forget",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    State(#[from] proxctl_state::StateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Whether waiting and trying again can help: a lock someone else holds.
+fn is_lock(e: &StepError) -> bool {
+    let StepError::Client(c) = e else { return false };
+    if matches!(c.task_kind(), Some(MessageKind::LockTimeout { .. })) {
+        return true;
+    }
+    matches!(
+        c.api().map(|a| &a.kind),
+        Some(ApiErrorKind::LockTimeout { .. } | ApiErrorKind::Locked { .. })
+    )
+}
+
+/// Run one step, journalled if it changes PVE, retrying locks. Returns the retries used.
+async fn run_step(
+    client: &Client,
+    store: &dyn StateStore,
+    apply: ApplyId,
+    c: &Change,
+    step: &Step,
+    opts: &ApplyOptions,
+    sources: &SourceLocks,
+) -> Result<u32, StepError> {
+    let key: ResourceKey = c.key.parse().map_err(|e| StepError::Other(format!("{e}")))?;
+    let journal = if step.mutates_pve() {
+        let e = NewJournalEntry {
+            apply,
+            resource: key.clone(),
+            action: step_name(step).into(),
+            params: serde_json::to_value(step).unwrap_or_default(),
+        };
+        Some(store.journal_intent(&e).await?)
+    } else {
+        None
+    };
+    // One clone per source at a time: PVE locks the source's config for each clone.
+    let _source = match step {
+        Step::Clone { source, .. } => match sources.get(source) {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        },
+        _ => None,
+    };
+    let mut attempt = 0;
+    let mut backoff = opts.lock_backoff;
+    let result = loop {
+        match execute(client, store, &key, step).await {
+            Err(e) if is_lock(&e) && attempt + 1 < opts.lock_attempts => {
+                attempt += 1;
+                tracing::info!(resource = %key, step = step_name(step), attempt, "lock busy; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(15));
+            }
+            other => break other,
+        }
+    };
+    if let Some(id) = journal {
+        let state = match &result {
+            Ok(()) => JournalState::Done,
+            Err(e) => JournalState::Failed(e.to_string()),
+        };
+        store.journal_finish(id, &state).await?;
+    }
+    result.map(|()| attempt)
+}
+
+fn ids(node: &str, vmid: u32) -> Result<(NodeName, VmId), StepError> {
+    let n = NodeName::new(node).map_err(|e| StepError::Other(e.to_string()))?;
+    let v = VmId::new(vmid).map_err(|e| StepError::Other(e.to_string()))?;
+    Ok((n, v))
+}
+
+async fn wait(client: &Client, u: proxctl_types::Upid) -> Result<(), StepError> {
+    client.wait_task(&u, &WaitOptions::default()).await?;
+    Ok(())
+}
+
+async fn execute(
+    client: &Client,
+    store: &dyn StateStore,
+    key: &ResourceKey,
+    step: &Step,
+) -> Result<(), StepError> {
+    match step {
+        Step::AllocateIp { pool, ip } => {
+            if !store.allocate_ip(pool, *ip, key).await? {
+                return Err(StepError::Other(format!(
+                    "{ip} in {pool} was taken by another resource since the plan; run plan again"
+                )));
+            }
+        }
+        Step::Clone { source, source_node, vmid, node, name, full, storage, pool, description } => {
+            let (sn, sv) = ids(source_node, *source)?;
+            let (n, v) = ids(node, *vmid)?;
+            let req = CloneRequest {
+                newid: Some(v),
+                name: Some(name.clone()),
+                description: Some(description.clone()),
+                pool: pool.clone(),
+                full: Some(*full),
+                storage: storage
+                    .as_deref()
+                    .map(proxctl_types::StorageId::new)
+                    .transpose()
+                    .map_err(|e| StepError::Other(e.to_string()))?,
+                target: (n != sn).then_some(n),
+                ..CloneRequest::default()
+            };
+            if let Started::Task(u) = client.qemu_clone(&sn, sv, v, &req).await? {
+                wait(client, u).await?;
+            }
+        }
+        Step::Configure { node, vmid, set, delete } => {
+            let (n, v) = ids(node, *vmid)?;
+            let mut p = FormParams::new();
+            for (k, val) in set {
+                p.push(k.as_str(), val.as_str());
+            }
+            if !delete.is_empty() {
+                p.push("delete", delete.join(","));
+            }
+            let vs = v.to_string();
+            let req = ApiRequest::new(Endpoint::QemuConfigPut, &[n.as_str(), &vs], p);
+            client.send(&req).await?;
+        }
+        Step::Resize { node, vmid, disk, size } => {
+            let (n, v) = ids(node, *vmid)?;
+            let slot =
+                disk.parse().map_err(|_| StepError::Other(format!("bad disk slot {disk}")))?;
+            let size: DiskSize =
+                size.parse().map_err(|_| StepError::Other(format!("bad size {size}")))?;
+            if let Some(u) = client.qemu_resize(&n, v, slot, ResizeTo::Absolute(size), None).await?
+            {
+                wait(client, u).await?;
+            }
+        }
+        Step::Migrate { node, vmid, to, online } => {
+            let (n, v) = ids(node, *vmid)?;
+            let target = NodeName::new(to.as_str()).map_err(|e| StepError::Other(e.to_string()))?;
+            let m = MigrateRequest {
+                target,
+                online: *online,
+                with_local_disks: false,
+                targetstorage: None,
+                bwlimit: None,
+            };
+            wait(client, client.qemu_migrate(&n, v, &m).await?).await?;
+        }
+        Step::Start { node, vmid } => {
+            let (n, v) = ids(node, *vmid)?;
+            wait(client, client.qemu_power(&n, v, &PowerAction::Start { timeout: None }).await?)
+                .await?;
+        }
+        Step::Shutdown { node, vmid } => {
+            let (n, v) = ids(node, *vmid)?;
+            let a = PowerAction::Shutdown { timeout: None, force_stop: true };
+            wait(client, client.qemu_power(&n, v, &a).await?).await?;
+        }
+        Step::Destroy { node, vmid } => {
+            let (n, v) = ids(node, *vmid)?;
+            let opts =
+                DeleteOptions { purge: true, destroy_unreferenced_disks: true, force: false };
+            wait(client, client.qemu_delete(&n, v, &opts).await?).await?;
+        }
+        Step::Record { vmid, node, spec_hash } => {
+            let rec = ResourceRecord {
+                key: key.clone(),
+                spec_hash: spec_hash.clone(),
+                vmid: vmid
+                    .map(VmId::new)
+                    .transpose()
+                    .map_err(|e| StepError::Other(e.to_string()))?,
+                node: node
+                    .as_deref()
+                    .map(NodeName::new)
+                    .transpose()
+                    .map_err(|e| StepError::Other(e.to_string()))?,
+                updated_at: jiff::Timestamp::now(),
+            };
+            store.put_resource(&rec).await?;
+        }
+        Step::Forget => {
+            store.remove_resource(key).await?;
+            store.release_ips(key).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The declarative engine: YAML manifests in, a plan a person can read, an apply that
+//! converges safely. The planner is a pure function of declared resources, the observed
+//! cluster and the state store's records; the executor only carries out what the plan says.
+
+pub mod apply;
+pub mod manifest;
+pub mod observe;
+pub mod plan;
+pub mod render;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use proxctl_client::Client;
+use proxctl_state::StateStore;
+
+pub use apply::{ApplyError, ApplyOptions, ApplyReport};
+pub use manifest::{Declared, Diagnostic};
+pub use plan::{Action, Plan, PlanError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the manifests have {} problem(s):\n{}", .0.len(), .0.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    Manifest(Vec<Diagnostic>),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Client(#[from] proxctl_client::ClientError),
+    #[error(transparent)]
+    State(#[from] proxctl_state::StateError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("the cluster changed since this plan was made, so it was not applied:\n{}\nrun plan again", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Stale(Vec<String>),
+    #[error("{0}")]
+    BadPlanFile(String),
+}
+
+/// Observe the cluster and the store, and plan `declared`.
+pub async fn make_plan(
+    client: &Client,
+    store: &dyn StateStore,
+    declared: &[Declared],
+    prune: bool,
+) -> Result<Plan, EngineError> {
+    let records = store.resources().await?;
+    let leases = store.vmid_leases(jiff::Timestamp::now()).await?;
+    let allocations = store.ip_allocations(None).await?;
+    let known: BTreeSet<u32> = records.iter().filter_map(|r| r.vmid.map(|v| v.get())).collect();
+    let observed = observe::observe(client, declared, &known).await?;
+    let input = plan::PlanInput {
+        declared,
+        observed: &observed,
+        records: &records,
+        leases: &leases,
+        allocations: &allocations,
+        prune,
+    };
+    Ok(plan::plan(&input)?)
+}
+
+/// Whether a saved plan still describes the cluster: every guest it read has the same config
+/// digest, and every VMID it would create is still free.
+pub async fn check_saved(client: &Client, saved: &Plan) -> Result<(), EngineError> {
+    if saved.format != plan::PLAN_FORMAT {
+        return Err(EngineError::BadPlanFile(format!(
+            "the plan file has format {}, this proxctl reads format {}; make the plan again",
+            saved.format,
+            plan::PLAN_FORMAT
+        )));
+    }
+    let resources = client.cluster_resources(None).await?;
+    let mut problems = Vec::new();
+    for b in &saved.basis {
+        let found = resources.iter().find(|r| r.vmid.map(|v| v.get()) == Some(b.vmid));
+        let Some((node, kind)) = found.and_then(|r| Some((r.node.clone()?, r.res_type.clone())))
+        else {
+            problems.push(format!("guest {} no longer exists", b.vmid));
+            continue;
+        };
+        let Ok(vmid) = proxctl_types::VmId::new(b.vmid) else { continue };
+        let cfg = if kind == "lxc" {
+            client.lxc_config(&node, vmid).await?
+        } else {
+            client.qemu_config(&node, vmid).await?
+        };
+        let digest = cfg.get("digest").and_then(|d| d.as_str()).map(String::from);
+        if digest != b.digest {
+            problems.push(format!("the config of guest {} changed (digest differs)", b.vmid));
+        }
+    }
+    for v in &saved.new_vmids {
+        if resources.iter().any(|r| r.vmid.map(|x| x.get()) == Some(*v)) {
+            problems.push(format!("VMID {v}, which the plan creates, is now in use"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(EngineError::Stale(problems)) }
+}
+
+/// Plan and apply in one go. If another apply leased a VMID this plan picked in the meantime,
+/// plan again (its leases are now visible) rather than fail: two concurrent applies end up
+/// with different VMIDs.
+pub async fn plan_and_apply(
+    client: &Client,
+    store: Arc<dyn StateStore>,
+    declared: &[Declared],
+    prune: bool,
+    opts: &ApplyOptions,
+) -> Result<(Plan, ApplyReport), EngineError> {
+    let mut tries = 0;
+    loop {
+        let plan = make_plan(client, store.as_ref(), declared, prune).await?;
+        match apply::apply(client, Arc::clone(&store), &plan, opts).await {
+            Err(ApplyError::VmidTaken { .. }) if tries < 5 => tries += 1,
+            Err(e) => return Err(e.into()),
+            Ok(report) => return Ok((plan, report)),
+        }
+    }
+}

@@ -1,0 +1,804 @@
+//! Manifests: multi-document YAML with `apiVersion`, `kind`, `metadata` and `spec`, parsed
+//! into typed resources and checked, with every problem reported as `file:line:column`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use proxctl_types::wire::DiskSize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "proxctl.io/v1";
+
+/// One document as written, for a given spec type. Read in two passes (the kind first, then
+/// this), so that serde reports errors with their line and column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Typed<S> {
+    /// Always `proxctl.io/v1`.
+    pub api_version: String,
+    /// `VirtualMachine`, `Container` or `IPPool`.
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: S,
+}
+
+/// Every kind of document, for the JSON Schema.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only its schema is used
+enum AnyDocument {
+    VirtualMachine(Typed<VmSpec>),
+    Container(Typed<CtSpec>),
+    IpPool(Typed<IpPoolSpec>),
+}
+
+#[derive(Deserialize)]
+struct Head {
+    kind: Option<String>,
+}
+
+/// A resource's content, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Body {
+    VirtualMachine {
+        metadata: Metadata,
+        spec: VmSpec,
+    },
+    Container {
+        metadata: Metadata,
+        spec: CtSpec,
+    },
+    #[serde(rename = "IPPool")]
+    IpPool {
+        metadata: Metadata,
+        spec: IpPoolSpec,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Unique per kind; also the guest's name in PVE unless the spec says otherwise.
+    pub name: String,
+}
+
+/// A QEMU VM cloned from a template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VmSpec {
+    /// The template to clone: its name or VMID.
+    pub template: String,
+    /// Create on this node. Without it, the template's node.
+    pub node: Option<String>,
+    /// Nodes the VM may live on; a VM found on any of them (after a migration or an HA move)
+    /// is not drift. Defaults to `node` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_nodes: Vec<String>,
+    /// Full clone instead of a linked one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_clone: bool,
+    /// Target storage of a full clone.
+    pub storage: Option<String>,
+    pub cores: Option<u32>,
+    pub sockets: Option<u32>,
+    /// CPU type, e.g. `host` or `x86-64-v2-AES`.
+    pub cpu: Option<String>,
+    /// Memory in MiB.
+    pub memory: Option<u64>,
+    /// Balloon target in MiB (0 disables ballooning).
+    pub balloon: Option<u64>,
+    /// Disks by slot (`scsi0`, `virtio1`, ...): the size they must have (grown, never shrunk).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub disks: BTreeMap<String, DiskSpec>,
+    /// NICs by slot (`net0`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, NicSpec>,
+    pub cloud_init: Option<CloudInitSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub pool: Option<String>,
+    /// Whether the VM should be running. Unset: whatever it is.
+    pub start: Option<bool>,
+    pub onboot: Option<bool>,
+    /// PVE's protection flag: no delete, no disk removal.
+    pub protection: Option<bool>,
+    /// Free text; proxctl adds its own marker line below it.
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiskSpec {
+    /// e.g. `32G`. Disks grow to it; a smaller size than the disk has is an error.
+    pub size: String,
+    /// Storage for a disk the template does not have (default: the VM's first disk's).
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NicSpec {
+    pub bridge: String,
+    /// VLAN tag.
+    pub vlan: Option<u16>,
+    /// `virtio` (default), `e1000`, `e1000e`, `rtl8139` or `vmxnet3`.
+    pub model: Option<String>,
+    pub firewall: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CloudInitSpec {
+    pub user: Option<String>,
+    /// Public keys, one per entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_keys: Vec<String>,
+    /// Addresses by NIC slot (`net0` → `ipconfig0`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ip: BTreeMap<String, IpSpec>,
+    pub nameserver: Option<String>,
+    pub searchdomain: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IpSpec {
+    /// `dhcp` or an address with prefix, e.g. `10.0.0.5/24`.
+    pub address: Option<String>,
+    pub gateway: Option<String>,
+    /// Take a free address from this IPPool instead of `address`.
+    pub pool: Option<String>,
+    /// `dhcp`, `auto` (SLAAC) or an address with prefix.
+    pub address6: Option<String>,
+    pub gateway6: Option<String>,
+}
+
+/// An LXC container from an OS template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CtSpec {
+    /// The OS template volume, e.g. `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
+    pub ostemplate: String,
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_nodes: Vec<String>,
+    /// Root disk storage and size, e.g. `local-lvm` and `8G`.
+    pub storage: Option<String>,
+    pub disk_size: Option<String>,
+    pub cores: Option<u32>,
+    pub memory: Option<u64>,
+    pub swap: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub start: Option<bool>,
+    pub onboot: Option<bool>,
+    pub protection: Option<bool>,
+    pub description: Option<String>,
+}
+
+/// Addresses handed out to VMs that ask for one by pool name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IpPoolSpec {
+    /// e.g. `10.0.10.0/24`.
+    pub cidr: String,
+    /// First and last address to hand out; default: the whole subnet but the gateway.
+    pub range: Option<IpRange>,
+    pub gateway: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IpRange {
+    pub start: String,
+    pub end: String,
+}
+
+/// Where a document came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: PathBuf,
+    /// 1-based line of the document's first line.
+    pub line: usize,
+}
+
+/// A parsed resource and where it was declared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Declared {
+    pub origin: Origin,
+    pub body: Body,
+}
+
+impl Declared {
+    pub fn kind(&self) -> &'static str {
+        self.body.kind()
+    }
+    pub fn name(&self) -> &str {
+        self.body.name()
+    }
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.kind(), self.name())
+    }
+}
+
+impl Body {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::VirtualMachine { .. } => "VirtualMachine",
+            Body::Container { .. } => "Container",
+            Body::IpPool { .. } => "IPPool",
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Body::VirtualMachine { metadata, .. }
+            | Body::Container { metadata, .. }
+            | Body::IpPool { metadata, .. } => &metadata.name,
+        }
+    }
+}
+
+/// A problem at a place in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+    }
+}
+
+/// Every `.yaml`/`.yml` file under `path` (sorted), or `path` itself.
+pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            out.extend(files(&p)?);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Read and check every manifest under `paths`. All problems are collected, not just the first.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Declared>, Vec<Diagnostic>> {
+    let mut declared = Vec::new();
+    let mut problems = Vec::new();
+    for root in paths {
+        let list = match files(root) {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(Diagnostic {
+                    file: root.clone(),
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        for file in list {
+            match std::fs::read_to_string(&file) {
+                Ok(text) => parse_into(&file, &text, &mut declared, &mut problems),
+                Err(e) => problems.push(Diagnostic {
+                    file: file.clone(),
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        }
+    }
+    check_all(&declared, &mut problems);
+    if problems.is_empty() { Ok(declared) } else { Err(problems) }
+}
+
+/// Parse one file's text (exposed for tests and stdin).
+pub fn parse(file: &Path, text: &str) -> Result<Vec<Declared>, Vec<Diagnostic>> {
+    let mut declared = Vec::new();
+    let mut problems = Vec::new();
+    parse_into(file, text, &mut declared, &mut problems);
+    check_all(&declared, &mut problems);
+    if problems.is_empty() { Ok(declared) } else { Err(problems) }
+}
+
+/// The documents of a YAML stream: (first line, text). Split on `---` lines, which is how
+/// the YAML stream is written in practice, so each document keeps its own line numbers.
+fn documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut start = 1;
+    let mut cur = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if line == "---" || line.starts_with("--- ") {
+            docs.push((start, std::mem::take(&mut cur)));
+            start = i + 2;
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    docs.push((start, cur));
+    docs.into_iter()
+        .filter(|(_, d)| {
+            d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .collect()
+}
+
+fn parse_into(
+    file: &Path,
+    text: &str,
+    declared: &mut Vec<Declared>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for (first_line, doc) in documents(text) {
+        let at = |line: usize, column: usize, message: String| Diagnostic {
+            file: file.to_path_buf(),
+            line: first_line + line.saturating_sub(1),
+            column,
+            message,
+        };
+        let parsed = match serde_yaml_ng::from_str::<Head>(&doc) {
+            Ok(Head { kind: Some(kind) }) => typed(&kind, &doc),
+            Ok(Head { kind: None }) => {
+                problems.push(at(
+                    1,
+                    1,
+                    "missing field `kind` (kinds: VirtualMachine, Container, IPPool)".into(),
+                ));
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        match parsed {
+            Ok(None) => {
+                let (l, c) = locate(&doc, "kind");
+                problems.push(at(
+                    l,
+                    c,
+                    "unknown kind (kinds: VirtualMachine, Container, IPPool)".into(),
+                ));
+            }
+            Ok(Some((api_version, body))) => {
+                let origin = Origin { file: file.to_path_buf(), line: first_line };
+                let before = problems.len();
+                for (path, message) in check(&api_version, &body) {
+                    let (l, c) = locate(&doc, &path);
+                    problems.push(at(l, c, message));
+                }
+                if problems.len() == before {
+                    declared.push(Declared { origin, body });
+                }
+            }
+            Err(e) => {
+                let (l, c) = e.location().map_or((1, 1), |m| (m.line(), m.column()));
+                problems.push(at(l, c, friendly(&e.to_string())));
+            }
+        }
+    }
+}
+
+/// The second pass: the document as its kind's type. `None` for an unknown kind.
+fn typed(kind: &str, doc: &str) -> Result<Option<(String, Body)>, serde_yaml_ng::Error> {
+    Ok(Some(match kind {
+        "VirtualMachine" => {
+            let t: Typed<VmSpec> = serde_yaml_ng::from_str(doc)?;
+            (t.api_version, Body::VirtualMachine { metadata: t.metadata, spec: t.spec })
+        }
+        "Container" => {
+            let t: Typed<CtSpec> = serde_yaml_ng::from_str(doc)?;
+            (t.api_version, Body::Container { metadata: t.metadata, spec: t.spec })
+        }
+        "IPPool" => {
+            let t: Typed<IpPoolSpec> = serde_yaml_ng::from_str(doc)?;
+            (t.api_version, Body::IpPool { metadata: t.metadata, spec: t.spec })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// serde's messages without the location suffix, which we print in front.
+fn friendly(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}
+
+/// The 1-based (line, column) of a dotted key path such as `spec.networks.net0.bridge`,
+/// following block-style indentation; the nearest found ancestor if the leaf is absent.
+pub fn locate(doc: &str, path: &str) -> (usize, usize) {
+    let mut best = (1, 1);
+    let mut min_indent: Option<usize> = None;
+    let mut from_line = 0;
+    for seg in path.split('.') {
+        let mut found = None;
+        for (i, line) in doc.lines().enumerate().skip(from_line) {
+            let indent = line.len() - line.trim_start().len();
+            let t = line.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if let Some(m) = min_indent
+                && indent <= m
+            {
+                break;
+            }
+            let key = t.split(':').next().unwrap_or("").trim().trim_matches('"');
+            if key == seg && t.contains(':') {
+                found = Some((i, indent));
+                break;
+            }
+        }
+        match found {
+            Some((i, indent)) => {
+                best = (i + 1, indent + 1);
+                min_indent = Some(indent);
+                from_line = i + 1;
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+const DNS_NAME_MAX: usize = 63;
+
+fn dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= DNS_NAME_MAX
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn slot(prefix: &[&str], s: &str) -> bool {
+    prefix.iter().any(|p| {
+        s.strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Problems in one document, as (key path, message).
+fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut bad = |path: &str, msg: String| out.push((path.to_string(), msg));
+    if api_version != API_VERSION {
+        bad("apiVersion", format!("apiVersion must be {API_VERSION}, not '{api_version}'"));
+    }
+    if !dns_name(body.name()) {
+        bad(
+            "metadata.name",
+            format!(
+                "name '{}' must be a DNS name: letters, digits, '-' and '.', at most 63",
+                body.name()
+            ),
+        );
+    }
+    match body {
+        Body::VirtualMachine { spec, .. } => {
+            if spec.template.trim().is_empty() {
+                bad("spec.template", "template must name the template to clone".into());
+            }
+            for (k, v) in [("spec.cores", spec.cores), ("spec.sockets", spec.sockets)] {
+                if v == Some(0) {
+                    bad(k, format!("{} must be at least 1", &k[5..]));
+                }
+            }
+            if spec.memory.is_some_and(|m| m < 16) {
+                bad("spec.memory", "memory is in MiB and must be at least 16".into());
+            }
+            if let (Some(b), Some(m)) = (spec.balloon, spec.memory)
+                && b > m
+            {
+                bad("spec.balloon", format!("balloon ({b} MiB) cannot exceed memory ({m} MiB)"));
+            }
+            for (slot_name, disk) in &spec.disks {
+                let path = format!("spec.disks.{slot_name}");
+                if !slot(&["scsi", "virtio", "sata", "ide"], slot_name) {
+                    bad(
+                        &path,
+                        format!("'{slot_name}' is not a disk slot (scsiN, virtioN, sataN, ideN)"),
+                    );
+                }
+                if disk.size.parse::<DiskSize>().is_err() {
+                    bad(
+                        &format!("{path}.size"),
+                        format!("'{}' is not a size such as 32G", disk.size),
+                    );
+                }
+            }
+            for (n, nic) in &spec.networks {
+                let path = format!("spec.networks.{n}");
+                if !slot(&["net"], n) {
+                    bad(&path, format!("'{n}' is not a NIC slot (net0, net1, ...)"));
+                }
+                if nic.bridge.is_empty() {
+                    bad(&format!("{path}.bridge"), "bridge must not be empty".into());
+                }
+                if nic.vlan.is_some_and(|v| v == 0 || v > 4094) {
+                    bad(&format!("{path}.vlan"), "vlan must be 1..4094".into());
+                }
+                if let Some(m) = &nic.model
+                    && !["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"].contains(&m.as_str())
+                {
+                    bad(&format!("{path}.model"), format!("unknown NIC model '{m}'"));
+                }
+            }
+            if let Some(ci) = &spec.cloud_init {
+                for (n, ip) in &ci.ip {
+                    let path = format!("spec.cloudInit.ip.{n}");
+                    if !spec.networks.contains_key(n) {
+                        bad(&path, format!("{n} has an address but no entry under spec.networks"));
+                    }
+                    if ip.address.is_some() && ip.pool.is_some() {
+                        bad(&path, "give either address or pool, not both".into());
+                    }
+                    if let Some(a) = &ip.address
+                        && a != "dhcp"
+                        && a.parse::<ipnet::Ipv4Net>().is_err()
+                    {
+                        bad(
+                            &format!("{path}.address"),
+                            format!("'{a}' is neither dhcp nor an IPv4 address with prefix"),
+                        );
+                    }
+                    if let Some(g) = &ip.gateway
+                        && g.parse::<std::net::Ipv4Addr>().is_err()
+                    {
+                        bad(&format!("{path}.gateway"), format!("'{g}' is not an IPv4 address"));
+                    }
+                    if let Some(a) = &ip.address6
+                        && a != "dhcp"
+                        && a != "auto"
+                        && a.parse::<ipnet::Ipv6Net>().is_err()
+                    {
+                        bad(
+                            &format!("{path}.address6"),
+                            format!("'{a}' is not dhcp, auto or an IPv6 address with prefix"),
+                        );
+                    }
+                }
+            }
+            check_tags(&spec.tags, &mut bad);
+            check_nodes(spec.node.as_deref(), &spec.allowed_nodes, &mut bad);
+        }
+        Body::Container { spec, .. } => {
+            if !spec.ostemplate.contains(":vztmpl/") {
+                bad(
+                    "spec.ostemplate",
+                    format!(
+                        "'{}' is not a container template volume (STORAGE:vztmpl/FILE)",
+                        spec.ostemplate
+                    ),
+                );
+            }
+            if let Some(s) = &spec.disk_size
+                && s.parse::<DiskSize>().is_err()
+            {
+                bad("spec.diskSize", format!("'{s}' is not a size such as 8G"));
+            }
+            if spec.memory.is_some_and(|m| m < 16) {
+                bad("spec.memory", "memory is in MiB and must be at least 16".into());
+            }
+            check_tags(&spec.tags, &mut bad);
+            check_nodes(spec.node.as_deref(), &spec.allowed_nodes, &mut bad);
+        }
+        Body::IpPool { spec, .. } => match spec.cidr.parse::<ipnet::IpNet>() {
+            Err(_) => {
+                bad("spec.cidr", format!("'{}' is not a CIDR such as 10.0.0.0/24", spec.cidr))
+            }
+            Ok(net) => {
+                match spec.gateway.parse::<std::net::IpAddr>() {
+                    Ok(g) if net.contains(&g) => {}
+                    Ok(g) => bad("spec.gateway", format!("gateway {g} is outside {net}")),
+                    Err(_) => {
+                        bad("spec.gateway", format!("'{}' is not an IP address", spec.gateway))
+                    }
+                }
+                if let Some(r) = &spec.range {
+                    for (k, v) in [("start", &r.start), ("end", &r.end)] {
+                        match v.parse::<std::net::IpAddr>() {
+                            Ok(a) if net.contains(&a) => {}
+                            _ => bad(
+                                &format!("spec.range.{k}"),
+                                format!("'{v}' is not an address in {net}"),
+                            ),
+                        }
+                    }
+                }
+            }
+        },
+    }
+    out
+}
+
+fn check_tags(tags: &[String], bad: &mut impl FnMut(&str, String)) {
+    for t in tags {
+        let ok = !t.is_empty()
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_+.".contains(&b))
+            && t != proxctl_types::managed::MANAGED_TAG;
+        if !ok {
+            bad(
+                "spec.tags",
+                format!(
+                    "'{t}' is not a usable tag (letters, digits, - _ + .; 'proxctl' is reserved)"
+                ),
+            );
+        }
+    }
+}
+
+fn check_nodes(node: Option<&str>, allowed: &[String], bad: &mut impl FnMut(&str, String)) {
+    if let Some(n) = node
+        && !allowed.is_empty()
+        && !allowed.iter().any(|a| a == n)
+    {
+        bad("spec.node", format!("node {n} is not among allowedNodes"));
+    }
+}
+
+/// Checks across documents: one name per kind, pools that exist.
+fn check_all(declared: &[Declared], problems: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<String, &Origin> = BTreeMap::new();
+    let pools: Vec<&str> = declared
+        .iter()
+        .filter(|d| matches!(d.body, Body::IpPool { .. }))
+        .map(|d| d.name())
+        .collect();
+    for d in declared {
+        if let Some(first) = seen.insert(d.key(), &d.origin) {
+            problems.push(Diagnostic {
+                file: d.origin.file.clone(),
+                line: d.origin.line,
+                column: 1,
+                message: format!(
+                    "{} is declared twice (first at {}:{})",
+                    d.key(),
+                    first.file.display(),
+                    first.line
+                ),
+            });
+        }
+        if let Body::VirtualMachine { spec, .. } = &d.body {
+            for (nic, ip) in spec.cloud_init.iter().flat_map(|c| &c.ip) {
+                if let Some(p) = &ip.pool
+                    && !pools.contains(&p.as_str())
+                {
+                    problems.push(Diagnostic {
+                        file: d.origin.file.clone(),
+                        line: d.origin.line,
+                        column: 1,
+                        message: format!(
+                            "{}: {nic} asks for IPPool '{p}', which no manifest declares",
+                            d.key()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The JSON Schema of a manifest document, for editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(AnyDocument)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+apiVersion: proxctl.io/v1
+kind: VirtualMachine
+metadata:
+  name: web-1
+spec:
+  template: debian-12
+  cores: 2
+  memory: 2048
+  disks:
+    scsi0: {size: 20G}
+  networks:
+    net0: {bridge: vmbr0, vlan: 10}
+  cloudInit:
+    user: debian
+    ip:
+      net0: {address: 10.0.10.5/24, gateway: 10.0.10.1}
+  tags: [web, env-prod]
+---
+apiVersion: proxctl.io/v1
+kind: IPPool
+metadata:
+  name: lab
+spec:
+  cidr: 10.0.10.0/24
+  gateway: 10.0.10.1
+";
+
+    #[test]
+    fn a_multi_document_file_parses_into_typed_resources() {
+        let d = parse(Path::new("m.yaml"), GOOD).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].key(), "VirtualMachine/web-1");
+        assert_eq!(d[1].key(), "IPPool/lab");
+        assert_eq!(d[1].origin.line, 19);
+        let Body::VirtualMachine { spec, .. } = &d[0].body else { panic!() };
+        assert_eq!(spec.networks["net0"].vlan, Some(10));
+    }
+
+    #[test]
+    fn type_errors_point_at_their_line_and_column_in_the_right_document() {
+        let bad =
+            GOOD.replace("cores: 2", "cores: two").replace("cidr: 10.0.10.0/24", "cidr: nope");
+        let e = parse(Path::new("m.yaml"), &bad).unwrap_err();
+        let shown: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        assert!(shown[0].starts_with("m.yaml:7:10: spec.cores: invalid type"), "{shown:?}");
+        assert_eq!(shown[1], "m.yaml:24:3: 'nope' is not a CIDR such as 10.0.0.0/24", "{shown:?}");
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_refused_with_hints() {
+        let e = parse(Path::new("x.yaml"), &GOOD.replace("  cores: 2", "  corez: 2")).unwrap_err();
+        assert!(e[0].message.contains("unknown field `corez`"), "{e:?}");
+        assert_eq!(e[0].line, 7);
+        let e = parse(
+            Path::new("x.yaml"),
+            "apiVersion: proxctl.io/v1\nkind: Pod\nmetadata: {name: a}\nspec: {}\n",
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("kinds: VirtualMachine, Container, IPPool"), "{e:?}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_at_their_keys() {
+        let bad = GOOD
+            .replace("vlan: 10", "vlan: 5000")
+            .replace("address: 10.0.10.5/24", "address: 10.0.10.5")
+            .replace("[web, env-prod]", "[web, proxctl]");
+        let e = parse(Path::new("m.yaml"), &bad).unwrap_err();
+        let shown: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(shown[0].starts_with("m.yaml:12:5: vlan must be"), "{shown:?}");
+        assert!(shown[1].starts_with("m.yaml:16:7: '10.0.10.5' is neither"), "{shown:?}");
+        assert!(shown[2].starts_with("m.yaml:17:3: 'proxctl' is not a usable tag"), "{shown:?}");
+    }
+
+    #[test]
+    fn duplicates_and_missing_pools_are_caught_across_documents() {
+        let two = format!("{GOOD}---\n{}", GOOD.split("---\n").next().unwrap())
+            .replace("gateway: 10.0.10.1}", "pool: lab}")
+            .replacen("address: 10.0.10.5/24, ", "", 2);
+        let e = parse(Path::new("m.yaml"), &two).unwrap_err();
+        assert!(e.iter().any(|d| d.message.contains("declared twice")), "{e:?}");
+        let missing = GOOD
+            .split("---\n")
+            .next()
+            .unwrap()
+            .replace("address: 10.0.10.5/24, gateway: 10.0.10.1", "pool: nowhere");
+        let e = parse(Path::new("m.yaml"), &missing).unwrap_err();
+        assert!(e[0].message.contains("IPPool 'nowhere'"), "{e:?}");
+    }
+
+    #[test]
+    fn the_json_schema_names_every_kind() {
+        let s = json_schema().to_string();
+        for k in ["VirtualMachine", "Container", "IPPool", "cloudInit", "allowedNodes"] {
+            assert!(s.contains(k), "{k}");
+        }
+    }
+}

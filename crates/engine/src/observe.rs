@@ -1,0 +1,142 @@
+//! What the planner sees of the cluster: one `/cluster/resources` listing, `nextid`, and the
+//! config of just the guests that can matter (managed ones and name matches), so an unchanged
+//! plan of N resources costs N + 2 requests, plus one per template cloned from.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::{StreamExt, TryStreamExt};
+use proxctl_client::Client;
+use proxctl_types::api::GuestConfig;
+use proxctl_types::managed::MANAGED_TAG;
+use proxctl_types::wire::split_tags;
+use proxctl_types::{NodeName, VmId};
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::{Body, Declared};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub guests: Vec<ObservedGuest>,
+    /// Nodes that are online.
+    pub nodes: Vec<String>,
+    /// What `/cluster/nextid` answered: the lowest VMID PVE considers free.
+    pub next_vmid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedGuest {
+    pub vmid: u32,
+    pub node: String,
+    /// `qemu` or `lxc`.
+    pub kind: String,
+    pub name: String,
+    pub template: bool,
+    pub running: bool,
+    pub tags: Vec<String>,
+    pub pool: Option<String>,
+    /// The config, for guests the plan may touch; `None` for the rest.
+    pub config: Option<GuestConfig>,
+}
+
+impl ObservedGuest {
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.config.as_ref()?.get(key)?.as_str()
+    }
+    pub fn digest(&self) -> Option<&str> {
+        self.text("digest")
+    }
+    pub fn is_tagged_managed(&self) -> bool {
+        self.tags.iter().any(|t| t == MANAGED_TAG)
+    }
+}
+
+/// Read what a plan over `declared` needs. `known_vmids` are the VMIDs the state store holds.
+pub async fn observe(
+    client: &Client,
+    declared: &[Declared],
+    known_vmids: &BTreeSet<u32>,
+) -> Result<Observed, proxctl_client::ClientError> {
+    let resources = client.cluster_resources(None).await?;
+    let next_vmid = client.next_id(None).await?.get();
+    let names: BTreeSet<(&str, &str)> = declared
+        .iter()
+        .filter_map(|d| match &d.body {
+            Body::VirtualMachine { .. } => Some(("qemu", d.name())),
+            Body::Container { .. } => Some(("lxc", d.name())),
+            Body::IpPool { .. } => None,
+        })
+        .collect();
+    // Templates the manifests clone from: their disks size the clones.
+    let templates: BTreeSet<&str> = declared
+        .iter()
+        .filter_map(|d| match &d.body {
+            Body::VirtualMachine { spec, .. } => Some(spec.template.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    let mut guests = Vec::new();
+    for r in resources {
+        match r.res_type.as_str() {
+            "node" if r.status.as_deref() == Some("online") => {
+                if let Some(n) = r.node {
+                    nodes.push(n.to_string());
+                }
+            }
+            kind @ ("qemu" | "lxc") => {
+                let (Some(vmid), Some(node)) = (r.vmid, r.node) else { continue };
+                guests.push(ObservedGuest {
+                    vmid: vmid.get(),
+                    node: node.to_string(),
+                    kind: kind.to_string(),
+                    name: r.name.unwrap_or_default(),
+                    template: r.template.unwrap_or(false),
+                    running: r.status.as_deref() == Some("running"),
+                    tags: r
+                        .tags
+                        .as_deref()
+                        .map(|t| split_tags(t).map(String::from).collect())
+                        .unwrap_or_default(),
+                    pool: r.pool,
+                    config: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    nodes.sort();
+    guests.sort_by_key(|g| g.vmid);
+    let wanted: BTreeMap<usize, (String, u32, String)> = guests
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| {
+            if g.template {
+                return templates.contains(g.name.as_str())
+                    || templates.contains(g.vmid.to_string().as_str());
+            }
+            g.is_tagged_managed()
+                || known_vmids.contains(&g.vmid)
+                || names.contains(&(g.kind.as_str(), g.name.as_str()))
+        })
+        .map(|(i, g)| (i, (g.node.clone(), g.vmid, g.kind.clone())))
+        .collect();
+    let configs: Vec<(usize, GuestConfig)> = futures_util::stream::iter(wanted)
+        .map(|(i, (node, vmid, kind))| async move {
+            let (Ok(node), Ok(vmid)) = (NodeName::new(node), VmId::new(vmid)) else {
+                return Ok((i, GuestConfig::new()));
+            };
+            let cfg = if kind == "lxc" {
+                client.lxc_config(&node, vmid).await?
+            } else {
+                client.qemu_config(&node, vmid).await?
+            };
+            Ok::<_, proxctl_client::ClientError>((i, cfg))
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    for (i, cfg) in configs {
+        guests[i].config = Some(cfg);
+    }
+    Ok(Observed { guests, nodes, next_vmid })
+}

@@ -1,0 +1,797 @@
+//! The planner: a pure function from declared resources, the observed cluster and the state
+//! store's records to a [`Plan`]. No network, no store, no clock: the same inputs give the same
+//! plan, which is what makes plans testable, saveable and benchmarkable. VMIDs, nodes and
+//! addresses are all decided here; the executor only carries the steps out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use proxctl_state::{IpAllocation, ResourceRecord, VmidLease};
+use proxctl_types::config::QemuConfig;
+use proxctl_types::managed::{MANAGED_TAG, resource_of, with_resource};
+use proxctl_types::prop::{DriveSlot, IpConfig, NetDevice, NetModel};
+use proxctl_types::wire::{DiskSize, encode_sshkeys, normalize_tags};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{Body, Declared, IpPoolSpec, VmSpec};
+use crate::observe::{Observed, ObservedGuest};
+
+/// Plans are saved as JSON; the format number guards against reading one from another version.
+pub const PLAN_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    Noop,
+}
+
+/// One field that differs: `from` is what PVE has, `to` what the manifest wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDiff {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Takes effect only after the guest restarts.
+    pub reboot: bool,
+}
+
+/// A call the executor makes, with every value decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Record an address for the resource in the state store (fails if someone took it).
+    AllocateIp {
+        pool: String,
+        ip: IpAddr,
+    },
+    Clone {
+        source: u32,
+        source_node: String,
+        vmid: u32,
+        node: String,
+        name: String,
+        full: bool,
+        storage: Option<String>,
+        pool: Option<String>,
+        /// Carries the identity marker from the first moment the guest exists.
+        description: String,
+    },
+    /// PUT config: values to set and keys to delete.
+    Configure {
+        node: String,
+        vmid: u32,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
+    Resize {
+        node: String,
+        vmid: u32,
+        disk: String,
+        size: String,
+    },
+    Migrate {
+        node: String,
+        vmid: u32,
+        to: String,
+        online: bool,
+    },
+    Start {
+        node: String,
+        vmid: u32,
+    },
+    Shutdown {
+        node: String,
+        vmid: u32,
+    },
+    Destroy {
+        node: String,
+        vmid: u32,
+    },
+    /// Remember the resource (spec hash, VMID, node) in the state store.
+    Record {
+        vmid: Option<u32>,
+        node: Option<String>,
+        spec_hash: String,
+    },
+    /// Forget the resource and release its addresses.
+    Forget,
+}
+
+impl Step {
+    /// Whether the step changes PVE (and so is journalled).
+    pub fn mutates_pve(&self) -> bool {
+        !matches!(self, Step::AllocateIp { .. } | Step::Record { .. } | Step::Forget)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// `kind/name`.
+    pub key: String,
+    pub action: Action,
+    pub vmid: Option<u32>,
+    pub node: Option<String>,
+    /// Why, in a few words: `clone of debian-12 (9000)`, `not declared (--prune)`.
+    pub summary: String,
+    pub diffs: Vec<FieldDiff>,
+    pub steps: Vec<Step>,
+}
+
+impl Change {
+    pub fn needs_reboot(&self) -> bool {
+        self.diffs.iter().any(|d| d.reboot)
+    }
+}
+
+/// What the plan read: each guest's config digest (or absence), checked again before a saved
+/// plan is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basis {
+    pub vmid: u32,
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: u32,
+    pub changes: Vec<Change>,
+    pub basis: Vec<Basis>,
+    /// VMIDs this plan creates guests with; they must still be free when it is applied.
+    pub new_vmids: Vec<u32>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn count(&self, a: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == a).count()
+    }
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Noop)
+    }
+}
+
+/// Everything the planner reads.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub declared: &'a [Declared],
+    pub observed: &'a Observed,
+    pub records: &'a [ResourceRecord],
+    /// Leases other applies hold: their VMIDs are not free.
+    pub leases: &'a [VmidLease],
+    pub allocations: &'a [IpAllocation],
+    /// Delete managed guests no manifest declares.
+    pub prune: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot plan: {}", problems.join("; "))]
+pub struct PlanError {
+    pub problems: Vec<String>,
+}
+
+/// The hash of a resource's spec, recorded after apply.
+pub fn spec_hash(body: &Body) -> String {
+    let json = serde_json::to_string(body).unwrap_or_default();
+    hex::encode(Sha256::digest(json.as_bytes()))
+}
+
+struct Vmids {
+    taken: BTreeSet<u32>,
+    next: u32,
+}
+
+impl Vmids {
+    fn take(&mut self) -> u32 {
+        while self.taken.contains(&self.next) {
+            self.next += 1;
+        }
+        self.taken.insert(self.next);
+        self.next
+    }
+}
+
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    let obs = input.observed;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut changes = Vec::new();
+    let mut basis = BTreeMap::new();
+    let mut new_vmids = Vec::new();
+    let by_vmid: BTreeMap<u32, &ObservedGuest> = obs.guests.iter().map(|g| (g.vmid, g)).collect();
+    let records: BTreeMap<String, &ResourceRecord> =
+        input.records.iter().map(|r| (r.key.to_string(), r)).collect();
+    let mut vmids = Vmids {
+        taken: obs
+            .guests
+            .iter()
+            .map(|g| g.vmid)
+            .chain(input.leases.iter().map(|l| l.vmid.get()))
+            .collect(),
+        next: obs.next_vmid.max(100),
+    };
+    let pools: BTreeMap<&str, &IpPoolSpec> = input
+        .declared
+        .iter()
+        .filter_map(|d| match &d.body {
+            Body::IpPool { metadata, spec } => Some((metadata.name.as_str(), spec)),
+            _ => None,
+        })
+        .collect();
+    let mut ipam = Ipam::new(input.allocations);
+
+    // Which observed guest each key owns: by state record first, then by marker.
+    let mut owner: BTreeMap<String, &ObservedGuest> = BTreeMap::new();
+    for (key, rec) in &records {
+        if let Some(g) = rec.vmid.and_then(|v| by_vmid.get(&v.get())) {
+            owner.insert(key.clone(), g);
+        }
+    }
+    for g in &obs.guests {
+        if let Some(key) = g.text("description").and_then(resource_of) {
+            owner.entry(key.to_string()).or_insert(g);
+        }
+    }
+    for g in owner.values() {
+        basis.insert(g.vmid, g.digest().map(String::from));
+    }
+
+    let declared_keys: BTreeSet<String> = input.declared.iter().map(Declared::key).collect();
+    for d in input.declared {
+        let key = d.key();
+        match &d.body {
+            Body::IpPool { .. } => {}
+            Body::Container { .. } => {
+                problems.push(format!("{key}: Container resources cannot be planned yet"));
+            }
+            Body::VirtualMachine { metadata, spec } => {
+                let hash = spec_hash(&d.body);
+                let r = match owner.get(&key) {
+                    Some(g) => update_vm(&key, &metadata.name, spec, g, &hash, &pools, &mut ipam),
+                    None => {
+                        if let Some(g) = obs
+                            .guests
+                            .iter()
+                            .find(|g| g.kind == "qemu" && g.name == metadata.name && !g.template)
+                        {
+                            warnings.push(format!(
+                                "{key}: a VM named {} exists (VMID {}) but proxctl does not manage it; \
+                                 a new one will be created. To take the existing one over, run \
+                                 `proxctl adopt`",
+                                g.name, g.vmid
+                            ));
+                        }
+                        let vmid = vmids.take();
+                        new_vmids.push(vmid);
+                        create_vm(&key, &metadata.name, spec, vmid, obs, &hash, &pools, &mut ipam)
+                    }
+                };
+                match r {
+                    Ok(c) => changes.push(c),
+                    Err(e) => problems.push(format!("{key}: {e}")),
+                }
+            }
+        }
+    }
+
+    // Managed guests nobody declares any more.
+    let mut stale: BTreeSet<String> = owner.keys().cloned().collect();
+    stale.extend(records.keys().cloned());
+    for key in stale.into_iter().filter(|k| !declared_keys.contains(k)) {
+        if !key.starts_with("VirtualMachine/") && !key.starts_with("Container/") {
+            continue;
+        }
+        match owner.get(&key) {
+            Some(g) if input.prune => {
+                let node = g.node.clone();
+                let mut steps = Vec::new();
+                if g.running {
+                    steps.push(Step::Shutdown { node: node.clone(), vmid: g.vmid });
+                }
+                steps.push(Step::Destroy { node: node.clone(), vmid: g.vmid });
+                steps.push(Step::Forget);
+                let protected = g
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.get("protection"))
+                    .is_some_and(|v| v == 1 || v == "1");
+                changes.push(Change {
+                    key: key.clone(),
+                    action: Action::Delete,
+                    vmid: Some(g.vmid),
+                    node: Some(node),
+                    summary: if protected {
+                        "not declared (--prune); PVE protection is on, so PVE will refuse".into()
+                    } else {
+                        "not declared (--prune)".into()
+                    },
+                    diffs: Vec::new(),
+                    steps,
+                });
+            }
+            Some(g) => warnings.push(format!(
+                "{key} (VMID {}) is managed but no longer declared; pass --prune to delete it",
+                g.vmid
+            )),
+            None => changes.push(Change {
+                key: key.clone(),
+                action: Action::Delete,
+                vmid: None,
+                node: None,
+                summary: "gone from the cluster; forget its record".into(),
+                diffs: Vec::new(),
+                steps: vec![Step::Forget],
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Plan {
+        format: PLAN_FORMAT,
+        changes,
+        basis: basis.into_iter().map(|(vmid, digest)| Basis { vmid, digest }).collect(),
+        new_vmids,
+        warnings,
+    })
+}
+
+/// Free addresses from declared pools, around what the store already records.
+struct Ipam<'a> {
+    taken: BTreeSet<(String, IpAddr)>,
+    allocations: &'a [IpAllocation],
+}
+
+impl<'a> Ipam<'a> {
+    fn new(allocations: &'a [IpAllocation]) -> Self {
+        Self { taken: allocations.iter().map(|a| (a.pool.clone(), a.ip)).collect(), allocations }
+    }
+
+    /// The address `key` holds in `pool`, or the lowest free one. Returns (address, prefix
+    /// length, is new).
+    fn address(
+        &mut self,
+        pool_name: &str,
+        pool: &IpPoolSpec,
+        key: &str,
+    ) -> Result<(IpAddr, u8, bool), String> {
+        let net: ipnet::IpNet =
+            pool.cidr.parse().map_err(|_| format!("pool {pool_name}: bad cidr"))?;
+        if let Some(a) =
+            self.allocations.iter().find(|a| a.pool == pool_name && a.owner.to_string() == key)
+        {
+            return Ok((a.ip, net.prefix_len(), false));
+        }
+        let gw: Option<IpAddr> = pool.gateway.parse().ok();
+        let range = pool
+            .range
+            .as_ref()
+            .and_then(|r| Some((r.start.parse::<IpAddr>().ok()?, r.end.parse::<IpAddr>().ok()?)));
+        for ip in net.hosts() {
+            if Some(ip) == gw || self.taken.contains(&(pool_name.to_string(), ip)) {
+                continue;
+            }
+            if let Some((s, e)) = range
+                && (ip < s || ip > e)
+            {
+                continue;
+            }
+            self.taken.insert((pool_name.to_string(), ip));
+            return Ok((ip, net.prefix_len(), true));
+        }
+        Err(format!("IPPool {pool_name} has no free address left"))
+    }
+}
+
+/// The config a VM should end up with, as PVE wire values, for the keys the spec sets.
+struct Desired {
+    values: BTreeMap<String, (String, bool)>,
+    allocations: Vec<(String, IpAddr)>,
+}
+
+fn desired_config(
+    key: &str,
+    name: &str,
+    spec: &VmSpec,
+    observed: Option<&QemuConfig>,
+    pools: &BTreeMap<&str, &IpPoolSpec>,
+    ipam: &mut Ipam<'_>,
+) -> Result<Desired, String> {
+    let mut v: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    let mut set = |k: &str, val: String, reboot: bool| {
+        v.insert(k.to_string(), (val, reboot));
+    };
+    set("name", name.to_string(), false);
+    if let Some(c) = spec.cores {
+        set("cores", c.to_string(), true);
+    }
+    if let Some(s) = spec.sockets {
+        set("sockets", s.to_string(), true);
+    }
+    if let Some(c) = &spec.cpu {
+        set("cpu", c.clone(), true);
+    }
+    if let Some(m) = spec.memory {
+        set("memory", m.to_string(), true);
+    }
+    if let Some(b) = spec.balloon {
+        set("balloon", b.to_string(), false);
+    }
+    for (k, b) in [("onboot", spec.onboot), ("protection", spec.protection)] {
+        if let Some(b) = b {
+            set(k, if b { "1" } else { "0" }.into(), false);
+        }
+    }
+    let mut tags: Vec<&str> = spec.tags.iter().map(String::as_str).collect();
+    tags.push(MANAGED_TAG);
+    set("tags", normalize_tags(tags), false);
+    set("description", with_resource(spec.description.as_deref().unwrap_or(""), key), false);
+    for (slot, nic) in &spec.networks {
+        let model = match nic.model.as_deref().unwrap_or("virtio") {
+            "e1000" => NetModel::E1000,
+            "e1000e" => NetModel::E1000e,
+            "rtl8139" => NetModel::Rtl8139,
+            "vmxnet3" => NetModel::Vmxnet3,
+            _ => NetModel::Virtio,
+        };
+        // Keep what PVE has (the MAC above all) and change only what the spec names.
+        let have: Option<NetDevice> = observed.and_then(|c| {
+            let n: u8 = slot.strip_prefix("net")?.parse().ok()?;
+            c.net.get(&n).cloned()
+        });
+        let mut dev =
+            have.clone().unwrap_or_else(|| NetDevice::new(model.clone(), nic.bridge.clone()));
+        let model_changed = have.as_ref().is_some_and(|h| h.model != model);
+        dev.model = model;
+        dev.bridge = Some(nic.bridge.clone());
+        dev.tag = nic.vlan;
+        if let Some(fw) = nic.firewall {
+            dev.firewall = Some(fw);
+        }
+        set(slot, dev.to_string(), model_changed);
+    }
+    if let Some(ci) = &spec.cloud_init {
+        if let Some(u) = &ci.user {
+            set("ciuser", u.clone(), true);
+        }
+        if !ci.ssh_keys.is_empty() {
+            set("sshkeys", encode_sshkeys(&ci.ssh_keys.join("\n")), true);
+        }
+        if let Some(n) = &ci.nameserver {
+            set("nameserver", n.clone(), true);
+        }
+        if let Some(s) = &ci.searchdomain {
+            set("searchdomain", s.clone(), true);
+        }
+        let mut allocations = Vec::new();
+        for (nic, ip) in &ci.ip {
+            let n = nic.trim_start_matches("net");
+            let mut parts = Vec::new();
+            match (&ip.pool, &ip.address) {
+                (Some(p), _) => {
+                    let pool = pools.get(p.as_str()).ok_or_else(|| format!("no IPPool {p}"))?;
+                    let (addr, prefix, _) = ipam.address(p, pool, key)?;
+                    allocations.push((p.clone(), addr));
+                    parts.push(format!("ip={addr}/{prefix}"));
+                    parts.push(format!("gw={}", ip.gateway.as_deref().unwrap_or(&pool.gateway)));
+                }
+                (None, Some(a)) => {
+                    parts.push(format!("ip={a}"));
+                    if let Some(g) = &ip.gateway {
+                        parts.push(format!("gw={g}"));
+                    }
+                }
+                (None, None) => {}
+            }
+            if let Some(a6) = &ip.address6 {
+                parts.push(format!("ip6={a6}"));
+                if let Some(g6) = &ip.gateway6 {
+                    parts.push(format!("gw6={g6}"));
+                }
+            }
+            // Normalise through the typed parser so the text compares equal to PVE's.
+            let text = parts.join(",");
+            let text = text.parse::<IpConfig>().map(|c| c.to_string()).unwrap_or(text);
+            set(&format!("ipconfig{n}"), text, true);
+        }
+        return Ok(Desired { values: v, allocations });
+    }
+    Ok(Desired { values: v, allocations: Vec::new() })
+}
+
+/// PVE's value for a key, normalised the way `desired_config` writes it.
+fn observed_value(key: &str, g: &ObservedGuest, cfg: &QemuConfig) -> Option<String> {
+    let raw = g.config.as_ref()?.get(key)?;
+    let text = match raw {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(match key {
+        "tags" => normalize_tags(proxctl_types::wire::split_tags(&text)),
+        k if k.starts_with("net") => {
+            let n: u8 = k[3..].parse().ok()?;
+            cfg.net.get(&n).map(|d| d.to_string()).unwrap_or(text)
+        }
+        k if k.starts_with("ipconfig") => {
+            text.parse::<IpConfig>().map(|c| c.to_string()).unwrap_or(text)
+        }
+        "memory" => cfg.memory.as_ref().map(|m| m.current.to_string()).unwrap_or(text),
+        "description" => text.trim_end().to_string(),
+        _ => text,
+    })
+}
+
+/// A wire value as a person reads it (`sshkeys` travels percent-encoded).
+fn shown_value(key: &str, v: &str) -> String {
+    if key == "sshkeys" {
+        proxctl_types::wire::decode_sshkeys(v).unwrap_or_else(|_| v.to_string())
+    } else {
+        v.to_string()
+    }
+}
+
+fn disk_steps(
+    spec: &VmSpec,
+    cfg: Option<&QemuConfig>,
+    node: &str,
+    vmid: u32,
+    diffs: &mut Vec<FieldDiff>,
+    set: &mut BTreeMap<String, String>,
+) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for (slot, d) in &spec.disks {
+        let want: DiskSize = d.size.parse().map_err(|_| format!("bad size {}", d.size))?;
+        let s: DriveSlot = slot.parse().map_err(|_| format!("bad disk slot {slot}"))?;
+        let have = cfg.and_then(|c| c.disks.get(&s));
+        match have.and_then(|h| h.size) {
+            Some(cur) if cur.bytes() > want.bytes() => {
+                return Err(format!(
+                    "disk {slot} is {cur} and cannot shrink to {want}; raise the size or replace the VM"
+                ));
+            }
+            Some(cur) if cur.bytes() == want.bytes() => {}
+            Some(cur) => {
+                diffs.push(FieldDiff {
+                    field: format!("disks.{slot}.size"),
+                    from: Some(cur.to_string()),
+                    to: Some(want.to_string()),
+                    reboot: false,
+                });
+                steps.push(Step::Resize {
+                    node: node.into(),
+                    vmid,
+                    disk: slot.clone(),
+                    size: want.to_string(),
+                });
+            }
+            None if have.is_some() => {}
+            None => {
+                // A disk the template lacks: allocate it on the named (or first disk's) storage.
+                let storage = d.storage.clone().or_else(|| {
+                    cfg.and_then(|c| {
+                        c.disks
+                            .values()
+                            .find_map(|dr| dr.file.split_once(':').map(|(s, _)| s.to_string()))
+                    })
+                });
+                let Some(storage) = storage else {
+                    return Err(format!("disk {slot}: name a storage for it"));
+                };
+                let gib = want.bytes().div_ceil(1 << 30);
+                diffs.push(FieldDiff {
+                    field: format!("disks.{slot}"),
+                    from: None,
+                    to: Some(format!("{storage}, {want}")),
+                    reboot: false,
+                });
+                set.insert(slot.clone(), format!("{storage}:{gib}"));
+            }
+        }
+    }
+    Ok(steps)
+}
+
+fn allowed_nodes(spec: &VmSpec) -> Vec<String> {
+    if !spec.allowed_nodes.is_empty() {
+        spec.allowed_nodes.clone()
+    } else {
+        spec.node.iter().cloned().collect()
+    }
+}
+
+fn update_vm(
+    key: &str,
+    name: &str,
+    spec: &VmSpec,
+    g: &ObservedGuest,
+    hash: &str,
+    pools: &BTreeMap<&str, &IpPoolSpec>,
+    ipam: &mut Ipam<'_>,
+) -> Result<Change, String> {
+    let cfg = g
+        .config
+        .as_ref()
+        .map(QemuConfig::from_api)
+        .transpose()
+        .map_err(|e| format!("cannot read the config of VMID {}: {e}", g.vmid))?
+        .unwrap_or_default();
+    let want = desired_config(key, name, spec, Some(&cfg), pools, ipam)?;
+    let mut diffs = Vec::new();
+    let mut set = BTreeMap::new();
+    for (k, (val, reboot)) in &want.values {
+        let have = observed_value(k, g, &cfg);
+        if have.as_deref() != Some(val.as_str()) {
+            let shown = |v: &str| shown_value(k, v);
+            diffs.push(FieldDiff {
+                field: k.clone(),
+                from: have.as_deref().map(shown),
+                to: Some(shown(val)),
+                reboot: *reboot,
+            });
+            set.insert(k.clone(), val.clone());
+        }
+    }
+    let mut steps: Vec<Step> = want
+        .allocations
+        .iter()
+        .map(|(pool, ip)| Step::AllocateIp { pool: pool.clone(), ip: *ip })
+        .collect();
+    let resize = disk_steps(spec, Some(&cfg), &g.node, g.vmid, &mut diffs, &mut set)?;
+    let mut node = g.node.clone();
+    let allowed = allowed_nodes(spec);
+    let mut migrate = None;
+    if !allowed.is_empty() && !allowed.contains(&g.node) {
+        let to = spec.node.clone().unwrap_or_else(|| allowed[0].clone());
+        diffs.push(FieldDiff {
+            field: "node".into(),
+            from: Some(g.node.clone()),
+            to: Some(to.clone()),
+            reboot: false,
+        });
+        migrate = Some(Step::Migrate {
+            node: g.node.clone(),
+            vmid: g.vmid,
+            to: to.clone(),
+            online: g.running,
+        });
+        node = to;
+    }
+    if let Some(m) = migrate {
+        steps.push(m);
+    }
+    if !set.is_empty() {
+        steps.push(Step::Configure { node: node.clone(), vmid: g.vmid, set, delete: Vec::new() });
+    }
+    steps.extend(resize.into_iter().map(|s| match s {
+        Step::Resize { vmid, disk, size, .. } => {
+            Step::Resize { node: node.clone(), vmid, disk, size }
+        }
+        other => other,
+    }));
+    match spec.start {
+        Some(true) if !g.running => {
+            diffs.push(FieldDiff {
+                field: "state".into(),
+                from: Some("stopped".into()),
+                to: Some("running".into()),
+                reboot: false,
+            });
+            steps.push(Step::Start { node: node.clone(), vmid: g.vmid });
+        }
+        Some(false) if g.running => {
+            diffs.push(FieldDiff {
+                field: "state".into(),
+                from: Some("running".into()),
+                to: Some("stopped".into()),
+                reboot: false,
+            });
+            steps.push(Step::Shutdown { node: node.clone(), vmid: g.vmid });
+        }
+        _ => {}
+    }
+    let action = if diffs.is_empty() { Action::Noop } else { Action::Update };
+    // Even with nothing to change in PVE the record is refreshed: a guest re-adopted by its
+    // marker, or one that moved node, is written back to the store.
+    steps.push(Step::Record {
+        vmid: Some(g.vmid),
+        node: Some(node.clone()),
+        spec_hash: hash.into(),
+    });
+    Ok(Change {
+        key: key.into(),
+        action,
+        vmid: Some(g.vmid),
+        node: Some(node),
+        summary: String::new(),
+        diffs,
+        steps,
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // each input is one independent fact the plan needs
+fn create_vm(
+    key: &str,
+    name: &str,
+    spec: &VmSpec,
+    vmid: u32,
+    obs: &Observed,
+    hash: &str,
+    pools: &BTreeMap<&str, &IpPoolSpec>,
+    ipam: &mut Ipam<'_>,
+) -> Result<Change, String> {
+    let template = obs
+        .guests
+        .iter()
+        .filter(|g| g.template && g.kind == "qemu")
+        .find(|g| g.name == spec.template || g.vmid.to_string() == spec.template)
+        .ok_or_else(|| {
+            format!("no template named or numbered '{}' in the cluster", spec.template)
+        })?;
+    let node = spec
+        .node
+        .clone()
+        .or_else(|| spec.allowed_nodes.first().cloned())
+        .unwrap_or_else(|| template.node.clone());
+    if !obs.nodes.is_empty() && !obs.nodes.contains(&node) {
+        return Err(format!("node {node} is not online (online: {})", obs.nodes.join(", ")));
+    }
+    let want = desired_config(key, name, spec, None, pools, ipam)?;
+    let mut diffs: Vec<FieldDiff> = want
+        .values
+        .iter()
+        .filter(|(k, _)| *k != "description" || spec.description.is_some())
+        .map(|(k, (v, _))| FieldDiff {
+            field: k.clone(),
+            from: None,
+            to: Some(shown_value(k, v)),
+            reboot: false,
+        })
+        .collect();
+    let mut set: BTreeMap<String, String> = want
+        .values
+        .into_iter()
+        .filter(|(k, _)| k != "name" && k != "description")
+        .map(|(k, (v, _))| (k, v))
+        .collect();
+    // Disks are sized against the template's, which the clone inherits.
+    let tcfg = template.config.as_ref().and_then(|c| QemuConfig::from_api(c).ok());
+    let resize = disk_steps(spec, tcfg.as_ref(), &node, vmid, &mut diffs, &mut set)?;
+    let mut steps: Vec<Step> = want
+        .allocations
+        .iter()
+        .map(|(pool, ip)| Step::AllocateIp { pool: pool.clone(), ip: *ip })
+        .collect();
+    steps.push(Step::Clone {
+        source: template.vmid,
+        source_node: template.node.clone(),
+        vmid,
+        node: node.clone(),
+        name: name.into(),
+        full: spec.full_clone,
+        storage: spec.storage.clone(),
+        pool: spec.pool.clone(),
+        description: with_resource(spec.description.as_deref().unwrap_or(""), key),
+    });
+    steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
+    if !set.is_empty() {
+        steps.push(Step::Configure { node: node.clone(), vmid, set, delete: Vec::new() });
+    }
+    steps.extend(resize);
+    if spec.start == Some(true) {
+        steps.push(Step::Start { node: node.clone(), vmid });
+    }
+    Ok(Change {
+        key: key.into(),
+        action: Action::Create,
+        vmid: Some(vmid),
+        node: Some(node),
+        summary: format!("clone of {} ({})", template.name, template.vmid),
+        diffs,
+        steps,
+    })
+}
