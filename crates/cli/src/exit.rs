@@ -19,6 +19,9 @@ pub fn render_chain(e: &anyhow::Error) -> String {
 /// 1 for bad input or configuration, 3 when Proxmox said no, 2 for everything else.
 pub fn code_for(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
+        if let Some(ExitWith(code)) = cause.downcast_ref::<ExitWith>() {
+            return *code;
+        }
         if let Some(c) = client_error(cause) {
             return match c {
                 ClientError::Api(_)
@@ -75,6 +78,12 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PartialFailure(pub String);
+
+/// End with this exit code and print nothing more: the command already said what it had to
+/// (`plan --detailed-exitcode`, `audit verify`).
+#[derive(Debug, thiserror::Error)]
+#[error("exit {0}")]
+pub struct ExitWith(pub u8);
 
 /// An error in what the user asked for (exit code 1).
 #[derive(Debug, thiserror::Error)]

@@ -137,6 +137,24 @@ pub enum Command {
     Task(TaskArgs),
     /// Show the effective configuration and manage profiles.
     Config(ConfigArgs),
+    /// Check manifests without touching the cluster; problems print as file:line:column.
+    Validate(ManifestArgs),
+    /// Print the JSON Schema of manifests, for editors.
+    Schema,
+    /// Show what apply would change, resource by resource and field by field.
+    Plan(PlanArgs),
+    /// Make the cluster match the manifests (or apply a saved plan).
+    Apply(ApplyArgs),
+    /// Show live against desired for every declared resource, unchanged ones included.
+    Diff(ManifestArgs),
+    /// Delete what the manifests declare (asks first).
+    Delete(DeleteArgs),
+    /// Print manifests for existing VMs, matching what PVE has.
+    Export(ExportArgs),
+    /// Take over existing VMs the manifests name: record them and mark them as managed.
+    Adopt(ManifestArgs),
+    /// Plan and apply in a loop; each activation prints its status and is the last one's retry.
+    Reconcile(ReconcileArgs),
     /// List and verify the audit log of every change proxctl made.
     Audit {
         #[command(subcommand)]
@@ -858,4 +876,79 @@ pub struct AuditListArgs {
     /// Only the last N matching rows.
     #[arg(long)]
     pub last: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Manifest files or directories (every .yaml/.yml inside); repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+    /// Also delete managed guests no manifest declares.
+    #[arg(long)]
+    pub prune: bool,
+    /// Save the plan as JSON, for `proxctl apply FILE`.
+    #[arg(long = "out")]
+    pub save: Option<PathBuf>,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories; repeatable. Or give a saved plan instead.
+    #[arg(short = 'f', long = "filename", required_unless_present = "plan_file")]
+    pub files: Vec<PathBuf>,
+    /// A plan saved with `plan --out`; refused if the cluster changed since.
+    #[arg(conflicts_with = "files")]
+    pub plan_file: Option<PathBuf>,
+    /// Resources worked on at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Also delete managed guests no manifest declares.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+    /// Resources worked on at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which VMs (see `proxctl get --help`); default: all that are not templates.
+    #[arg(short = 'l', long = "selector")]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+    /// Time between activations, e.g. 60s, 5m.
+    #[arg(long, default_value = "60s")]
+    pub interval: String,
+    /// Only report drift; change nothing.
+    #[arg(long)]
+    pub report_only: bool,
+    /// Also delete managed guests no manifest declares.
+    #[arg(long)]
+    pub prune: bool,
+    /// Resources worked on at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Stop after this many activations (default: run until interrupted).
+    #[arg(long)]
+    pub activations: Option<u64>,
 }

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             if exit::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
+            if let Some(exit::ExitWith(code)) = e.downcast_ref::<exit::ExitWith>() {
+                return ExitCode::from(*code);
+            }
             eprintln!("{}", exit::render_chain(&e));
             ExitCode::from(exit::code_for(&e))
         }

@@ -1053,3 +1053,110 @@ guests:
     assert!(r.stdout.contains("row 2: content does not match its hash"), "{}", r.stdout);
     assert!(r.stderr.contains("tampered"), "{}", r.stderr);
 }
+
+const ENGINE_CLUSTER: &str = r#"
+guests:
+  - {vmid: 9000, config: {name: debian-12, template: true, scsi0: "local-lvm:base-9000-disk-0,size=2G", net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0"}}
+  - {vmid: 100, config: {name: legacy, cores: "2", memory: "1024", scsi0: "local-lvm:vm-100-disk-0,size=8G", net0: "virtio=BC:24:11:00:01:00,bridge=vmbr0,tag=5", tags: "old", description: "hand made"}}
+"#;
+
+const WEB: &str = "\
+apiVersion: proxctl.io/v1
+kind: VirtualMachine
+metadata: {name: web-1}
+spec:
+  template: debian-12
+  cores: 2
+  memory: 1024
+  networks: {net0: {bridge: vmbr0}}
+  tags: [web]
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_apply_and_detailed_exit_codes_follow_the_manifests() {
+    let s = start_with(ENGINE_CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let m = dir.path().join("web.yaml");
+    std::fs::write(&m, WEB).unwrap();
+    let (mp, dbp) = (m.to_str().unwrap(), db.to_str().unwrap());
+    let env = [("PROXCTL_STATE", dbp)];
+
+    let r = proxctl(&s, &["plan", "-f", mp, "--detailed-exitcode"], &env).await;
+    assert_eq!(r.code, 2, "changes pending: {}", r.stderr);
+    insta::assert_snapshot!("engine_plan", r.stdout);
+    let r = proxctl(&s, &["apply", "-f", mp], &env).await;
+    assert_eq!(r.code, 1, "no terminal, no --yes: {}", r.stderr);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    let r = proxctl(&s, &["apply", "-f", mp, "--yes"], &env).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("VirtualMachine/web-1: clone 9000 to"),
+        "progress per resource: {}",
+        r.stderr
+    );
+    let r = proxctl(&s, &["plan", "-f", mp, "--detailed-exitcode"], &env).await;
+    assert_eq!(r.code, 0, "in sync: {}\n{}", r.stdout, r.stderr);
+
+    // A saved plan applies while the cluster is unchanged.
+    std::fs::write(&m, WEB.replace("cores: 2", "cores: 3")).unwrap();
+    let saved = dir.path().join("plan.json");
+    let r = proxctl(&s, &["plan", "-f", mp, "--out", saved.to_str().unwrap()], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("~ cores: 2 → 3  (reboot)"), "{}", r.stdout);
+    let r = proxctl(&s, &["apply", saved.to_str().unwrap(), "--yes", "-o", "json"], &env).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+
+    // Bad input: every problem with its place.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        WEB.replace("cores: 2", "cores: lots")
+            .replace("bridge: vmbr0", "bridge: vmbr0, vlan: 9999"),
+    )
+    .unwrap();
+    let r = proxctl(&s, &["validate", "-f", bad.to_str().unwrap()], &env).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("bad.yaml:6:10: spec.cores: invalid type"), "{}", r.stdout);
+    let r = proxctl(&s, &["plan", "-f", bad.to_str().unwrap(), "--detailed-exitcode"], &env).await;
+    assert_eq!(r.code, 1, "errors are 1 with --detailed-exitcode: {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_adopt_then_plan_shows_no_changes_and_reconcile_reports_drift() {
+    let s = start_with(ENGINE_CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let env = [("PROXCTL_STATE", db.to_str().unwrap())];
+    let r = proxctl(&s, &["export", "-l", "name:legacy"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("engine_export", r.stdout);
+    let m = dir.path().join("legacy.yaml");
+    std::fs::write(&m, &r.stdout).unwrap();
+    let mp = m.to_str().unwrap();
+
+    let r = proxctl(&s, &["adopt", "-f", mp], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("adopted VirtualMachine/legacy (VMID 100)"), "{}", r.stdout);
+    let r = proxctl(&s, &["plan", "-f", mp, "--detailed-exitcode"], &env).await;
+    assert_eq!(r.code, 0, "adopted and unchanged:\n{}\n{}", r.stdout, r.stderr);
+    let r = proxctl(&s, &["get", "vms", "-o", "json"], &env).await;
+    assert!(r.stdout.contains("proxctl"), "marked as managed: {}", r.stdout);
+
+    // Drift by hand; reconcile --report-only sees it and changes nothing, then fixes it.
+    std::fs::write(&m, std::fs::read_to_string(&m).unwrap().replace("cores: 2", "cores: 4"))
+        .unwrap();
+    let r =
+        proxctl(&s, &["reconcile", "-f", mp, "--report-only", "--activations", "1"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("activation 1: drift in 1 resource(s): VirtualMachine/legacy"),
+        "{}",
+        r.stdout
+    );
+    let r =
+        proxctl(&s, &["reconcile", "-f", mp, "--activations", "2", "--interval", "1s"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("activation 1: applied 1 change(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("activation 2: in sync (1 resource(s))"), "{}", r.stdout);
+}

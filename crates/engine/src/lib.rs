@@ -3,6 +3,7 @@
 //! cluster and the state store's records; the executor only carries out what the plan says.
 
 pub mod apply;
+pub mod export;
 pub mod manifest;
 pub mod observe;
 pub mod plan;

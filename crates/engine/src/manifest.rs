@@ -69,9 +69,12 @@ pub struct Metadata {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VmSpec {
-    /// The template to clone: its name or VMID.
-    pub template: String,
+    /// The template to clone: its name or VMID. Needed to create the VM; an adopted VM that
+    /// did not come from a template may leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// Create on this node. Without it, the template's node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// Nodes the VM may live on; a VM found on any of them (after a migration or an HA move)
     /// is not drift. Defaults to `node` alone.
@@ -81,14 +84,20 @@ pub struct VmSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full_clone: bool,
     /// Target storage of a full clone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sockets: Option<u32>,
     /// CPU type, e.g. `host` or `x86-64-v2-AES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     /// Memory in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
     /// Balloon target in MiB (0 disables ballooning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balloon: Option<u64>,
     /// Disks by slot (`scsi0`, `virtio1`, ...): the size they must have (grown, never shrunk).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -96,16 +105,22 @@ pub struct VmSpec {
     /// NICs by slot (`net0`, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, NicSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_init: Option<CloudInitSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// Whether the VM should be running. Unset: whatever it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboot: Option<bool>,
     /// PVE's protection flag: no delete, no disk removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<bool>,
     /// Free text; proxctl adds its own marker line below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -115,6 +130,7 @@ pub struct DiskSpec {
     /// e.g. `32G`. Disks grow to it; a smaller size than the disk has is an error.
     pub size: String,
     /// Storage for a disk the template does not have (default: the VM's first disk's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
 }
 
@@ -123,15 +139,19 @@ pub struct DiskSpec {
 pub struct NicSpec {
     pub bridge: String,
     /// VLAN tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
     /// `virtio` (default), `e1000`, `e1000e`, `rtl8139` or `vmxnet3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CloudInitSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Public keys, one per entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -139,7 +159,9 @@ pub struct CloudInitSpec {
     /// Addresses by NIC slot (`net0` → `ipconfig0`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ip: BTreeMap<String, IpSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nameserver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searchdomain: Option<String>,
 }
 
@@ -147,12 +169,17 @@ pub struct CloudInitSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IpSpec {
     /// `dhcp` or an address with prefix, e.g. `10.0.0.5/24`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
     /// Take a free address from this IPPool instead of `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// `dhcp`, `auto` (SLAAC) or an address with prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address6: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway6: Option<String>,
 }
 
@@ -162,20 +189,30 @@ pub struct IpSpec {
 pub struct CtSpec {
     /// The OS template volume, e.g. `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
     pub ostemplate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_nodes: Vec<String>,
     /// Root disk storage and size, e.g. `local-lvm` and `8G`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onboot: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -186,6 +223,7 @@ pub struct IpPoolSpec {
     /// e.g. `10.0.10.0/24`.
     pub cidr: String,
     /// First and last address to hand out; default: the whole subnet but the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<IpRange>,
     pub gateway: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -490,7 +528,7 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
     }
     match body {
         Body::VirtualMachine { spec, .. } => {
-            if spec.template.trim().is_empty() {
+            if spec.template.as_deref().is_some_and(|t| t.trim().is_empty()) {
                 bad("spec.template", "template must name the template to clone".into());
             }
             for (k, v) in [("spec.cores", spec.cores), ("spec.sockets", spec.sockets)] {

@@ -70,7 +70,7 @@ pub async fn observe(
     let templates: BTreeSet<&str> = declared
         .iter()
         .filter_map(|d| match &d.body {
-            Body::VirtualMachine { spec, .. } => Some(spec.template.as_str()),
+            Body::VirtualMachine { spec, .. } => spec.template.as_deref(),
             _ => None,
         })
         .collect();

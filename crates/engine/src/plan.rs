@@ -724,14 +724,16 @@ fn create_vm(
     pools: &BTreeMap<&str, &IpPoolSpec>,
     ipam: &mut Ipam<'_>,
 ) -> Result<Change, String> {
+    let wanted = spec.template.as_deref().ok_or_else(|| {
+        "it does not exist yet and names no template to create it from; add spec.template"
+            .to_string()
+    })?;
     let template = obs
         .guests
         .iter()
         .filter(|g| g.template && g.kind == "qemu")
-        .find(|g| g.name == spec.template || g.vmid.to_string() == spec.template)
-        .ok_or_else(|| {
-            format!("no template named or numbered '{}' in the cluster", spec.template)
-        })?;
+        .find(|g| g.name == wanted || g.vmid.to_string() == wanted)
+        .ok_or_else(|| format!("no template named or numbered '{wanted}' in the cluster"))?;
     let node = spec
         .node
         .clone()

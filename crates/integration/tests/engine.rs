@@ -244,3 +244,33 @@ async fn concurrent_applies_on_one_store_never_share_a_vmid() {
     let guests = h.sim.with_world(|w| w.guests.len());
     assert_eq!(guests, 12, "10 new guests beside the template and the handmade VM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_applies_and_then_plans_no_changes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scenario = std::fs::read_to_string(root.join("docs/sim-cluster.yaml")).unwrap();
+    let mut cfg = support::config(2);
+    cfg.scenario = Some(Scenario::from_yaml(&scenario).unwrap());
+    cfg.clock = proxctl_sim::ClockMode::Realtime;
+    cfg.time_scale = 1000.0;
+    let h = harness_with(cfg).await;
+    let files = manifest::files(&root.join("examples")).unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
+        let d = manifest::load(std::slice::from_ref(&file)).unwrap_or_else(|e| panic!("{e:?}"));
+        let (plan, report) =
+            plan_and_apply(&h.client, Arc::clone(&store), &d, false, &opts()).await.unwrap();
+        assert!(plan.has_changes(), "{}", file.display());
+        assert_eq!(report.failed(), 0, "{}: {:#?}", file.display(), report.results);
+        let again = make_plan(&h.client, store.as_ref(), &d, false).await.unwrap();
+        assert!(
+            !again.has_changes(),
+            "{} planned changes after apply:\n{}",
+            file.display(),
+            proxctl_engine::render::text(&again, false, false)
+        );
+    }
+}

@@ -23,6 +23,7 @@ mod backup;
 mod bulk;
 mod config;
 mod demo;
+mod engine;
 mod get;
 mod guest;
 mod node;
@@ -76,6 +77,39 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             None => Err(UserError("man needs --out DIR or --markdown".into()).into()),
         },
         Command::Config(a) => config::run(&g, a),
+        Command::Validate(a) => {
+            let r = config::resolve_from_env(&g)?;
+            engine::validate(&r, a)
+        }
+        Command::Schema => engine::schema(),
+        Command::Plan(a) => {
+            let (r, client) = connect(&g)?;
+            engine::plan(&r, &client, a).await
+        }
+        Command::Apply(a) => {
+            let (r, client) = connect(&g)?;
+            engine::apply(&r, &client, a).await
+        }
+        Command::Diff(a) => {
+            let (r, client) = connect(&g)?;
+            engine::diff(&r, &client, a).await
+        }
+        Command::Delete(a) => {
+            let (r, client) = connect(&g)?;
+            engine::delete(&r, &client, a).await
+        }
+        Command::Export(a) => {
+            let (_, client) = connect(&g)?;
+            engine::export(&client, a).await
+        }
+        Command::Adopt(a) => {
+            let (r, client) = connect(&g)?;
+            engine::adopt(&r, &client, a).await
+        }
+        Command::Reconcile(a) => {
+            let (r, client) = connect(&g)?;
+            engine::reconcile(&r, &client, a).await
+        }
         Command::Audit { command } => {
             let r = config::resolve_from_env(&g)?;
             audit::run(&r, command).await

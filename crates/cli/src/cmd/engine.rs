@@ -1,0 +1,301 @@
+//! The declarative commands: `validate`, `schema`, `plan`, `apply`, `diff`, `delete -f`,
+//! `export`, `adopt` and `reconcile`. They load manifests, call the engine and print; the
+//! engine decides everything.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use proxctl_client::Client;
+use proxctl_engine::manifest::{self, Body, Declared};
+use proxctl_engine::{Action, ApplyOptions, ApplyReport, EngineError, Plan, render};
+use proxctl_ops::output::{Format, render as render_rows};
+
+use crate::cmd::confirm;
+use crate::exit::{ExitWith, PartialFailure, UserError};
+use crate::flags::{ApplyArgs, DeleteArgs, ExportArgs, ManifestArgs, PlanArgs, ReconcileArgs};
+use crate::settings::Resolved;
+
+/// Manifests, or every problem in them as file:line:column.
+pub fn load(files: &[PathBuf]) -> anyhow::Result<Vec<Declared>> {
+    manifest::load(files).map_err(|problems| EngineError::Manifest(problems).into())
+}
+
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn validate(r: &Resolved, a: ManifestArgs) -> anyhow::Result<()> {
+    match manifest::load(&a.files) {
+        Ok(d) => {
+            if r.output == Format::Json {
+                let keys: Vec<String> = d.iter().map(Declared::key).collect();
+                outln!("{}", serde_json::json!({"valid": true, "resources": keys}));
+            } else {
+                outln!("{} resource(s) valid", d.len());
+            }
+            Ok(())
+        }
+        Err(problems) => {
+            for p in &problems {
+                outln!("{p}");
+            }
+            Err(UserError(format!("{} problem(s) in the manifests", problems.len())).into())
+        }
+    }
+}
+
+pub fn schema() -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(&manifest::json_schema())?);
+    Ok(())
+}
+
+fn print_plan(r: &Resolved, plan: &Plan, verbose: bool) -> anyhow::Result<()> {
+    match r.output {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(plan)?),
+        Format::Yaml => out!("{}", serde_yaml_ng::to_string(plan)?),
+        _ => out!("{}", render::text(plan, colour(), verbose)),
+    }
+    Ok(())
+}
+
+pub async fn plan(r: &Resolved, client: &Client, a: PlanArgs) -> anyhow::Result<()> {
+    let run = async {
+        let declared = load(&a.manifests.files)?;
+        let store = r.state.get().await?;
+        let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, a.prune).await?;
+        print_plan(r, &plan, false)?;
+        if let Some(path) = &a.save {
+            std::fs::write(path, serde_json::to_vec_pretty(&plan)?)
+                .map_err(|e| UserError(format!("cannot write {}: {e}", path.display())))?;
+            eprintln!(
+                "saved to {}; apply it with `proxctl apply {}`",
+                path.display(),
+                path.display()
+            );
+        }
+        anyhow::Ok(plan.has_changes())
+    };
+    match (run.await, a.detailed_exitcode) {
+        (Ok(true), true) => Err(ExitWith(2).into()),
+        (Ok(_), _) => Ok(()),
+        (Err(e), true) => {
+            eprintln!("{}", crate::exit::render_chain(&e));
+            Err(ExitWith(1).into())
+        }
+        (Err(e), false) => Err(e),
+    }
+}
+
+fn options(r: &Resolved, parallel: usize) -> ApplyOptions {
+    let mut o = ApplyOptions::new(r.actor());
+    o.parallel = parallel.max(1);
+    o.progress = Some(Arc::new(|key: &str, msg: &str| eprintln!("  {key}: {msg}")));
+    o
+}
+
+fn finish(r: &Resolved, report: &ApplyReport) -> anyhow::Result<()> {
+    out!("{}", render_rows(&report.results, r.output)?);
+    let failed = report.failed();
+    if failed > 0 {
+        return Err(PartialFailure(format!(
+            "{failed} of {} resource(s) failed; fix the cause and run apply again (it resumes \
+             from what PVE has now)",
+            report.results.len()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn confirm_plan(r: &Resolved, plan: &Plan) -> anyhow::Result<()> {
+    let what = format!(
+        "apply {} create, {} update, {} replace, {} delete",
+        plan.count(Action::Create),
+        plan.count(Action::Update),
+        plan.count(Action::Replace),
+        plan.count(Action::Delete)
+    );
+    confirm(r, &what)
+}
+
+pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Result<()> {
+    let store = Arc::clone(r.state.get().await?);
+    let opts = options(r, a.parallel);
+    if let Some(path) = &a.plan_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UserError(format!("cannot read {}: {e}", path.display())))?;
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+            UserError(format!(
+                "{} is not a plan saved by `proxctl plan --out`: {e}",
+                path.display()
+            ))
+        })?;
+        proxctl_engine::check_saved(client, &plan).await?;
+        print_plan(r, &plan, false)?;
+        if !plan.has_changes() {
+            eprintln!("No changes.");
+            return Ok(());
+        }
+        confirm_plan(r, &plan)?;
+        let report = proxctl_engine::apply::apply(client, store, &plan, &opts).await?;
+        return finish(r, &report);
+    }
+    let declared = load(&a.files)?;
+    loop {
+        let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, a.prune).await?;
+        print_plan(r, &plan, false)?;
+        if !plan.has_changes() {
+            eprintln!("No changes.");
+            return Ok(());
+        }
+        confirm_plan(r, &plan)?;
+        match proxctl_engine::apply::apply(client, Arc::clone(&store), &plan, &opts).await {
+            Err(e @ proxctl_engine::ApplyError::VmidTaken { .. }) => {
+                eprintln!("{e}; planning again");
+            }
+            Err(e) => return Err(e.into()),
+            Ok(report) => return finish(r, &report),
+        }
+    }
+}
+
+pub async fn diff(r: &Resolved, client: &Client, a: ManifestArgs) -> anyhow::Result<()> {
+    let declared = load(&a.files)?;
+    let store = r.state.get().await?;
+    let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, false).await?;
+    print_plan(r, &plan, true)
+}
+
+pub async fn delete(r: &Resolved, client: &Client, a: DeleteArgs) -> anyhow::Result<()> {
+    let declared = load(&a.manifests.files)?;
+    let keys: Vec<String> = declared
+        .iter()
+        .filter(|d| !matches!(d.body, Body::IpPool { .. }))
+        .map(Declared::key)
+        .collect();
+    let store = Arc::clone(r.state.get().await?);
+    // Plan as if nothing were declared, with --prune, and keep only the named resources.
+    let keep: Vec<Declared> =
+        declared.iter().filter(|d| matches!(d.body, Body::IpPool { .. })).cloned().collect();
+    let mut plan = proxctl_engine::make_plan(client, store.as_ref(), &keep, true).await?;
+    plan.changes.retain(|c| keys.contains(&c.key));
+    plan.warnings.clear();
+    if plan.changes.is_empty() {
+        eprintln!("nothing to delete: none of the declared resources exists");
+        return Ok(());
+    }
+    print_plan(r, &plan, false)?;
+    confirm_plan(r, &plan)?;
+    let report =
+        proxctl_engine::apply::apply(client, store, &plan, &options(r, a.parallel)).await?;
+    finish(r, &report)
+}
+
+pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<()> {
+    let sel: Option<proxctl_types::selector::Selector> =
+        a.selector.as_deref().map(|s| s.parse()).transpose().map_err(|e| {
+            UserError(format!("{e}; see `proxctl get --help` for the selector language"))
+        })?;
+    let rows = proxctl_ops::views::guests(client, None, false).await?;
+    let chosen: Vec<u32> = rows
+        .iter()
+        .filter(|g| {
+            !g.template && g.kind == "qemu" && sel.as_ref().is_none_or(|s| g.selected_by(s))
+        })
+        .map(|g| g.vmid)
+        .collect();
+    let mut observed =
+        proxctl_engine::observe::observe(client, &[], &chosen.iter().copied().collect()).await?;
+    observed.guests.retain(|g| g.template || chosen.contains(&g.vmid));
+    let mut docs = Vec::new();
+    for g in observed.guests.iter().filter(|g| !g.template) {
+        match proxctl_engine::export::vm_manifest(g, &observed.guests) {
+            Ok(d) => docs.push(d),
+            Err(e) => eprintln!("skipped: {e}"),
+        }
+    }
+    if docs.is_empty() {
+        return Err(UserError("no VM matches; see `proxctl get vms`".into()).into());
+    }
+    out!("{}", proxctl_engine::export::to_yaml(&docs)?);
+    Ok(())
+}
+
+pub async fn adopt(r: &Resolved, client: &Client, a: ManifestArgs) -> anyhow::Result<()> {
+    let declared = load(&a.files)?;
+    let store = r.state.get().await?;
+    let known = store.resources().await?.iter().filter_map(|x| x.vmid.map(|v| v.get())).collect();
+    let observed = proxctl_engine::observe::observe(client, &declared, &known).await?;
+    let adopted =
+        proxctl_engine::export::adopt(client, store.as_ref(), &declared, &observed).await?;
+    if adopted.is_empty() {
+        eprintln!("nothing to adopt: every declared resource is already managed");
+    }
+    for (key, vmid) in adopted {
+        outln!("adopted {key} (VMID {vmid})");
+    }
+    Ok(())
+}
+
+/// `30s`, `5m`, `1h` (or plain seconds).
+fn interval(s: &str) -> anyhow::Result<std::time::Duration> {
+    let secs = proxctl_ops::snapshot::parse_ttl(s)
+        .map_err(|_| UserError(format!("--interval '{s}' is not a duration such as 60s or 5m")))?;
+    Ok(std::time::Duration::from_secs(u64::try_from(secs.max(1)).unwrap_or(60)))
+}
+
+pub async fn reconcile(r: &Resolved, client: &Client, a: ReconcileArgs) -> anyhow::Result<()> {
+    let every = interval(&a.interval)?;
+    let store = Arc::clone(r.state.get().await?);
+    let opts = options(r, a.parallel);
+    let mut n: u64 = 0;
+    loop {
+        n += 1;
+        let started = jiff::Timestamp::now();
+        // Each activation reads everything afresh: manifests, cluster, store. A failure is
+        // reported and left to the next activation.
+        let status = match activation(client, &store, &a, &opts).await {
+            Ok(s) => s,
+            Err(e) => format!("error: {}", crate::exit::render_chain(&e).replace('\n', " ")),
+        };
+        outln!("{} activation {n}: {status}", started.strftime("%Y-%m-%dT%H:%M:%SZ"));
+        if a.activations.is_some_and(|max| n >= max) {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+async fn activation(
+    client: &Client,
+    store: &Arc<dyn proxctl_state::StateStore>,
+    a: &ReconcileArgs,
+    opts: &ApplyOptions,
+) -> anyhow::Result<String> {
+    let declared = load(&a.manifests.files)?;
+    let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, a.prune).await?;
+    let pending = plan.changes.iter().filter(|c| c.action != Action::Noop).count();
+    if pending == 0 {
+        return Ok(format!("in sync ({} resource(s))", plan.changes.len()));
+    }
+    if a.report_only {
+        let keys: Vec<&str> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Noop)
+            .map(|c| c.key.as_str())
+            .collect();
+        return Ok(format!("drift in {pending} resource(s): {}", keys.join(", ")));
+    }
+    let report = proxctl_engine::apply::apply(client, Arc::clone(store), &plan, opts).await?;
+    let failed = report.failed();
+    Ok(if failed == 0 {
+        format!("applied {pending} change(s)")
+    } else {
+        format!("applied {} change(s), {failed} failed (retried next activation)", pending - failed)
+    })
+}
