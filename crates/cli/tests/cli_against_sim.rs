@@ -29,10 +29,15 @@ guests:
 
 /// A realtime simulator (1000x) seeded from a scenario, with the test token.
 async fn start_with(scenario: &str) -> SimHandle {
+    start_scaled(scenario, 1000.0).await
+}
+
+/// The same at another speed, for tests that must catch work in progress.
+async fn start_scaled(scenario: &str, time_scale: f64) -> SimHandle {
     let scenario = proxctl_sim::scenario::Scenario::from_yaml(scenario).unwrap();
     let cfg = SimConfig {
         clock: ClockMode::Realtime,
-        time_scale: 1000.0,
+        time_scale,
         token: Some(Secret::new(TOKEN)),
         auth_failure_delay_ms: 0,
         scenario: Some(scenario),
@@ -47,20 +52,31 @@ struct Run {
     stderr: String,
 }
 
-/// Run the binary with a clean environment pointing at the simulator, off the async runtime.
-async fn proxctl(sim: &SimHandle, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
+/// The binary with a clean environment pointing at the simulator.
+fn command(
+    sim: &SimHandle,
+    home: &std::path::Path,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxctl"));
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
+        .env("HOME", home)
         .env("PROXCTL_URL", &sim.url)
         .env("PROXCTL_TOKEN", TOKEN)
         .env("PROXCTL_FINGERPRINT", &sim.fingerprint);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Run the binary against the simulator, off the async runtime.
+async fn proxctl(sim: &SimHandle, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(sim, dir.path(), args, extra_env);
     let out: Output = tokio::task::spawn_blocking(move || {
         let o = cmd.output().unwrap();
         drop(dir);
@@ -1159,4 +1175,65 @@ async fn export_then_adopt_then_plan_shows_no_changes_and_reconcile_reports_drif
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("activation 1: applied 1 change(s)"), "{}", r.stdout);
     assert!(r.stdout.contains("activation 2: in sync (1 resource(s))"), "{}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_apply_then_apply_again_finishes_without_duplicates_or_orphans() {
+    use std::io::BufRead;
+    // Slow enough (50x) that the apply is still cloning when it is killed.
+    let s = start_scaled(ENGINE_CLUSTER, 50.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let m = dir.path().join("fleet.yaml");
+    let fleet: Vec<String> = (0..12)
+        .map(|i| format!("apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: fleet-{i:02}}}\nspec: {{template: debian-12, cores: 1}}\n"))
+        .collect();
+    std::fs::write(&m, fleet.join("---\n")).unwrap();
+    let (mp, dbp) = (m.to_str().unwrap().to_string(), db.to_str().unwrap().to_string());
+    let env = [("PROXCTL_STATE", dbp.as_str())];
+
+    let mut cmd = command(&s, dir.path(), &["apply", "-f", &mp, "--yes", "--parallel", "3"], &env);
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let done = line.ends_with(": done");
+            seen.push(line);
+            if done && seen.iter().filter(|l| l.ends_with(": done")).count() == 2 {
+                child.kill().unwrap(); // SIGKILL: no cleanup, no journal completion
+                break;
+            }
+        }
+        let status = child.wait().unwrap();
+        (seen, status)
+    })
+    .await
+    .unwrap();
+    assert!(seen.1.code().is_none(), "killed by a signal, not finished: {:?}", seen.0);
+
+    let r = proxctl(&s, &["apply", "-f", &mp, "--yes", "--parallel", "3"], &env).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("recovered: "), "the journal was settled: {}", r.stderr);
+    let r = proxctl(&s, &["plan", "-f", &mp, "--detailed-exitcode"], &env).await;
+    assert_eq!(r.code, 0, "converged: {}\n{}", r.stdout, r.stderr);
+    let (names, orphans) = s.with_world(|w| {
+        let names: Vec<String> = w
+            .guests
+            .values()
+            .filter_map(|g| g.conf.get("name").filter(|n| n.starts_with("fleet-")).cloned())
+            .collect();
+        let orphans: Vec<String> = w
+            .volumes
+            .values()
+            .filter(|v| v.vmid.is_some_and(|id| !w.guests.contains_key(&id)))
+            .map(|v| v.volid.clone())
+            .collect();
+        (names, orphans)
+    });
+    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!((names.len(), unique.len()), (12, 12), "no duplicates: {names:?}");
+    assert!(orphans.is_empty(), "no orphan disks: {orphans:?}");
 }

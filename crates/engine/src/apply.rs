@@ -133,6 +133,7 @@ pub async fn apply(
     plan: &Plan,
     opts: &ApplyOptions,
 ) -> Result<ApplyReport, ApplyError> {
+    recover(client, store.as_ref(), opts).await?;
     let plan_json = serde_json::to_value(plan).unwrap_or_default();
     let apply = store.begin_apply(&opts.actor, &plan_json).await?;
     let now = jiff::Timestamp::now();
@@ -183,6 +184,48 @@ pub async fn apply(
     };
     store.finish_apply(apply, &outcome).await?;
     Ok(ApplyReport { apply, results })
+}
+
+/// Settle what a crashed apply left in the journal. PVE is the truth: a clone whose guest
+/// exists finished (its marker lets the plan adopt it); anything else is marked interrupted,
+/// and the plan, made from what PVE has now, already redoes what is still missing.
+pub async fn recover(
+    client: &Client,
+    store: &dyn StateStore,
+    opts: &ApplyOptions,
+) -> Result<usize, ApplyError> {
+    let pending = store.journal_pending().await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let existing: Vec<u32> = match client.cluster_resources(None).await {
+        Ok(r) => r.iter().filter_map(|x| x.vmid.map(|v| v.get())).collect(),
+        // Without a listing nothing can be settled; the next apply tries again.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list guests to settle the journal");
+            return Ok(0);
+        }
+    };
+    for e in &pending {
+        let vmid = e.params.get("vmid").and_then(serde_json::Value::as_u64);
+        let created = vmid.is_some_and(|v| existing.iter().any(|x| u64::from(*x) == v));
+        let (state, note) = match e.action.as_str() {
+            "clone" if created => (JournalState::Done, "had finished; the guest exists"),
+            "destroy" if !created => (JournalState::Done, "had finished; the guest is gone"),
+            _ => (
+                JournalState::Failed("interrupted (the process stopped); re-planned".into()),
+                "was interrupted; the plan redoes what is missing",
+            ),
+        };
+        store.journal_finish(e.id, &state).await?;
+        if let Some(p) = &opts.progress {
+            p(
+                &e.resource.to_string(),
+                &format!("recovered: {} of apply {} {note}", e.action, e.apply),
+            );
+        }
+    }
+    Ok(pending.len())
 }
 
 async fn run_change(

@@ -57,11 +57,7 @@ spec:
 ";
 
 async fn setup() -> (support::Harness, tempfile::TempDir, Arc<dyn StateStore>) {
-    let mut cfg = support::config(1);
-    cfg.scenario = Some(Scenario::from_yaml(CLUSTER).unwrap());
-    cfg.clock = proxctl_sim::ClockMode::Realtime;
-    cfg.time_scale = 1000.0;
-    let h = harness_with(cfg).await;
+    let h = support::realtime(CLUSTER, 1).await;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());

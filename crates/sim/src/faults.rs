@@ -52,6 +52,11 @@ pub struct Faults {
     /// Task types the failure rate applies to (all when empty).
     #[serde(default)]
     pub task_failure_types: Vec<String>,
+    /// What a failed task reports; default `simulated task failure (fault injection)`. A lock
+    /// text such as `can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout`
+    /// makes it a lock failure, which clients treat as transient.
+    #[serde(default)]
+    pub task_failure_message: Option<String>,
 }
 
 /// What to do with one request.

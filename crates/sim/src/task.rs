@@ -189,10 +189,12 @@ impl World {
         if self.faults.task_fails(&mut self.rng, task_type) {
             // Fail just before the last step, after the visible work, like a real mid-task error.
             let at = plan.steps.len().saturating_sub(1);
-            plan.steps.insert(
-                at,
-                Step::Do(Box::new(|_, _| Err("simulated task failure (fault injection)".into()))),
-            );
+            let msg = self
+                .faults
+                .task_failure_message
+                .clone()
+                .unwrap_or_else(|| "simulated task failure (fault injection)".into());
+            plan.steps.insert(at, Step::Do(Box::new(move |_, _| Err(msg.clone()))));
         }
         let id = self.next_task_id;
         self.next_task_id += 1;

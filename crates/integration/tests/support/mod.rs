@@ -118,3 +118,12 @@ pub async fn raw_https(h: &Harness, request: &str) -> String {
 fn rustls_pemfile_der(pem: &str) -> Vec<u8> {
     rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap().to_vec()
 }
+
+/// A realtime (1000x) simulator seeded from a scenario, for tests that wait on many tasks.
+pub async fn realtime(scenario: &str, nodes: usize) -> Harness {
+    let mut cfg = config(nodes);
+    cfg.scenario = Some(proxctl_sim::scenario::Scenario::from_yaml(scenario).unwrap());
+    cfg.clock = ClockMode::Realtime;
+    cfg.time_scale = 1000.0;
+    harness_with(cfg).await
+}
