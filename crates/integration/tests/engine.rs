@@ -270,3 +270,33 @@ async fn every_example_applies_and_then_plans_no_changes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_of_n_unchanged_vms_costs_at_most_n_plus_3_requests() {
+    let n = 300;
+    let mut scenario = String::from(
+        "guests:\n  - {vmid: 9000, config: {name: debian-12, template: true, scsi0: \"local-lvm:base-9000-disk-0,size=2G\"}}\n",
+    );
+    let mut manifests = Vec::new();
+    for i in 0..n {
+        scenario.push_str(&format!(
+            "  - {{vmid: {id}, config: {{name: f-{i}, cores: \"1\", tags: \"fleet;proxctl\", \
+             description: \"proxctl:resource=VirtualMachine/f-{i}\", scsi0: \"local-lvm:vm-{id}-disk-0,size=4G\"}}}}\n",
+            id = 1000 + i
+        ));
+        manifests.push(format!(
+            "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: f-{i}}}\nspec: {{template: debian-12, cores: 1, tags: [fleet]}}\n"
+        ));
+    }
+    let mut cfg = support::config(1);
+    cfg.scenario = Some(Scenario::from_yaml(&scenario).unwrap());
+    let h = harness_with(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+    let d = declared(&manifests.join("---\n"));
+    let before = h.client.metrics().requests.load(std::sync::atomic::Ordering::Relaxed);
+    let plan = make_plan(&h.client, &store, &d, false).await.unwrap();
+    let requests = h.client.metrics().requests.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert!(!plan.has_changes(), "{}", proxctl_engine::render::text(&plan, false, false));
+    assert!(requests <= n as u64 + 3, "{requests} requests for {n} resources");
+}
