@@ -150,6 +150,44 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    step("declaring two more VMs in a manifest: plan, apply, plan again")?;
+    let manifest = format!(
+        "apiVersion: proxctl.io/v1\nkind: IPPool\nmetadata: {{name: demo}}\n\
+         spec: {{cidr: 10.0.0.0/24, gateway: 10.0.0.1, range: {{start: 10.0.0.50, end: 10.0.0.99}}}}\n\
+         {}",
+        ["app-1", "app-2"]
+            .iter()
+            .map(|n| format!(
+                "---\napiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: {n}}}\n\
+                 spec: {{template: {TEMPLATE_ID}, cores: 2, memory: 1024, tags: [app], start: true, \
+                 networks: {{net0: {{bridge: vmbr0}}}}, cloudInit: {{user: admin, ip: {{net0: {{pool: demo}}}}}}}}\n"
+            ))
+            .collect::<String>()
+    );
+    let declared = proxctl_engine::manifest::parse(std::path::Path::new("demo.yaml"), &manifest)
+        .map_err(proxctl_engine::EngineError::Manifest)?;
+    let state_dir = tempfile::tempdir().context("creating a temporary state store")?;
+    let store: std::sync::Arc<dyn proxctl_state::StateStore> = std::sync::Arc::new(
+        proxctl_state_sqlite::SqliteStore::open(&state_dir.path().join("state.db")).await?,
+    );
+    let plan = proxctl_engine::make_plan(&c, store.as_ref(), &declared, false).await?;
+    for line in proxctl_engine::render::text(&plan, false, false).lines() {
+        if line.is_empty() {
+            outln!();
+        } else {
+            outln!("    {line}");
+        }
+    }
+    let opts = proxctl_engine::ApplyOptions::new("demo");
+    let report =
+        proxctl_engine::apply::apply(&c, std::sync::Arc::clone(&store), &plan, &opts).await?;
+    outln!("    applied: {} resource(s), {} failed", report.results.len(), report.failed());
+    let again = proxctl_engine::make_plan(&c, store.as_ref(), &declared, false).await?;
+    outln!(
+        "    plan again: {}",
+        if again.has_changes() { "changes pending (unexpected)" } else { "no changes" }
+    );
+
     step("listing guests")?;
     let mut list = c.qemu_list(&node).await?;
     list.sort_by_key(|g| g.vmid);
