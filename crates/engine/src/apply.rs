@@ -26,7 +26,9 @@ use crate::plan::{Action, Change, Plan, Step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("VMID {vmid} for {key} is leased by another apply; run plan again to pick another")]
+    #[error(
+        "VMID {vmid} for {key} was taken (by another apply or outside proxctl) since the plan; run plan again to pick another"
+    )]
     VmidTaken { vmid: u32, key: String },
     #[error(transparent)]
     State(#[from] proxctl_state::StateError),
@@ -41,7 +43,7 @@ pub struct ApplyOptions {
     pub parallel: usize,
     /// Who applies (recorded in the history).
     pub actor: String,
-    /// This apply's identity for VMID leases; unique per run.
+    /// This process's identity for VMID leases; each apply adds its own id to it.
     pub holder: String,
     /// Attempts for a step that hit a lock (lock timeout, guest locked by another task).
     pub lock_attempts: u32,
@@ -136,6 +138,9 @@ pub async fn apply(
     recover(client, store.as_ref(), opts).await?;
     let plan_json = serde_json::to_value(plan).unwrap_or_default();
     let apply = store.begin_apply(&opts.actor, &plan_json).await?;
+    // One holder per apply, not per options: two applies in one process (or sharing options)
+    // must not be able to release each other's leases.
+    let holder = format!("{}-apply-{}", opts.holder, apply.0);
     let now = jiff::Timestamp::now();
     let until = now + jiff::SignedDuration::from_hours(1);
     // Lease every new VMID before touching PVE: a concurrent apply that planned the same one
@@ -144,9 +149,16 @@ pub async fn apply(
     for c in plan.changes.iter().filter(|c| c.action == Action::Create) {
         let (Some(vmid), Ok(owner)) = (c.vmid, c.key.parse::<ResourceKey>()) else { continue };
         let Ok(id) = VmId::new(vmid) else { continue };
-        if !store.lease_vmid(id, &opts.holder, &owner, until, now).await? {
+        // The lease keeps other proxctl applies off the VMID; `nextid?vmid=` confirms that
+        // nobody else (the web UI, another tool) took it since the plan.
+        let free = store.lease_vmid(id, &holder, &owner, until, now).await?
+            && client.next_id(Some(id)).await.is_ok();
+        if !free {
+            if let Err(e) = store.release_vmid(id, &holder).await {
+                tracing::warn!(vmid = %id, error = %e, "cannot release a VMID lease");
+            }
             for v in leased {
-                let _ = store.release_vmid(v, &opts.holder).await;
+                let _ = store.release_vmid(v, &holder).await;
             }
             let e = ApplyError::VmidTaken { vmid, key: c.key.clone() };
             store.finish_apply(apply, &ApplyOutcome::Failed(e.to_string())).await?;
@@ -172,7 +184,7 @@ pub async fn apply(
     let mut results = results;
     results.sort_by(|a, b| a.key.cmp(&b.key));
     for v in leased {
-        if let Err(e) = store.release_vmid(v, &opts.holder).await {
+        if let Err(e) = store.release_vmid(v, &holder).await {
             tracing::warn!(vmid = %v, error = %e, "cannot release a VMID lease; it expires on its own");
         }
     }
