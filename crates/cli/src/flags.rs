@@ -634,6 +634,16 @@ pub enum TagCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// The cloud image catalog: built in, plus ~/.config/proxctl/catalog.yaml (or
+    /// $PROXCTL_CATALOG), whose entries add to it or replace those with the same id.
+    List,
+    /// Catalog entries matching every word, e.g. `debian arm64` or `bookworm`.
+    Search {
+        #[arg(required = true)]
+        words: Vec<String>,
+    },
+    /// One catalog entry in full: URL or how the latest is found, checksum, user, firmware.
+    Show { id: String },
     /// Have a node download a file by URL (PVE's download-url); the type comes from the name.
     Pull {
         /// http(s) URL of an .iso, a .tar.{gz,xz,zst} container template or a disk image.

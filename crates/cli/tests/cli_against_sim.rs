@@ -1237,3 +1237,30 @@ async fn kill_9_mid_apply_then_apply_again_finishes_without_duplicates_or_orphan
     assert_eq!((names.len(), unique.len()), (12, 12), "no duplicates: {names:?}");
     assert!(orphans.is_empty(), "no orphan disks: {orphans:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_catalog_lists_searches_shows_and_takes_user_overrides() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("catalog.yaml");
+    std::fs::write(
+        &mine,
+        "images:\n  - {id: corp-debian-12, distro: debian, version: '12', arch: amd64, \
+         url: 'https://mirror.corp.example/debian-12.qcow2', checksum_url: 'https://mirror.corp.example/SHA512SUMS', \
+         checksum_format: gnu-sha512, format: qcow2, default_user: admin, os_type: l26, firmware: uefi, \
+         disk_bus: scsi, disk_size: 20G, cloud_init: true, guest_agent: true, source: 'https://mirror.corp.example/'}\n",
+    )
+    .unwrap();
+    let env = [("PROXCTL_CATALOG", mine.to_str().unwrap())];
+    let r = proxctl(&s, &["image", "list", "-o", "json"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(rows.as_array().unwrap().len() >= 51, "built-in 50+ and the user's entry");
+    let r = proxctl(&s, &["image", "search", "debian", "12"], &env).await;
+    assert!(r.stdout.contains("corp-debian-12") && r.stdout.contains("debian-12-arm64"), "{}", r.stdout);
+    let r = proxctl(&s, &["image", "show", "fedora-coreos-stable"], &env).await;
+    assert!(r.stdout.contains("ignition: true") && r.stdout.contains("cloud_init: false"), "{}", r.stdout);
+    let r = proxctl(&s, &["image", "show", "debian-99"], &env).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("similar: corp-debian-12"), "{}", r.stderr);
+}

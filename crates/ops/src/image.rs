@@ -101,3 +101,56 @@ mod tests {
         assert_eq!(filename_of("https://x.org/a/"), None);
     }
 }
+
+/// One catalog entry as a table row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CatalogRow(pub proxctl_images::catalog::Entry);
+
+impl crate::output::Tabular for CatalogRow {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        let mut h = vec!["ID", "DISTRO", "VERSION", "ARCH", "USER", "FIRMWARE", "CONFIG"];
+        if wide {
+            h.extend(["CHECKSUM", "SOURCE"]);
+        }
+        h
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let e = &self.0;
+        let lower = |v: &dyn std::fmt::Debug| format!("{v:?}").to_lowercase();
+        let mut c = vec![
+            e.id.clone(),
+            e.distro.clone(),
+            e.version.clone(),
+            e.arch.clone(),
+            e.default_user.clone(),
+            lower(&e.firmware),
+            if e.ignition { "ignition".into() } else { "cloud-init".into() },
+        ];
+        if wide {
+            c.extend([lower(&e.checksum_format), e.source.clone()]);
+        }
+        c
+    }
+}
+
+/// The catalog with the user's file, if any: `$PROXCTL_CATALOG`, else
+/// `$XDG_CONFIG_HOME/proxctl/catalog.yaml`, else `~/.config/proxctl/catalog.yaml`.
+pub fn catalog(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<proxctl_images::catalog::Catalog, OpsError> {
+    let path = env("PROXCTL_CATALOG")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            env("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+                .or_else(|| env("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+                .map(|b| b.join("proxctl").join("catalog.yaml"))
+        });
+    let c = match path {
+        Some(p) => proxctl_images::catalog::Catalog::with_user_file(&p),
+        None => proxctl_images::catalog::Catalog::built_in(),
+    };
+    c.map_err(|e| OpsError::Invalid(e.to_string()))
+}

@@ -166,6 +166,53 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             out!("{}", proxctl_ops::output::render(&rows, r.output)?);
             Ok(())
         }
+        Command::Image { command: crate::flags::ImageCommand::List } => {
+            let r = config::resolve_from_env(&g)?;
+            let c = proxctl_ops::image::catalog(&|k| std::env::var(k).ok())?;
+            let rows: Vec<_> = c.entries().cloned().map(proxctl_ops::image::CatalogRow).collect();
+            out!("{}", proxctl_ops::output::render(&rows, r.output)?);
+            Ok(())
+        }
+        Command::Image { command: crate::flags::ImageCommand::Search { words } } => {
+            let r = config::resolve_from_env(&g)?;
+            let c = proxctl_ops::image::catalog(&|k| std::env::var(k).ok())?;
+            let rows: Vec<_> = c
+                .search(&words.join(" "))
+                .into_iter()
+                .cloned()
+                .map(proxctl_ops::image::CatalogRow)
+                .collect();
+            if rows.is_empty() {
+                return Err(UserError(format!(
+                    "no catalog image matches '{}'; see `proxctl image list`",
+                    words.join(" ")
+                ))
+                .into());
+            }
+            out!("{}", proxctl_ops::output::render(&rows, r.output)?);
+            Ok(())
+        }
+        Command::Image { command: crate::flags::ImageCommand::Show { id } } => {
+            let c = proxctl_ops::image::catalog(&|k| std::env::var(k).ok())?;
+            let e = c.get(&id).ok_or_else(|| {
+                let near: Vec<String> = c
+                    .search(id.split('-').next().unwrap_or(&id))
+                    .iter()
+                    .map(|e| e.id.clone())
+                    .take(8)
+                    .collect();
+                UserError(format!(
+                    "no catalog image '{id}'; similar: {}",
+                    if near.is_empty() {
+                        "none (see `proxctl image list`)".into()
+                    } else {
+                        near.join(", ")
+                    }
+                ))
+            })?;
+            out!("{}", serde_yaml_ng::to_string(e)?);
+            Ok(())
+        }
         Command::Image {
             command: crate::flags::ImageCommand::Pull { source, node, storage, filename, sha256 },
         } => {
