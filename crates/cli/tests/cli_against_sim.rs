@@ -1257,9 +1257,17 @@ async fn the_image_catalog_lists_searches_shows_and_takes_user_overrides() {
     let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(rows.as_array().unwrap().len() >= 51, "built-in 50+ and the user's entry");
     let r = proxctl(&s, &["image", "search", "debian", "12"], &env).await;
-    assert!(r.stdout.contains("corp-debian-12") && r.stdout.contains("debian-12-arm64"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("corp-debian-12") && r.stdout.contains("debian-12-arm64"),
+        "{}",
+        r.stdout
+    );
     let r = proxctl(&s, &["image", "show", "fedora-coreos-stable"], &env).await;
-    assert!(r.stdout.contains("ignition: true") && r.stdout.contains("cloud_init: false"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ignition: true") && r.stdout.contains("cloud_init: false"),
+        "{}",
+        r.stdout
+    );
     let r = proxctl(&s, &["image", "show", "debian-99"], &env).await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("similar: corp-debian-12"), "{}", r.stderr);

@@ -1,6 +1,6 @@
 //! The executor: carries out a plan's steps, resource by resource, a bounded number at a time.
-//! It decides nothing the plan did not decide. It is lock-aware (clones of one source run one
-//! at a time; lock timeouts and locked guests are retried with backoff), journals every
+//! It decides nothing the plan did not decide. It is lock-aware (clones of one source run a
+//! few at a time; lock timeouts and locked guests are retried with backoff), journals every
 //! mutating call before making it, leases new VMIDs in the state store first, and records the
 //! outcome of the whole apply.
 
@@ -49,6 +49,8 @@ pub struct ApplyOptions {
     pub lock_attempts: u32,
     /// First backoff after a lock; doubles each time.
     pub lock_backoff: Duration,
+    /// Clones of one source running at once.
+    pub clones_per_source: usize,
     pub progress: Option<Progress>,
 }
 
@@ -75,6 +77,7 @@ impl ApplyOptions {
             ),
             lock_attempts: 6,
             lock_backoff: Duration::from_millis(500),
+            clones_per_source: 4,
             progress: None,
         }
     }
@@ -126,7 +129,7 @@ impl ApplyReport {
     }
 }
 
-type SourceLocks = BTreeMap<u32, Arc<tokio::sync::Mutex<()>>>;
+type SourceLocks = BTreeMap<u32, Arc<tokio::sync::Semaphore>>;
 
 /// Apply `plan`. Resources fail independently; the report says which.
 pub async fn apply(
@@ -171,7 +174,10 @@ pub async fn apply(
         .iter()
         .flat_map(|c| &c.steps)
         .filter_map(|s| match s {
-            Step::Clone { source, .. } => Some((*source, Arc::new(tokio::sync::Mutex::new(())))),
+            Step::Clone { source, .. } => Some((
+                *source,
+                Arc::new(tokio::sync::Semaphore::new(opts.clones_per_source.max(1))),
+            )),
             _ => None,
         })
         .collect();
@@ -222,7 +228,7 @@ pub async fn recover(
         let vmid = e.params.get("vmid").and_then(serde_json::Value::as_u64);
         let created = vmid.is_some_and(|v| existing.iter().any(|x| u64::from(*x) == v));
         let (state, note) = match e.action.as_str() {
-            "clone" if created => (JournalState::Done, "had finished; the guest exists"),
+            "clone" | "create" if created => (JournalState::Done, "had finished; the guest exists"),
             "destroy" if !created => (JournalState::Done, "had finished; the guest is gone"),
             _ => (
                 JournalState::Failed("interrupted (the process stopped); re-planned".into()),
@@ -288,6 +294,7 @@ pub fn describe(step: &Step) -> String {
     match step {
         Step::AllocateIp { pool, ip } => format!("allocate {ip} from {pool}"),
         Step::Clone { source, vmid, node, .. } => format!("clone {source} to {vmid} on {node}"),
+        Step::CreateCt { vmid, node, .. } => format!("create container {vmid} on {node}"),
         Step::Configure { set, .. } => {
             format!("configure {}", set.keys().cloned().collect::<Vec<_>>().join(", "))
         }
@@ -305,6 +312,7 @@ fn step_name(step: &Step) -> &'static str {
     match step {
         Step::AllocateIp { .. } => "allocate-ip",
         Step::Clone { .. } => "clone",
+        Step::CreateCt { .. } => "create",
         Step::Configure { .. } => "configure",
         Step::Resize { .. } => "resize",
         Step::Migrate { .. } => "migrate",
@@ -360,10 +368,12 @@ async fn run_step(
     } else {
         None
     };
-    // One clone per source at a time: PVE locks the source's config for each clone.
+    // A bounded number of clones per source: each holds the source's config lock (shared for
+    // a template, exclusive otherwise) and allocates on the same storage, so an unbounded
+    // burst only turns into lock timeouts.
     let _source = match step {
         Step::Clone { source, .. } => match sources.get(source) {
-            Some(m) => Some(m.lock().await),
+            Some(m) => m.acquire().await.ok(),
             None => None,
         },
         _ => None,
@@ -437,7 +447,22 @@ async fn execute(
                 wait(client, u).await?;
             }
         }
-        Step::Configure { node, vmid, set, delete } => {
+        Step::CreateCt { node, vmid, params } => {
+            let (n, v) = ids(node, *vmid)?;
+            let mut p = FormParams::new();
+            p.push("vmid", v.to_string());
+            for (k, val) in params {
+                p.push(k.as_str(), val.as_str());
+            }
+            let req = ApiRequest::new(Endpoint::LxcCreate, &[n.as_str()], p);
+            let data = client.send(&req).await?;
+            let upid = data
+                .as_str()
+                .and_then(|u| u.parse::<proxctl_types::Upid>().ok())
+                .ok_or_else(|| StepError::Other(format!("container create answered {data}")))?;
+            wait(client, upid).await?;
+        }
+        Step::Configure { node, vmid, set, delete, lxc } => {
             let (n, v) = ids(node, *vmid)?;
             let mut p = FormParams::new();
             for (k, val) in set {
@@ -447,10 +472,17 @@ async fn execute(
                 p.push("delete", delete.join(","));
             }
             let vs = v.to_string();
-            let req = ApiRequest::new(Endpoint::QemuConfigPut, &[n.as_str(), &vs], p);
-            client.send(&req).await?;
+            let endpoint = if *lxc { Endpoint::LxcConfigPut } else { Endpoint::QemuConfigPut };
+            client.send(&ApiRequest::new(endpoint, &[n.as_str(), &vs], p)).await?;
         }
-        Step::Resize { node, vmid, disk, size } => {
+        Step::Resize { node, vmid, disk, size, lxc: true } => {
+            let (n, v) = ids(node, *vmid)?;
+            let size: DiskSize =
+                size.parse().map_err(|_| StepError::Other(format!("bad size {size}")))?;
+            let u = client.lxc_resize(&n, v, disk, ResizeTo::Absolute(size), None).await?;
+            wait(client, u).await?;
+        }
+        Step::Resize { node, vmid, disk, size, lxc: false } => {
             let (n, v) = ids(node, *vmid)?;
             let slot =
                 disk.parse().map_err(|_| StepError::Other(format!("bad disk slot {disk}")))?;
@@ -473,21 +505,35 @@ async fn execute(
             };
             wait(client, client.qemu_migrate(&n, v, &m).await?).await?;
         }
-        Step::Start { node, vmid } => {
+        Step::Start { node, vmid, lxc } => {
             let (n, v) = ids(node, *vmid)?;
-            wait(client, client.qemu_power(&n, v, &PowerAction::Start { timeout: None }).await?)
-                .await?;
+            let a = PowerAction::Start { timeout: None };
+            let u = if *lxc {
+                client.lxc_power(&n, v, &a).await?
+            } else {
+                client.qemu_power(&n, v, &a).await?
+            };
+            wait(client, u).await?;
         }
-        Step::Shutdown { node, vmid } => {
+        Step::Shutdown { node, vmid, lxc } => {
             let (n, v) = ids(node, *vmid)?;
             let a = PowerAction::Shutdown { timeout: None, force_stop: true };
-            wait(client, client.qemu_power(&n, v, &a).await?).await?;
+            let u = if *lxc {
+                client.lxc_power(&n, v, &a).await?
+            } else {
+                client.qemu_power(&n, v, &a).await?
+            };
+            wait(client, u).await?;
         }
-        Step::Destroy { node, vmid } => {
+        Step::Destroy { node, vmid, lxc } => {
             let (n, v) = ids(node, *vmid)?;
-            let opts =
-                DeleteOptions { purge: true, destroy_unreferenced_disks: true, force: false };
-            wait(client, client.qemu_delete(&n, v, &opts).await?).await?;
+            let opts = DeleteOptions { purge: true, destroy_unreferenced_disks: true, force: *lxc };
+            let u = if *lxc {
+                client.lxc_delete(&n, v, &opts).await?
+            } else {
+                client.qemu_delete(&n, v, &opts).await?
+            };
+            wait(client, u).await?;
         }
         Step::Record { vmid, node, spec_hash } => {
             let rec = ResourceRecord {

@@ -204,6 +204,18 @@ pub struct CtSpec {
     pub memory: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<u64>,
+    /// `eth0`'s bridge (default vmbr0), VLAN, and address: `dhcp` or `10.0.0.5/24`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// Unprivileged (the default) or privileged; fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprivileged: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -631,6 +643,15 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
             }
             if spec.memory.is_some_and(|m| m < 16) {
                 bad("spec.memory", "memory is in MiB and must be at least 16".into());
+            }
+            if let Some(a) = &spec.ip
+                && a != "dhcp"
+                && a.parse::<ipnet::Ipv4Net>().is_err()
+            {
+                bad("spec.ip", format!("'{a}' is neither dhcp nor an IPv4 address with prefix"));
+            }
+            if spec.vlan.is_some_and(|v| v == 0 || v > 4094) {
+                bad("spec.vlan", "vlan must be 1..4094".into());
             }
             check_tags(&spec.tags, &mut bad);
             check_nodes(spec.node.as_deref(), &spec.allowed_nodes, &mut bad);

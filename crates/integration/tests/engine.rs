@@ -300,3 +300,41 @@ async fn a_plan_of_n_unchanged_vms_costs_at_most_n_plus_3_requests() {
     assert!(!plan.has_changes(), "{}", proxctl_engine::render::text(&plan, false, false));
     assert!(requests <= n as u64 + 3, "{requests} requests for {n} resources");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_are_created_updated_grown_and_pruned() {
+    let (h, _dir, store) = setup().await;
+    let ct = "apiVersion: proxctl.io/v1\nkind: Container\nmetadata: {name: ct-a}\n\
+              spec: {ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst', storage: local-lvm, \
+              diskSize: 4G, memory: 512, ip: dhcp, tags: [svc], start: true}\n";
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(ct), false, &opts()).await.unwrap();
+    assert_eq!(plan.count(Action::Create), 1);
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let vmid = plan.changes[0].vmid.unwrap();
+    let grown = ct.replace("memory: 512", "memory: 1024").replace("diskSize: 4G", "diskSize: 6G");
+    let plan = make_plan(&h.client, store.as_ref(), &declared(&grown), false).await.unwrap();
+    let fields: Vec<&str> = plan.changes[0].diffs.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec!["memory", "diskSize"],
+        "{}",
+        proxctl_engine::render::text(&plan, false, false)
+    );
+    let report =
+        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts()).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let (mem, rootfs) = h.sim.with_world(|w| {
+        (w.guests[&vmid].conf["memory"].clone(), w.guests[&vmid].conf["rootfs"].clone())
+    });
+    assert_eq!(mem, "1024");
+    assert!(rootfs.contains("size=6G"), "{rootfs}");
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &[], true, &opts()).await.unwrap();
+    assert_eq!(plan.count(Action::Delete), 1);
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    assert!(
+        h.sim.with_world(|w| !w.guests.contains_key(&vmid)),
+        "the running container was stopped and destroyed"
+    );
+}
