@@ -709,27 +709,7 @@ fn update_vm(
         }
         other => other,
     }));
-    match spec.start {
-        Some(true) if !g.running => {
-            diffs.push(FieldDiff {
-                field: "state".into(),
-                from: Some("stopped".into()),
-                to: Some("running".into()),
-                reboot: false,
-            });
-            steps.push(Step::Start { node: node.clone(), vmid: g.vmid, lxc: false });
-        }
-        Some(false) if g.running => {
-            diffs.push(FieldDiff {
-                field: "state".into(),
-                from: Some("running".into()),
-                to: Some("stopped".into()),
-                reboot: false,
-            });
-            steps.push(Step::Shutdown { node: node.clone(), vmid: g.vmid, lxc: false });
-        }
-        _ => {}
-    }
+    power_state(spec.start, g, &node, false, &mut diffs, &mut steps);
     let action = if diffs.is_empty() { Action::Noop } else { Action::Update };
     // Even with nothing to change in PVE the record is refreshed: a guest re-adopted by its
     // marker, or one that moved node, is written back to the store.
@@ -1028,23 +1008,7 @@ fn update_ct(
             _ => {}
         }
     }
-    let state = |from: &str, to: &str| FieldDiff {
-        field: "state".into(),
-        from: Some(from.into()),
-        to: Some(to.into()),
-        reboot: false,
-    };
-    match spec.start {
-        Some(true) if !g.running => {
-            diffs.push(state("stopped", "running"));
-            steps.push(Step::Start { node: node.clone(), vmid: g.vmid, lxc: true });
-        }
-        Some(false) if g.running => {
-            diffs.push(state("running", "stopped"));
-            steps.push(Step::Shutdown { node: node.clone(), vmid: g.vmid, lxc: true });
-        }
-        _ => {}
-    }
+    power_state(spec.start, g, &node, true, &mut diffs, &mut steps);
     let action = if diffs.is_empty() { Action::Noop } else { Action::Update };
     steps.push(Step::Record {
         vmid: Some(g.vmid),
@@ -1060,4 +1024,31 @@ fn update_ct(
         diffs,
         steps,
     })
+}
+
+/// Start or shut down a guest whose running state differs from `start`.
+fn power_state(
+    start: Option<bool>,
+    g: &ObservedGuest,
+    node: &str,
+    lxc: bool,
+    diffs: &mut Vec<FieldDiff>,
+    steps: &mut Vec<Step>,
+) {
+    let (from, to, step) = match start {
+        Some(true) if !g.running => {
+            ("stopped", "running", Step::Start { node: node.into(), vmid: g.vmid, lxc })
+        }
+        Some(false) if g.running => {
+            ("running", "stopped", Step::Shutdown { node: node.into(), vmid: g.vmid, lxc })
+        }
+        _ => return,
+    };
+    diffs.push(FieldDiff {
+        field: "state".into(),
+        from: Some(from.into()),
+        to: Some(to.into()),
+        reboot: false,
+    });
+    steps.push(step);
 }
