@@ -14,6 +14,7 @@ pub mod settings;
 pub mod task;
 pub mod tls;
 mod transport;
+pub mod web;
 
 pub use auth::Credentials;
 pub use endpoints::guest::{DeleteOptions, PowerAction, SnapshotRequest};

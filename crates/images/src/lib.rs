@@ -1,5 +1,6 @@
 //! Cloud images: the catalog of distro images proxctl knows (`catalog`), and the checksum file
-//! formats distros publish (`checksum`). No IO beyond reading a user's catalog file.
+//! formats distros publish (`checksum`), and the local download cache (`cache`).
 
+pub mod cache;
 pub mod catalog;
 pub mod checksum;
