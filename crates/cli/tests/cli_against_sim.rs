@@ -1198,11 +1198,13 @@ async fn kill_9_mid_apply_then_apply_again_finishes_without_duplicates_or_orphan
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut seen = Vec::new();
+        // Kill when the fourth clone starts: three ran in parallel and one finished, and the
+        // new clone's intent is on record (progress lines follow the journal).
         for line in std::io::BufReader::new(stderr).lines() {
             let line = line.unwrap();
-            let done = line.ends_with(": done");
+            let clone = line.contains(": clone 9000 to ");
             seen.push(line);
-            if done && seen.iter().filter(|l| l.ends_with(": done")).count() == 2 {
+            if clone && seen.iter().filter(|l| l.contains(": clone 9000 to ")).count() == 4 {
                 child.kill().unwrap(); // SIGKILL: no cleanup, no journal completion
                 break;
             }

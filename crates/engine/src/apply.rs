@@ -263,9 +263,6 @@ async fn run_change(
     let mut result = "ok".to_string();
     let mut ok = true;
     for step in &c.steps {
-        if c.action != Action::Noop {
-            say(&describe(step));
-        }
         match run_step(client, store, apply, c, step, opts, sources).await {
             Ok(n) => retries += n,
             Err(e) => {
@@ -368,6 +365,13 @@ async fn run_step(
     } else {
         None
     };
+    // Announced only once the intent is on record: what the user saw start, a crash recovery
+    // will find.
+    if c.action != Action::Noop
+        && let Some(p) = &opts.progress
+    {
+        p(&c.key, &describe(step));
+    }
     // A bounded number of clones per source: each holds the source's config lock (shared for
     // a template, exclusive otherwise) and allocates on the same storage, so an unbounded
     // burst only turns into lock timeouts.
