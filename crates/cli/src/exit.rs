@@ -42,7 +42,10 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         }
         if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
             return match o {
-                proxctl_ops::OpsError::Render { .. } | proxctl_ops::OpsError::State(_) => SYSTEM,
+                proxctl_ops::OpsError::Render { .. }
+                | proxctl_ops::OpsError::State(_)
+                | proxctl_ops::OpsError::Fetch(_)
+                | proxctl_ops::OpsError::Resolve(_) => SYSTEM,
                 _ => USER,
             };
         }

@@ -644,6 +644,20 @@ pub enum ImageCommand {
     },
     /// One catalog entry in full: URL or how the latest is found, checksum, user, firmware.
     Show { id: String },
+    /// Download a catalog image (by id) or a URL into the local cache
+    /// (~/.cache/proxctl/images), verified against its checksum; resumes an interrupted one.
+    Fetch {
+        /// A catalog id (`proxctl image list`) or an http(s) URL.
+        #[arg(value_name = "ID|URL")]
+        source: String,
+        /// Expected SHA-256 (needed for a URL outside the catalog; overrides the checksum file).
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+    /// Re-hash every cached image; fails if any no longer matches its checksum.
+    Verify,
+    /// Empty the local image cache, partial downloads included (asks first).
+    Prune,
     /// Have a node download a file by URL (PVE's download-url); the type comes from the name.
     Pull {
         /// http(s) URL of an .iso, a .tar.{gz,xz,zst} container template or a disk image.

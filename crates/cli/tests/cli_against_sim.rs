@@ -1274,3 +1274,101 @@ async fn the_image_catalog_lists_searches_shows_and_takes_user_overrides() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("similar: corp-debian-12"), "{}", r.stderr);
 }
+
+/// A one-file-per-path HTTP server on loopback for image downloads.
+async fn file_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let files = std::sync::Arc::new(files);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let files = std::sync::Arc::clone(&files);
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => req.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
+                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                let (status, body) = match files.iter().find(|(p, _)| *p == path) {
+                    Some((_, b)) => ("200 OK", b.clone()),
+                    None => ("404 Not Found", Vec::new()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_fetch_verifies_against_the_catalog_checksum_and_caches_by_hash() {
+    use sha2::Digest;
+    let s = sim().await;
+    let image: Vec<u8> = (0..400_000u32).map(|i| (i % 253) as u8).collect();
+    let hash = hex::encode(sha2::Sha256::digest(&image));
+    let sums = format!("{}  other.qcow2\n{hash}  tiny-cloud.qcow2\n", "1".repeat(64)).into_bytes();
+    let base =
+        file_server(vec![("/images/tiny-cloud.qcow2", image), ("/images/SHA256SUMS", sums)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.yaml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "images:\n  - {{id: tiny-1, distro: tiny, version: '1', arch: amd64, url: '{base}/images/tiny-cloud.qcow2', \
+             checksum_url: '{base}/images/SHA256SUMS', checksum_format: gnu-sha256, format: qcow2, default_user: tiny, \
+             os_type: l26, firmware: bios, disk_bus: scsi, disk_size: 2G, cloud_init: true, guest_agent: false, \
+             source: '{base}/images/'}}\n"
+        ),
+    )
+    .unwrap();
+    let cache = dir.path().join("xdg-cache");
+    let env = [
+        ("PROXCTL_CATALOG", catalog.to_str().unwrap()),
+        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+    ];
+    let r = proxctl(&s, &["image", "fetch", "tiny-1"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("downloaded and verified") && r.stdout.contains(&hash),
+        "{}",
+        r.stdout
+    );
+    let r = proxctl(&s, &["image", "fetch", "tiny-1"], &env).await;
+    assert!(r.stdout.contains("already cached"), "{}", r.stdout);
+    let r = proxctl(&s, &["image", "verify"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A wrong hash given by hand is refused, and nothing lands in the cache under it.
+    let r = proxctl(
+        &s,
+        &[
+            "image",
+            "fetch",
+            &format!("{base}/images/tiny-cloud.qcow2"),
+            "--sha256",
+            &"a".repeat(64),
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("does not match its checksum"), "{}", r.stderr);
+    // Bit rot is caught by verify; prune empties the cache.
+    let cached = cache.join("proxctl/images/sha256").join(&hash);
+    std::fs::write(&cached, b"rot").unwrap();
+    let r = proxctl(&s, &["image", "verify"], &env).await;
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let r = proxctl(&s, &["image", "prune", "--yes"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!cached.exists());
+}

@@ -178,7 +178,13 @@ impl Entry {
     /// What is wrong with this entry, if anything.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        let https = |u: &str| u.starts_with("https://") && !u.contains(char::is_whitespace);
+        // https everywhere, except a mirror on this machine (tests, local caches).
+        let https = |u: &str| {
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| u.starts_with(p));
+            (u.starts_with("https://") || loopback) && !u.contains(char::is_whitespace)
+        };
         let id_ok = !self.id.is_empty()
             && self
                 .id

@@ -4,3 +4,4 @@
 pub mod cache;
 pub mod catalog;
 pub mod checksum;
+pub mod resolve;

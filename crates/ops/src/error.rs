@@ -8,6 +8,10 @@ pub enum OpsError {
     Client(#[from] ClientError),
     #[error(transparent)]
     State(#[from] proxctl_state::StateError),
+    #[error(transparent)]
+    Fetch(#[from] proxctl_images::cache::FetchError),
+    #[error(transparent)]
+    Resolve(#[from] proxctl_images::resolve::ResolveError),
     #[error("no guest named or numbered '{0}' in the cluster; list them with `proxctl get vms`")]
     GuestNotFound(String),
     #[error("'{name}' matches several guests: {}; use the VMID instead", matches.join(", "))]

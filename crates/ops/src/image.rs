@@ -154,3 +154,62 @@ pub fn catalog(
     };
     c.map_err(|e| OpsError::Invalid(e.to_string()))
 }
+
+/// Download a catalog image (by id) or a URL into the local cache, verified. A URL outside the
+/// catalog needs its hash; a catalog entry's comes from its checksum file unless given.
+pub async fn fetch(
+    catalog: &proxctl_images::catalog::Catalog,
+    cache: &proxctl_images::cache::Cache,
+    source: &str,
+    sha256: Option<&str>,
+    progress: &(dyn Fn(proxctl_images::cache::Progress) + Send + Sync),
+) -> Result<proxctl_images::cache::Cached, OpsError> {
+    use proxctl_images::checksum::{Algorithm, ChecksumFormat};
+    let http = proxctl_client::web::web_client(std::time::Duration::from_secs(30))?;
+    let (download, expected) = match catalog.get(source) {
+        Some(entry) => {
+            let d = proxctl_images::resolve::resolve(&http, entry).await?;
+            let hash = match sha256 {
+                Some(h) => h.to_ascii_lowercase(),
+                None => proxctl_images::resolve::expected_hash(&http, &d).await?,
+            };
+            (d, hash)
+        }
+        None if source.starts_with("https://") || source.starts_with("http://") => {
+            let hash = sha256.ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "{source} is not in the catalog, so proxctl cannot know its checksum; give --sha256 HEX"
+                ))
+            })?;
+            let d = proxctl_images::resolve::Download {
+                url: source.to_string(),
+                file_name: source.rsplit('/').next().unwrap_or(source).to_string(),
+                checksum_url: None,
+                format: ChecksumFormat::SingleSha256,
+            };
+            (d, hash.to_ascii_lowercase())
+        }
+        None => {
+            let near: Vec<String> = catalog
+                .search(source.split('-').next().unwrap_or(source))
+                .iter()
+                .take(6)
+                .map(|e| e.id.clone())
+                .collect();
+            return Err(OpsError::Invalid(format!(
+                "'{source}' is neither a catalog id nor an http(s) URL; similar ids: {}",
+                if near.is_empty() {
+                    "none (see `proxctl image list`)".into()
+                } else {
+                    near.join(", ")
+                }
+            )));
+        }
+    };
+    let alg = if sha256.is_some() { Algorithm::Sha256 } else { download.algorithm() };
+    let hex_ok = expected.len() == alg.hex_len() && expected.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex_ok {
+        return Err(OpsError::Invalid(format!("'{expected}' is not a {alg:?} hash in hex")));
+    }
+    Ok(cache.fetch(&http, &download.url, alg, &expected, progress).await?)
+}

@@ -26,6 +26,7 @@ mod demo;
 mod engine;
 mod get;
 mod guest;
+mod image;
 mod node;
 mod sim;
 mod snapshot;
@@ -165,6 +166,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let rows = proxctl_ops::cluster_views::cluster_status(&client).await?;
             out!("{}", proxctl_ops::output::render(&rows, r.output)?);
             Ok(())
+        }
+        Command::Image { command: crate::flags::ImageCommand::Fetch { source, sha256 } } => {
+            let r = config::resolve_from_env(&g)?;
+            image::fetch(&r, &source, sha256.as_deref()).await
+        }
+        Command::Image { command: crate::flags::ImageCommand::Verify } => image::verify().await,
+        Command::Image { command: crate::flags::ImageCommand::Prune } => {
+            let r = config::resolve_from_env(&g)?;
+            image::prune(&r).await
         }
         Command::Image { command: crate::flags::ImageCommand::List } => {
             let r = config::resolve_from_env(&g)?;
