@@ -111,6 +111,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Versioned templates from cloud images, built through the API alone.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
     /// Download ISOs, container templates and disk images onto a node's storage.
     Image {
         #[command(subcommand)]
@@ -975,4 +980,59 @@ pub struct ReconcileArgs {
     /// Stop after this many activations (default: run until interrupted).
     #[arg(long)]
     pub activations: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateSource {
+    /// A catalog id (`proxctl image list`); or use --image-url with --checksum-url.
+    #[arg(value_name = "CATALOG-ID", required_unless_present = "image_url")]
+    pub entry: Option<String>,
+    /// An image URL outside the catalog.
+    #[arg(long, requires = "checksum_url", conflicts_with = "entry")]
+    pub image_url: Option<String>,
+    /// Its checksum file (format given by --checksum-format).
+    #[arg(long)]
+    pub checksum_url: Option<String>,
+    /// gnu-sha256, gnu-sha512, bsd-sha256, bsd-sha512, fedora-checksum, single-sha256, single-sha512.
+    #[arg(long, default_value = "gnu-sha256")]
+    pub checksum_format: String,
+    /// The stable name (default: the catalog id, or the URL's file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Build on this node (default: the profile's node, else the first online one).
+    #[arg(long)]
+    pub node: Option<proxctl_types::NodeName>,
+    /// Storage with 'import' content for the image.
+    #[arg(long, default_value = "local")]
+    pub storage: proxctl_types::StorageId,
+    /// Storage for the template's disks.
+    #[arg(long, default_value = "local-lvm")]
+    pub vm_storage: proxctl_types::StorageId,
+    /// How the image reaches the node: auto, download-url or upload.
+    #[arg(long, default_value = "auto")]
+    pub via: String,
+    /// Disk size (default: the catalog's recommendation).
+    #[arg(long)]
+    pub disk_size: Option<String>,
+    /// Versions to keep; older ones go unless linked clones use them.
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Build a new version of a template from a catalog image or a URL.
+    Build(TemplateSource),
+    /// Build a new version only if the upstream image changed.
+    Rebuild(TemplateSource),
+    /// Template versions proxctl built.
+    List {
+        /// Only this template name.
+        name: Option<String>,
+    },
+    /// Delete one version (NAME@VERSION); refuses while linked clones use it unless --force.
+    Delete {
+        #[arg(value_name = "NAME@VERSION")]
+        which: String,
+    },
 }

@@ -395,6 +395,11 @@ pub fn resolve(
 }
 
 impl Resolved {
+    /// The default node (flag-less commands): profile `node` or `PROXCTL_NODE`.
+    pub fn node_default(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
     /// Who the audit log says acted: the PVE identity, and the local user running proxctl.
     pub fn actor(&self) -> String {
         let pve = match &self.auth {

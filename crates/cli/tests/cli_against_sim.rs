@@ -1275,40 +1275,10 @@ async fn the_image_catalog_lists_searches_shows_and_takes_user_overrides() {
     assert!(r.stderr.contains("similar: corp-debian-12"), "{}", r.stderr);
 }
 
-/// A one-file-per-path HTTP server on loopback for image downloads.
+/// Serve files on loopback, for image downloads.
 async fn file_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let files = std::sync::Arc::new(files);
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = l.accept().await {
-            let files = std::sync::Arc::clone(&files);
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => req.extend_from_slice(&buf[..k]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
-                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
-                let (status, body) = match files.iter().find(|(p, _)| *p == path) {
-                    Some((_, b)) => ("200 OK", b.clone()),
-                    None => ("404 Not Found", Vec::new()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&body).await;
-            });
-        }
-    });
-    base
+    let files = files.into_iter().map(|(p, b)| (p.to_string(), b)).collect();
+    proxctl_integration::file_server(std::sync::Arc::new(std::sync::Mutex::new(files))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,7 +112,10 @@ pub async fn observe(
         .filter(|(_, g)| {
             if g.template {
                 return templates.contains(g.name.as_str())
-                    || templates.contains(g.vmid.to_string().as_str());
+                    || templates.contains(g.vmid.to_string().as_str())
+                    || g.tags
+                        .iter()
+                        .any(|t| t.strip_prefix("tpl-").is_some_and(|n| templates.contains(n)));
             }
             g.is_tagged_managed()
                 || known_vmids.contains(&g.vmid)

@@ -744,11 +744,22 @@ fn create_vm(
         "it does not exist yet and names no template to create it from; add spec.template"
             .to_string()
     })?;
-    let template = obs
-        .guests
-        .iter()
-        .filter(|g| g.template && g.kind == "qemu")
+    // A template by its name or VMID; else a versioned template's stable name, which means
+    // its newest version (on the target node if there is one there).
+    let templates = || obs.guests.iter().filter(|g| g.template && g.kind == "qemu");
+    let versioned_tag = format!("tpl-{wanted}");
+    let want_node = spec.node.as_deref().or(spec.allowed_nodes.first().map(String::as_str));
+    let template = templates()
         .find(|g| g.name == wanted || g.vmid.to_string() == wanted)
+        .or_else(|| {
+            let versions: Vec<&ObservedGuest> =
+                templates().filter(|g| g.tags.contains(&versioned_tag)).collect();
+            let on_node = versions
+                .iter()
+                .filter(|g| Some(g.node.as_str()) == want_node)
+                .max_by(|a, b| a.name.cmp(&b.name));
+            on_node.or_else(|| versions.iter().max_by(|a, b| a.name.cmp(&b.name))).copied()
+        })
         .ok_or_else(|| format!("no template named or numbered '{wanted}' in the cluster"))?;
     let node = spec
         .node

@@ -16,6 +16,7 @@ pub mod output;
 pub mod snapshot;
 pub mod state;
 pub mod tags;
+pub mod template;
 pub mod views;
 pub mod vm;
 

@@ -1,4 +1,5 @@
-//! `proxctl image fetch|verify|prune`: the local, verified image cache.
+//! `proxctl image fetch|verify|prune` (the local, verified image cache) and `proxctl template
+//! build|rebuild|list|delete` (versioned templates from those images).
 
 use std::io::IsTerminal;
 
@@ -92,5 +93,142 @@ pub async fn prune(r: &Resolved) -> anyhow::Result<()> {
     confirm(r, &format!("delete every image in {}", cache.root().display()))?;
     let freed = cache.prune(&[]).await.map_err(proxctl_ops::OpsError::from)?;
     outln!("freed {} MiB", freed >> 20);
+    Ok(())
+}
+
+fn build_spec(
+    r: &Resolved,
+    a: crate::flags::TemplateSource,
+) -> anyhow::Result<proxctl_ops::template::BuildSpec> {
+    let catalog = proxctl_ops::image::catalog(&|k| std::env::var(k).ok())?;
+    let entry = match (&a.entry, &a.image_url) {
+        (Some(id), _) => catalog.get(id).cloned().ok_or_else(|| {
+            UserError(format!("no catalog image '{id}'; see `proxctl image search`"))
+        })?,
+        (None, Some(url)) => {
+            let format: proxctl_images::checksum::ChecksumFormat =
+                serde_yaml_ng::from_str(&a.checksum_format).map_err(|_| {
+                    UserError(format!("unknown --checksum-format '{}'", a.checksum_format))
+                })?;
+            let file = url.rsplit('/').next().unwrap_or("image");
+            let stem = file.split('.').next().unwrap_or(file).to_lowercase();
+            proxctl_images::catalog::Entry {
+                id: stem,
+                distro: "custom".into(),
+                version: "-".into(),
+                codename: None,
+                arch: "amd64".into(),
+                url: Some(url.clone()),
+                latest: None,
+                checksum_url: a.checksum_url.clone(),
+                checksum_suffix: None,
+                checksum_format: format,
+                format: if file.ends_with(".raw") { "raw".into() } else { "qcow2".into() },
+                compression: None,
+                default_user: "root".into(),
+                os_type: "l26".into(),
+                firmware: proxctl_images::catalog::Firmware::Bios,
+                disk_bus: proxctl_images::catalog::DiskBus::Scsi,
+                disk_size: "10G".into(),
+                cloud_init: true,
+                guest_agent: false,
+                ignition: false,
+                notes: None,
+                source: url.clone(),
+            }
+        }
+        (None, None) => return Err(UserError("give a catalog id or --image-url".into()).into()),
+    };
+    let node = match a
+        .node
+        .or_else(|| r.node_default().and_then(|n| proxctl_types::NodeName::new(n).ok()))
+    {
+        Some(n) => n,
+        None => return Err(UserError("pass --node (or set the profile's node)".into()).into()),
+    };
+    Ok(proxctl_ops::template::BuildSpec {
+        name: a.name.unwrap_or_else(|| entry.id.clone()),
+        entry,
+        node,
+        import_storage: a.storage,
+        vm_storage: a.vm_storage,
+        bridge: r.bridge.clone().unwrap_or_else(|| "vmbr0".into()),
+        via: a.via.parse()?,
+        disk_size: a
+            .disk_size
+            .as_deref()
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| UserError(format!("--disk-size '{s}' is not a size such as 20G")))
+            })
+            .transpose()?,
+        keep: a.keep,
+        expected: None,
+        cache_root: Cache::default_root(&|k| std::env::var(k).ok())
+            .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
+    })
+}
+
+pub async fn template(
+    r: &Resolved,
+    client: &proxctl_client::Client,
+    c: crate::flags::TemplateCommand,
+) -> anyhow::Result<()> {
+    use crate::flags::TemplateCommand as T;
+    let progress = |m: &str| eprintln!("  {m}");
+    match c {
+        T::Build(a) | T::Rebuild(a) if a.keep == 0 => {
+            let _ = a;
+            Err(UserError("--keep must be at least 1".into()).into())
+        }
+        T::Build(a) => {
+            let spec = build_spec(r, a)?;
+            let b = proxctl_ops::template::build(client, &spec, &progress).await?;
+            report(r, &b)
+        }
+        T::Rebuild(a) => {
+            let spec = build_spec(r, a)?;
+            let b = proxctl_ops::template::rebuild(client, &spec, &progress).await?;
+            report(r, &b)
+        }
+        T::List { name } => {
+            let v = proxctl_ops::template::versions(client, name.as_deref()).await?;
+            out!("{}", proxctl_ops::output::render(&v, r.output)?);
+            Ok(())
+        }
+        T::Delete { which } => {
+            let (name, version) = which.split_once('@').ok_or_else(|| {
+                UserError(format!("'{which}' is not NAME@VERSION; see `proxctl template list`"))
+            })?;
+            confirm(r, &format!("delete template {which}"))?;
+            let vmid = proxctl_ops::template::delete(client, name, version, r.force).await?;
+            outln!("deleted {which} (VMID {vmid})");
+            Ok(())
+        }
+    }
+}
+
+fn report(r: &Resolved, b: &proxctl_ops::template::Built) -> anyhow::Result<()> {
+    if r.output == proxctl_ops::output::Format::Json {
+        outln!("{}", serde_json::to_string_pretty(b)?);
+        return Ok(());
+    }
+    match &b.version {
+        None => outln!("unchanged: the newest version already has the upstream image"),
+        Some(v) => outln!(
+            "built {}@{} (VMID {} on {}, image via {})",
+            v.name,
+            v.version,
+            v.vmid,
+            v.node,
+            b.via
+        ),
+    }
+    if !b.removed.is_empty() {
+        outln!("removed old versions: {:?}", b.removed);
+    }
+    if !b.kept_for_clones.is_empty() {
+        outln!("kept old versions that linked clones use: {:?}", b.kept_for_clones);
+    }
     Ok(())
 }

@@ -167,6 +167,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             out!("{}", proxctl_ops::output::render(&rows, r.output)?);
             Ok(())
         }
+        Command::Template { command } => {
+            let (r, client) = connect(&g)?;
+            image::template(&r, &client, command).await
+        }
         Command::Image { command: crate::flags::ImageCommand::Fetch { source, sha256 } } => {
             let r = config::resolve_from_env(&g)?;
             image::fetch(&r, &source, sha256.as_deref()).await

@@ -127,3 +127,27 @@ pub async fn realtime(scenario: &str, nodes: usize) -> Harness {
     cfg.time_scale = 1000.0;
     harness_with(cfg).await
 }
+
+#[allow(unused_imports)] // each test binary uses a different part of the support module
+pub use proxctl_integration::{Files, file_server};
+
+/// A real qcow2 image made with qemu-img, or `None` (the test skips) when qemu-img is missing
+/// and `PROXCTL_REQUIRE_ALL` is not set.
+pub fn qcow2(dir: &std::path::Path, name: &str, size: &str) -> Option<Vec<u8>> {
+    let path = dir.join(name);
+    match std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&path)
+        .arg(size)
+        .status()
+    {
+        Ok(s) if s.success() => Some(std::fs::read(&path).unwrap()),
+        other if std::env::var("PROXCTL_REQUIRE_ALL").as_deref() == Ok("1") => {
+            panic!("qemu-img is required (PROXCTL_REQUIRE_ALL=1) but failed: {other:?}")
+        }
+        other => {
+            eprintln!("SKIPPED: qemu-img unavailable ({other:?})");
+            None
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! Versioned templates built from cloud images through the API alone. A build puts the image
+//! into an `import` storage (PVE's download-url when the node can reach the URL, else a
+//! streamed upload from the local cache), creates a VM that imports it, adds cloud-init, a
+//! serial console, the guest agent and the boot order, resizes the disk, and converts it to a
+//! template named `<name>-<version>`. The description carries the name, version, image hash and
+//! source, so versions, rebuilds and retention need nothing but PVE.
+
+use std::path::PathBuf;
+
+use proxctl_client::endpoints::qemu::CreateOptions;
+use proxctl_client::endpoints::storage::{
+    Checksum, ChecksumAlgorithm, DownloadUrlRequest, TransferContent, UploadRequest,
+};
+use proxctl_client::{Client, DeleteOptions, Started, WaitOptions};
+use proxctl_images::cache::{Cache, Progress};
+use proxctl_images::catalog::{Catalog, DiskBus, Entry, Firmware};
+use proxctl_images::checksum::Algorithm;
+use proxctl_types::config::QemuConfig;
+use proxctl_types::prop::{Agent, Drive, DriveSlot, Media, NetDevice, NetModel, Serial};
+use proxctl_types::wire::{DiskSize, ResizeTo};
+use proxctl_types::{NodeName, StorageId, VmId, VolumeId};
+use serde::Serialize;
+
+use crate::OpsError;
+use crate::output::Tabular;
+
+pub const TEMPLATE_TAG: &str = "proxctl-template";
+
+/// How the image reaches the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// download-url first; upload from the local cache if the node cannot fetch it.
+    Auto,
+    DownloadUrl,
+    Upload,
+}
+
+impl std::str::FromStr for Via {
+    type Err = OpsError;
+    fn from_str(s: &str) -> Result<Self, OpsError> {
+        match s {
+            "auto" => Ok(Via::Auto),
+            "download-url" => Ok(Via::DownloadUrl),
+            "upload" => Ok(Via::Upload),
+            _ => Err(OpsError::Invalid(format!(
+                "--via must be auto, download-url or upload, not '{s}'"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    /// A catalog entry (a URL source is turned into one by the caller).
+    pub entry: Entry,
+    /// The stable name; default the entry's id.
+    pub name: String,
+    pub node: NodeName,
+    /// Storage with `import` content, for the image.
+    pub import_storage: StorageId,
+    /// Storage for the template's disks.
+    pub vm_storage: StorageId,
+    pub bridge: String,
+    pub via: Via,
+    /// Override the entry's recommended disk size.
+    pub disk_size: Option<DiskSize>,
+    /// Versions to keep after this build (older ones are deleted unless clones use them).
+    pub keep: usize,
+    /// Hash the caller already knows (skips reading the checksum file).
+    pub expected: Option<(Algorithm, String)>,
+    pub cache_root: PathBuf,
+}
+
+/// One template version, read back from PVE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Version {
+    pub name: String,
+    pub version: String,
+    pub vmid: u32,
+    pub node: String,
+    pub hash: String,
+    pub source: String,
+    pub catalog: Option<String>,
+    pub built: String,
+}
+
+impl Tabular for Version {
+    fn headers(wide: bool) -> Vec<&'static str> {
+        let mut h = vec!["NAME", "VERSION", "VMID", "NODE", "IMAGE"];
+        if wide {
+            h.extend(["BUILT", "SOURCE"]);
+        }
+        h
+    }
+    fn cells(&self, wide: bool) -> Vec<String> {
+        let mut c = vec![
+            self.name.clone(),
+            self.version.clone(),
+            self.vmid.to_string(),
+            self.node.clone(),
+            self.hash.chars().take(12).collect(),
+        ];
+        if wide {
+            c.extend([self.built.clone(), self.source.clone()]);
+        }
+        c
+    }
+}
+
+fn line<'a>(desc: &'a str, key: &str) -> Option<&'a str> {
+    let prefix = format!("proxctl:{key}=");
+    desc.lines().find_map(|l| l.trim().strip_prefix(prefix.as_str())).map(str::trim)
+}
+
+/// Every template version proxctl built, newest last within each name.
+pub async fn versions(client: &Client, name: Option<&str>) -> Result<Vec<Version>, OpsError> {
+    let mut out = Vec::new();
+    for g in crate::views::guests(client, None, true).await? {
+        if !g.template || !g.tags.iter().any(|t| t == TEMPLATE_TAG) {
+            continue;
+        }
+        let (Ok(node), Ok(vmid)) = (NodeName::new(g.node.as_str()), VmId::new(g.vmid)) else {
+            continue;
+        };
+        let cfg = client.qemu_config(&node, vmid).await?;
+        let desc = cfg.get("description").and_then(|d| d.as_str()).unwrap_or("");
+        let (Some(n), Some(v)) = (line(desc, "template"), line(desc, "version")) else { continue };
+        if name.is_some_and(|want| want != n) {
+            continue;
+        }
+        out.push(Version {
+            name: n.to_string(),
+            version: v.to_string(),
+            vmid: g.vmid,
+            node: g.node.clone(),
+            hash: line(desc, "sha256").or_else(|| line(desc, "sha512")).unwrap_or("").to_string(),
+            source: line(desc, "source").unwrap_or("").to_string(),
+            catalog: line(desc, "catalog").map(String::from),
+            built: line(desc, "built").unwrap_or("").to_string(),
+        });
+    }
+    out.sort_by(|a, b| {
+        (a.name.as_str(), a.version.as_str()).cmp(&(b.name.as_str(), b.version.as_str()))
+    });
+    Ok(out)
+}
+
+/// The outcome of a build or rebuild.
+#[derive(Debug, Clone, Serialize)]
+pub struct Built {
+    /// `None` when the upstream image had not changed (rebuild).
+    pub version: Option<Version>,
+    /// How the image reached the node: `download-url`, `upload` or `reused`.
+    pub via: String,
+    pub removed: Vec<u32>,
+    pub kept_for_clones: Vec<u32>,
+}
+
+async fn wait(client: &Client, u: proxctl_types::Upid) -> Result<(), OpsError> {
+    client.wait_task(&u, &WaitOptions::default()).await?;
+    Ok(())
+}
+
+fn pve_alg(a: Algorithm) -> ChecksumAlgorithm {
+    match a {
+        Algorithm::Sha256 => ChecksumAlgorithm::Sha256,
+        Algorithm::Sha512 => ChecksumAlgorithm::Sha512,
+    }
+}
+
+/// Build a new version of a template.
+pub async fn build(
+    client: &Client,
+    spec: &BuildSpec,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<Built, OpsError> {
+    let e = &spec.entry;
+    if let Some(c) = &e.compression {
+        return Err(OpsError::Invalid(format!(
+            "{} is published {c}-compressed, which PVE cannot import; add an uncompressed mirror of it to your catalog",
+            e.id
+        )));
+    }
+    // The import content type arrived in PVE 8.4; without it nothing below can work.
+    let storages = client.storage_list(&spec.node, None).await?;
+    let st =
+        storages.iter().find(|s| s.storage == spec.import_storage.as_str()).ok_or_else(|| {
+            OpsError::Invalid(format!("node {} has no storage {}", spec.node, spec.import_storage))
+        })?;
+    if !st.content.split(',').any(|c| c.trim() == "import") {
+        return Err(OpsError::Invalid(format!(
+            "storage {} on {} does not allow 'import' content (PVE 8.4 or later is needed): enable it with \
+             `pvesm set {} --content {},import`, or pass --storage for one that does",
+            spec.import_storage, spec.node, spec.import_storage, st.content
+        )));
+    }
+    progress(&format!("resolving {}", e.id));
+    let http = proxctl_client::web::web_client(std::time::Duration::from_secs(30))?;
+    let download = proxctl_images::resolve::resolve(&http, e).await?;
+    let (alg, hash) = match &spec.expected {
+        Some((a, h)) => (*a, h.to_ascii_lowercase()),
+        None => {
+            (download.algorithm(), proxctl_images::resolve::expected_hash(&http, &download).await?)
+        }
+    };
+    let ext = if e.format == "raw" { "raw" } else { "qcow2" };
+    let filename = format!("{}-{}.{ext}", spec.name, &hash[..12.min(hash.len())]);
+    let volid = VolumeId::new(format!("{}:import/{filename}", spec.import_storage))
+        .map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let present = client
+        .storage_content(&spec.node, &spec.import_storage, Some("import"), None)
+        .await?
+        .iter()
+        .any(|c| c.volid == volid.as_str());
+    let checksum = Some(Checksum { algorithm: pve_alg(alg), hex: hash.clone() });
+    let via = if present {
+        "reused".to_string()
+    } else {
+        let mut how = None;
+        if spec.via != Via::Upload {
+            progress(&format!("node {} downloads {}", spec.node, download.url));
+            let req = DownloadUrlRequest {
+                url: download.url.clone(),
+                content: TransferContent::Import,
+                filename: filename.clone(),
+                checksum: checksum.clone(),
+                compression: None,
+                verify_certificates: None,
+            };
+            let r = match client.storage_download_url(&spec.node, &spec.import_storage, &req).await
+            {
+                Ok(u) => wait(client, u).await,
+                Err(e) => Err(e.into()),
+            };
+            match r {
+                Ok(()) => how = Some("download-url"),
+                Err(err) if spec.via == Via::Auto => progress(&format!(
+                    "download-url failed ({err}); uploading from the local cache"
+                )),
+                Err(err) => return Err(err),
+            }
+        }
+        if how.is_none() {
+            progress(&format!("fetching {} into the local cache", download.url));
+            let cache = Cache::new(&spec.cache_root);
+            let cached = cache.fetch(&http, &download.url, alg, &hash, &|_: Progress| {}).await?;
+            progress(&format!("uploading to {} on {}", spec.import_storage, spec.node));
+            let up = UploadRequest {
+                content: TransferContent::Import,
+                filename: filename.clone(),
+                checksum: checksum.clone(),
+                path: cached.path.clone(),
+            };
+            wait(client, client.storage_upload(&spec.node, &spec.import_storage, &up, None).await?)
+                .await?;
+            how = Some("upload");
+        }
+        how.unwrap_or("upload").to_string()
+    };
+
+    // A version per build day; a second build the same day gets a suffix.
+    let existing = versions(client, Some(&spec.name)).await?;
+    let day = jiff::Zoned::now().strftime("%Y%m%d").to_string();
+    let mut version = day.clone();
+    let mut n = 2;
+    while existing.iter().any(|v| v.version == version) {
+        version = format!("{day}-{n}");
+        n += 1;
+    }
+    let vmid = client.next_id(None).await?;
+    let built = jiff::Timestamp::now().to_string();
+    let alg_key = if alg == Algorithm::Sha512 { "sha512" } else { "sha256" };
+    let mut description = vec![
+        format!("{} {} ({}), built by proxctl", e.distro, e.version, e.arch),
+        format!("proxctl:template={}", spec.name),
+        format!("proxctl:version={version}"),
+        format!("proxctl:{alg_key}={hash}"),
+        format!("proxctl:source={}", download.url),
+        format!("proxctl:built={built}"),
+    ];
+    if !e.id.is_empty() {
+        description.push(format!("proxctl:catalog={}", e.id));
+    }
+    let mut cfg = QemuConfig {
+        name: Some(format!("{}-{version}", spec.name)),
+        description: Some(description.join("\n")),
+        tags: Some(vec![TEMPLATE_TAG.into(), format!("tpl-{}", spec.name)]),
+        ostype: Some(e.os_type.clone()),
+        scsihw: Some("virtio-scsi-single".into()),
+        cores: Some(2),
+        memory: Some(proxctl_types::prop::Memory::mib(2048)),
+        agent: e.guest_agent.then(Agent::enabled),
+        ..QemuConfig::default()
+    };
+    let boot_slot =
+        if e.disk_bus == DiskBus::Virtio { DriveSlot::Virtio(0) } else { DriveSlot::Scsi(0) };
+    let mut disk = Drive::new(format!("{}:0", spec.vm_storage));
+    disk.import_from = Some(volid.as_str().to_string());
+    if boot_slot == DriveSlot::Scsi(0) {
+        disk.iothread = Some(true);
+    }
+    cfg.disks.insert(boot_slot, disk);
+    if e.cloud_init {
+        let mut ci = Drive::new(format!("{}:cloudinit", spec.vm_storage));
+        ci.media = Some(Media::Cdrom);
+        cfg.disks.insert(DriveSlot::Ide(2), ci);
+    }
+    cfg.serial.insert(0, Serial::Socket);
+    cfg.vga = "serial0".parse().ok();
+    cfg.boot = format!("order={boot_slot}").parse().ok();
+    cfg.net.insert(0, NetDevice::new(NetModel::Virtio, spec.bridge.clone()));
+    if e.firmware == Firmware::Uefi {
+        cfg.bios = Some("ovmf".into());
+        cfg.machine = Some("q35".into());
+        cfg.efidisk0 = format!("{}:1,efitype=4m,pre-enrolled-keys=0", spec.vm_storage).parse().ok();
+    }
+    progress(&format!("creating VM {vmid} from {volid}"));
+    if let Started::Task(u) =
+        client.qemu_create(&spec.node, vmid, &cfg, &CreateOptions::default()).await?
+    {
+        wait(client, u).await?;
+    }
+    let size = match spec.disk_size {
+        Some(s) => s,
+        None => e
+            .disk_size
+            .parse()
+            .map_err(|_| OpsError::Invalid(format!("bad disk size {}", e.disk_size)))?,
+    };
+    progress(&format!("resizing {boot_slot} to {size}"));
+    if let Some(u) =
+        client.qemu_resize(&spec.node, vmid, boot_slot, ResizeTo::Absolute(size), None).await?
+    {
+        wait(client, u).await?;
+    }
+    progress("converting to a template");
+    wait(client, client.qemu_template(&spec.node, vmid).await?).await?;
+    let (removed, kept_for_clones) = retain(client, &spec.name, spec.keep).await?;
+    Ok(Built {
+        version: Some(Version {
+            name: spec.name.clone(),
+            version,
+            vmid: vmid.get(),
+            node: spec.node.to_string(),
+            hash,
+            source: download.url,
+            catalog: Some(e.id.clone()),
+            built,
+        }),
+        via,
+        removed,
+        kept_for_clones,
+    })
+}
+
+/// VMIDs of guests whose disks are linked clones of template `v`. The volume ids of a linked
+/// clone do not always name their base (lvm-thin), so this asks the storages, whose content
+/// listing gives each clone volume's `parent`.
+async fn clones_of(client: &Client, v: &Version) -> Result<Vec<u32>, OpsError> {
+    let (Ok(node), Ok(vmid)) = (NodeName::new(v.node.as_str()), VmId::new(v.vmid)) else {
+        return Ok(Vec::new());
+    };
+    let cfg = client.qemu_config(&node, vmid).await?;
+    let base = format!("base-{}-disk", v.vmid);
+    let mut storages: Vec<String> = cfg
+        .values()
+        .filter_map(|val| val.as_str())
+        .filter(|t| t.contains(&base))
+        .filter_map(|t| t.split_once(':').map(|(s, _)| s.to_string()))
+        .collect();
+    storages.sort();
+    storages.dedup();
+    let mut out = Vec::new();
+    for s in storages {
+        let Ok(sid) = StorageId::new(s) else { continue };
+        for item in client.storage_content(&node, &sid, Some("images"), None).await? {
+            let child = item.parent.as_deref().is_some_and(|p| p.contains(&base));
+            if let Some(id) = item.vmid.filter(|id| child && id.get() != v.vmid) {
+                out.push(id.get());
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Keep the newest `keep` versions of `name`; delete older ones no linked clone depends on.
+pub async fn retain(
+    client: &Client,
+    name: &str,
+    keep: usize,
+) -> Result<(Vec<u32>, Vec<u32>), OpsError> {
+    let all = versions(client, Some(name)).await?;
+    let excess = all.len().saturating_sub(keep.max(1));
+    let (mut removed, mut kept) = (Vec::new(), Vec::new());
+    for v in all.iter().take(excess) {
+        if clones_of(client, v).await?.is_empty() {
+            delete_version(client, v).await?;
+            removed.push(v.vmid);
+        } else {
+            kept.push(v.vmid);
+        }
+    }
+    Ok((removed, kept))
+}
+
+async fn delete_version(client: &Client, v: &Version) -> Result<(), OpsError> {
+    let (node, vmid) = (
+        NodeName::new(v.node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?,
+        VmId::new(v.vmid).map_err(|e| OpsError::Invalid(e.to_string()))?,
+    );
+    let opts = DeleteOptions { purge: true, destroy_unreferenced_disks: true, force: false };
+    wait(client, client.qemu_delete(&node, vmid, &opts).await?).await
+}
+
+/// Delete one version (`name@version`); refuses while linked clones depend on it, unless
+/// `force`.
+pub async fn delete(
+    client: &Client,
+    name: &str,
+    version: &str,
+    force: bool,
+) -> Result<u32, OpsError> {
+    let all = versions(client, Some(name)).await?;
+    let v = all.iter().find(|v| v.version == version).ok_or_else(|| {
+        let have: Vec<&str> = all.iter().map(|v| v.version.as_str()).collect();
+        OpsError::Invalid(format!(
+            "{name} has no version {version} (versions: {})",
+            have.join(", ")
+        ))
+    })?;
+    let clones = clones_of(client, v).await?;
+    if !clones.is_empty() && !force {
+        let ids: Vec<String> = clones.iter().map(u32::to_string).collect();
+        return Err(OpsError::Invalid(format!(
+            "{name}@{version} (VMID {}) is the base of linked clones {}; delete them first, or pass --force",
+            v.vmid,
+            ids.join(", ")
+        )));
+    }
+    delete_version(client, v).await?;
+    Ok(v.vmid)
+}
+
+/// The catalog entry a template name was built from, for rebuilds.
+pub fn entry_for(catalog: &Catalog, newest: &Version) -> Option<Entry> {
+    newest.catalog.as_deref().and_then(|id| catalog.get(id)).cloned()
+}
+
+/// Build a new version only if the upstream image changed since the newest one.
+pub async fn rebuild(
+    client: &Client,
+    spec: &BuildSpec,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<Built, OpsError> {
+    let newest = versions(client, Some(&spec.name)).await?.pop();
+    let http = proxctl_client::web::web_client(std::time::Duration::from_secs(30))?;
+    let download = proxctl_images::resolve::resolve(&http, &spec.entry).await?;
+    let (alg, hash) = match &spec.expected {
+        Some((a, h)) => (*a, h.to_ascii_lowercase()),
+        None => {
+            (download.algorithm(), proxctl_images::resolve::expected_hash(&http, &download).await?)
+        }
+    };
+    if let Some(n) = &newest
+        && n.hash == hash
+    {
+        progress(&format!(
+            "{}@{} already has image {}; nothing to do",
+            n.name,
+            n.version,
+            &hash[..12.min(hash.len())]
+        ));
+        return Ok(Built {
+            version: None,
+            via: "unchanged".into(),
+            removed: Vec::new(),
+            kept_for_clones: Vec::new(),
+        });
+    }
+    let spec = BuildSpec { expected: Some((alg, hash)), ..spec.clone() };
+    build(client, &spec, progress).await
+}
