@@ -1030,6 +1030,17 @@ pub enum TemplateCommand {
         /// Only this template name.
         name: Option<String>,
     },
+    /// Point NAME at an older version (default: the one before the current), so new clones
+    /// use it; `--latest` follows the newest again.
+    Rollback {
+        name: String,
+        /// The version to point at.
+        #[arg(long = "to", conflicts_with = "latest")]
+        to: Option<String>,
+        /// Unpin: the name follows the newest version again.
+        #[arg(long)]
+        latest: bool,
+    },
     /// Delete one version (NAME@VERSION); refuses while linked clones use it unless --force.
     Delete {
         #[arg(value_name = "NAME@VERSION")]

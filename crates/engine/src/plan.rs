@@ -754,11 +754,12 @@ fn create_vm(
         .or_else(|| {
             let versions: Vec<&ObservedGuest> =
                 templates().filter(|g| g.tags.contains(&versioned_tag)).collect();
-            let on_node = versions
-                .iter()
-                .filter(|g| Some(g.node.as_str()) == want_node)
-                .max_by(|a, b| a.name.cmp(&b.name));
-            on_node.or_else(|| versions.iter().max_by(|a, b| a.name.cmp(&b.name))).copied()
+            // A version pinned by `template rollback` wins; else the newest (on the node).
+            let rank =
+                |g: &&&ObservedGuest| (g.tags.iter().any(|t| t == "tpl-pinned"), g.name.clone());
+            let on_node =
+                versions.iter().filter(|g| Some(g.node.as_str()) == want_node).max_by_key(rank);
+            on_node.or_else(|| versions.iter().max_by_key(rank)).copied()
         })
         .ok_or_else(|| format!("no template named or numbered '{wanted}' in the cluster"))?;
     let node = spec

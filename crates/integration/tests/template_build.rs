@@ -184,6 +184,24 @@ async fn rebuild_changes_nothing_until_upstream_changes_then_retention_prunes() 
     let err =
         template::delete(&h.client, "tiny", &left[1].version, false).await.unwrap_err().to_string();
     assert!(err.contains("linked clones"), "{err}");
+
+    // Rollback points the name at the older version: the next clone uses it.
+    let pinned = template::rollback(&h.client, "tiny", None).await.unwrap();
+    assert_eq!(pinned.vmid, left[0].vmid);
+    let m2 = m.replace("name: app", "name: app2");
+    let declared = proxctl_engine::manifest::parse(std::path::Path::new("m.yaml"), &m2).unwrap();
+    let store2: Arc<dyn proxctl_state::StateStore> =
+        Arc::new(proxctl_state_sqlite::SqliteStore::open(&dir.path().join("s2.db")).await.unwrap());
+    let plan =
+        proxctl_engine::make_plan(&h.client, store2.as_ref(), &declared, false).await.unwrap();
+    let src = plan.changes[0].steps.iter().find_map(|s| match s {
+        proxctl_engine::plan::Step::Clone { source, .. } => Some(*source),
+        _ => None,
+    });
+    assert_eq!(src, Some(left[0].vmid), "the pinned version");
+    let now = template::versions(&h.client, Some("tiny")).await.unwrap();
+    assert!(now.iter().any(|v| v.vmid == left[0].vmid && v.current && v.pinned), "{now:#?}");
+    template::unpin(&h.client, "tiny").await.unwrap();
     assert_eq!(
         template::delete(&h.client, "tiny", &left[0].version, false).await.unwrap(),
         left[0].vmid

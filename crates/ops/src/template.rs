@@ -26,6 +26,9 @@ use crate::output::Tabular;
 
 pub const TEMPLATE_TAG: &str = "proxctl-template";
 
+/// The tag that pins one version as what the stable name means (set by `rollback`).
+pub const PINNED_TAG: &str = "tpl-pinned";
+
 /// How the image reaches the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -82,11 +85,14 @@ pub struct Version {
     pub source: String,
     pub catalog: Option<String>,
     pub built: String,
+    /// The version the name points at: pinned by rollback, else the newest.
+    pub current: bool,
+    pub pinned: bool,
 }
 
 impl Tabular for Version {
     fn headers(wide: bool) -> Vec<&'static str> {
-        let mut h = vec!["NAME", "VERSION", "VMID", "NODE", "IMAGE"];
+        let mut h = vec!["NAME", "VERSION", "VMID", "NODE", "IMAGE", "CURRENT"];
         if wide {
             h.extend(["BUILT", "SOURCE"]);
         }
@@ -99,6 +105,11 @@ impl Tabular for Version {
             self.vmid.to_string(),
             self.node.clone(),
             self.hash.chars().take(12).collect(),
+            match (self.current, self.pinned) {
+                (true, true) => "yes (pinned)".into(),
+                (true, false) => "yes".into(),
+                _ => String::new(),
+            },
         ];
         if wide {
             c.extend([self.built.clone(), self.source.clone()]);
@@ -137,11 +148,22 @@ pub async fn versions(client: &Client, name: Option<&str>) -> Result<Vec<Version
             source: line(desc, "source").unwrap_or("").to_string(),
             catalog: line(desc, "catalog").map(String::from),
             built: line(desc, "built").unwrap_or("").to_string(),
+            current: false,
+            pinned: g.tags.iter().any(|t| t == PINNED_TAG),
         });
     }
     out.sort_by(|a, b| {
         (a.name.as_str(), a.version.as_str()).cmp(&(b.name.as_str(), b.version.as_str()))
     });
+    // Per name: the pinned version if any, else the newest.
+    let names: Vec<String> = out.iter().map(|v| v.name.clone()).collect();
+    for n in names {
+        let idx: Vec<usize> = (0..out.len()).filter(|i| out[*i].name == n).collect();
+        let cur = idx.iter().copied().find(|i| out[*i].pinned).or(idx.last().copied());
+        if let Some(i) = cur {
+            out[i].current = true;
+        }
+    }
     Ok(out)
 }
 
@@ -346,6 +368,8 @@ pub async fn build(
             source: download.url,
             catalog: Some(e.id.clone()),
             built,
+            current: true,
+            pinned: false,
         }),
         via,
         removed,
@@ -395,6 +419,10 @@ pub async fn retain(
     let excess = all.len().saturating_sub(keep.max(1));
     let (mut removed, mut kept) = (Vec::new(), Vec::new());
     for v in all.iter().take(excess) {
+        if v.pinned {
+            kept.push(v.vmid);
+            continue;
+        }
         if clones_of(client, v).await?.is_empty() {
             delete_version(client, v).await?;
             removed.push(v.vmid);
@@ -481,4 +509,76 @@ pub async fn rebuild(
     }
     let spec = BuildSpec { expected: Some((alg, hash)), ..spec.clone() };
     build(client, &spec, progress).await
+}
+
+/// Point `name` at `version` (default: the one before the current one) by pinning it; a later
+/// build does not move a pinned name. `None` unpins, so the name follows the newest again.
+pub async fn rollback(
+    client: &Client,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Version, OpsError> {
+    let all = versions(client, Some(name)).await?;
+    if all.is_empty() {
+        return Err(OpsError::Invalid(format!(
+            "no template named {name}; see `proxctl template list`"
+        )));
+    }
+    let target = match version {
+        Some(v) => all.iter().find(|x| x.version == v).ok_or_else(|| {
+            let have: Vec<&str> = all.iter().map(|x| x.version.as_str()).collect();
+            OpsError::Invalid(format!("{name} has no version {v} (versions: {})", have.join(", ")))
+        })?,
+        None => {
+            let cur = all.iter().position(|x| x.current).unwrap_or(all.len() - 1);
+            all.get(cur.wrapping_sub(1)).filter(|_| cur > 0).ok_or_else(|| {
+                OpsError::Invalid(format!("{name} has no version older than {}", all[cur].version))
+            })?
+        }
+    };
+    set_pin(client, name, &all, Some(target.vmid)).await?;
+    Ok(Version { current: true, pinned: true, ..target.clone() })
+}
+
+/// Unpin `name`: it follows its newest version again.
+pub async fn unpin(client: &Client, name: &str) -> Result<Version, OpsError> {
+    let all = versions(client, Some(name)).await?;
+    let newest = all.last().cloned().ok_or_else(|| {
+        OpsError::Invalid(format!("no template named {name}; see `proxctl template list`"))
+    })?;
+    set_pin(client, name, &all, None).await?;
+    Ok(Version { current: true, pinned: false, ..newest })
+}
+
+/// Tag exactly `pin` (or none) of `all` as pinned.
+async fn set_pin(
+    client: &Client,
+    name: &str,
+    all: &[Version],
+    pin: Option<u32>,
+) -> Result<(), OpsError> {
+    for v in all {
+        let want = Some(v.vmid) == pin;
+        if want == v.pinned {
+            continue;
+        }
+        let (node, vmid) = (
+            NodeName::new(v.node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?,
+            VmId::new(v.vmid).map_err(|e| OpsError::Invalid(e.to_string()))?,
+        );
+        let mut tags = vec![TEMPLATE_TAG.to_string(), format!("tpl-{name}")];
+        if want {
+            tags.push(PINNED_TAG.into());
+        }
+        let mut p = proxctl_types::wire::FormParams::new();
+        p.push("tags", proxctl_types::wire::normalize_tags(tags.iter().map(String::as_str)));
+        let vs = vmid.to_string();
+        let req = proxctl_client::ApiRequest::new(
+            proxctl_client::Endpoint::QemuConfigPut,
+            &[node.as_str(), &vs],
+            p,
+        );
+        client.send(&req).await?;
+    }
+    Ok(())
 }

@@ -196,6 +196,15 @@ pub async fn template(
             out!("{}", proxctl_ops::output::render(&v, r.output)?);
             Ok(())
         }
+        T::Rollback { name, to, latest } => {
+            let v = if latest {
+                proxctl_ops::template::unpin(client, &name).await?
+            } else {
+                proxctl_ops::template::rollback(client, &name, to.as_deref()).await?
+            };
+            outln!("{name} now means {}@{} (VMID {})", v.name, v.version, v.vmid);
+            Ok(())
+        }
         T::Delete { which } => {
             let (name, version) = which.split_once('@').ok_or_else(|| {
                 UserError(format!("'{which}' is not NAME@VERSION; see `proxctl template list`"))
