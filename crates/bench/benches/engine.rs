@@ -116,6 +116,7 @@ fn pure_planning_of_10000_resources(c: &mut Criterion) {
         records: &[],
         leases: &[],
         allocations: &[],
+        catalog: None,
         prune: false,
     };
     let p = plan(&input).expect("plan");

@@ -51,6 +51,8 @@ pub struct ApplyOptions {
     pub lock_backoff: Duration,
     /// Clones of one source running at once.
     pub clones_per_source: usize,
+    /// The local image cache, for template builds that upload.
+    pub image_cache: std::path::PathBuf,
     pub progress: Option<Progress>,
 }
 
@@ -78,6 +80,8 @@ impl ApplyOptions {
             lock_attempts: 6,
             lock_backoff: Duration::from_millis(500),
             clones_per_source: 4,
+            image_cache: proxctl_images::cache::Cache::default_root(&|k| std::env::var(k).ok())
+                .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
             progress: None,
         }
     }
@@ -181,13 +185,44 @@ pub async fn apply(
             _ => None,
         })
         .collect();
-    let work = plan.changes.iter().filter(|c| c.action != Action::Noop || !c.steps.is_empty());
-    let results: Vec<ResourceResult> = futures_util::stream::iter(work)
+    // Two levels: template builds first, then everything else (which may clone them). A
+    // failed build fails the resources that clone it, not the others.
+    let work = |builds: bool| {
+        plan.changes.iter().filter(move |c| {
+            (c.action != Action::Noop || !c.steps.is_empty())
+                && c.steps.iter().any(|s| matches!(s, Step::BuildTemplate { .. })) == builds
+        })
+    };
+    let mut results: Vec<ResourceResult> = futures_util::stream::iter(work(true))
         .map(|c| run_change(client, store.as_ref(), apply, c, opts, &sources))
         .buffer_unordered(opts.parallel.max(1))
         .collect()
         .await;
-    let mut results = results;
+    let failed_builds: Vec<u32> = results.iter().filter(|r| !r.ok).filter_map(|r| r.vmid).collect();
+    for c in work(false) {
+        let blocked = c.steps.iter().find_map(|s| match s {
+            Step::Clone { source, .. } if failed_builds.contains(source) => Some(*source),
+            _ => None,
+        });
+        if let Some(src) = blocked {
+            results.push(ResourceResult {
+                key: c.key.clone(),
+                action: c.action,
+                vmid: c.vmid,
+                result: format!("not started: the template build of {src} failed"),
+                ok: false,
+                lock_retries: 0,
+            });
+        }
+    }
+    let rest: Vec<&Change> =
+        work(false).filter(|c| !results.iter().any(|r| r.key == c.key)).collect();
+    let more: Vec<ResourceResult> = futures_util::stream::iter(rest)
+        .map(|c| run_change(client, store.as_ref(), apply, c, opts, &sources))
+        .buffer_unordered(opts.parallel.max(1))
+        .collect()
+        .await;
+    results.extend(more);
     results.sort_by(|a, b| a.key.cmp(&b.key));
     for v in leased {
         if let Err(e) = store.release_vmid(v, &holder).await {
@@ -228,7 +263,9 @@ pub async fn recover(
         let vmid = e.params.get("vmid").and_then(serde_json::Value::as_u64);
         let created = vmid.is_some_and(|v| existing.iter().any(|x| u64::from(*x) == v));
         let (state, note) = match e.action.as_str() {
-            "clone" | "create" if created => (JournalState::Done, "had finished; the guest exists"),
+            "clone" | "create" | "build-template" if created => {
+                (JournalState::Done, "had finished; the guest exists")
+            }
             "destroy" if !created => (JournalState::Done, "had finished; the guest is gone"),
             _ => (
                 JournalState::Failed("interrupted (the process stopped); re-planned".into()),
@@ -292,6 +329,9 @@ pub fn describe(step: &Step) -> String {
         Step::AllocateIp { pool, ip } => format!("allocate {ip} from {pool}"),
         Step::Clone { source, vmid, node, .. } => format!("clone {source} to {vmid} on {node}"),
         Step::CreateCt { vmid, node, .. } => format!("create container {vmid} on {node}"),
+        Step::BuildTemplate { name, vmid, node, entry, .. } => {
+            format!("build template {name} ({}) as {vmid} on {node}", entry.id)
+        }
         Step::Configure { set, .. } => {
             format!("configure {}", set.keys().cloned().collect::<Vec<_>>().join(", "))
         }
@@ -310,6 +350,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::AllocateIp { .. } => "allocate-ip",
         Step::Clone { .. } => "clone",
         Step::CreateCt { .. } => "create",
+        Step::BuildTemplate { .. } => "build-template",
         Step::Configure { .. } => "configure",
         Step::Resize { .. } => "resize",
         Step::Migrate { .. } => "migrate",
@@ -385,7 +426,7 @@ async fn run_step(
     let mut attempt = 0;
     let mut backoff = opts.lock_backoff;
     let result = loop {
-        match execute(client, store, &key, step).await {
+        match execute(client, store, &key, step, &opts.image_cache).await {
             Err(e) if is_lock(&e) && attempt + 1 < opts.lock_attempts => {
                 attempt += 1;
                 tracing::info!(resource = %key, step = step_name(step), attempt, "lock busy; retrying");
@@ -421,6 +462,7 @@ async fn execute(
     store: &dyn StateStore,
     key: &ResourceKey,
     step: &Step,
+    image_cache: &std::path::Path,
 ) -> Result<(), StepError> {
     match step {
         Step::AllocateIp { pool, ip } => {
@@ -450,6 +492,34 @@ async fn execute(
             if let Started::Task(u) = client.qemu_clone(&sn, sv, v, &req).await? {
                 wait(client, u).await?;
             }
+        }
+        Step::BuildTemplate { name, vmid, node, entry, storage, vm_storage, disk_size, keep } => {
+            let (n, v) = ids(node, *vmid)?;
+            let bad = |e: proxctl_types::IdError| StepError::Other(e.to_string());
+            let spec = proxctl_ops::template::BuildSpec {
+                entry: (**entry).clone(),
+                name: name.clone(),
+                node: n,
+                import_storage: proxctl_types::StorageId::new(storage.as_str()).map_err(bad)?,
+                vm_storage: proxctl_types::StorageId::new(vm_storage.as_str()).map_err(bad)?,
+                bridge: "vmbr0".into(),
+                via: proxctl_ops::template::Via::Auto,
+                disk_size: disk_size
+                    .as_deref()
+                    .map(|s| s.parse().map_err(|_| StepError::Other(format!("bad size {s}"))))
+                    .transpose()?,
+                keep: *keep,
+                expected: None,
+                cache_root: image_cache.to_path_buf(),
+                vmid: Some(v),
+            };
+            proxctl_ops::template::build(
+                client,
+                &spec,
+                &|m: &str| tracing::info!(template = %name, "{m}"),
+            )
+            .await
+            .map_err(|e| StepError::Other(e.to_string()))?;
         }
         Step::CreateCt { node, vmid, params } => {
             let (n, v) = ids(node, *vmid)?;

@@ -44,12 +44,33 @@ pub async fn make_plan(
     declared: &[Declared],
     prune: bool,
 ) -> Result<Plan, EngineError> {
+    let wants_catalog = declared.iter().any(|d| matches!(d.body, manifest::Body::Template { .. }));
+    let catalog = if wants_catalog {
+        Some(
+            proxctl_ops::image::catalog(&|k| std::env::var(k).ok())
+                .map_err(|e| EngineError::BadPlanFile(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    make_plan_with(client, store, declared, prune, catalog.as_ref()).await
+}
+
+/// `make_plan` with the image catalog given (Template resources need one).
+pub async fn make_plan_with(
+    client: &Client,
+    store: &dyn StateStore,
+    declared: &[Declared],
+    prune: bool,
+    catalog: Option<&proxctl_images::catalog::Catalog>,
+) -> Result<Plan, EngineError> {
     let records = store.resources().await?;
     let leases = store.vmid_leases(jiff::Timestamp::now()).await?;
     let allocations = store.ip_allocations(None).await?;
     let known: BTreeSet<u32> = records.iter().filter_map(|r| r.vmid.map(|v| v.get())).collect();
     let observed = observe::observe(client, declared, &known).await?;
     let input = plan::PlanInput {
+        catalog,
         declared,
         observed: &observed,
         records: &records,

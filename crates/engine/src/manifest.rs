@@ -32,6 +32,7 @@ enum AnyDocument {
     VirtualMachine(Typed<VmSpec>),
     Container(Typed<CtSpec>),
     IpPool(Typed<IpPoolSpec>),
+    Template(Typed<TemplateSpec>),
 }
 
 #[derive(Deserialize)]
@@ -55,6 +56,10 @@ pub enum Body {
     IpPool {
         metadata: Metadata,
         spec: IpPoolSpec,
+    },
+    Template {
+        metadata: Metadata,
+        spec: TemplateSpec,
     },
 }
 
@@ -228,6 +233,27 @@ pub struct CtSpec {
     pub description: Option<String>,
 }
 
+/// A versioned template built from a catalog image; VMs name it in `template:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TemplateSpec {
+    /// Catalog id (`proxctl image list`).
+    pub image: String,
+    pub node: String,
+    /// Storage with `import` content (default `local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// Storage for the template's disks (default `local-lvm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_storage: Option<String>,
+    /// Disk size (default: the catalog's recommendation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_size: Option<String>,
+    /// Versions to keep (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<usize>,
+}
+
 /// Addresses handed out to VMs that ask for one by pool name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -282,13 +308,15 @@ impl Body {
             Body::VirtualMachine { .. } => "VirtualMachine",
             Body::Container { .. } => "Container",
             Body::IpPool { .. } => "IPPool",
+            Body::Template { .. } => "Template",
         }
     }
     pub fn name(&self) -> &str {
         match self {
             Body::VirtualMachine { metadata, .. }
             | Body::Container { metadata, .. }
-            | Body::IpPool { metadata, .. } => &metadata.name,
+            | Body::IpPool { metadata, .. }
+            | Body::Template { metadata, .. } => &metadata.name,
         }
     }
 }
@@ -410,7 +438,8 @@ fn parse_into(
                 problems.push(at(
                     1,
                     1,
-                    "missing field `kind` (kinds: VirtualMachine, Container, IPPool)".into(),
+                    "missing field `kind` (kinds: VirtualMachine, Container, IPPool, Template)"
+                        .into(),
                 ));
                 continue;
             }
@@ -422,7 +451,7 @@ fn parse_into(
                 problems.push(at(
                     l,
                     c,
-                    "unknown kind (kinds: VirtualMachine, Container, IPPool)".into(),
+                    "unknown kind (kinds: VirtualMachine, Container, IPPool, Template)".into(),
                 ));
             }
             Ok(Some((api_version, body))) => {
@@ -458,6 +487,10 @@ fn typed(kind: &str, doc: &str) -> Result<Option<(String, Body)>, serde_yaml_ng:
         "IPPool" => {
             let t: Typed<IpPoolSpec> = serde_yaml_ng::from_str(doc)?;
             (t.api_version, Body::IpPool { metadata: t.metadata, spec: t.spec })
+        }
+        "Template" => {
+            let t: Typed<TemplateSpec> = serde_yaml_ng::from_str(doc)?;
+            (t.api_version, Body::Template { metadata: t.metadata, spec: t.spec })
         }
         _ => return Ok(None),
     }))
@@ -655,6 +688,16 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
             }
             check_tags(&spec.tags, &mut bad);
             check_nodes(spec.node.as_deref(), &spec.allowed_nodes, &mut bad);
+        }
+        Body::Template { spec, .. } => {
+            if let Some(s) = &spec.disk_size
+                && s.parse::<DiskSize>().is_err()
+            {
+                bad("spec.diskSize", format!("'{s}' is not a size such as 10G"));
+            }
+            if spec.keep == Some(0) {
+                bad("spec.keep", "keep must be at least 1".into());
+            }
         }
         Body::IpPool { spec, .. } => match spec.cidr.parse::<ipnet::IpNet>() {
             Err(_) => {

@@ -63,7 +63,7 @@ pub async fn observe(
         .filter_map(|d| match &d.body {
             Body::VirtualMachine { .. } => Some(("qemu", d.name())),
             Body::Container { .. } => Some(("lxc", d.name())),
-            Body::IpPool { .. } => None,
+            Body::IpPool { .. } | Body::Template { .. } => None,
         })
         .collect();
     // Templates the manifests clone from: their disks size the clones.
@@ -71,6 +71,7 @@ pub async fn observe(
         .iter()
         .filter_map(|d| match &d.body {
             Body::VirtualMachine { spec, .. } => spec.template.as_deref(),
+            Body::Template { metadata, .. } => Some(metadata.name.as_str()),
             _ => None,
         })
         .collect();

@@ -61,6 +61,17 @@ pub enum Step {
         /// Carries the identity marker from the first moment the guest exists.
         description: String,
     },
+    /// Build a versioned template from a catalog image (see `proxctl template build`).
+    BuildTemplate {
+        name: String,
+        vmid: u32,
+        node: String,
+        entry: Box<proxctl_images::catalog::Entry>,
+        storage: String,
+        vm_storage: String,
+        disk_size: Option<String>,
+        keep: usize,
+    },
     /// Create a container from an OS template, with every parameter decided.
     CreateCt {
         node: String,
@@ -180,6 +191,8 @@ pub struct PlanInput<'a> {
     /// Leases other applies hold: their VMIDs are not free.
     pub leases: &'a [VmidLease],
     pub allocations: &'a [IpAllocation],
+    /// The image catalog, for Template resources.
+    pub catalog: Option<&'a proxctl_images::catalog::Catalog>,
     /// Delete managed guests no manifest declares.
     pub prune: bool,
 }
@@ -212,24 +225,49 @@ impl Vmids {
 }
 
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
-    let obs = input.observed;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut changes = Vec::new();
     let mut basis = BTreeMap::new();
     let mut new_vmids = Vec::new();
-    let by_vmid: BTreeMap<u32, &ObservedGuest> = obs.guests.iter().map(|g| (g.vmid, g)).collect();
-    let records: BTreeMap<String, &ResourceRecord> =
-        input.records.iter().map(|r| (r.key.to_string(), r)).collect();
     let mut vmids = Vmids {
-        taken: obs
+        taken: input
+            .observed
             .guests
             .iter()
             .map(|g| g.vmid)
             .chain(input.leases.iter().map(|l| l.vmid.get()))
             .collect(),
-        next: obs.next_vmid.max(100),
+        next: input.observed.next_vmid.max(100),
     };
+    // Templates first: a VM declared on a template this plan builds clones from the VMID and
+    // node decided here, so the builds become the DAG's first level.
+    let mut pending = Vec::new();
+    for d in input.declared {
+        let Body::Template { metadata, spec } = &d.body else { continue };
+        match plan_template(&d.key(), &metadata.name, spec, input, &mut vmids) {
+            Ok((change, synthetic)) => {
+                if let Some(g) = synthetic {
+                    new_vmids.push(g.vmid);
+                    pending.push(g);
+                }
+                changes.push(change);
+            }
+            Err(e) => problems.push(format!("{}: {e}", d.key())),
+        }
+    }
+    let augmented;
+    let obs = if pending.is_empty() {
+        input.observed
+    } else {
+        let mut o = input.observed.clone();
+        o.guests.extend(pending);
+        augmented = o;
+        &augmented
+    };
+    let by_vmid: BTreeMap<u32, &ObservedGuest> = obs.guests.iter().map(|g| (g.vmid, g)).collect();
+    let records: BTreeMap<String, &ResourceRecord> =
+        input.records.iter().map(|r| (r.key.to_string(), r)).collect();
     let pools: BTreeMap<&str, &IpPoolSpec> = input
         .declared
         .iter()
@@ -260,7 +298,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for d in input.declared {
         let key = d.key();
         match &d.body {
-            Body::IpPool { .. } => {}
+            Body::IpPool { .. } | Body::Template { .. } => {}
             Body::Container { metadata, spec } => {
                 let hash = spec_hash(&d.body);
                 let r = match owner.get(&key) {
@@ -1063,4 +1101,88 @@ fn power_state(
         reboot: false,
     });
     steps.push(step);
+}
+
+/// A Template resource: nothing to do when some version exists (rebuilds are explicit, since
+/// only the network can tell whether upstream changed); otherwise a build with its VMID
+/// decided now, and a stand-in for the future template that VMs in this plan can clone.
+fn plan_template(
+    key: &str,
+    name: &str,
+    spec: &crate::manifest::TemplateSpec,
+    input: &PlanInput<'_>,
+    vmids: &mut Vmids,
+) -> Result<(Change, Option<ObservedGuest>), String> {
+    let tag = format!("tpl-{name}");
+    let newest = input
+        .observed
+        .guests
+        .iter()
+        .filter(|g| g.template && g.tags.contains(&tag))
+        .max_by(|a, b| a.name.cmp(&b.name));
+    if let Some(g) = newest {
+        let change = Change {
+            key: key.into(),
+            action: Action::Noop,
+            vmid: Some(g.vmid),
+            node: Some(g.node.clone()),
+            summary: format!(
+                "version {} exists; `proxctl template rebuild` checks upstream",
+                g.name
+            ),
+            diffs: Vec::new(),
+            steps: Vec::new(),
+        };
+        return Ok((change, None));
+    }
+    let catalog = input.catalog.ok_or("no image catalog was given to the planner")?;
+    let entry = catalog.get(&spec.image).ok_or_else(|| {
+        format!("image '{}' is not in the catalog; see `proxctl image list`", spec.image)
+    })?;
+    if !input.observed.nodes.is_empty() && !input.observed.nodes.contains(&spec.node) {
+        return Err(format!("node {} is not online", spec.node));
+    }
+    let vmid = vmids.take();
+    let vm_storage = spec.vm_storage.clone().unwrap_or_else(|| "local-lvm".into());
+    let size = spec.disk_size.clone().unwrap_or_else(|| entry.disk_size.clone());
+    let mut config = proxctl_types::api::GuestConfig::new();
+    config.insert(
+        "scsi0".into(),
+        serde_json::json!(format!("{vm_storage}:base-{vmid}-disk-0,size={size}")),
+    );
+    let stand_in = ObservedGuest {
+        vmid,
+        node: spec.node.clone(),
+        kind: "qemu".into(),
+        name: name.into(),
+        template: true,
+        running: false,
+        tags: vec![tag],
+        pool: None,
+        config: Some(config),
+    };
+    let change = Change {
+        key: key.into(),
+        action: Action::Create,
+        vmid: Some(vmid),
+        node: Some(spec.node.clone()),
+        summary: format!("build from {} ({} {})", entry.id, entry.distro, entry.version),
+        diffs: vec![FieldDiff {
+            field: "image".into(),
+            from: None,
+            to: Some(entry.id.clone()),
+            reboot: false,
+        }],
+        steps: vec![Step::BuildTemplate {
+            name: name.into(),
+            vmid,
+            node: spec.node.clone(),
+            entry: Box::new(entry.clone()),
+            storage: spec.storage.clone().unwrap_or_else(|| "local".into()),
+            vm_storage,
+            disk_size: spec.disk_size.clone(),
+            keep: spec.keep.unwrap_or(3),
+        }],
+    };
+    Ok((change, Some(stand_in)))
 }

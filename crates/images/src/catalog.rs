@@ -137,6 +137,11 @@ impl Catalog {
         Ok(c)
     }
 
+    /// A catalog of just these entries (tests, embedding).
+    pub fn from_entries(entries: Vec<Entry>) -> Self {
+        Self { entries: entries.into_iter().map(|e| (e.id.clone(), e)).collect() }
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }

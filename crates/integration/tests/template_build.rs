@@ -55,6 +55,7 @@ fn spec(e: Entry, via: Via, cache: &std::path::Path) -> BuildSpec {
         keep: 2,
         expected: None,
         cache_root: cache.to_path_buf(),
+        vmid: None,
     }
 }
 
@@ -227,4 +228,59 @@ async fn a_storage_without_import_content_gets_an_error_that_names_the_fix() {
             && err.contains("pvesm set"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_builds_its_template_first_then_clones_it_and_then_is_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(img) = support::qcow2(dir.path(), "t.qcow2", "64M") else { return };
+    let sums = format!("{}  tiny.qcow2\n", hex::encode(sha2::Sha256::digest(&img))).into_bytes();
+    let files: support::Files = Arc::new(Mutex::new(vec![
+        ("/img/tiny.qcow2".into(), img),
+        ("/img/SHA256SUMS".into(), sums),
+    ]));
+    let base = support::file_server(files).await;
+    let h = support::realtime("guests: []\n", 1).await;
+    let catalog = proxctl_images::catalog::Catalog::from_entries(vec![entry(
+        "tiny-os",
+        format!("{base}/img/tiny.qcow2"),
+        format!("{base}/img/SHA256SUMS"),
+        ChecksumFormat::GnuSha256,
+    )]);
+    let m = "apiVersion: proxctl.io/v1\nkind: Template\nmetadata: {name: tiny}\nspec: {image: tiny-os, node: pve, diskSize: 6G}\n---\n\
+             apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app}\nspec: {template: tiny, disks: {scsi0: {size: 8G}}, start: true}\n";
+    let declared = proxctl_engine::manifest::parse(std::path::Path::new("m.yaml"), m).unwrap();
+    let store: Arc<dyn proxctl_state::StateStore> =
+        Arc::new(proxctl_state_sqlite::SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
+    let plan =
+        proxctl_engine::make_plan_with(&h.client, store.as_ref(), &declared, false, Some(&catalog))
+            .await
+            .unwrap();
+    let tpl = plan.changes.iter().find(|c| c.key == "Template/tiny").unwrap();
+    let app = plan.changes.iter().find(|c| c.key == "VirtualMachine/app").unwrap();
+    assert_eq!(
+        (tpl.action, app.action),
+        (proxctl_engine::Action::Create, proxctl_engine::Action::Create)
+    );
+    let source = app.steps.iter().find_map(|s| match s {
+        proxctl_engine::plan::Step::Clone { source, .. } => Some(*source),
+        _ => None,
+    });
+    assert_eq!(source, tpl.vmid, "the VM clones the template this plan builds");
+    assert!(
+        app.diffs.iter().any(|d| d.field == "disks.scsi0.size" && d.from.as_deref() == Some("6G")),
+        "{:?}",
+        app.diffs
+    );
+
+    let mut opts = proxctl_engine::ApplyOptions::new("test");
+    opts.image_cache = dir.path().join("cache");
+    let report =
+        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let again =
+        proxctl_engine::make_plan_with(&h.client, store.as_ref(), &declared, false, Some(&catalog))
+            .await
+            .unwrap();
+    assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
 }

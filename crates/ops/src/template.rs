@@ -72,6 +72,8 @@ pub struct BuildSpec {
     /// Hash the caller already knows (skips reading the checksum file).
     pub expected: Option<(Algorithm, String)>,
     pub cache_root: PathBuf,
+    /// Use this VMID (decided by a plan) instead of asking `nextid`.
+    pub vmid: Option<VmId>,
 }
 
 /// One template version, read back from PVE.
@@ -289,7 +291,10 @@ pub async fn build(
         version = format!("{day}-{n}");
         n += 1;
     }
-    let vmid = client.next_id(None).await?;
+    let vmid = match spec.vmid {
+        Some(v) => v,
+        None => client.next_id(None).await?,
+    };
     let built = jiff::Timestamp::now().to_string();
     let alg_key = if alg == Algorithm::Sha512 { "sha512" } else { "sha256" };
     let mut description = vec![

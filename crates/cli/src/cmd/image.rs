@@ -166,6 +166,7 @@ fn build_spec(
         expected: None,
         cache_root: Cache::default_root(&|k| std::env::var(k).ok())
             .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
+        vmid: None,
     })
 }
 
