@@ -111,6 +111,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// cloud-init NoCloud seeds: write the seed ISO a VM would get, locally.
+    Cloudinit {
+        #[command(subcommand)]
+        command: CloudinitCommand,
+    },
     /// Versioned templates from cloud images, built through the API alone.
     Template {
         #[command(subcommand)]
@@ -1045,5 +1050,44 @@ pub enum TemplateCommand {
     Delete {
         #[arg(value_name = "NAME@VERSION")]
         which: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudinitCommand {
+    /// Render user-data, meta-data and network-config v2, and write them as an ISO 9660 image
+    /// labelled cidata (and print them unless -o json).
+    Render {
+        /// Write the seed ISO here.
+        #[arg(long)]
+        iso: Option<PathBuf>,
+        #[arg(long)]
+        hostname: String,
+        /// The default user cloud-init creates.
+        #[arg(long)]
+        user: Option<String>,
+        /// A public key file (repeatable), e.g. ~/.ssh/id_ed25519.pub.
+        #[arg(long = "ssh-key")]
+        ssh_keys: Vec<PathBuf>,
+        /// `dhcp` (default) or an address with prefix, e.g. 10.0.0.5/24.
+        #[arg(long)]
+        ip: Option<String>,
+        #[arg(long)]
+        gateway: Option<String>,
+        /// `dhcp`, `auto` or an IPv6 address with prefix.
+        #[arg(long)]
+        ip6: Option<String>,
+        #[arg(long)]
+        gateway6: Option<String>,
+        #[arg(long)]
+        nameserver: Vec<String>,
+        #[arg(long)]
+        searchdomain: Vec<String>,
+        /// Match the NIC by this MAC address.
+        #[arg(long)]
+        mac: Option<String>,
+        /// Use this #cloud-config file as user-data instead of generating one.
+        #[arg(long)]
+        user_data: Option<PathBuf>,
     },
 }

@@ -1342,3 +1342,48 @@ async fn image_fetch_verifies_against_the_catalog_checksum_and_caches_by_hash() 
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!cached.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudinit_render_writes_a_nocloud_seed_iso_whose_instance_id_follows_the_content() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id.pub");
+    std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey me@laptop\n").unwrap();
+    let iso = dir.path().join("seed.iso");
+    let args = |extra: &'static str| {
+        let mut a = vec!["cloudinit", "render", "--hostname", "web-1", "--user", "debian"];
+        a.extend([
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--ip",
+            "10.0.0.5/24",
+            "--gateway",
+            "10.0.0.1",
+        ]);
+        a.extend(["--iso", iso.to_str().unwrap()]);
+        if !extra.is_empty() {
+            a.extend(["--nameserver", extra]);
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let a1 = args("");
+    let r = proxctl(&s, &a1.iter().map(String::as_str).collect::<Vec<_>>(), &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = std::fs::read(&iso).unwrap();
+    let files = proxctl_images::iso::read_joliet(&first).unwrap();
+    let get =
+        |n: &str| String::from_utf8(files.iter().find(|(f, _)| f == n).unwrap().1.clone()).unwrap();
+    assert!(get("user-data").contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey"));
+    assert!(get("network-config").contains("10.0.0.5/24"));
+    let iid = |m: String| m.lines().next().unwrap().to_string();
+    let id1 = iid(get("meta-data"));
+    // Changed settings: a new instance-id, so cloud-init applies them at the next boot.
+    let a2 = args("10.0.0.2");
+    let r = proxctl(&s, &a2.iter().map(String::as_str).collect::<Vec<_>>(), &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files2 = proxctl_images::iso::read_joliet(&std::fs::read(&iso).unwrap()).unwrap();
+    let meta2 = String::from_utf8(files2[0].1.clone()).unwrap();
+    assert_ne!(iid(meta2), id1);
+    let r = proxctl(&s, &["cloudinit", "render", "--hostname", "x", "--ip", "10.0.0.5"], &[]).await;
+    assert_eq!(r.code, 1, "bad input is a user error: {}", r.stderr);
+}

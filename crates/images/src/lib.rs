@@ -4,4 +4,6 @@
 pub mod cache;
 pub mod catalog;
 pub mod checksum;
+pub mod iso;
+pub mod nocloud;
 pub mod resolve;

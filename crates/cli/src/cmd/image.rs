@@ -242,3 +242,68 @@ fn report(r: &Resolved, b: &proxctl_ops::template::Built) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+pub fn cloudinit(r: &Resolved, c: crate::flags::CloudinitCommand) -> anyhow::Result<()> {
+    let crate::flags::CloudinitCommand::Render {
+        iso,
+        hostname,
+        user,
+        ssh_keys,
+        ip,
+        gateway,
+        ip6,
+        gateway6,
+        nameserver,
+        searchdomain,
+        mac,
+        user_data,
+    } = c;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| UserError(format!("cannot read {}: {e}", p.display())))
+    };
+    let mut keys = Vec::new();
+    for p in &ssh_keys {
+        keys.extend(read(p)?.lines().filter(|l| !l.trim().is_empty()).map(String::from));
+    }
+    let user_data = user_data.as_deref().map(read).transpose()?;
+    if let Some(u) = &user_data
+        && !u.starts_with("#cloud-config")
+    {
+        return Err(UserError("--user-data must start with #cloud-config".into()).into());
+    }
+    if let Some(a) = ip.as_deref().filter(|a| *a != "dhcp")
+        && a.parse::<ipnet::Ipv4Net>().is_err()
+    {
+        return Err(
+            UserError(format!("--ip '{a}' is neither dhcp nor an address with prefix")).into()
+        );
+    }
+    let seed = proxctl_images::nocloud::Seed {
+        hostname,
+        user,
+        ssh_keys: keys,
+        ipv4: ip,
+        gateway4: gateway,
+        ipv6: ip6,
+        gateway6,
+        nameservers: nameserver,
+        search: searchdomain,
+        mac,
+        user_data,
+    };
+    if let Some(path) = &iso {
+        std::fs::write(path, seed.iso())
+            .map_err(|e| UserError(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {} (instance-id {})", path.display(), seed.instance_id());
+    }
+    if r.output == proxctl_ops::output::Format::Json {
+        let files: std::collections::BTreeMap<&str, String> = seed.files().into_iter().collect();
+        outln!("{}", serde_json::to_string_pretty(&files)?);
+    } else if iso.is_none() {
+        for (name, content) in seed.files() {
+            outln!("--- {name}\n{content}");
+        }
+    }
+    Ok(())
+}

@@ -167,6 +167,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             out!("{}", proxctl_ops::output::render(&rows, r.output)?);
             Ok(())
         }
+        Command::Cloudinit { command } => {
+            let r = config::resolve_from_env(&g)?;
+            image::cloudinit(&r, command)
+        }
         Command::Template { command } => {
             let (r, client) = connect(&g)?;
             image::template(&r, &client, command).await
