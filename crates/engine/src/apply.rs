@@ -329,6 +329,8 @@ pub fn describe(step: &Step) -> String {
         Step::AllocateIp { pool, ip } => format!("allocate {ip} from {pool}"),
         Step::Clone { source, vmid, node, .. } => format!("clone {source} to {vmid} on {node}"),
         Step::CreateCt { vmid, node, .. } => format!("create container {vmid} on {node}"),
+        Step::SeedIso { storage, filename, .. } => format!("upload seed {storage}:iso/{filename}"),
+        Step::DeleteVolume { volid, .. } => format!("delete {volid}"),
         Step::BuildTemplate { name, vmid, node, entry, .. } => {
             format!("build template {name} ({}) as {vmid} on {node}", entry.id)
         }
@@ -350,6 +352,8 @@ fn step_name(step: &Step) -> &'static str {
         Step::AllocateIp { .. } => "allocate-ip",
         Step::Clone { .. } => "clone",
         Step::CreateCt { .. } => "create",
+        Step::SeedIso { .. } => "seed-iso",
+        Step::DeleteVolume { .. } => "delete-volume",
         Step::BuildTemplate { .. } => "build-template",
         Step::Configure { .. } => "configure",
         Step::Resize { .. } => "resize",
@@ -520,6 +524,53 @@ async fn execute(
             )
             .await
             .map_err(|e| StepError::Other(e.to_string()))?;
+        }
+        Step::SeedIso { node, storage, filename, files } => {
+            let n = NodeName::new(node.as_str()).map_err(|e| StepError::Other(e.to_string()))?;
+            let sid = proxctl_types::StorageId::new(storage.as_str())
+                .map_err(|e| StepError::Other(e.to_string()))?;
+            let volid = format!("{storage}:iso/{filename}");
+            // Content-addressed name: if it is there (a retry after a crash), it is right.
+            let present = client
+                .storage_content(&n, &sid, Some("iso"), None)
+                .await?
+                .iter()
+                .any(|c| c.volid == volid);
+            if !present {
+                let refs: Vec<(&str, &[u8])> =
+                    files.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+                let iso = proxctl_images::iso::build("cidata", &refs);
+                let dir =
+                    tempfile::tempdir().map_err(|e| StepError::Other(format!("temp dir: {e}")))?;
+                let path = dir.path().join(filename);
+                std::fs::write(&path, &iso)
+                    .map_err(|e| StepError::Other(format!("writing the seed: {e}")))?;
+                let hex = {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(&iso))
+                };
+                let up = proxctl_client::endpoints::storage::UploadRequest {
+                    content: proxctl_client::endpoints::storage::TransferContent::Iso,
+                    filename: filename.clone(),
+                    checksum: Some(proxctl_client::endpoints::storage::Checksum {
+                        algorithm: proxctl_client::endpoints::storage::ChecksumAlgorithm::Sha256,
+                        hex,
+                    }),
+                    path,
+                };
+                wait(client, client.storage_upload(&n, &sid, &up, None).await?).await?;
+            }
+        }
+        Step::DeleteVolume { node, volid } => {
+            let n = NodeName::new(node.as_str()).map_err(|e| StepError::Other(e.to_string()))?;
+            let v = proxctl_types::VolumeId::new(volid.as_str())
+                .map_err(|e| StepError::Other(e.to_string()))?;
+            match client.storage_delete_content(&n, &v, None).await {
+                Ok(Some(u)) => wait(client, u).await?,
+                Ok(None) => {}
+                Err(e) if e.api().is_some_and(|a| a.kind == ApiErrorKind::DoesNotExist) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Step::CreateCt { node, vmid, params } => {
             let (n, v) = ids(node, *vmid)?;

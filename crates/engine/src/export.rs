@@ -81,6 +81,8 @@ pub fn vm_manifest(g: &ObservedGuest, all: &[ObservedGuest]) -> Result<Typed<VmS
         .map(|k| k.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect())
         .unwrap_or_default();
     let cloud_init = CloudInitSpec {
+        mode: None,
+        iso_storage: None,
         user: c.ciuser.clone(),
         ssh_keys,
         ip,

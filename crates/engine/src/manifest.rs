@@ -156,6 +156,13 @@ pub struct NicSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CloudInitSpec {
+    /// `native` (PVE's cloud-init drive, the default) or `iso` (a NoCloud seed ISO proxctl
+    /// builds, uploads as `iso` content and attaches as a CD-ROM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Storage with `iso` content for seed ISOs (default `local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso_storage: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Public keys, one per entry.
@@ -622,6 +629,9 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
                 }
             }
             if let Some(ci) = &spec.cloud_init {
+                if let Some(m) = ci.mode.as_deref().filter(|m| *m != "native" && *m != "iso") {
+                    bad("spec.cloudInit.mode", format!("mode must be native or iso, not '{m}'"));
+                }
                 for (n, ip) in &ci.ip {
                     let path = format!("spec.cloudInit.ip.{n}");
                     if !spec.networks.contains_key(n) {

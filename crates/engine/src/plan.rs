@@ -72,6 +72,18 @@ pub enum Step {
         disk_size: Option<String>,
         keep: usize,
     },
+    /// Build a NoCloud seed ISO from these files and upload it as `iso` content.
+    SeedIso {
+        node: String,
+        storage: String,
+        filename: String,
+        files: BTreeMap<String, String>,
+    },
+    /// Delete a volume (an outdated seed ISO). Nothing to do if it is already gone.
+    DeleteVolume {
+        node: String,
+        volid: String,
+    },
     /// Create a container from an OS template, with every parameter decided.
     CreateCt {
         node: String,
@@ -360,6 +372,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                     steps.push(Step::Shutdown { node: node.clone(), vmid: g.vmid, lxc });
                 }
                 steps.push(Step::Destroy { node: node.clone(), vmid: g.vmid, lxc });
+                if let Some(volid) = seed_volume(g.text("ide2"), g.vmid) {
+                    steps.push(Step::DeleteVolume { node: node.clone(), volid });
+                }
                 steps.push(Step::Forget);
                 let protected = g
                     .config
@@ -459,11 +474,63 @@ impl<'a> Ipam<'a> {
 struct Desired {
     values: BTreeMap<String, (String, bool)>,
     allocations: Vec<(String, IpAddr)>,
+    /// ISO mode: where the seed goes and what it holds.
+    seed: Option<SeedIso>,
+}
+
+struct SeedIso {
+    storage: String,
+    filename: String,
+    files: BTreeMap<String, String>,
+}
+
+/// The volume id of a seed ISO proxctl made for `vmid`, if `ide2` holds one.
+fn seed_volume(ide2: Option<&str>, vmid: u32) -> Option<String> {
+    let vol = ide2?.split(',').next()?;
+    let file = vol.split_once(":iso/")?.1;
+    file.starts_with(&format!("proxctl-{vmid}-")).then(|| vol.to_string())
+}
+
+/// Replace the native cloud-init keys with a NoCloud seed ISO holding the same settings.
+fn into_seed(
+    v: &mut BTreeMap<String, (String, bool)>,
+    name: &str,
+    vmid: u32,
+    ci: &crate::manifest::CloudInitSpec,
+) -> SeedIso {
+    let take = |v: &mut BTreeMap<String, (String, bool)>, k: &str| v.remove(k).map(|(x, _)| x);
+    let ipc = take(v, "ipconfig0").and_then(|t| t.parse::<IpConfig>().ok());
+    for k in ["ciuser", "sshkeys", "nameserver", "searchdomain"] {
+        v.remove(k);
+    }
+    v.retain(|k, _| !k.starts_with("ipconfig"));
+    let seed = proxctl_images::nocloud::Seed {
+        hostname: name.to_string(),
+        user: ci.user.clone(),
+        ssh_keys: ci.ssh_keys.clone(),
+        ipv4: ipc.as_ref().and_then(|c| c.ip.as_ref()).map(|i| i.to_string()),
+        gateway4: ipc.as_ref().and_then(|c| c.gw).map(|g| g.to_string()),
+        ipv6: ipc.as_ref().and_then(|c| c.ip6.as_ref()).map(|i| i.to_string()),
+        gateway6: ipc.as_ref().and_then(|c| c.gw6).map(|g| g.to_string()),
+        nameservers: ci.nameserver.iter().cloned().collect(),
+        search: ci.searchdomain.iter().cloned().collect(),
+        mac: None,
+        user_data: None,
+    };
+    let storage = ci.iso_storage.clone().unwrap_or_else(|| "local".into());
+    let filename = format!("proxctl-{vmid}-{}.iso", seed.instance_id());
+    v.insert("ide2".into(), (format!("{storage}:iso/{filename},media=cdrom"), true));
+    SeedIso {
+        storage,
+        filename,
+        files: seed.files().into_iter().map(|(n, c)| (n.to_string(), c)).collect(),
+    }
 }
 
 fn desired_config(
     key: &str,
     name: &str,
+    vmid: u32,
     spec: &VmSpec,
     observed: Option<&QemuConfig>,
     pools: &BTreeMap<&str, &IpPoolSpec>,
@@ -566,9 +633,10 @@ fn desired_config(
             let text = text.parse::<IpConfig>().map(|c| c.to_string()).unwrap_or(text);
             set(&format!("ipconfig{n}"), text, true);
         }
-        return Ok(Desired { values: v, allocations });
+        let seed = (ci.mode.as_deref() == Some("iso")).then(|| into_seed(&mut v, name, vmid, ci));
+        return Ok(Desired { values: v, allocations, seed });
     }
-    Ok(Desired { values: v, allocations: Vec::new() })
+    Ok(Desired { values: v, allocations: Vec::new(), seed: None })
 }
 
 /// PVE's value for a key, normalised the way `desired_config` writes it.
@@ -688,7 +756,7 @@ fn update_vm(
         .transpose()
         .map_err(|e| format!("cannot read the config of VMID {}: {e}", g.vmid))?
         .unwrap_or_default();
-    let want = desired_config(key, name, spec, Some(&cfg), pools, ipam)?;
+    let want = desired_config(key, name, g.vmid, spec, Some(&cfg), pools, ipam)?;
     let mut diffs = Vec::new();
     let mut set = BTreeMap::new();
     for (k, (val, reboot)) in &want.values {
@@ -732,6 +800,17 @@ fn update_vm(
     if let Some(m) = migrate {
         steps.push(m);
     }
+    // A changed seed: upload the new ISO before pointing ide2 at it, drop the old one after.
+    let old_seed = seed_volume(g.text("ide2"), g.vmid);
+    let new_seed = want.seed.filter(|_| set.contains_key("ide2"));
+    if let Some(sd) = &new_seed {
+        steps.push(Step::SeedIso {
+            node: node.clone(),
+            storage: sd.storage.clone(),
+            filename: sd.filename.clone(),
+            files: sd.files.clone(),
+        });
+    }
     if !set.is_empty() {
         steps.push(Step::Configure {
             node: node.clone(),
@@ -740,6 +819,9 @@ fn update_vm(
             delete: Vec::new(),
             lxc: false,
         });
+    }
+    if let (Some(_), Some(volid)) = (&new_seed, old_seed) {
+        steps.push(Step::DeleteVolume { node: node.clone(), volid });
     }
     steps.extend(resize.into_iter().map(|s| match s {
         Step::Resize { vmid, disk, size, lxc, .. } => {
@@ -808,7 +890,7 @@ fn create_vm(
     if !obs.nodes.is_empty() && !obs.nodes.contains(&node) {
         return Err(format!("node {node} is not online (online: {})", obs.nodes.join(", ")));
     }
-    let want = desired_config(key, name, spec, None, pools, ipam)?;
+    let want = desired_config(key, name, vmid, spec, None, pools, ipam)?;
     let mut diffs: Vec<FieldDiff> = want
         .values
         .iter()
@@ -846,6 +928,14 @@ fn create_vm(
         description: with_resource(spec.description.as_deref().unwrap_or(""), key),
     });
     steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
+    if let Some(sd) = &want.seed {
+        steps.push(Step::SeedIso {
+            node: node.clone(),
+            storage: sd.storage.clone(),
+            filename: sd.filename.clone(),
+            files: sd.files.clone(),
+        });
+    }
     if !set.is_empty() {
         steps.push(Step::Configure {
             node: node.clone(),

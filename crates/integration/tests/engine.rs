@@ -338,3 +338,75 @@ async fn containers_are_created_updated_grown_and_pruned() {
         "the running container was stopped and destroyed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iso_cloud_init_uploads_a_seed_replaces_it_on_change_and_removes_it_with_the_vm() {
+    let (h, _dir, store) = setup().await;
+    let vm = |key: &str| {
+        format!(
+            "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: seeded}}\n\
+             spec: {{template: debian-12, networks: {{net0: {{bridge: vmbr0}}}}, \
+             cloudInit: {{mode: iso, user: debian, sshKeys: ['{key}'], ip: {{net0: {{address: 10.0.0.9/24, gateway: 10.0.0.1}}}}}}}}\n"
+        )
+    };
+    let isos = |h: &support::Harness| -> Vec<String> {
+        h.sim.with_world(|w| {
+            w.volumes
+                .values()
+                .filter(|v| v.volid.contains(":iso/proxctl-"))
+                .map(|v| v.volid.clone())
+                .collect()
+        })
+    };
+    let (plan, report) = plan_and_apply(
+        &h.client,
+        Arc::clone(&store),
+        &declared(&vm("ssh-ed25519 AAAA one@x")),
+        false,
+        &opts(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let vmid = plan.changes[0].vmid.unwrap();
+    let first = isos(&h);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let ide2 = h.sim.with_world(|w| w.guests[&vmid].conf["ide2"].clone());
+    assert_eq!(ide2, format!("{},media=cdrom", first[0]));
+    let conf = h.sim.with_world(|w| w.guests[&vmid].conf.clone());
+    assert!(
+        !conf.contains_key("ciuser") && !conf.contains_key("ipconfig0"),
+        "ISO mode sets no native keys"
+    );
+    let again =
+        make_plan(&h.client, store.as_ref(), &declared(&vm("ssh-ed25519 AAAA one@x")), false)
+            .await
+            .unwrap();
+    assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
+
+    // New user-data: an update (never a replacement) with a new seed, and the old one gone.
+    let (plan, report) = plan_and_apply(
+        &h.client,
+        Arc::clone(&store),
+        &declared(&vm("ssh-ed25519 BBBB two@x")),
+        false,
+        &opts(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.changes[0].action, Action::Update);
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let second = isos(&h);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first, "a new instance-id, a new seed");
+    assert_eq!(
+        h.sim.with_world(|w| w.guests[&vmid].conf["ide2"].clone()),
+        format!("{},media=cdrom", second[0])
+    );
+
+    // Deleting the VM deletes its seed: no orphan ISOs.
+    let (_, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &[], true, &opts()).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    assert!(isos(&h).is_empty(), "{:?}", isos(&h));
+}
