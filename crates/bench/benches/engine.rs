@@ -84,6 +84,7 @@ fn pure_planning_of_10000_resources(c: &mut Criterion) {
         running: false,
         tags: vec![],
         pool: None,
+        ha_state: None,
         config: None,
     }];
     for i in 0..n {
@@ -106,6 +107,7 @@ fn pure_planning_of_10000_resources(c: &mut Criterion) {
             running: false,
             tags: vec!["fleet".into(), "proxctl".into()],
             pool: None,
+            ha_state: None,
             config: Some(cfg),
         });
     }

@@ -331,6 +331,7 @@ pub fn describe(step: &Step) -> String {
         Step::CreateCt { vmid, node, .. } => format!("create container {vmid} on {node}"),
         Step::SeedIso { storage, filename, .. } => format!("upload seed {storage}:iso/{filename}"),
         Step::DeleteVolume { volid, .. } => format!("delete {volid}"),
+        Step::HaSet { sid, state, .. } => format!("HA {sid} {state}"),
         Step::BuildTemplate { name, vmid, node, entry, .. } => {
             format!("build template {name} ({}) as {vmid} on {node}", entry.id)
         }
@@ -354,6 +355,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::CreateCt { .. } => "create",
         Step::SeedIso { .. } => "seed-iso",
         Step::DeleteVolume { .. } => "delete-volume",
+        Step::HaSet { .. } => "ha",
         Step::BuildTemplate { .. } => "build-template",
         Step::Configure { .. } => "configure",
         Step::Resize { .. } => "resize",
@@ -561,6 +563,7 @@ async fn execute(
                 wait(client, client.storage_upload(&n, &sid, &up, None).await?).await?;
             }
         }
+        Step::HaSet { sid, state, exists } => client.ha_set(sid, state, *exists).await?,
         Step::DeleteVolume { node, volid } => {
             let n = NodeName::new(node.as_str()).map_err(|e| StepError::Other(e.to_string()))?;
             let v = proxctl_types::VolumeId::new(volid.as_str())

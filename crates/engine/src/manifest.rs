@@ -124,9 +124,24 @@ pub struct VmSpec {
     /// PVE's protection flag: no delete, no disk removal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<bool>,
+    /// Put the VM under PVE's HA manager with this requested state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSpec>,
     /// Free text; proxctl adds its own marker line below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HaSpec {
+    /// `started` (default), `stopped`, `disabled` or `ignored`.
+    #[serde(default = "ha_started")]
+    pub state: String,
+}
+
+fn ha_started() -> String {
+    "started".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -665,6 +680,17 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
                         );
                     }
                 }
+            }
+            if let Some(h) = &spec.ha
+                && !["started", "stopped", "disabled", "ignored"].contains(&h.state.as_str())
+            {
+                bad(
+                    "spec.ha.state",
+                    format!(
+                        "'{}' is not an HA state (started, stopped, disabled, ignored)",
+                        h.state
+                    ),
+                );
             }
             check_tags(&spec.tags, &mut bad);
             check_nodes(spec.node.as_deref(), &spec.allowed_nodes, &mut bad);

@@ -34,6 +34,9 @@ pub struct ObservedGuest {
     pub running: bool,
     pub tags: Vec<String>,
     pub pool: Option<String>,
+    /// The HA manager's state for it, if it is an HA resource (from `/cluster/resources`).
+    #[serde(default)]
+    pub ha_state: Option<String>,
     /// The config, for guests the plan may touch; `None` for the rest.
     pub config: Option<GuestConfig>,
 }
@@ -99,6 +102,7 @@ pub async fn observe(
                         .map(|t| split_tags(t).map(String::from).collect())
                         .unwrap_or_default(),
                     pool: r.pool,
+                    ha_state: r.hastate,
                     config: None,
                 });
             }

@@ -79,6 +79,12 @@ pub enum Step {
         filename: String,
         files: BTreeMap<String, String>,
     },
+    /// Put a guest under HA in `state` (`exists`: it already is, so only the state changes).
+    HaSet {
+        sid: String,
+        state: String,
+        exists: bool,
+    },
     /// Delete a volume (an outdated seed ISO). Nothing to do if it is already gone.
     DeleteVolume {
         node: String,
@@ -830,6 +836,18 @@ fn update_vm(
         other => other,
     }));
     power_state(spec.start, g, &node, false, &mut diffs, &mut steps);
+    if let Some(h) = &spec.ha
+        && g.ha_state.as_deref() != Some(h.state.as_str())
+    {
+        diffs.push(FieldDiff {
+            field: "ha.state".into(),
+            from: g.ha_state.clone(),
+            to: Some(h.state.clone()),
+            reboot: false,
+        });
+        let sid = format!("vm:{}", g.vmid);
+        steps.push(Step::HaSet { sid, state: h.state.clone(), exists: g.ha_state.is_some() });
+    }
     let action = if diffs.is_empty() { Action::Noop } else { Action::Update };
     // Even with nothing to change in PVE the record is refreshed: a guest re-adopted by its
     // marker, or one that moved node, is written back to the store.
@@ -948,6 +966,19 @@ fn create_vm(
     steps.extend(resize);
     if spec.start == Some(true) {
         steps.push(Step::Start { node: node.clone(), vmid, lxc: false });
+    }
+    if let Some(h) = &spec.ha {
+        diffs.push(FieldDiff {
+            field: "ha.state".into(),
+            from: None,
+            to: Some(h.state.clone()),
+            reboot: false,
+        });
+        steps.push(Step::HaSet {
+            sid: format!("vm:{vmid}"),
+            state: h.state.clone(),
+            exists: false,
+        });
     }
     Ok(Change {
         key: key.into(),
@@ -1104,6 +1135,11 @@ fn update_ct(
         .transpose()
         .map_err(|e| format!("cannot read the config of CT {}: {e}", g.vmid))?
         .unwrap_or_default();
+    // Privileged or not is fixed at creation: changing it means a new container.
+    let have_unpriv = cfg.unprivileged.unwrap_or(false);
+    if let Some(want) = spec.unprivileged.filter(|w| *w != have_unpriv) {
+        return replace_ct(key, name, spec, g, hash, have_unpriv, want);
+    }
     let mut diffs = Vec::new();
     let mut set = BTreeMap::new();
     for (k, (val, reboot)) in desired_ct(key, name, spec, Some(&cfg)) {
@@ -1249,6 +1285,7 @@ fn plan_template(
         running: false,
         tags: vec![tag],
         pool: None,
+        ha_state: None,
         config: Some(config),
     };
     let change = Change {
@@ -1275,4 +1312,39 @@ fn plan_template(
         }],
     };
     Ok((change, Some(stand_in)))
+}
+
+/// Destroy and recreate a container under the same VMID, for a change PVE cannot make in
+/// place. Its data is lost, which the plan says (`-/+ replace`) and apply confirms.
+fn replace_ct(
+    key: &str,
+    name: &str,
+    spec: &crate::manifest::CtSpec,
+    g: &ObservedGuest,
+    hash: &str,
+    from: bool,
+    to: bool,
+) -> Result<Change, String> {
+    let obs = Observed { guests: Vec::new(), nodes: vec![g.node.clone()], next_vmid: 0 };
+    let mut create = create_ct(key, name, spec, g.vmid, &obs, hash)?;
+    let mut steps = Vec::new();
+    if g.running {
+        steps.push(Step::Shutdown { node: g.node.clone(), vmid: g.vmid, lxc: true });
+    }
+    steps.push(Step::Destroy { node: g.node.clone(), vmid: g.vmid, lxc: true });
+    steps.append(&mut create.steps);
+    Ok(Change {
+        key: key.into(),
+        action: Action::Replace,
+        vmid: Some(g.vmid),
+        node: Some(g.node.clone()),
+        summary: "unprivileged is fixed at creation; the container is destroyed and created again (its data is lost)".into(),
+        diffs: vec![FieldDiff {
+            field: "unprivileged".into(),
+            from: Some(u8::from(from).to_string()),
+            to: Some(u8::from(to).to_string()),
+            reboot: false,
+        }],
+        steps,
+    })
 }

@@ -410,3 +410,72 @@ async fn iso_cloud_init_uploads_a_seed_replaces_it_on_change_and_removes_it_with
     assert_eq!(report.failed(), 0, "{:#?}", report.results);
     assert!(isos(&h).is_empty(), "{:?}", isos(&h));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_state_is_declared_created_and_changed() {
+    let (h, _dir, store) = setup().await;
+    let vm = |state: &str| {
+        format!(
+            "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: ha-1}}\n\
+             spec: {{template: debian-12, start: true, ha: {{state: {state}}}}}\n"
+        )
+    };
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(&vm("started")), false, &opts())
+            .await
+            .unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let sid = format!("vm:{}", plan.changes[0].vmid.unwrap());
+    assert_eq!(
+        h.sim.with_world(|w| w.ha.get(&sid).map(|r| r.state.clone())),
+        Some("started".into())
+    );
+    let again =
+        make_plan(&h.client, store.as_ref(), &declared(&vm("started")), false).await.unwrap();
+    assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(&vm("stopped")), false, &opts())
+            .await
+            .unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    assert_eq!(plan.changes[0].diffs[0].field, "ha.state");
+    assert_eq!(
+        h.sim.with_world(|w| w.ha.get(&sid).map(|r| r.state.clone())),
+        Some("stopped".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_pve_cannot_make_in_place_is_planned_as_a_replace() {
+    let (h, _dir, store) = setup().await;
+    let ct = |unpriv: bool| {
+        format!(
+            "apiVersion: proxctl.io/v1\nkind: Container\nmetadata: {{name: ct-r}}\n\
+             spec: {{ostemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst', storage: local-lvm, unprivileged: {unpriv}, start: true}}\n"
+        )
+    };
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(&ct(true)), false, &opts())
+            .await
+            .unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let vmid = plan.changes[0].vmid.unwrap();
+    let plan = make_plan(&h.client, store.as_ref(), &declared(&ct(false)), false).await.unwrap();
+    assert_eq!(plan.changes[0].action, Action::Replace);
+    let text = proxctl_engine::render::text(&plan, false, false);
+    assert!(
+        text.contains("-/+ Container/ct-r")
+            && text.contains("data is lost")
+            && text.contains("1 to replace"),
+        "{text}"
+    );
+    let report =
+        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts()).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    assert_eq!(
+        h.sim.with_world(|w| w.guests[&vmid].conf.get("unprivileged").cloned()),
+        Some("0".into())
+    );
+    let again = make_plan(&h.client, store.as_ref(), &declared(&ct(false)), false).await.unwrap();
+    assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
+}

@@ -48,6 +48,28 @@ pub fn tasks() -> ApiRequest {
     ApiRequest::new(Endpoint::ClusterTasks, &[], FormParams::new())
 }
 
+/// HA resources as configured (`GET /cluster/ha/resources`).
+pub fn ha_resources() -> ApiRequest {
+    ApiRequest::new(Endpoint::HaResources, &[], FormParams::new())
+}
+
+/// Put a guest under HA (`sid` like `vm:100`) with a requested state.
+pub fn ha_resource_create(sid: &str, state: &str) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("sid", sid).push("state", state);
+    ApiRequest::new(Endpoint::HaResourceCreate, &[], p)
+}
+
+pub fn ha_resource_update(sid: &str, state: &str) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("state", state);
+    ApiRequest::new(Endpoint::HaResourceUpdate, &[sid], p)
+}
+
+pub fn ha_resource_delete(sid: &str) -> ApiRequest {
+    ApiRequest::new(Endpoint::HaResourceDelete, &[sid], FormParams::new())
+}
+
 pub fn ha_status() -> ApiRequest {
     ApiRequest::new(Endpoint::HaStatus, &[], FormParams::new())
 }
@@ -74,6 +96,23 @@ impl Client {
 
     /// The lowest free VMID, or confirm that `want` is free. Reserves nothing: two callers can
     /// get the same answer, so creates must still handle "already exists".
+    pub async fn ha_resources(
+        &self,
+    ) -> Result<Vec<proxctl_types::api::HaResourceItem>, ClientError> {
+        self.send_as(&ha_resources()).await
+    }
+
+    /// Put `sid` under HA in `state`, or change its state if it already is.
+    pub async fn ha_set(&self, sid: &str, state: &str, exists: bool) -> Result<(), ClientError> {
+        let req =
+            if exists { ha_resource_update(sid, state) } else { ha_resource_create(sid, state) };
+        self.send(&req).await.map(drop)
+    }
+
+    pub async fn ha_remove(&self, sid: &str) -> Result<(), ClientError> {
+        self.send(&ha_resource_delete(sid)).await.map(drop)
+    }
+
     pub async fn next_id(&self, want: Option<VmId>) -> Result<VmId, ClientError> {
         self.send_as(&nextid(want)).await
     }

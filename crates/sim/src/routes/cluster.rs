@@ -441,3 +441,73 @@ pub fn node_termproxy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let reply = super::console::termproxy_reply(w, &n, "", &who, &ctx.env.auth);
     Ok(Reply::data(reply))
 }
+
+const HA_STATES: &[&str] = &["started", "stopped", "enabled", "disabled", "ignored"];
+
+fn ha_guest<'a>(w: &'a World, sid: &str) -> PveResult<&'a crate::state::Guest> {
+    let id = sid
+        .strip_prefix("vm:")
+        .or_else(|| sid.strip_prefix("ct:"))
+        .and_then(|id| id.parse::<u32>().ok())
+        .ok_or_else(|| PveError::param("sid", format!("unable to parse service id '{sid}'")))?;
+    w.guests.get(&id).ok_or_else(|| PveError::die(format!("no such VMID '{id}'")))
+}
+
+/// `GET /cluster/ha/resources`.
+pub fn ha_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let _ = ctx.p.opt_enum("type", &["ct", "vm"]);
+    ctx.p.finish()?;
+    let out: Vec<proxctl_types::api::HaResourceItem> =
+        w.ha.values()
+            .map(|r| proxctl_types::api::HaResourceItem {
+                sid: r.sid.clone(),
+                resource_type: r.sid.split(':').next().unwrap_or("vm").to_string(),
+                state: Some(r.state.clone()),
+                group: None,
+            })
+            .collect();
+    Ok(Reply::json(&out))
+}
+
+/// `POST /cluster/ha/resources`.
+pub fn ha_resource_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let sid = ctx.p.str("sid");
+    let state = ctx.p.opt_enum("state", HA_STATES).unwrap_or_else(|| "started".into());
+    let _ = ctx.p.opt_str("comment");
+    let _ = ctx.p.opt_str("group");
+    let _ = ctx.p.opt_str("max_restart");
+    let _ = ctx.p.opt_str("max_relocate");
+    let _ = ctx.p.opt_str("type");
+    ctx.p.finish()?;
+    let sid = if sid.contains(':') { sid } else { format!("vm:{sid}") };
+    ha_guest(w, &sid)?;
+    if w.ha.contains_key(&sid) {
+        return Err(PveError::die(format!("resource ID '{sid}' already defined")));
+    }
+    w.ha.insert(sid.clone(), crate::state::HaResource { sid, state });
+    Ok(Reply::null())
+}
+
+/// `PUT /cluster/ha/resources/{sid}`.
+pub fn ha_resource_update(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let sid = ctx.p.str("sid");
+    let state = ctx.p.opt_enum("state", HA_STATES);
+    for k in ["comment", "group", "max_restart", "max_relocate", "delete", "digest"] {
+        let _ = ctx.p.opt_str(k);
+    }
+    ctx.p.finish()?;
+    let r = w.ha.get_mut(&sid).ok_or_else(|| PveError::die(format!("no such resource '{sid}'")))?;
+    if let Some(s) = state {
+        r.state = s;
+    }
+    Ok(Reply::null())
+}
+
+/// `DELETE /cluster/ha/resources/{sid}`.
+pub fn ha_resource_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let sid = ctx.p.str("sid");
+    let _ = ctx.p.opt_str("purge");
+    ctx.p.finish()?;
+    w.ha.remove(&sid).ok_or_else(|| PveError::die(format!("no such resource '{sid}'")))?;
+    Ok(Reply::null())
+}

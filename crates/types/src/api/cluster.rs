@@ -244,3 +244,15 @@ pub struct Quorum {
     #[serde(with = "pve_bool")]
     pub quorate: bool,
 }
+
+/// An item of `GET /cluster/ha/resources`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaResourceItem {
+    pub sid: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
