@@ -329,6 +329,7 @@ pub fn describe(step: &Step) -> String {
         Step::AllocateIp { pool, ip } => format!("allocate {ip} from {pool}"),
         Step::Clone { source, vmid, node, .. } => format!("clone {source} to {vmid} on {node}"),
         Step::CreateCt { vmid, node, .. } => format!("create container {vmid} on {node}"),
+        Step::CreateVm { vmid, node, .. } => format!("create VM {vmid} on {node}"),
         Step::SeedIso { storage, filename, .. } => format!("upload seed {storage}:iso/{filename}"),
         Step::DeleteVolume { volid, .. } => format!("delete {volid}"),
         Step::HaSet { sid, state, .. } => format!("HA {sid} {state}"),
@@ -352,7 +353,7 @@ fn step_name(step: &Step) -> &'static str {
     match step {
         Step::AllocateIp { .. } => "allocate-ip",
         Step::Clone { .. } => "clone",
-        Step::CreateCt { .. } => "create",
+        Step::CreateCt { .. } | Step::CreateVm { .. } => "create",
         Step::SeedIso { .. } => "seed-iso",
         Step::DeleteVolume { .. } => "delete-volume",
         Step::HaSet { .. } => "ha",
@@ -574,6 +575,21 @@ async fn execute(
                 Err(e) if e.api().is_some_and(|a| a.kind == ApiErrorKind::DoesNotExist) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        Step::CreateVm { node, vmid, params } => {
+            let (n, v) = ids(node, *vmid)?;
+            let mut p = FormParams::new();
+            p.push("vmid", v.to_string());
+            for (k, val) in params {
+                p.push(k.as_str(), val.as_str());
+            }
+            let req = ApiRequest::new(Endpoint::QemuCreate, &[n.as_str()], p);
+            let data = client.send(&req).await?;
+            let upid = data
+                .as_str()
+                .and_then(|u| u.parse::<proxctl_types::Upid>().ok())
+                .ok_or_else(|| StepError::Other(format!("VM create answered {data}")))?;
+            wait(client, upid).await?;
         }
         Step::CreateCt { node, vmid, params } => {
             let (n, v) = ids(node, *vmid)?;

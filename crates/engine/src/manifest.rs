@@ -78,6 +78,10 @@ pub struct VmSpec {
     /// did not come from a template may leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Or create the VM from a disk image instead of a template: an `import` volume such as
+    /// `local:import/debian-12-genericcloud-amd64.qcow2`, imported as `scsi0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Create on this node. Without it, the template's node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -597,6 +601,14 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
         Body::VirtualMachine { spec, .. } => {
             if spec.template.as_deref().is_some_and(|t| t.trim().is_empty()) {
                 bad("spec.template", "template must name the template to clone".into());
+            }
+            if spec.template.is_some() && spec.image.is_some() {
+                bad("spec.image", "give either template or image, not both".into());
+            }
+            if let Some(i) = &spec.image
+                && !i.contains(":import/")
+            {
+                bad("spec.image", format!("'{i}' is not an import volume (STORAGE:import/FILE)"));
             }
             for (k, v) in [("spec.cores", spec.cores), ("spec.sockets", spec.sockets)] {
                 if v == Some(0) {

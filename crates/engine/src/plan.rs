@@ -90,6 +90,12 @@ pub enum Step {
         node: String,
         volid: String,
     },
+    /// Create a VM with every parameter decided (a VM from an image: `scsi0` imports it).
+    CreateVm {
+        node: String,
+        vmid: u32,
+        params: BTreeMap<String, String>,
+    },
     /// Create a container from an OS template, with every parameter decided.
     CreateCt {
         node: String,
@@ -878,8 +884,11 @@ fn create_vm(
     pools: &BTreeMap<&str, &IpPoolSpec>,
     ipam: &mut Ipam<'_>,
 ) -> Result<Change, String> {
+    if let Some(image) = &spec.image {
+        return create_vm_from_image(key, name, spec, image, vmid, obs, hash, pools, ipam);
+    }
     let wanted = spec.template.as_deref().ok_or_else(|| {
-        "it does not exist yet and names no template to create it from; add spec.template"
+        "it does not exist yet and names no template or image to create it from; add spec.template"
             .to_string()
     })?;
     // A template by its name or VMID; else a versioned template's stable name, which means
@@ -1345,6 +1354,132 @@ fn replace_ct(
             to: Some(u8::from(to).to_string()),
             reboot: false,
         }],
+        steps,
+    })
+}
+
+/// A VM created directly from an `import` volume: PVE imports the image as `scsi0`, and the
+/// VM gets what a template build gives (cloud-init drive, serial console, agent, boot order)
+/// plus the spec's settings, in one create call.
+#[allow(clippy::too_many_arguments)] // the same inputs as create_vm
+fn create_vm_from_image(
+    key: &str,
+    name: &str,
+    spec: &VmSpec,
+    image: &str,
+    vmid: u32,
+    obs: &Observed,
+    hash: &str,
+    pools: &BTreeMap<&str, &IpPoolSpec>,
+    ipam: &mut Ipam<'_>,
+) -> Result<Change, String> {
+    let node = spec
+        .node
+        .clone()
+        .or_else(|| spec.allowed_nodes.first().cloned())
+        .or_else(|| obs.nodes.first().cloned())
+        .ok_or("no online node to create it on")?;
+    if !obs.nodes.is_empty() && !obs.nodes.contains(&node) {
+        return Err(format!("node {node} is not online (online: {})", obs.nodes.join(", ")));
+    }
+    let storage = spec.storage.clone().unwrap_or_else(|| "local-lvm".into());
+    let want = desired_config(key, name, vmid, spec, None, pools, ipam)?;
+    let diffs: Vec<FieldDiff> = want
+        .values
+        .iter()
+        .filter(|(k, _)| *k != "description" || spec.description.is_some())
+        .map(|(k, (v, _))| FieldDiff {
+            field: k.clone(),
+            from: None,
+            to: Some(shown_value(k, v)),
+            reboot: false,
+        })
+        .collect();
+    let mut params: BTreeMap<String, String> =
+        want.values.into_iter().map(|(k, (v, _))| (k, v)).collect();
+    params.insert("scsi0".into(), format!("{storage}:0,import-from={image},iothread=1"));
+    params.insert("scsihw".into(), "virtio-scsi-single".into());
+    params.entry("ide2".into()).or_insert_with(|| format!("{storage}:cloudinit,media=cdrom"));
+    params.insert("serial0".into(), "socket".into());
+    params.insert("vga".into(), "serial0".into());
+    params.insert("boot".into(), "order=scsi0".into());
+    params.insert("agent".into(), "1".into());
+    params.entry("net0".into()).or_insert_with(|| "virtio,bridge=vmbr0".into());
+    if let Some(p) = &spec.pool {
+        params.insert("pool".into(), p.clone());
+    }
+    let mut steps: Vec<Step> = want
+        .allocations
+        .iter()
+        .map(|(pool, ip)| Step::AllocateIp { pool: pool.clone(), ip: *ip })
+        .collect();
+    if let Some(sd) = &want.seed {
+        steps.push(Step::SeedIso {
+            node: node.clone(),
+            storage: sd.storage.clone(),
+            filename: sd.filename.clone(),
+            files: sd.files.clone(),
+        });
+    }
+    steps.push(Step::CreateVm { node: node.clone(), vmid, params });
+    steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
+    let mut diffs = diffs;
+    let mut set = BTreeMap::new();
+    // The imported disk has the image's size; grow it to what the spec asks.
+    for (slot, d) in &spec.disks {
+        if slot == "scsi0" {
+            let size: DiskSize = d.size.parse().map_err(|_| format!("bad size {}", d.size))?;
+            diffs.push(FieldDiff {
+                field: "disks.scsi0.size".into(),
+                from: None,
+                to: Some(size.to_string()),
+                reboot: false,
+            });
+            steps.push(Step::Resize {
+                node: node.clone(),
+                vmid,
+                disk: "scsi0".into(),
+                size: size.to_string(),
+                lxc: false,
+            });
+        } else {
+            let other = disk_steps(
+                &VmSpec { disks: [(slot.clone(), d.clone())].into(), ..spec.clone() },
+                None,
+                &node,
+                vmid,
+                &mut diffs,
+                &mut set,
+            )?;
+            steps.extend(other);
+        }
+    }
+    if !set.is_empty() {
+        steps.push(Step::Configure {
+            node: node.clone(),
+            vmid,
+            set,
+            delete: Vec::new(),
+            lxc: false,
+        });
+    }
+    if spec.start == Some(true) {
+        steps.push(Step::Start { node: node.clone(), vmid, lxc: false });
+    }
+    if let Some(h) = &spec.ha {
+        steps.push(Step::HaSet {
+            sid: format!("vm:{vmid}"),
+            state: h.state.clone(),
+            exists: false,
+        });
+    }
+    Ok(Change {
+        key: key.into(),
+        action: Action::Create,
+        vmid: Some(vmid),
+        node: Some(node),
+        summary: format!("from image {image}"),
+        diffs,
         steps,
     })
 }

@@ -479,3 +479,25 @@ async fn a_change_pve_cannot_make_in_place_is_planned_as_a_replace() {
     let again = make_plan(&h.client, store.as_ref(), &declared(&ct(false)), false).await.unwrap();
     assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_can_come_straight_from_an_import_image_and_is_then_in_sync() {
+    let (h, _dir, store) = setup().await;
+    let m = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: raw-1}\n\
+             spec: {image: 'local:import/debian-12-genericcloud-amd64.qcow2', cores: 2, \
+             disks: {scsi0: {size: 12G}}, networks: {net0: {bridge: vmbr0}}, cloudInit: {user: debian, ip: {net0: {address: dhcp}}}, tags: [raw]}\n";
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(m), false, &opts()).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    assert!(plan.changes[0].summary.contains("from image"), "{:?}", plan.changes[0]);
+    let vmid = plan.changes[0].vmid.unwrap();
+    let conf = h.sim.with_world(|w| w.guests[&vmid].conf.clone());
+    assert!(
+        conf["scsi0"].contains("size=12G") && !conf["scsi0"].contains("import-from"),
+        "{}",
+        conf["scsi0"]
+    );
+    assert_eq!(conf.get("ciuser").map(String::as_str), Some("debian"));
+    let again = make_plan(&h.client, store.as_ref(), &declared(m), false).await.unwrap();
+    assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
+}
