@@ -973,6 +973,20 @@ fn create_vm(
         });
     }
     steps.extend(resize);
+    let summary = format!("clone of {} ({})", template.name, template.vmid);
+    Ok(finish_create(key, spec, node, vmid, diffs, steps, summary))
+}
+
+/// The end of every VM create: start it if asked, put it under HA if asked.
+fn finish_create(
+    key: &str,
+    spec: &VmSpec,
+    node: String,
+    vmid: u32,
+    mut diffs: Vec<FieldDiff>,
+    mut steps: Vec<Step>,
+    summary: String,
+) -> Change {
     if spec.start == Some(true) {
         steps.push(Step::Start { node: node.clone(), vmid, lxc: false });
     }
@@ -989,15 +1003,15 @@ fn create_vm(
             exists: false,
         });
     }
-    Ok(Change {
+    Change {
         key: key.into(),
         action: Action::Create,
         vmid: Some(vmid),
         node: Some(node),
-        summary: format!("clone of {} ({})", template.name, template.vmid),
+        summary,
         diffs,
         steps,
-    })
+    }
 }
 
 /// The container config the spec asks for, as wire values, for the keys it sets.
@@ -1463,23 +1477,5 @@ fn create_vm_from_image(
             lxc: false,
         });
     }
-    if spec.start == Some(true) {
-        steps.push(Step::Start { node: node.clone(), vmid, lxc: false });
-    }
-    if let Some(h) = &spec.ha {
-        steps.push(Step::HaSet {
-            sid: format!("vm:{vmid}"),
-            state: h.state.clone(),
-            exists: false,
-        });
-    }
-    Ok(Change {
-        key: key.into(),
-        action: Action::Create,
-        vmid: Some(vmid),
-        node: Some(node),
-        summary: format!("from image {image}"),
-        diffs,
-        steps,
-    })
+    Ok(finish_create(key, spec, node, vmid, diffs, steps, format!("from image {image}")))
 }
