@@ -1,8 +1,8 @@
 //! The executor: carries out a plan's steps, resource by resource, a bounded number at a time.
-//! It decides nothing the plan did not decide. It is lock-aware (clones of one source run a
-//! few at a time; lock timeouts and locked guests are retried with backoff), journals every
-//! mutating call before making it, leases new VMIDs in the state store first, and records the
-//! outcome of the whole apply.
+//! It decides nothing the plan did not decide. It is lock-aware (clones of one source, and
+//! allocations on one storage, run a few at a time; lock timeouts and locked guests are retried
+//! with backoff), journals every mutating call before making it, leases new VMIDs in the state
+//! store first, and records the outcome of the whole apply.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,6 +51,8 @@ pub struct ApplyOptions {
     pub lock_backoff: Duration,
     /// Clones of one source running at once.
     pub clones_per_source: usize,
+    /// Allocating steps (creates, full clones, seed uploads) per storage at once.
+    pub allocs_per_storage: usize,
     /// The local image cache, for template builds that upload.
     pub image_cache: std::path::PathBuf,
     pub progress: Option<Progress>,
@@ -80,6 +82,7 @@ impl ApplyOptions {
             lock_attempts: 6,
             lock_backoff: Duration::from_millis(500),
             clones_per_source: 4,
+            allocs_per_storage: 4,
             image_cache: proxctl_images::cache::Cache::default_root(&|k| std::env::var(k).ok())
                 .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
             progress: None,
@@ -134,6 +137,20 @@ impl ApplyReport {
 }
 
 type SourceLocks = BTreeMap<u32, Arc<tokio::sync::Semaphore>>;
+type StorageLocks = BTreeMap<String, Arc<tokio::sync::Semaphore>>;
+
+/// The storage a step allocates volumes on, when the plan says: creates and seeds queue per
+/// storage, because each allocation takes that storage's lock.
+fn alloc_storage(step: &Step) -> Option<String> {
+    let before_colon = |v: &str| v.split_once(':').map(|(s, _)| s.to_string());
+    match step {
+        Step::CreateCt { params, .. } => params.get("rootfs").and_then(|v| before_colon(v)),
+        Step::CreateVm { params, .. } => params.get("scsi0").and_then(|v| before_colon(v)),
+        Step::SeedIso { storage, .. } => Some(storage.clone()),
+        Step::Clone { storage, .. } => storage.clone(),
+        _ => None,
+    }
+}
 
 /// Apply `plan`. Resources fail independently; the report says which.
 pub async fn apply(
@@ -185,6 +202,14 @@ pub async fn apply(
             _ => None,
         })
         .collect();
+    let storages: StorageLocks = plan
+        .changes
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter_map(alloc_storage)
+        .map(|s| (s, Arc::new(tokio::sync::Semaphore::new(opts.allocs_per_storage.max(1)))))
+        .collect();
+    let queues = Queues { sources: &sources, storages: &storages };
     // Two levels: template builds first, then everything else (which may clone them). A
     // failed build fails the resources that clone it, not the others.
     let work = |builds: bool| {
@@ -194,7 +219,7 @@ pub async fn apply(
         })
     };
     let mut results: Vec<ResourceResult> = futures_util::stream::iter(work(true))
-        .map(|c| run_change(client, store.as_ref(), apply, c, opts, &sources))
+        .map(|c| run_change(client, store.as_ref(), apply, c, opts, &queues))
         .buffer_unordered(opts.parallel.max(1))
         .collect()
         .await;
@@ -218,7 +243,7 @@ pub async fn apply(
     let rest: Vec<&Change> =
         work(false).filter(|c| !results.iter().any(|r| r.key == c.key)).collect();
     let more: Vec<ResourceResult> = futures_util::stream::iter(rest)
-        .map(|c| run_change(client, store.as_ref(), apply, c, opts, &sources))
+        .map(|c| run_change(client, store.as_ref(), apply, c, opts, &queues))
         .buffer_unordered(opts.parallel.max(1))
         .collect()
         .await;
@@ -283,13 +308,19 @@ pub async fn recover(
     Ok(pending.len())
 }
 
+/// The queues steps wait in: per clone source and per storage.
+struct Queues<'a> {
+    sources: &'a SourceLocks,
+    storages: &'a StorageLocks,
+}
+
 async fn run_change(
     client: &Client,
     store: &dyn StateStore,
     apply: ApplyId,
     c: &Change,
     opts: &ApplyOptions,
-    sources: &SourceLocks,
+    queues: &Queues<'_>,
 ) -> ResourceResult {
     let say = |m: &str| {
         if let Some(p) = &opts.progress {
@@ -300,7 +331,7 @@ async fn run_change(
     let mut result = "ok".to_string();
     let mut ok = true;
     for step in &c.steps {
-        match run_step(client, store, apply, c, step, opts, sources).await {
+        match run_step(client, store, apply, c, step, opts, queues).await {
             Ok(n) => retries += n,
             Err(e) => {
                 result = format!("{}: {e}", describe(step));
@@ -399,7 +430,7 @@ async fn run_step(
     c: &Change,
     step: &Step,
     opts: &ApplyOptions,
-    sources: &SourceLocks,
+    queues: &Queues<'_>,
 ) -> Result<u32, StepError> {
     let key: ResourceKey = c.key.parse().map_err(|e| StepError::Other(format!("{e}")))?;
     let journal = if step.mutates_pve() {
@@ -424,11 +455,15 @@ async fn run_step(
     // a template, exclusive otherwise) and allocates on the same storage, so an unbounded
     // burst only turns into lock timeouts.
     let _source = match step {
-        Step::Clone { source, .. } => match sources.get(source) {
+        Step::Clone { source, .. } => match queues.sources.get(source) {
             Some(m) => m.acquire().await.ok(),
             None => None,
         },
         _ => None,
+    };
+    let _storage = match alloc_storage(step).and_then(|s| queues.storages.get(&s)) {
+        Some(m) => m.acquire().await.ok(),
+        None => None,
     };
     let mut attempt = 0;
     let mut backoff = opts.lock_backoff;

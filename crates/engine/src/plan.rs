@@ -1413,7 +1413,13 @@ fn create_vm_from_image(
         want.values.into_iter().map(|(k, (v, _))| (k, v)).collect();
     params.insert("scsi0".into(), format!("{storage}:0,import-from={image},iothread=1"));
     params.insert("scsihw".into(), "virtio-scsi-single".into());
+    // A seed ISO is attached after the VM exists (below), so a crash in between leaves a VM
+    // the next plan finishes, never an ISO nobody owns.
+    let seed_ide2 = want.seed.as_ref().and_then(|_| params.remove("ide2"));
     params.entry("ide2".into()).or_insert_with(|| format!("{storage}:cloudinit,media=cdrom"));
+    if seed_ide2.is_some() {
+        params.remove("ide2");
+    }
     params.insert("serial0".into(), "socket".into());
     params.insert("vga".into(), "serial0".into());
     params.insert("boot".into(), "order=scsi0".into());
@@ -1427,16 +1433,23 @@ fn create_vm_from_image(
         .iter()
         .map(|(pool, ip)| Step::AllocateIp { pool: pool.clone(), ip: *ip })
         .collect();
-    if let Some(sd) = &want.seed {
+    steps.push(Step::CreateVm { node: node.clone(), vmid, params });
+    steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
+    if let (Some(sd), Some(ide2)) = (&want.seed, seed_ide2) {
         steps.push(Step::SeedIso {
             node: node.clone(),
             storage: sd.storage.clone(),
             filename: sd.filename.clone(),
             files: sd.files.clone(),
         });
+        steps.push(Step::Configure {
+            node: node.clone(),
+            vmid,
+            set: [("ide2".to_string(), ide2)].into(),
+            delete: Vec::new(),
+            lxc: false,
+        });
     }
-    steps.push(Step::CreateVm { node: node.clone(), vmid, params });
-    steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
     let mut diffs = diffs;
     let mut set = BTreeMap::new();
     // The imported disk has the image's size; grow it to what the spec asks.
