@@ -46,6 +46,7 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                 | proxctl_ops::OpsError::State(_)
                 | proxctl_ops::OpsError::Fetch(_)
                 | proxctl_ops::OpsError::Resolve(_) => SYSTEM,
+                proxctl_ops::OpsError::CloudInit { .. } => API,
                 _ => USER,
             };
         }

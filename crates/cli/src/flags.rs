@@ -460,6 +460,29 @@ pub struct CreateArgs {
     pub tags: Vec<String>,
     #[arg(long)]
     pub start: bool,
+    /// Clone this template (name, VMID, or a versioned template's stable name) instead of
+    /// creating from --image; the VM is then managed like a declared one.
+    #[arg(long, conflicts_with = "image")]
+    pub from_template: Option<String>,
+    /// With --from-template: `native` (PVE's cloud-init drive) or `iso` (a NoCloud seed ISO).
+    #[arg(long, default_value = "native", requires = "from_template")]
+    pub cloud_init: String,
+    /// The user cloud-init creates.
+    #[arg(long, requires = "from_template")]
+    pub ci_user: Option<String>,
+    /// Where the cloud-init password comes from: env:NAME or file:PATH (native mode only).
+    #[arg(long, requires = "from_template")]
+    pub ci_password_from: Option<String>,
+    /// Public key files (repeatable), e.g. ~/.ssh/id_ed25519.pub.
+    #[arg(long = "ssh-key", requires = "from_template")]
+    pub ssh_keys: Vec<PathBuf>,
+    #[arg(long, requires = "from_template")]
+    pub nameserver: Option<String>,
+    #[arg(long, requires = "from_template")]
+    pub searchdomain: Option<String>,
+    /// After starting, wait for cloud-init in the guest (through the agent) and report it.
+    #[arg(long, requires = "start")]
+    pub wait_cloud_init: bool,
 }
 
 #[derive(Debug, Args)]

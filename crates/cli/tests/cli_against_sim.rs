@@ -1072,7 +1072,7 @@ guests:
 
 const ENGINE_CLUSTER: &str = r#"
 guests:
-  - {vmid: 9000, config: {name: debian-12, template: true, scsi0: "local-lvm:base-9000-disk-0,size=2G", net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0"}}
+  - {vmid: 9000, config: {name: debian-12, template: true, agent: "1", scsi0: "local-lvm:base-9000-disk-0,size=2G", net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0"}}
   - {vmid: 100, config: {name: legacy, cores: "2", memory: "1024", scsi0: "local-lvm:vm-100-disk-0,size=8G", net0: "virtio=BC:24:11:00:01:00,bridge=vmbr0,tag=5", tags: "old", description: "hand made"}}
 "#;
 
@@ -1386,4 +1386,94 @@ async fn cloudinit_render_writes_a_nocloud_seed_iso_whose_instance_id_follows_th
     assert_ne!(iid(meta2), id1);
     let r = proxctl(&s, &["cloudinit", "render", "--hostname", "x", "--ip", "10.0.0.5"], &[]).await;
     assert_eq!(r.code, 1, "bad input is a user error: {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_create_from_a_template_with_cloud_init_waits_for_it_and_delete_removes_the_seed() {
+    let s = start_with(ENGINE_CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pub");
+    std::fs::write(&key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey me@laptop\n").unwrap();
+    let db = dir.path().join("state.db");
+    let env = [("PROXCTL_STATE", db.to_str().unwrap()), ("CI_PW", "s3cret-pw")];
+    let seeds = || {
+        s.with_world(|w| w.volumes.values().filter(|v| v.volid.contains(":iso/proxctl-")).count())
+    };
+
+    // ISO mode: a seed is uploaded and attached; cloud-init reports done through the agent.
+    let r = proxctl(
+        &s,
+        &[
+            "vm",
+            "create",
+            "--name",
+            "ci-iso",
+            "--from-template",
+            "debian-12",
+            "--cloud-init",
+            "iso",
+            "--ci-user",
+            "debian",
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--ip",
+            "10.0.0.7/24",
+            "--gateway",
+            "10.0.0.1",
+            "--start",
+            "--wait-cloud-init",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("cloud-init in ci-iso: done"), "{}", r.stdout);
+    assert_eq!(seeds(), 1);
+    let r = proxctl(&s, &["vm", "stop", "ci-iso", "--yes"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = proxctl(&s, &["vm", "delete", "ci-iso", "--yes"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("deleted its cloud-init seed"), "{}", r.stdout);
+    assert_eq!(seeds(), 0, "no orphan seed ISO");
+
+    // Native mode with the password from the environment: it lands hashed in PVE, nowhere else.
+    s.with_world(|w| w.cloud_init_ok = false);
+    let r = proxctl(
+        &s,
+        &[
+            "vm",
+            "create",
+            "--name",
+            "ci-native",
+            "--from-template",
+            "debian-12",
+            "--ci-user",
+            "debian",
+            "--ci-password-from",
+            "env:CI_PW",
+            "--start",
+            "--wait-cloud-init",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 3, "a failed cloud-init is reported like a failed task: {}", r.stderr);
+    assert!(
+        r.stderr.contains("cloud-init in VM") && r.stderr.contains("simulated failure"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("s3cret") && !r.stderr.contains("s3cret"));
+    let pw = s.with_world(|w| {
+        w.guests
+            .values()
+            .find(|g| g.conf.get("name").map(String::as_str) == Some("ci-native"))
+            .and_then(|g| g.conf.get("cipassword").cloned())
+    });
+    assert!(pw.is_some_and(|p| p.starts_with("$5$") && !p.contains("s3cret")), "stored hashed");
+    let audit = std::fs::read(&db).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&audit).contains("s3cret"),
+        "not in the state store or audit log"
+    );
 }

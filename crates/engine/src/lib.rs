@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod export;
+pub mod imperative;
 pub mod manifest;
 pub mod observe;
 pub mod plan;

@@ -496,11 +496,8 @@ struct SeedIso {
     files: BTreeMap<String, String>,
 }
 
-/// The volume id of a seed ISO proxctl made for `vmid`, if `ide2` holds one.
 fn seed_volume(ide2: Option<&str>, vmid: u32) -> Option<String> {
-    let vol = ide2?.split(',').next()?;
-    let file = vol.split_once(":iso/")?.1;
-    file.starts_with(&format!("proxctl-{vmid}-")).then(|| vol.to_string())
+    proxctl_types::managed::seed_iso_of(ide2, vmid)
 }
 
 /// Replace the native cloud-init keys with a NoCloud seed ISO holding the same settings.

@@ -18,6 +18,9 @@ pub enum OpsError {
     Ambiguous { name: String, matches: Vec<String> },
     #[error("{what} is a {actual}, not a {expected}; use `proxctl {hint}` for it")]
     WrongKind { what: String, actual: &'static str, expected: &'static str, hint: &'static str },
+    /// cloud-init in a guest reported a failure (or never finished).
+    #[error("cloud-init in VM {vmid} failed: {detail}")]
+    CloudInit { vmid: u32, detail: String },
     /// Input that would be refused by PVE (or make no sense), caught before any call.
     #[error("{0}")]
     Invalid(String),

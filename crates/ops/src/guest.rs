@@ -77,6 +77,37 @@ pub async fn power(client: &Client, g: &GuestRef, action: &PowerAction) -> Resul
     })
 }
 
+/// After a VM is destroyed, delete the NoCloud seed ISO proxctl made for it (`seed`, read
+/// from its config before), so no orphan ISOs pile up. A seed already gone is fine.
+pub async fn delete_seed(
+    client: &Client,
+    node: &proxctl_types::NodeName,
+    seed: &str,
+) -> Result<(), OpsError> {
+    let vol = proxctl_types::VolumeId::new(seed).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    match client.storage_delete_content(node, &vol, None).await {
+        Ok(Some(u)) => {
+            client.wait_task(&u, &proxctl_client::WaitOptions::default()).await?;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) if e.api().is_some_and(|a| a.kind == proxctl_client::ApiErrorKind::DoesNotExist) => {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The seed ISO of a VM, if proxctl made one for it.
+pub async fn seed_of(client: &Client, g: &GuestRef) -> Result<Option<String>, OpsError> {
+    if g.kind != GuestKind::Qemu {
+        return Ok(None);
+    }
+    let cfg = client.qemu_config(&g.node, g.vmid).await?;
+    let ide2 = cfg.get("ide2").and_then(|v| v.as_str());
+    Ok(proxctl_types::managed::seed_iso_of(ide2, g.vmid.get()))
+}
+
 /// Destroy a guest (the face must have confirmed it).
 pub async fn delete(client: &Client, g: &GuestRef, opts: &DeleteOptions) -> Result<Upid, OpsError> {
     Ok(match g.kind {

@@ -326,3 +326,83 @@ pub async fn spice_file(client: &Client, g: &GuestRef) -> Result<String, OpsErro
     }
     Ok(out)
 }
+
+/// What `cloud-init status --wait --format json` reported inside a guest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CloudInitStatus {
+    pub status: String,
+    pub errors: Vec<String>,
+}
+
+/// Run `cloud-init status --wait --format json` through the guest agent and return its
+/// verdict; `done` is success, anything else fails with cloud-init's own errors. The agent is
+/// retried until it answers (the guest may still be booting), up to `timeout`.
+pub async fn wait_cloud_init(
+    client: &Client,
+    node: &NodeName,
+    vmid: VmId,
+    timeout: std::time::Duration,
+) -> Result<CloudInitStatus, OpsError> {
+    // Without an enabled agent nobody inside will ever answer: say so now, not at the timeout.
+    let cfg = client.qemu_config(node, vmid).await?;
+    let agent = cfg.get("agent").map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+    if !agent.as_deref().is_some_and(|a| a.starts_with('1') || a.contains("enabled=1")) {
+        return Err(OpsError::Invalid(format!(
+            "VM {vmid} has no guest agent enabled (agent: 1), so proxctl cannot ask cloud-init;              enable it in the template, or drop --wait-cloud-init"
+        )));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let cmd: Vec<String> = ["cloud-init", "status", "--wait", "--format", "json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut pause = std::time::Duration::from_millis(200);
+    let too_late = |what: &str| OpsError::CloudInit {
+        vmid: vmid.get(),
+        detail: format!("{what} within {}s", timeout.as_secs()),
+    };
+    let pid = loop {
+        match client.qemu_agent_exec(node, vmid, &cmd, None).await {
+            Ok(e) => break e.pid,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => {
+                return Err(too_late(&format!("the guest agent did not answer ({e})")));
+            }
+        }
+    };
+    loop {
+        let s = client.qemu_agent_exec_status(node, vmid, pid).await?;
+        if s.exited {
+            let out = s.out_data.unwrap_or_default();
+            let v: serde_json::Value =
+                serde_json::from_str(out.trim()).map_err(|_| OpsError::CloudInit {
+                    vmid: vmid.get(),
+                    detail: format!("cloud-init status printed no JSON: {out:?}"),
+                })?;
+            let status = v.get("status").and_then(|x| x.as_str()).unwrap_or("unknown").to_string();
+            let errors: Vec<String> = v
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            if status != "done" {
+                return Err(OpsError::CloudInit {
+                    vmid: vmid.get(),
+                    detail: format!(
+                        "status {status}: {}",
+                        if errors.is_empty() { "no detail".into() } else { errors.join("; ") }
+                    ),
+                });
+            }
+            return Ok(CloudInitStatus { status, errors });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(too_late("cloud-init did not finish"));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(5));
+    }
+}

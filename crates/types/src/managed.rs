@@ -30,8 +30,28 @@ pub fn with_resource(description: &str, key: &str) -> String {
     lines.join("\n")
 }
 
+/// The volume id of the NoCloud seed ISO proxctl made for `vmid`, if `ide2` (a drive string such
+/// as `local:iso/proxctl-100-iid-….iso,media=cdrom`) holds one.
+pub fn seed_iso_of(ide2: Option<&str>, vmid: u32) -> Option<String> {
+    let vol = ide2?.split(',').next()?;
+    let file = vol.split_once(":iso/")?.1;
+    file.starts_with(&format!("proxctl-{vmid}-")).then(|| vol.to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_proxctls_own_seed_for_that_vmid_counts() {
+        let d = "local:iso/proxctl-100-iid-0123456789abcdef.iso,media=cdrom";
+        assert_eq!(
+            super::seed_iso_of(Some(d), 100).as_deref(),
+            Some("local:iso/proxctl-100-iid-0123456789abcdef.iso")
+        );
+        assert_eq!(super::seed_iso_of(Some(d), 101), None);
+        assert_eq!(super::seed_iso_of(Some("local:iso/debian.iso,media=cdrom"), 100), None);
+        assert_eq!(super::seed_iso_of(Some("local-lvm:vm-100-cloudinit,media=cdrom"), 100), None);
+    }
+
     use super::*;
 
     #[test]
