@@ -345,10 +345,11 @@ pub async fn wait_cloud_init(
 ) -> Result<CloudInitStatus, OpsError> {
     // Without an enabled agent nobody inside will ever answer: say so now, not at the timeout.
     let cfg = client.qemu_config(node, vmid).await?;
-    let agent = cfg.get("agent").map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+    let agent =
+        cfg.get("agent").map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
     if !agent.as_deref().is_some_and(|a| a.starts_with('1') || a.contains("enabled=1")) {
         return Err(OpsError::Invalid(format!(
-            "VM {vmid} has no guest agent enabled (agent: 1), so proxctl cannot ask cloud-init;              enable it in the template, or drop --wait-cloud-init"
+            "VM {vmid} has no guest agent enabled (agent: 1), so proxctl cannot ask cloud-init; enable it in the template, or drop --wait-cloud-init"
         )));
     }
     let deadline = tokio::time::Instant::now() + timeout;
