@@ -692,9 +692,11 @@ pub enum ImageCommand {
     /// Empty the local image cache, partial downloads included (asks first).
     Prune,
     /// Have a node download a file by URL (PVE's download-url); the type comes from the name.
+    /// Given a catalog id instead of a URL (and no --node), it is `image fetch`: a verified
+    /// download into the local cache.
     Pull {
-        /// http(s) URL of an .iso, a .tar.{gz,xz,zst} container template or a disk image.
-        /// (Not `url`: that id belongs to the global --url.)
+        /// http(s) URL of an .iso, a .tar.{gz,xz,zst} container template or a disk image; or a
+        /// catalog id. (Not `url`: that id belongs to the global --url.)
         #[arg(value_name = "URL")]
         source: String,
         /// The node that downloads (default: the profile's node, else the first online one).

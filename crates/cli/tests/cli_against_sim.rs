@@ -1314,8 +1314,12 @@ async fn image_fetch_verifies_against_the_catalog_checksum_and_caches_by_hash() 
         "{}",
         r.stdout
     );
-    let r = proxctl(&s, &["image", "fetch", "tiny-1"], &env).await;
-    assert!(r.stdout.contains("already cached"), "{}", r.stdout);
+    let r = proxctl(&s, &["image", "pull", "tiny-1"], &env).await;
+    assert!(
+        r.stdout.contains("already cached"),
+        "image pull of a catalog id is a fetch: {}",
+        r.stdout
+    );
     let r = proxctl(&s, &["image", "verify"], &env).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     // A wrong hash given by hand is refused, and nothing lands in the cache under it.

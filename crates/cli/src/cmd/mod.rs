@@ -231,6 +231,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             out!("{}", serde_yaml_ng::to_string(e)?);
             Ok(())
         }
+        // `image pull debian-12`: a catalog id (no URL) goes to the local verified cache.
+        Command::Image {
+            command: crate::flags::ImageCommand::Pull { source, node: None, sha256, .. },
+        } if !source.contains("://") => {
+            let r = config::resolve_from_env(&g)?;
+            image::fetch(&r, &source, sha256.as_deref()).await
+        }
         Command::Image {
             command: crate::flags::ImageCommand::Pull { source, node, storage, filename, sha256 },
         } => {
