@@ -40,6 +40,17 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<PartialFailure>().is_some() {
             return API;
         }
+        if let Some(e) = cause.downcast_ref::<proxctl_engine::EngineError>() {
+            use proxctl_engine::EngineError as E;
+            match e {
+                // Bad manifests or plans, names taken, a cluster that moved on: the user's to fix.
+                E::Manifest(_) | E::Plan(_) | E::Stale(_) | E::Invalid(_) | E::Apply(_) => {
+                    return USER;
+                }
+                E::State(_) => return SYSTEM,
+                E::Client(_) => {} // classified below, through client_error
+            }
+        }
         if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
             return match o {
                 proxctl_ops::OpsError::Render { .. }
@@ -63,6 +74,11 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
 /// The client error behind a cause, also when the operations layer wraps it transparently.
 pub fn client_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a ClientError> {
     if let Some(c) = cause.downcast_ref::<ClientError>() {
+        return Some(c);
+    }
+    if let Some(proxctl_engine::EngineError::Client(c)) =
+        cause.downcast_ref::<proxctl_engine::EngineError>()
+    {
         return Some(c);
     }
     match cause.downcast_ref::<proxctl_ops::OpsError>() {
@@ -111,6 +127,20 @@ mod tests {
         assert_eq!(code_for(&anyhow::Error::from(ClientError::Config("bad".into()))), USER);
         assert_eq!(code_for(&anyhow::Error::from(UserError("bad".into()))), USER);
         assert_eq!(code_for(&anyhow::anyhow!("disk full")), SYSTEM);
+    }
+
+    #[test]
+    fn engine_input_errors_exit_1_and_its_client_errors_keep_their_class() {
+        let bad = proxctl_engine::EngineError::Invalid("VirtualMachine/x already exists".into());
+        assert_eq!(code_for(&anyhow::Error::from(bad)), USER);
+        let api = ClientError::Api(proxctl_client::ApiError::new(
+            500,
+            "GET",
+            "/x",
+            "boom",
+            Default::default(),
+        ));
+        assert_eq!(code_for(&anyhow::Error::from(proxctl_engine::EngineError::Client(api))), API);
     }
 
     #[test]

@@ -123,6 +123,12 @@ fn pick<T: Clone>(
     profile.map(|v| (v, Source::Profile(profile_name.clone().unwrap_or_default())))
 }
 
+/// Load a secret named by a reference (`env:NAME`, `file:PATH` or `prompt`), as profiles and
+/// `--ci-password-from` give them.
+pub fn load_secret(spec: &str, label: &str) -> Result<Secret, anyhow::Error> {
+    secret_ref(spec, label)?.load()
+}
+
 fn secret_ref(spec: &str, label: &str) -> Result<SecretRef, UserError> {
     if let Some(var) = spec.strip_prefix("env:") {
         return std::env::var(var)

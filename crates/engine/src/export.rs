@@ -210,3 +210,39 @@ pub async fn adopt(
         Err(EngineError::Plan(crate::PlanError { problems }))
     }
 }
+
+/// Manifests for the VMs `sel` picks (all non-templates without one), and why any were skipped.
+pub async fn export_vms(
+    client: &Client,
+    sel: Option<&proxctl_types::selector::Selector>,
+) -> Result<(Vec<Typed<VmSpec>>, Vec<String>), EngineError> {
+    let rows = proxctl_ops::views::guests(client, None, false)
+        .await
+        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let chosen: std::collections::BTreeSet<u32> = rows
+        .iter()
+        .filter(|g| !g.template && g.kind == "qemu" && sel.is_none_or(|s| g.selected_by(s)))
+        .map(|g| g.vmid)
+        .collect();
+    let mut observed = crate::observe::observe(client, &[], &chosen).await?;
+    observed.guests.retain(|g| g.template || chosen.contains(&g.vmid));
+    let (mut docs, mut skipped) = (Vec::new(), Vec::new());
+    for g in observed.guests.iter().filter(|g| !g.template) {
+        match vm_manifest(g, &observed.guests) {
+            Ok(d) => docs.push(d),
+            Err(e) => skipped.push(e),
+        }
+    }
+    Ok((docs, skipped))
+}
+
+/// Observe what `declared` names, then [`adopt`] it.
+pub async fn adopt_declared(
+    client: &Client,
+    store: &dyn StateStore,
+    declared: &[Declared],
+) -> Result<Vec<(String, u32)>, EngineError> {
+    let known = store.resources().await?.iter().filter_map(|r| r.vmid.map(|v| v.get())).collect();
+    let observed = crate::observe::observe(client, declared, &known).await?;
+    adopt(client, store, declared, &observed).await
+}

@@ -25,6 +25,9 @@ pub struct VmRequest {
     pub tags: Vec<String>,
     pub start: bool,
     pub cloud_init: CloudInitSpec,
+    /// The cloud-init password (native mode only). Set after the create, straight to PVE,
+    /// which hashes it: it never enters the manifest, the plan, the journal or the audit log.
+    pub password: Option<proxctl_types::secret::Secret>,
 }
 
 /// The manifest text `req` stands for (also what `--dry-run` users can save and apply).
@@ -46,7 +49,8 @@ pub fn manifest(req: &VmRequest) -> Result<String, EngineError> {
         .into(),
         cloud_init: Some(req.cloud_init.clone()),
         tags: req.tags.clone(),
-        start: req.start.then_some(true),
+        // With a password to set first, the start waits until it is set.
+        start: (req.start && req.password.is_none()).then_some(true),
         ..VmSpec::default()
     };
     let doc = Typed {
@@ -55,16 +59,32 @@ pub fn manifest(req: &VmRequest) -> Result<String, EngineError> {
         metadata: Metadata { name: req.name.clone() },
         spec,
     };
-    serde_yaml_ng::to_string(&doc).map_err(|e| EngineError::BadPlanFile(e.to_string()))
+    serde_yaml_ng::to_string(&doc).map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
-/// Create the VM `req` describes; refuses if a VM of that name is already managed.
+/// What `create_vm` made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub vmid: proxctl_types::VmId,
+    pub node: proxctl_types::NodeName,
+    pub plan: Plan,
+    pub report: ApplyReport,
+}
+
+/// Create the VM `req` describes; refuses if a VM of that name is already managed, or if
+/// ISO mode is asked to carry a password (it would sit in clear text in the seed).
 pub async fn create_vm(
     client: &Client,
     store: Arc<dyn StateStore>,
     req: &VmRequest,
     opts: &ApplyOptions,
-) -> Result<(Plan, ApplyReport), EngineError> {
+) -> Result<Created, EngineError> {
+    if req.password.is_some() && req.cloud_init.mode.as_deref() == Some("iso") {
+        return Err(EngineError::Invalid(
+            "a password would sit in clear text in the seed ISO; use SSH keys with ISO cloud-init"
+                .into(),
+        ));
+    }
     let text = manifest(req)?;
     let declared =
         crate::manifest::parse(Path::new("<vm create>"), &text).map_err(EngineError::Manifest)?;
@@ -74,13 +94,34 @@ pub async fn create_vm(
     match plan.changes.first() {
         Some(c) if c.action == Action::Create => {}
         Some(c) => {
-            return Err(EngineError::BadPlanFile(format!(
+            return Err(EngineError::Invalid(format!(
                 "{key} already exists (VMID {}); change it with `proxctl vm set` or a manifest",
                 c.vmid.map(|v| v.to_string()).unwrap_or_default()
             )));
         }
-        None => return Err(EngineError::BadPlanFile(format!("nothing to create for {key}"))),
+        None => return Err(EngineError::Invalid(format!("nothing to create for {key}"))),
     }
     let report = crate::apply::apply(client, store, &plan, opts).await?;
-    Ok((plan, report))
+    let change = &plan.changes[0];
+    let bad = |e: proxctl_types::IdError| EngineError::Invalid(e.to_string());
+    let vmid = proxctl_types::VmId::new(change.vmid.unwrap_or_default()).map_err(bad)?;
+    let node =
+        proxctl_types::NodeName::new(change.node.clone().unwrap_or_default()).map_err(bad)?;
+    if let Some(failed) = report.results.iter().find(|r| !r.ok) {
+        return Err(EngineError::Invalid(format!(
+            "creating {} failed: {}",
+            req.name, failed.result
+        )));
+    }
+    if let Some(pw) = &req.password {
+        let mut u = proxctl_client::endpoints::qemu::ConfigUpdate::default();
+        u.set.cipassword = Some(pw.clone());
+        client.qemu_update_config(&node, vmid, &u).await?;
+        if req.start {
+            let start = proxctl_client::PowerAction::Start { timeout: None };
+            let t = client.qemu_power(&node, vmid, &start).await?;
+            client.wait_task(&t, &proxctl_client::WaitOptions::default()).await?;
+        }
+    }
+    Ok(Created { vmid, node, plan, report })
 }

@@ -34,8 +34,9 @@ pub enum EngineError {
     Apply(#[from] ApplyError),
     #[error("the cluster changed since this plan was made, so it was not applied:\n{}\nrun plan again", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Stale(Vec<String>),
+    /// Input the engine cannot use: an old plan file, a name already taken, a broken catalog.
     #[error("{0}")]
-    BadPlanFile(String),
+    Invalid(String),
 }
 
 /// Observe the cluster and the store, and plan `declared`.
@@ -49,7 +50,7 @@ pub async fn make_plan(
     let catalog = if wants_catalog {
         Some(
             proxctl_ops::image::catalog(&|k| std::env::var(k).ok())
-                .map_err(|e| EngineError::BadPlanFile(e.to_string()))?,
+                .map_err(|e| EngineError::Invalid(e.to_string()))?,
         )
     } else {
         None
@@ -86,7 +87,7 @@ pub async fn make_plan_with(
 /// digest, and every VMID it would create is still free.
 pub async fn check_saved(client: &Client, saved: &Plan) -> Result<(), EngineError> {
     if saved.format != plan::PLAN_FORMAT {
-        return Err(EngineError::BadPlanFile(format!(
+        return Err(EngineError::Invalid(format!(
             "the plan file has format {}, this proxctl reads format {}; make the plan again",
             saved.format,
             plan::PLAN_FORMAT
@@ -139,4 +140,49 @@ pub async fn plan_and_apply(
             Ok(report) => return Ok((plan, report)),
         }
     }
+}
+
+/// The plan that deletes exactly what `declared` names (IP pools stay: VMs may still use them).
+pub async fn plan_delete(
+    client: &Client,
+    store: &dyn StateStore,
+    declared: &[Declared],
+) -> Result<Plan, EngineError> {
+    let is_pool = |d: &&Declared| matches!(d.body, manifest::Body::IpPool { .. });
+    let keys: Vec<String> = declared.iter().filter(|d| !is_pool(d)).map(Declared::key).collect();
+    let pools: Vec<Declared> = declared.iter().filter(is_pool).cloned().collect();
+    // Plan as if nothing else were declared, with prune, and keep only the named resources.
+    let mut plan = make_plan(client, store, &pools, true).await?;
+    plan.changes.retain(|c| keys.contains(&c.key));
+    plan.warnings.clear();
+    Ok(plan)
+}
+
+/// One reconcile activation: plan, then apply unless `report_only`. Its outcome is a status
+/// line; a failure is simply retried by the next activation.
+pub async fn reconcile_once(
+    client: &Client,
+    store: Arc<dyn StateStore>,
+    declared: &[Declared],
+    prune: bool,
+    report_only: bool,
+    opts: &ApplyOptions,
+) -> Result<String, EngineError> {
+    let plan = make_plan(client, store.as_ref(), declared, prune).await?;
+    let drifted: Vec<&str> =
+        plan.changes.iter().filter(|c| c.action != Action::Noop).map(|c| c.key.as_str()).collect();
+    if drifted.is_empty() {
+        return Ok(format!("in sync ({} resource(s))", plan.changes.len()));
+    }
+    if report_only {
+        return Ok(format!("drift in {} resource(s): {}", drifted.len(), drifted.join(", ")));
+    }
+    let report = apply::apply(client, store, &plan, opts).await?;
+    let failed = report.failed();
+    let done = drifted.len().saturating_sub(failed);
+    Ok(if failed == 0 {
+        format!("applied {done} change(s)")
+    } else {
+        format!("applied {done} change(s), {failed} failed (retried next activation)")
+    })
 }

@@ -384,7 +384,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                     steps.push(Step::Shutdown { node: node.clone(), vmid: g.vmid, lxc });
                 }
                 steps.push(Step::Destroy { node: node.clone(), vmid: g.vmid, lxc });
-                if let Some(volid) = seed_volume(g.text("ide2"), g.vmid) {
+                if let Some(volid) = proxctl_types::managed::seed_iso_of(g.text("ide2"), g.vmid) {
                     steps.push(Step::DeleteVolume { node: node.clone(), volid });
                 }
                 steps.push(Step::Forget);
@@ -494,10 +494,6 @@ struct SeedIso {
     storage: String,
     filename: String,
     files: BTreeMap<String, String>,
-}
-
-fn seed_volume(ide2: Option<&str>, vmid: u32) -> Option<String> {
-    proxctl_types::managed::seed_iso_of(ide2, vmid)
 }
 
 /// Replace the native cloud-init keys with a NoCloud seed ISO holding the same settings.
@@ -810,7 +806,7 @@ fn update_vm(
         steps.push(m);
     }
     // A changed seed: upload the new ISO before pointing ide2 at it, drop the old one after.
-    let old_seed = seed_volume(g.text("ide2"), g.vmid);
+    let old_seed = proxctl_types::managed::seed_iso_of(g.text("ide2"), g.vmid);
     let new_seed = want.seed.filter(|_| set.contains_key("ide2"));
     if let Some(sd) = &new_seed {
         steps.push(Step::SeedIso {
@@ -1412,11 +1408,12 @@ fn create_vm_from_image(
     params.insert("scsihw".into(), "virtio-scsi-single".into());
     // A seed ISO is attached after the VM exists (below), so a crash in between leaves a VM
     // the next plan finishes, never an ISO nobody owns.
-    let seed_ide2 = want.seed.as_ref().and_then(|_| params.remove("ide2"));
-    params.entry("ide2".into()).or_insert_with(|| format!("{storage}:cloudinit,media=cdrom"));
-    if seed_ide2.is_some() {
-        params.remove("ide2");
-    }
+    let seed_ide2 = if want.seed.is_some() {
+        params.remove("ide2")
+    } else {
+        params.entry("ide2".into()).or_insert_with(|| format!("{storage}:cloudinit,media=cdrom"));
+        None
+    };
     params.insert("serial0".into(), "socket".into());
     params.insert("vga".into(), "serial0".into());
     params.insert("boot".into(), "order=scsi0".into());

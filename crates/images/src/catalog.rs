@@ -158,6 +158,12 @@ impl Catalog {
         self.entries.get(id)
     }
 
+    /// Ids close to `id` (same first word), for "did you mean" hints.
+    pub fn similar(&self, id: &str) -> Vec<String> {
+        let first = id.split('-').next().unwrap_or(id);
+        self.search(first).iter().take(8).map(|e| e.id.clone()).collect()
+    }
+
     /// Entries whose id, distro, version, codename or arch contain every word of `query`.
     pub fn search(&self, query: &str) -> Vec<&Entry> {
         let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();

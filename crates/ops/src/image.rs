@@ -190,12 +190,7 @@ pub async fn fetch(
             (d, hash.to_ascii_lowercase())
         }
         None => {
-            let near: Vec<String> = catalog
-                .search(source.split('-').next().unwrap_or(source))
-                .iter()
-                .take(6)
-                .map(|e| e.id.clone())
-                .collect();
+            let near = catalog.similar(source);
             return Err(OpsError::Invalid(format!(
                 "'{source}' is neither a catalog id nor an http(s) URL; similar ids: {}",
                 if near.is_empty() {

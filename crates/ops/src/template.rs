@@ -587,3 +587,38 @@ async fn set_pin(
     }
     Ok(())
 }
+
+/// A catalog entry for an image outside the catalog (`template build --image-url`): generic
+/// facts (BIOS, SCSI, cloud-init, 10G) the user can override with their own catalog entry.
+pub fn entry_for_url(
+    url: &str,
+    checksum_url: Option<&str>,
+    format: proxctl_images::checksum::ChecksumFormat,
+) -> Entry {
+    let file = url.rsplit('/').next().unwrap_or("image");
+    let stem = file.split('.').next().unwrap_or(file).to_lowercase();
+    Entry {
+        id: stem,
+        distro: "custom".into(),
+        version: "-".into(),
+        codename: None,
+        arch: "amd64".into(),
+        url: Some(url.to_string()),
+        latest: None,
+        checksum_url: checksum_url.map(String::from),
+        checksum_suffix: None,
+        checksum_format: format,
+        format: if file.ends_with(".raw") { "raw".into() } else { "qcow2".into() },
+        compression: None,
+        default_user: "root".into(),
+        os_type: "l26".into(),
+        firmware: Firmware::Bios,
+        disk_bus: DiskBus::Scsi,
+        disk_size: "10G".into(),
+        cloud_init: true,
+        guest_agent: false,
+        ignition: false,
+        notes: None,
+        source: url.to_string(),
+    }
+}

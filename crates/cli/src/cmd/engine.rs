@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use proxctl_client::Client;
-use proxctl_engine::manifest::{self, Body, Declared};
+use proxctl_engine::manifest::{self, Declared};
 use proxctl_engine::{Action, ApplyOptions, ApplyReport, EngineError, Plan, render};
 use proxctl_ops::output::{Format, render as render_rows};
 
@@ -169,18 +169,8 @@ pub async fn diff(r: &Resolved, client: &Client, a: ManifestArgs) -> anyhow::Res
 
 pub async fn delete(r: &Resolved, client: &Client, a: DeleteArgs) -> anyhow::Result<()> {
     let declared = load(&a.manifests.files)?;
-    let keys: Vec<String> = declared
-        .iter()
-        .filter(|d| !matches!(d.body, Body::IpPool { .. }))
-        .map(Declared::key)
-        .collect();
     let store = Arc::clone(r.state.get().await?);
-    // Plan as if nothing were declared, with --prune, and keep only the named resources.
-    let keep: Vec<Declared> =
-        declared.iter().filter(|d| matches!(d.body, Body::IpPool { .. })).cloned().collect();
-    let mut plan = proxctl_engine::make_plan(client, store.as_ref(), &keep, true).await?;
-    plan.changes.retain(|c| keys.contains(&c.key));
-    plan.warnings.clear();
+    let plan = proxctl_engine::plan_delete(client, store.as_ref(), &declared).await?;
     if plan.changes.is_empty() {
         eprintln!("nothing to delete: none of the declared resources exists");
         return Ok(());
@@ -197,23 +187,9 @@ pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<()> {
         a.selector.as_deref().map(|s| s.parse()).transpose().map_err(|e| {
             UserError(format!("{e}; see `proxctl get --help` for the selector language"))
         })?;
-    let rows = proxctl_ops::views::guests(client, None, false).await?;
-    let chosen: Vec<u32> = rows
-        .iter()
-        .filter(|g| {
-            !g.template && g.kind == "qemu" && sel.as_ref().is_none_or(|s| g.selected_by(s))
-        })
-        .map(|g| g.vmid)
-        .collect();
-    let mut observed =
-        proxctl_engine::observe::observe(client, &[], &chosen.iter().copied().collect()).await?;
-    observed.guests.retain(|g| g.template || chosen.contains(&g.vmid));
-    let mut docs = Vec::new();
-    for g in observed.guests.iter().filter(|g| !g.template) {
-        match proxctl_engine::export::vm_manifest(g, &observed.guests) {
-            Ok(d) => docs.push(d),
-            Err(e) => eprintln!("skipped: {e}"),
-        }
+    let (docs, skipped) = proxctl_engine::export::export_vms(client, sel.as_ref()).await?;
+    for e in skipped {
+        eprintln!("skipped: {e}");
     }
     if docs.is_empty() {
         return Err(UserError("no VM matches; see `proxctl get vms`".into()).into());
@@ -225,10 +201,7 @@ pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<()> {
 pub async fn adopt(r: &Resolved, client: &Client, a: ManifestArgs) -> anyhow::Result<()> {
     let declared = load(&a.files)?;
     let store = r.state.get().await?;
-    let known = store.resources().await?.iter().filter_map(|x| x.vmid.map(|v| v.get())).collect();
-    let observed = proxctl_engine::observe::observe(client, &declared, &known).await?;
-    let adopted =
-        proxctl_engine::export::adopt(client, store.as_ref(), &declared, &observed).await?;
+    let adopted = proxctl_engine::export::adopt_declared(client, store.as_ref(), &declared).await?;
     if adopted.is_empty() {
         eprintln!("nothing to adopt: every declared resource is already managed");
     }
@@ -277,25 +250,7 @@ async fn activation(
     opts: &ApplyOptions,
 ) -> anyhow::Result<String> {
     let declared = load(&a.manifests.files)?;
-    let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, a.prune).await?;
-    let pending = plan.changes.iter().filter(|c| c.action != Action::Noop).count();
-    if pending == 0 {
-        return Ok(format!("in sync ({} resource(s))", plan.changes.len()));
-    }
-    if a.report_only {
-        let keys: Vec<&str> = plan
-            .changes
-            .iter()
-            .filter(|c| c.action != Action::Noop)
-            .map(|c| c.key.as_str())
-            .collect();
-        return Ok(format!("drift in {pending} resource(s): {}", keys.join(", ")));
-    }
-    let report = proxctl_engine::apply::apply(client, Arc::clone(store), &plan, opts).await?;
-    let failed = report.failed();
-    Ok(if failed == 0 {
-        format!("applied {pending} change(s)")
-    } else {
-        format!("applied {} change(s), {failed} failed (retried next activation)", pending - failed)
-    })
+    let store = Arc::clone(store);
+    Ok(proxctl_engine::reconcile_once(client, store, &declared, a.prune, a.report_only, opts)
+        .await?)
 }

@@ -224,41 +224,28 @@ async fn act(
 /// `vm create --from-template`: the command line as a one-resource manifest, applied by the
 /// engine, then optionally a password and a wait for cloud-init.
 async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<()> {
-    let template = a.from_template.clone().unwrap_or_default();
-    let mode = match a.cloud_init.as_str() {
-        "native" | "iso" => a.cloud_init.clone(),
-        other => {
-            return Err(
-                UserError(format!("--cloud-init must be native or iso, not '{other}'")).into()
-            );
-        }
-    };
-    if mode == "iso" && a.ci_password_from.is_some() {
-        return Err(UserError(
-            "a password would sit in clear text in the seed ISO; use --ssh-key with --cloud-init iso".into(),
-        )
+    if a.cloud_init != "native" && a.cloud_init != "iso" {
+        return Err(UserError(format!(
+            "--cloud-init must be native or iso, not '{}'",
+            a.cloud_init
+        ))
         .into());
     }
-    let password = match a.ci_password_from.as_deref() {
-        None => None,
-        Some(spec) => Some(if let Some(var) = spec.strip_prefix("env:") {
-            std::env::var(var)
-                .map_err(|_| UserError(format!("--ci-password-from {spec}: {var} is not set")))?
-        } else if let Some(path) = spec.strip_prefix("file:") {
-            proxctl_client::auth::read_secret_file(std::path::Path::new(path))?.expose().to_string()
-        } else {
-            return Err(UserError("--ci-password-from must be env:NAME or file:PATH".into()).into());
-        }),
-    };
+    let password = a
+        .ci_password_from
+        .as_deref()
+        .map(|spec| {
+            crate::settings::load_secret(spec, &format!("cloud-init password of {}", a.name))
+        })
+        .transpose()?;
     let mut keys = Vec::new();
     for p in &a.ssh_keys {
         let text = std::fs::read_to_string(p)
             .map_err(|e| UserError(format!("cannot read {}: {e}", p.display())))?;
         keys.extend(text.lines().filter(|l| !l.trim().is_empty()).map(String::from));
     }
-    let address = a.ip.map_or_else(|| "dhcp".to_string(), |n| n.to_string());
     let ip = proxctl_engine::manifest::IpSpec {
-        address: Some(address),
+        address: Some(a.ip.map_or_else(|| "dhcp".to_string(), |n| n.to_string())),
         gateway: a.gateway.map(|g| g.to_string()),
         pool: None,
         address6: a.ip6.map(|n| n.to_string()),
@@ -266,7 +253,7 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
     };
     let req = proxctl_engine::imperative::VmRequest {
         name: a.name.clone(),
-        template,
+        template: a.from_template.clone().unwrap_or_default(),
         node: a.node.map(|n| n.to_string()).or_else(|| r.node_default().map(String::from)),
         cores: Some(a.cores),
         memory: Some(a.memory),
@@ -274,9 +261,9 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
         bridge: a.bridge.or_else(|| r.bridge.clone()).unwrap_or_else(|| "vmbr0".into()),
         vlan: None,
         tags: a.tags,
-        start: a.start && password.is_none(),
+        start: a.start,
         cloud_init: proxctl_engine::manifest::CloudInitSpec {
-            mode: Some(mode),
+            mode: Some(a.cloud_init),
             iso_storage: None,
             user: a.ci_user,
             ssh_keys: keys,
@@ -284,6 +271,7 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
             nameserver: a.nameserver,
             searchdomain: a.searchdomain,
         },
+        password,
     };
     if r.dry_run {
         out!("{}", proxctl_engine::imperative::manifest(&req)?);
@@ -292,39 +280,11 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
     let store = std::sync::Arc::clone(r.state.get().await?);
     let mut opts = proxctl_engine::ApplyOptions::new(r.actor());
     opts.progress = Some(std::sync::Arc::new(|key: &str, msg: &str| eprintln!("  {key}: {msg}")));
-    let (plan, report) = proxctl_engine::imperative::create_vm(client, store, &req, &opts).await?;
-    if let Some(failed) = report.results.iter().find(|x| !x.ok) {
-        return Err(crate::exit::PartialFailure(format!(
-            "creating {} failed: {}",
-            a.name, failed.result
-        ))
-        .into());
-    }
-    let (vmid, node) = match plan.changes.first() {
-        Some(c) => (c.vmid.unwrap_or_default(), c.node.clone().unwrap_or_default()),
-        None => (0, String::new()),
-    };
-    let (n, v) = (proxctl_types::NodeName::new(node.as_str())?, proxctl_types::VmId::new(vmid)?);
-    if let Some(pw) = password {
-        // PVE hashes cipassword; it never appears in the plan, the journal or the audit log.
-        let mut u = proxctl_client::endpoints::qemu::ConfigUpdate::default();
-        u.set.cipassword = Some(proxctl_types::secret::Secret::new(pw));
-        client.qemu_update_config(&n, v, &u).await?;
-        if a.start {
-            let t = client
-                .qemu_power(&n, v, &proxctl_client::PowerAction::Start { timeout: None })
-                .await?;
-            wait(r, client, &t, &format!("start {}", a.name)).await?;
-        }
-    }
-    outln!(
-        "created {} (VMID {vmid} on {node}) from {}",
-        a.name,
-        a.from_template.unwrap_or_default()
-    );
+    let made = proxctl_engine::imperative::create_vm(client, store, &req, &opts).await?;
+    outln!("created {} (VMID {} on {}) from {}", a.name, made.vmid, made.node, req.template);
     if a.wait_cloud_init {
         eprintln!("  waiting for cloud-init in {}", a.name);
-        let s = proxctl_ops::vm::wait_cloud_init(client, &n, v, r.timeout).await?;
+        let s = proxctl_ops::vm::wait_cloud_init(client, &made.node, made.vmid, r.timeout).await?;
         outln!("cloud-init in {}: {}", a.name, s.status);
     }
     Ok(())

@@ -108,34 +108,12 @@ fn build_spec(
         (None, Some(url)) => {
             let format: proxctl_images::checksum::ChecksumFormat =
                 serde_yaml_ng::from_str(&a.checksum_format).map_err(|_| {
-                    UserError(format!("unknown --checksum-format '{}'", a.checksum_format))
+                    UserError(format!(
+                        "unknown --checksum-format '{}'; see `proxctl template build --help`",
+                        a.checksum_format
+                    ))
                 })?;
-            let file = url.rsplit('/').next().unwrap_or("image");
-            let stem = file.split('.').next().unwrap_or(file).to_lowercase();
-            proxctl_images::catalog::Entry {
-                id: stem,
-                distro: "custom".into(),
-                version: "-".into(),
-                codename: None,
-                arch: "amd64".into(),
-                url: Some(url.clone()),
-                latest: None,
-                checksum_url: a.checksum_url.clone(),
-                checksum_suffix: None,
-                checksum_format: format,
-                format: if file.ends_with(".raw") { "raw".into() } else { "qcow2".into() },
-                compression: None,
-                default_user: "root".into(),
-                os_type: "l26".into(),
-                firmware: proxctl_images::catalog::Firmware::Bios,
-                disk_bus: proxctl_images::catalog::DiskBus::Scsi,
-                disk_size: "10G".into(),
-                cloud_init: true,
-                guest_agent: false,
-                ignition: false,
-                notes: None,
-                source: url.clone(),
-            }
+            proxctl_ops::template::entry_for_url(url, a.checksum_url.as_deref(), format)
         }
         (None, None) => return Err(UserError("give a catalog id or --image-url".into()).into()),
     };
@@ -146,6 +124,9 @@ fn build_spec(
         Some(n) => n,
         None => return Err(UserError("pass --node (or set the profile's node)".into()).into()),
     };
+    if a.keep == 0 {
+        return Err(UserError("--keep must be at least 1".into()).into());
+    }
     Ok(proxctl_ops::template::BuildSpec {
         name: a.name.unwrap_or_else(|| entry.id.clone()),
         entry,
@@ -178,10 +159,6 @@ pub async fn template(
     use crate::flags::TemplateCommand as T;
     let progress = |m: &str| eprintln!("  {m}");
     match c {
-        T::Build(a) | T::Rebuild(a) if a.keep == 0 => {
-            let _ = a;
-            Err(UserError("--keep must be at least 1".into()).into())
-        }
         T::Build(a) => {
             let spec = build_spec(r, a)?;
             let b = proxctl_ops::template::build(client, &spec, &progress).await?;

@@ -213,12 +213,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Image { command: crate::flags::ImageCommand::Show { id } } => {
             let c = proxctl_ops::image::catalog(&|k| std::env::var(k).ok())?;
             let e = c.get(&id).ok_or_else(|| {
-                let near: Vec<String> = c
-                    .search(id.split('-').next().unwrap_or(&id))
-                    .iter()
-                    .map(|e| e.id.clone())
-                    .take(8)
-                    .collect();
+                let near = c.similar(&id);
                 UserError(format!(
                     "no catalog image '{id}'; similar: {}",
                     if near.is_empty() {
