@@ -1219,6 +1219,7 @@ async fn kill_9_mid_apply_then_apply_again_finishes_without_duplicates_or_orphan
     let r = proxctl(&s, &["apply", "-f", &mp, "--yes", "--parallel", "3"], &env).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("recovered: "), "the journal was settled: {}", r.stderr);
+    let second = r.stderr;
     let r = proxctl(&s, &["plan", "-f", &mp, "--detailed-exitcode"], &env).await;
     assert_eq!(r.code, 0, "converged: {}\n{}", r.stdout, r.stderr);
     let (names, orphans) = s.with_world(|w| {
@@ -1236,7 +1237,12 @@ async fn kill_9_mid_apply_then_apply_again_finishes_without_duplicates_or_orphan
         (names, orphans)
     });
     let unique: std::collections::BTreeSet<&String> = names.iter().collect();
-    assert_eq!((names.len(), unique.len()), (12, 12), "no duplicates: {names:?}");
+    assert_eq!(
+        (names.len(), unique.len()),
+        (12, 12),
+        "no duplicates: {names:?}\nfirst apply:\n{}\nsecond apply:\n{second}",
+        seen.0.join("\n")
+    );
     assert!(orphans.is_empty(), "no orphan disks: {orphans:?}");
 }
 

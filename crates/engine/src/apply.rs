@@ -30,6 +30,11 @@ pub enum ApplyError {
         "VMID {vmid} for {key} was taken (by another apply or outside proxctl) since the plan; run plan again to pick another"
     )]
     VmidTaken { vmid: u32, key: String },
+    #[error(
+        "work a stopped apply left on {} settled after this plan was made; run plan again",
+        keys.join(", ")
+    )]
+    SettledAfterPlan { keys: Vec<String> },
     #[error(transparent)]
     State(#[from] proxctl_state::StateError),
 }
@@ -159,7 +164,16 @@ pub async fn apply(
     plan: &Plan,
     opts: &ApplyOptions,
 ) -> Result<ApplyReport, ApplyError> {
-    recover(client, store.as_ref(), opts).await?;
+    // The plan was made from what PVE had before the journal was settled; if that touched a
+    // resource this plan changes, the plan may redo work that has since finished.
+    let settled = recover(client, store.as_ref(), opts).await?;
+    let stale: Vec<String> = settled
+        .into_iter()
+        .filter(|k| plan.changes.iter().any(|c| &c.key == k && c.action != Action::Noop))
+        .collect();
+    if !stale.is_empty() {
+        return Err(ApplyError::SettledAfterPlan { keys: stale });
+    }
     let plan_json = serde_json::to_value(plan).unwrap_or_default();
     let apply = store.begin_apply(&opts.actor, &plan_json).await?;
     // One holder per apply, not per options: two applies in one process (or sharing options)
@@ -267,21 +281,31 @@ pub async fn apply(
 /// Settle what a crashed apply left in the journal. PVE is the truth: a clone whose guest
 /// exists finished (its marker lets the plan adopt it); anything else is marked interrupted,
 /// and the plan, made from what PVE has now, already redoes what is still missing.
+/// Returns the keys of the resources whose entries it settled. Planning after it sees what the
+/// stopped apply's tasks finally did.
 pub async fn recover(
     client: &Client,
     store: &dyn StateStore,
     opts: &ApplyOptions,
-) -> Result<usize, ApplyError> {
+) -> Result<Vec<String>, ApplyError> {
     let pending = store.journal_pending().await?;
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
+    }
+    // A killed apply leaves its tasks running in PVE. Until they end, a clone's target is
+    // absent or only a `lock: clone` placeholder without our marker, so settling now would
+    // re-plan it and make a duplicate when the old task finishes. Wait for them first.
+    for e in &pending {
+        if let Some((node, id)) = task_scope(&e.action, &e.params) {
+            wait_for_active_tasks(client, &node, id, opts).await;
+        }
     }
     let existing: Vec<u32> = match client.cluster_resources(None).await {
         Ok(r) => r.iter().filter_map(|x| x.vmid.map(|v| v.get())).collect(),
         // Without a listing nothing can be settled; the next apply tries again.
         Err(e) => {
             tracing::warn!(error = %e, "cannot list guests to settle the journal");
-            return Ok(0);
+            return Ok(Vec::new());
         }
     };
     for e in &pending {
@@ -305,7 +329,52 @@ pub async fn recover(
             );
         }
     }
-    Ok(pending.len())
+    let mut keys: Vec<String> = pending.iter().map(|e| e.resource.to_string()).collect();
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Where the task of a journalled create-like step runs and the id PVE files it under: a clone
+/// (`qmclone`) runs on the source's node under the **source** VMID; the others under their own.
+fn task_scope(action: &str, params: &serde_json::Value) -> Option<(NodeName, VmId)> {
+    let (node_key, id_key) = match action {
+        "clone" => ("source_node", "source"),
+        "create" | "build-template" => ("node", "vmid"),
+        _ => return None,
+    };
+    let node = NodeName::new(params.get(node_key)?.as_str()?).ok()?;
+    let id = u32::try_from(params.get(id_key)?.as_u64()?).ok()?;
+    Some((node, VmId::new(id).ok()?))
+}
+
+/// Wait for the running tasks filed under `id` on `node`. A task
+/// that fails, or a listing that cannot be had, is left to the settling that follows.
+async fn wait_for_active_tasks(client: &Client, node: &NodeName, id: VmId, opts: &ApplyOptions) {
+    let filter = proxctl_client::endpoints::tasks::TaskFilter {
+        vmid: Some(id),
+        source: Some("active".into()),
+        ..Default::default()
+    };
+    let running = match client.task_list(node, &filter).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(%node, %id, error = %e, "cannot list running tasks to settle the journal");
+            return;
+        }
+    };
+    for t in running.iter().filter(|t| t.endtime.is_none()) {
+        if let Some(p) = &opts.progress {
+            p(
+                &id.to_string(),
+                &format!("waiting for {} ({}) left by a stopped apply", t.task_type, t.upid),
+            );
+        }
+        // The same wait as the executor's own: the client's task timeout bounds it.
+        if let Err(e) = client.wait_task(&t.upid, &WaitOptions::default()).await {
+            tracing::info!(upid = %t.upid, error = %e, "a task left by a stopped apply did not succeed");
+        }
+    }
 }
 
 /// The queues steps wait in: per clone source and per storage.

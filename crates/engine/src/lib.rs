@@ -121,6 +121,17 @@ pub async fn check_saved(client: &Client, saved: &Plan) -> Result<(), EngineErro
     if problems.is_empty() { Ok(()) } else { Err(EngineError::Stale(problems)) }
 }
 
+/// Settle what a stopped apply left in the journal (waiting for its tasks that still run), so
+/// that the plan made next sees their results. Apply does it too, but a plan made before it
+/// could redo a clone that was still finishing.
+pub async fn settle(
+    client: &Client,
+    store: &dyn StateStore,
+    opts: &ApplyOptions,
+) -> Result<usize, EngineError> {
+    Ok(apply::recover(client, store, opts).await?.len())
+}
+
 /// Plan and apply in one go. If another apply leased a VMID this plan picked in the meantime,
 /// plan again (its leases are now visible) rather than fail: two concurrent applies end up
 /// with different VMIDs.
@@ -131,11 +142,16 @@ pub async fn plan_and_apply(
     prune: bool,
     opts: &ApplyOptions,
 ) -> Result<(Plan, ApplyReport), EngineError> {
+    settle(client, store.as_ref(), opts).await?;
     let mut tries = 0;
     loop {
         let plan = make_plan(client, store.as_ref(), declared, prune).await?;
         match apply::apply(client, Arc::clone(&store), &plan, opts).await {
-            Err(ApplyError::VmidTaken { .. }) if tries < 5 => tries += 1,
+            Err(ApplyError::VmidTaken { .. } | ApplyError::SettledAfterPlan { .. })
+                if tries < 5 =>
+            {
+                tries += 1;
+            }
             Err(e) => return Err(e.into()),
             Ok(report) => return Ok((plan, report)),
         }
@@ -168,6 +184,9 @@ pub async fn reconcile_once(
     report_only: bool,
     opts: &ApplyOptions,
 ) -> Result<String, EngineError> {
+    if !report_only {
+        settle(client, store.as_ref(), opts).await?;
+    }
     let plan = make_plan(client, store.as_ref(), declared, prune).await?;
     let drifted: Vec<&str> =
         plan.changes.iter().filter(|c| c.action != Action::Noop).map(|c| c.key.as_str()).collect();

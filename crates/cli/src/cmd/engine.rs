@@ -142,6 +142,7 @@ pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Resul
         return finish(r, &report);
     }
     let declared = load(&a.files)?;
+    proxctl_engine::settle(client, store.as_ref(), &opts).await?;
     loop {
         let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, a.prune).await?;
         print_plan(r, &plan, false)?;
@@ -151,7 +152,10 @@ pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Resul
         }
         confirm_plan(r, &plan)?;
         match proxctl_engine::apply::apply(client, Arc::clone(&store), &plan, &opts).await {
-            Err(e @ proxctl_engine::ApplyError::VmidTaken { .. }) => {
+            Err(
+                e @ (proxctl_engine::ApplyError::VmidTaken { .. }
+                | proxctl_engine::ApplyError::SettledAfterPlan { .. }),
+            ) => {
                 eprintln!("{e}; planning again");
             }
             Err(e) => return Err(e.into()),
