@@ -424,8 +424,12 @@ pub struct CtCreateArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    #[arg(long)]
-    pub name: String,
+    /// The VM's name (on a terminal, leaving it out starts the wizard).
+    #[arg(value_name = "NAME")]
+    pub name_arg: Option<String>,
+    /// The VM's name, for scripts that prefer a flag.
+    #[arg(long = "name", conflicts_with = "name_arg", value_name = "NAME")]
+    pub name: Option<String>,
     #[arg(long)]
     pub vmid: Option<proxctl_types::VmId>,
     #[arg(long)]
@@ -439,13 +443,16 @@ pub struct CreateArgs {
     #[arg(long)]
     pub storage: Option<proxctl_types::StorageId>,
     /// Boot disk size, e.g. 32G.
-    #[arg(long, default_value = "32G")]
+    #[arg(long, visible_alias = "disk-size", default_value = "32G")]
     pub disk: proxctl_types::wire::DiskSize,
     /// Import the boot disk from this volume, e.g. local:import/debian-12.qcow2.
     #[arg(long)]
     pub image: Option<String>,
     #[arg(long)]
     pub bridge: Option<String>,
+    /// VLAN tag of the first NIC (1-4094).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4094))]
+    pub vlan: Option<u16>,
     /// Static address with prefix, e.g. 10.0.0.5/24 (DHCP without it).
     #[arg(long)]
     pub ip: Option<ipnet::Ipv4Net>,
@@ -480,6 +487,10 @@ pub struct CreateArgs {
     pub nameserver: Option<String>,
     #[arg(long, requires = "from_template")]
     pub searchdomain: Option<String>,
+    /// With --cloud-init iso: your own #cloud-config file as the base of the seed's user-data
+    /// (--ci-user and --ssh-key are merged into it).
+    #[arg(long, requires = "from_template")]
+    pub user_data: Option<PathBuf>,
     /// After starting, wait for cloud-init in the guest (through the agent) and report it.
     #[arg(long, requires = "start")]
     pub wait_cloud_init: bool,

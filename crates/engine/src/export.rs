@@ -88,6 +88,7 @@ pub fn vm_manifest(g: &ObservedGuest, all: &[ObservedGuest]) -> Result<Typed<VmS
         ip,
         nameserver: c.nameserver.clone(),
         searchdomain: c.searchdomain.clone(),
+        user_data: None,
     };
     let has_ci = cloud_init != CloudInitSpec::default();
     let description = text("description")

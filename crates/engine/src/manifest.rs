@@ -194,6 +194,10 @@ pub struct CloudInitSpec {
     pub nameserver: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searchdomain: Option<String>,
+    /// Your own `#cloud-config` (ISO mode only), as the base of the seed's user-data: `user`
+    /// and `sshKeys` are merged into it. Changing it gives a new instance-id and an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -658,6 +662,21 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
             if let Some(ci) = &spec.cloud_init {
                 if let Some(m) = ci.mode.as_deref().filter(|m| *m != "native" && *m != "iso") {
                     bad("spec.cloudInit.mode", format!("mode must be native or iso, not '{m}'"));
+                }
+                if let Some(u) = &ci.user_data {
+                    if ci.mode.as_deref() != Some("iso") {
+                        bad(
+                            "spec.cloudInit.userData",
+                            "userData needs mode: iso (PVE's native drive takes no user-data \
+                             without snippets)"
+                                .into(),
+                        );
+                    }
+                    if let Err(e) = proxctl_images::nocloud::parse_user_data(u) {
+                        let why = std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), |c| format!("{e}: {c}"));
+                        bad("spec.cloudInit.userData", why);
+                    }
                 }
                 for (n, ip) in &ci.ip {
                     let path = format!("spec.cloudInit.ip.{n}");

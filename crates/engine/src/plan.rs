@@ -520,7 +520,7 @@ fn into_seed(
         nameservers: ci.nameserver.iter().cloned().collect(),
         search: ci.searchdomain.iter().cloned().collect(),
         mac: None,
-        user_data: None,
+        user_data: ci.user_data.clone(),
     };
     let storage = ci.iso_storage.clone().unwrap_or_else(|| "local".into());
     let filename = format!("proxctl-{vmid}-{}.iso", seed.instance_id());

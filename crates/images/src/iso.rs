@@ -132,7 +132,11 @@ fn sectors(len: usize) -> u32 {
 }
 
 /// An ISO image holding `files` (name, content) in its root, labelled `volume_id`.
+/// Files are recorded in name order, as ISO 9660 requires of directory records, so the same
+/// set of files gives the same image whatever order the caller lists them in.
 pub fn build(volume_id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut files = files.to_vec();
+    files.sort_by_key(|(name, _)| *name);
     // Sectors: 16 descriptors PVD, 17 Joliet, 18 terminator, 19-22 path tables, 23 and 24 the
     // two root directories (one sector is plenty for a seed's few files), then file data.
     let (pvd_root, joliet_root) = (23u32, 24u32);
@@ -175,7 +179,7 @@ pub fn build(volume_id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     for d in &dirs {
         out.extend(padded(d, SECTOR, &[0]));
     }
-    for (_, data) in files {
+    for (_, data) in &files {
         out.extend_from_slice(data);
         let pad = (SECTOR - data.len() % SECTOR) % SECTOR;
         out.extend(std::iter::repeat_n(0u8, if data.is_empty() { SECTOR } else { pad }));
@@ -231,8 +235,8 @@ mod tests {
         assert_eq!(&iso[16 * SECTOR + 40..16 * SECTOR + 46], b"cidata");
         let back = read_joliet(&iso).unwrap();
         let names: Vec<&str> = back.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["meta-data", "user-data", "network-config"]);
-        assert_eq!(back[1].1, files[1].1);
+        assert_eq!(names, ["meta-data", "network-config", "user-data"], "in name order");
+        assert_eq!(back[2].1, files[1].1);
         assert_eq!(build("cidata", files), iso, "same input, same bytes");
     }
 

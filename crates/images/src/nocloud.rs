@@ -22,8 +22,34 @@ pub struct Seed {
     pub search: Vec<String>,
     /// The NIC's MAC, to match it whatever the guest names it.
     pub mac: Option<String>,
-    /// A user's own `#cloud-config` (used as is, instead of the generated one).
+    /// A user's own `#cloud-config`. It is the base: `user` and `ssh_keys` are merged into it
+    /// (a `user:` it sets wins; keys are appended), and it is used byte for byte when they add
+    /// nothing. The hostname reaches the guest through meta-data's `local-hostname`.
     pub user_data: Option<String>,
+}
+
+/// Why a user's own user-data cannot go into a seed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserDataError {
+    #[error("user-data must start with the line #cloud-config")]
+    NotCloudConfig,
+    #[error("user-data is not valid YAML")]
+    Yaml(#[source] serde_yaml_ng::Error),
+    #[error("user-data must be a YAML mapping of cloud-config keys, not a list or a scalar")]
+    NotAMapping,
+}
+
+/// Checks a user's `#cloud-config` and returns its keys.
+pub fn parse_user_data(text: &str) -> Result<serde_yaml_ng::Mapping, UserDataError> {
+    if !text.starts_with("#cloud-config") {
+        return Err(UserDataError::NotCloudConfig);
+    }
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(UserDataError::Yaml)? {
+        serde_yaml_ng::Value::Mapping(m) => Ok(m),
+        // A file of nothing but the header is an empty cloud-config.
+        serde_yaml_ng::Value::Null => Ok(serde_yaml_ng::Mapping::new()),
+        _ => Err(UserDataError::NotAMapping),
+    }
 }
 
 fn yaml_str(s: &str) -> String {
@@ -33,7 +59,7 @@ fn yaml_str(s: &str) -> String {
 impl Seed {
     pub fn user_data(&self) -> String {
         if let Some(u) = &self.user_data {
-            return u.clone();
+            return self.merged_into(u);
         }
         let mut s = String::from("#cloud-config\n");
         let _ = writeln!(s, "hostname: {}", yaml_str(&self.hostname));
@@ -48,6 +74,43 @@ impl Seed {
             }
         }
         s
+    }
+
+    /// The flags' `user` and keys on top of the user's own cloud-config. Unparsable text is
+    /// passed through (callers check it with [`parse_user_data`] first).
+    fn merged_into(&self, own: &str) -> String {
+        use serde_yaml_ng::Value;
+        let Ok(mut map) = parse_user_data(own) else {
+            return own.to_string();
+        };
+        let mut changed = false;
+        if let Some(u) = &self.user
+            && !map.contains_key("user")
+        {
+            map.insert("user".into(), Value::String(u.clone()));
+            changed = true;
+        }
+        if !self.ssh_keys.is_empty() {
+            let entry = map
+                .entry("ssh_authorized_keys".into())
+                .or_insert_with(|| Value::Sequence(Vec::new()));
+            if let Value::Sequence(list) = entry {
+                for k in &self.ssh_keys {
+                    let k = Value::String(k.clone());
+                    if !list.contains(&k) {
+                        list.push(k);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            return own.to_string();
+        }
+        match serde_yaml_ng::to_string(&map) {
+            Ok(body) => format!("#cloud-config\n{body}"),
+            Err(_) => own.to_string(),
+        }
     }
 
     pub fn network_config(&self) -> String {
@@ -122,12 +185,12 @@ impl Seed {
         )
     }
 
-    /// The three files, by name.
+    /// The three files, in name order (the order the ISO records them in).
     pub fn files(&self) -> Vec<(&'static str, String)> {
         vec![
             ("meta-data", self.meta_data()),
-            ("user-data", self.user_data()),
             ("network-config", self.network_config()),
+            ("user-data", self.user_data()),
         ]
     }
 
@@ -180,11 +243,46 @@ mod tests {
     }
 
     #[test]
+    fn own_user_data_is_kept_verbatim_when_the_flags_add_nothing() {
+        let own = "#cloud-config\n# my comment\npackages: [nginx]\n";
+        let s = Seed { hostname: "a".into(), user_data: Some(own.into()), ..Seed::default() };
+        assert_eq!(s.user_data(), own);
+    }
+
+    #[test]
+    fn flags_merge_into_own_user_data_without_overriding_it() {
+        let own = "#cloud-config\nuser: admin\nssh_authorized_keys:\n  - ssh-ed25519 OLD a@b\npackages: [nginx]\n";
+        let s = Seed { user_data: Some(own.into()), ..seed() };
+        let u = s.user_data();
+        let back = parse_user_data(&u).unwrap();
+        assert_eq!(back["user"], "admin", "the file's user wins: {u}");
+        let keys = back["ssh_authorized_keys"].as_sequence().unwrap();
+        assert_eq!(keys.len(), 2, "{u}");
+        assert_eq!(keys[1], "ssh-ed25519 AAAA test@x");
+        assert_eq!(back["packages"][0], "nginx");
+        let mut again = s.clone();
+        again.user_data = Some(u.clone());
+        assert_eq!(again.user_data(), u, "merging twice adds nothing");
+    }
+
+    #[test]
+    fn user_data_that_is_not_cloud_config_is_refused_with_the_reason() {
+        assert!(matches!(parse_user_data("packages: []"), Err(UserDataError::NotCloudConfig)));
+        assert!(matches!(parse_user_data("#cloud-config\n[1, 2"), Err(UserDataError::Yaml(_))));
+        assert!(matches!(parse_user_data("#cloud-config\n- a\n"), Err(UserDataError::NotAMapping)));
+        assert!(parse_user_data("#cloud-config\n").unwrap().is_empty());
+    }
+
+    #[test]
     fn the_iso_holds_the_three_files() {
         let s = seed();
         let back = crate::iso::read_joliet(&s.iso()).unwrap();
         let names: Vec<&str> = back.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["meta-data", "user-data", "network-config"]);
-        assert_eq!(String::from_utf8(back[1].1.clone()).unwrap(), s.user_data());
+        assert_eq!(names, ["meta-data", "network-config", "user-data"]);
+        assert_eq!(String::from_utf8(back[2].1.clone()).unwrap(), s.user_data());
+        let mut reversed = s.files();
+        reversed.reverse();
+        let refs: Vec<(&str, &[u8])> = reversed.iter().map(|(n, c)| (*n, c.as_bytes())).collect();
+        assert_eq!(crate::iso::build("cidata", &refs), s.iso(), "order does not matter");
     }
 }

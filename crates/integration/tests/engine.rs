@@ -412,6 +412,78 @@ async fn iso_cloud_init_uploads_a_seed_replaces_it_on_change_and_removes_it_with
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_user_data_goes_into_the_seed_byte_for_byte_and_changing_it_updates_in_place() {
+    let (h, _dir, store) = setup().await;
+    let user_data = |pkg: &str| format!("#cloud-config\npackages: [{pkg}]\n");
+    let vm = |pkg: &str| {
+        format!(
+            "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: own-ud}}\n\
+             spec:\n  template: debian-12\n  networks: {{net0: {{bridge: vmbr0}}}}\n  \
+             cloudInit:\n    mode: iso\n    user: debian\n    userData: |\n      #cloud-config\n      packages: [{pkg}]\n"
+        )
+    };
+    let seed_volumes = |h: &support::Harness| -> Vec<(String, Option<String>)> {
+        h.sim.with_world(|w| {
+            w.volumes
+                .values()
+                .filter(|v| v.volid.contains(":iso/proxctl-"))
+                .map(|v| (v.volid.clone(), v.sha256.clone()))
+                .collect()
+        })
+    };
+    let expected = |pkg: &str| proxctl_images::nocloud::Seed {
+        hostname: "own-ud".into(),
+        user: Some("debian".into()),
+        user_data: Some(user_data(pkg)),
+        ..Default::default()
+    };
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(&vm("nginx")), false, &opts())
+            .await
+            .unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let vmid = plan.changes[0].vmid.unwrap();
+    let first = seed_volumes(&h);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let want = expected("nginx");
+    let merged = want.user_data();
+    assert!(merged.contains("packages") && merged.contains("user: debian"), "{merged}");
+    assert!(first[0].0.ends_with(&format!("proxctl-{vmid}-{}.iso", want.instance_id())));
+    use sha2::Digest;
+    assert_eq!(
+        first[0].1.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(want.iso())).as_str()),
+        "the uploaded seed is exactly the ISO of the merged user-data"
+    );
+
+    let (plan, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &declared(&vm("htop")), false, &opts())
+            .await
+            .unwrap();
+    assert_eq!(plan.changes[0].action, Action::Update, "never a replacement");
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let second = seed_volumes(&h);
+    assert_eq!(second.len(), 1, "the old seed is gone: {second:?}");
+    assert!(second[0].0.contains(&expected("htop").instance_id()), "a new instance-id");
+    assert!(h.sim.with_world(|w| w.guests.contains_key(&vmid)), "the same VM");
+}
+
+#[test]
+fn user_data_outside_iso_mode_or_not_cloud_config_is_refused_at_its_place() {
+    let text = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: x}\n\
+                spec:\n  template: t\n  cloudInit:\n    userData: \"packages: []\"\n";
+    let err: Vec<String> = manifest::parse(Path::new("m.yaml"), text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let err = err.join("\n");
+    assert!(err.contains("m.yaml:7:5"), "the place of userData: {err}");
+    assert!(err.contains("needs mode: iso"), "{err}");
+    assert!(err.contains("must start with the line #cloud-config"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ha_state_is_declared_created_and_changed() {
     let (h, _dir, store) = setup().await;
     let vm = |state: &str| {

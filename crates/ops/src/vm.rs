@@ -29,6 +29,8 @@ pub struct CreateSpec {
     /// Import the boot disk from this volume (e.g. `local:import/debian-12.qcow2`).
     pub image: Option<String>,
     pub bridge: Option<String>,
+    /// VLAN tag of net0.
+    pub vlan: Option<u16>,
     pub ip: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     /// A static IPv6 address with prefix; without it the guest uses SLAAC.
@@ -187,7 +189,9 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
         ..QemuConfig::default()
     };
     cfg.serial.insert(0, Serial::Socket);
-    cfg.net.insert(0, NetDevice::new(NetModel::Virtio, bridge));
+    let mut nic = NetDevice::new(NetModel::Virtio, bridge);
+    nic.tag = spec.vlan;
+    cfg.net.insert(0, nic);
     let mut disk = match &spec.image {
         Some(img) => {
             let mut d = Drive::new(format!("{storage}:0"));

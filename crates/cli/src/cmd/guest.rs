@@ -223,7 +223,12 @@ async fn act(
 
 /// `vm create --from-template`: the command line as a one-resource manifest, applied by the
 /// engine, then optionally a password and a wait for cloud-init.
-async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<()> {
+async fn create_from_template(
+    r: &Resolved,
+    client: &Client,
+    name: String,
+    a: CreateArgs,
+) -> anyhow::Result<()> {
     if a.cloud_init != "native" && a.cloud_init != "iso" {
         return Err(UserError(format!(
             "--cloud-init must be native or iso, not '{}'",
@@ -234,9 +239,7 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
     let password = a
         .ci_password_from
         .as_deref()
-        .map(|spec| {
-            crate::settings::load_secret(spec, &format!("cloud-init password of {}", a.name))
-        })
+        .map(|spec| crate::settings::load_secret(spec, &format!("cloud-init password of {name}")))
         .transpose()?;
     let mut keys = Vec::new();
     for p in &a.ssh_keys {
@@ -244,6 +247,21 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
             .map_err(|e| UserError(format!("cannot read {}: {e}", p.display())))?;
         keys.extend(text.lines().filter(|l| !l.trim().is_empty()).map(String::from));
     }
+    let user_data = match &a.user_data {
+        None => None,
+        Some(_) if a.cloud_init != "iso" => {
+            return Err(UserError(
+                "--user-data needs --cloud-init iso (PVE's native drive takes no user-data)".into(),
+            )
+            .into());
+        }
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| UserError(format!("cannot read {}: {e}", p.display())))?;
+            crate::cmd::image::check_user_data(&text)?;
+            Some(text)
+        }
+    };
     let ip = proxctl_engine::manifest::IpSpec {
         address: Some(a.ip.map_or_else(|| "dhcp".to_string(), |n| n.to_string())),
         gateway: a.gateway.map(|g| g.to_string()),
@@ -252,14 +270,14 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
         gateway6: a.gateway6.map(|g| g.to_string()),
     };
     let req = proxctl_engine::imperative::VmRequest {
-        name: a.name.clone(),
+        name: name.clone(),
         template: a.from_template.clone().unwrap_or_default(),
         node: a.node.map(|n| n.to_string()).or_else(|| r.node_default().map(String::from)),
         cores: Some(a.cores),
         memory: Some(a.memory),
         disk: Some(a.disk.to_string()),
         bridge: a.bridge.or_else(|| r.bridge.clone()).unwrap_or_else(|| "vmbr0".into()),
-        vlan: None,
+        vlan: a.vlan,
         tags: a.tags,
         start: a.start,
         cloud_init: proxctl_engine::manifest::CloudInitSpec {
@@ -270,6 +288,7 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
             ip: [("net0".to_string(), ip)].into(),
             nameserver: a.nameserver,
             searchdomain: a.searchdomain,
+            user_data,
         },
         password,
     };
@@ -281,22 +300,28 @@ async fn create_from_template(r: &Resolved, client: &Client, a: CreateArgs) -> a
     let mut opts = proxctl_engine::ApplyOptions::new(r.actor());
     opts.progress = Some(std::sync::Arc::new(|key: &str, msg: &str| eprintln!("  {key}: {msg}")));
     let made = proxctl_engine::imperative::create_vm(client, store, &req, &opts).await?;
-    outln!("created {} (VMID {} on {}) from {}", a.name, made.vmid, made.node, req.template);
+    outln!("created {name} (VMID {} on {}) from {}", made.vmid, made.node, req.template);
     if a.wait_cloud_init {
-        eprintln!("  waiting for cloud-init in {}", a.name);
+        eprintln!("  waiting for cloud-init in {name}");
         let s = proxctl_ops::vm::wait_cloud_init(client, &made.node, made.vmid, r.timeout).await?;
-        outln!("cloud-init in {}: {}", a.name, s.status);
+        outln!("cloud-init in {name}: {}", s.status);
     }
     Ok(())
 }
 
-async fn create(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<()> {
+async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Result<()> {
+    let Some(name) = a.name_arg.take().or_else(|| a.name.take()) else {
+        return Err(UserError(
+            "vm create needs a NAME (run it on a terminal to be asked for everything)".into(),
+        )
+        .into());
+    };
     if a.from_template.is_some() {
-        return create_from_template(r, client, a).await;
+        return create_from_template(r, client, name, a).await;
     }
     let settings = client.settings();
     let spec = CreateSpec {
-        name: a.name,
+        name,
         vmid: a.vmid,
         node: a.node.or(parse_opt(&settings.default_node, "node")?),
         cores: a.cores,
@@ -305,6 +330,7 @@ async fn create(r: &Resolved, client: &Client, a: CreateArgs) -> anyhow::Result<
         disk: a.disk,
         image: a.image,
         bridge: a.bridge.or_else(|| r.bridge.clone()),
+        vlan: a.vlan,
         ip: a.ip,
         gateway: a.gateway,
         ip6: a.ip6,

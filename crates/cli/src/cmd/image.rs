@@ -244,10 +244,8 @@ pub fn cloudinit(r: &Resolved, c: crate::flags::CloudinitCommand) -> anyhow::Res
         keys.extend(read(p)?.lines().filter(|l| !l.trim().is_empty()).map(String::from));
     }
     let user_data = user_data.as_deref().map(read).transpose()?;
-    if let Some(u) = &user_data
-        && !u.starts_with("#cloud-config")
-    {
-        return Err(UserError("--user-data must start with #cloud-config".into()).into());
+    if let Some(u) = &user_data {
+        check_user_data(u)?;
     }
     if let Some(a) = ip.as_deref().filter(|a| *a != "dhcp")
         && a.parse::<ipnet::Ipv4Net>().is_err()
@@ -283,4 +281,17 @@ pub fn cloudinit(r: &Resolved, c: crate::flags::CloudinitCommand) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+/// A user's `--user-data` file, checked before anything is built from it.
+pub(crate) fn check_user_data(text: &str) -> anyhow::Result<()> {
+    proxctl_images::nocloud::parse_user_data(text).map(drop).map_err(|e| {
+        let mut why = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(c) = src {
+            why.push_str(&format!(": {c}"));
+            src = c.source();
+        }
+        UserError(format!("--user-data: {why}")).into()
+    })
 }
