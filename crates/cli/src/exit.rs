@@ -37,6 +37,9 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UserError>().is_some() {
             return USER;
         }
+        if let Some(w) = cause.downcast_ref::<crate::wizard::WizardError>() {
+            return if matches!(w, crate::wizard::WizardError::Io(_)) { SYSTEM } else { USER };
+        }
         if cause.downcast_ref::<PartialFailure>().is_some() {
             return API;
         }

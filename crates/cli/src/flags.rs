@@ -422,7 +422,7 @@ pub struct CtCreateArgs {
     pub start: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct CreateArgs {
     /// The VM's name (on a terminal, leaving it out starts the wizard).
     #[arg(value_name = "NAME")]
@@ -434,17 +434,18 @@ pub struct CreateArgs {
     pub vmid: Option<proxctl_types::VmId>,
     #[arg(long)]
     pub node: Option<proxctl_types::NodeName>,
-    #[arg(long, default_value_t = 2)]
-    pub cores: u32,
-    /// MiB.
-    #[arg(long, default_value_t = 2048)]
-    pub memory: u64,
+    /// CPU cores (default 2).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Memory in MiB (default 2048).
+    #[arg(long)]
+    pub memory: Option<u64>,
     /// Disk storage (defaults to the profile's).
     #[arg(long)]
     pub storage: Option<proxctl_types::StorageId>,
-    /// Boot disk size, e.g. 32G.
-    #[arg(long, visible_alias = "disk-size", default_value = "32G")]
-    pub disk: proxctl_types::wire::DiskSize,
+    /// Boot disk size, e.g. 32G (default 32G).
+    #[arg(long, visible_alias = "disk-size")]
+    pub disk: Option<proxctl_types::wire::DiskSize>,
     /// Import the boot disk from this volume, e.g. local:import/debian-12.qcow2.
     #[arg(long)]
     pub image: Option<String>,
@@ -471,9 +472,13 @@ pub struct CreateArgs {
     /// creating from --image; the VM is then managed like a declared one.
     #[arg(long, conflicts_with = "image")]
     pub from_template: Option<String>,
-    /// With --from-template: `native` (PVE's cloud-init drive) or `iso` (a NoCloud seed ISO).
-    #[arg(long, default_value = "native", requires = "from_template")]
-    pub cloud_init: String,
+    /// With --from-template: `native` (PVE's cloud-init drive, the default) or `iso` (a NoCloud
+    /// seed ISO).
+    #[arg(long, requires = "from_template")]
+    pub cloud_init: Option<String>,
+    /// With --cloud-init iso: the storage (with `iso` content) for the seed (default local).
+    #[arg(long, requires = "from_template")]
+    pub iso_storage: Option<proxctl_types::StorageId>,
     /// The user cloud-init creates.
     #[arg(long, requires = "from_template")]
     pub ci_user: Option<String>,
@@ -1023,10 +1028,11 @@ pub struct ReconcileArgs {
     pub activations: Option<u64>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct TemplateSource {
-    /// A catalog id (`proxctl image list`); or use --image-url with --checksum-url.
-    #[arg(value_name = "CATALOG-ID", required_unless_present = "image_url")]
+    /// A catalog id (`proxctl image list`); or use --image-url with --checksum-url. On a
+    /// terminal, leaving both out starts the wizard.
+    #[arg(value_name = "CATALOG-ID")]
     pub entry: Option<String>,
     /// An image URL outside the catalog.
     #[arg(long, requires = "checksum_url", conflicts_with = "entry")]
@@ -1043,12 +1049,12 @@ pub struct TemplateSource {
     /// Build on this node (default: the profile's node, else the first online one).
     #[arg(long)]
     pub node: Option<proxctl_types::NodeName>,
-    /// Storage with 'import' content for the image.
-    #[arg(long, default_value = "local")]
-    pub storage: proxctl_types::StorageId,
-    /// Storage for the template's disks.
-    #[arg(long, default_value = "local-lvm")]
-    pub vm_storage: proxctl_types::StorageId,
+    /// Storage with 'import' content for the image (default local).
+    #[arg(long)]
+    pub storage: Option<proxctl_types::StorageId>,
+    /// Storage for the template's disks (default local-lvm).
+    #[arg(long)]
+    pub vm_storage: Option<proxctl_types::StorageId>,
     /// How the image reaches the node: auto, download-url or upload.
     #[arg(long, default_value = "auto")]
     pub via: String,

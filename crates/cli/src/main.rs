@@ -6,6 +6,7 @@ mod exit;
 mod flags;
 mod profile;
 mod settings;
+mod wizard;
 
 use std::process::ExitCode;
 

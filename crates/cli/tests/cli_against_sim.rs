@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod support;
 
-use proxctl_sim::{ClockMode, SimConfig, SimHandle};
-use proxctl_types::secret::Secret;
+use std::process::Command;
 
-const TOKEN: &str = "root@pam!cli=0a1b2c3d-1111-4222-8333-444444444444";
+use proxctl_sim::SimHandle;
+use support::{TOKEN, command, file_server, proxctl, start_scaled, start_with};
 
 async fn sim() -> SimHandle {
     start_with(r#"
@@ -25,70 +25,6 @@ guests:
     kind: lxc
     config: {hostname: ct-1, rootfs: "local-lvm:vm-200-disk-0,size=4G"}
 "#).await
-}
-
-/// A realtime simulator (1000x) seeded from a scenario, with the test token.
-async fn start_with(scenario: &str) -> SimHandle {
-    start_scaled(scenario, 1000.0).await
-}
-
-/// The same at another speed, for tests that must catch work in progress.
-async fn start_scaled(scenario: &str, time_scale: f64) -> SimHandle {
-    let scenario = proxctl_sim::scenario::Scenario::from_yaml(scenario).unwrap();
-    let cfg = SimConfig {
-        clock: ClockMode::Realtime,
-        time_scale,
-        token: Some(Secret::new(TOKEN)),
-        auth_failure_delay_ms: 0,
-        scenario: Some(scenario),
-        ..SimConfig::default()
-    };
-    proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The binary with a clean environment pointing at the simulator.
-fn command(
-    sim: &SimHandle,
-    home: &std::path::Path,
-    args: &[&str],
-    extra_env: &[(&str, &str)],
-) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxctl"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("PROXCTL_URL", &sim.url)
-        .env("PROXCTL_TOKEN", TOKEN)
-        .env("PROXCTL_FINGERPRINT", &sim.fingerprint);
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Run the binary against the simulator, off the async runtime.
-async fn proxctl(sim: &SimHandle, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = command(sim, dir.path(), args, extra_env);
-    let out: Output = tokio::task::spawn_blocking(move || {
-        let o = cmd.output().unwrap();
-        drop(dir);
-        o
-    })
-    .await
-    .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1281,12 +1217,6 @@ async fn the_image_catalog_lists_searches_shows_and_takes_user_overrides() {
     assert!(r.stderr.contains("similar: corp-debian-12"), "{}", r.stderr);
 }
 
-/// Serve files on loopback, for image downloads.
-async fn file_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
-    let files = files.into_iter().map(|(p, b)| (p.to_string(), b)).collect();
-    proxctl_integration::file_server(std::sync::Arc::new(std::sync::Mutex::new(files))).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_fetch_verifies_against_the_catalog_checksum_and_caches_by_hash() {
     use sha2::Digest;
@@ -1486,4 +1416,50 @@ async fn vm_create_from_a_template_with_cloud_init_waits_for_it_and_delete_remov
         !String::from_utf8_lossy(&audit).contains("s3cret"),
         "not in the state store or audit log"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_create_takes_own_user_data_in_iso_mode_only_and_checks_it_first() {
+    let s = start_with(ENGINE_CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let env = [("PROXCTL_STATE", db.to_str().unwrap())];
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "#cloud-config\npackages: [nginx]\n").unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "packages: [nginx]\n").unwrap();
+    let create = |file: &std::path::Path, mode: &str| {
+        [
+            "vm",
+            "create",
+            "ud-1",
+            "--from-template",
+            "debian-12",
+            "--cloud-init",
+            mode,
+            "--ci-user",
+            "debian",
+            "--user-data",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .chain([file.to_str().unwrap().to_string()])
+        .collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let s = &s;
+        async move { proxctl(s, &args.iter().map(String::as_str).collect::<Vec<_>>(), &env).await }
+    };
+    let r = run(create(&good, "native")).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--user-data needs --cloud-init iso"), "{}", r.stderr);
+    let r = run(create(&bad, "iso")).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("must start with the line #cloud-config"), "{}", r.stderr);
+    assert_eq!(s.with_world(|w| w.guests.len()), 2, "nothing was sent for bad input");
+    let r = run(create(&good, "iso")).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seeds =
+        s.with_world(|w| w.volumes.values().filter(|v| v.volid.contains(":iso/proxctl-")).count());
+    assert_eq!(seeds, 1);
 }

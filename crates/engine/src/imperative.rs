@@ -62,6 +62,20 @@ pub fn manifest(req: &VmRequest) -> Result<String, EngineError> {
     serde_yaml_ng::to_string(&doc).map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
+/// The Template document equivalent to `proxctl template build` with these settings.
+pub fn template_manifest(
+    name: &str,
+    spec: &crate::manifest::TemplateSpec,
+) -> Result<String, EngineError> {
+    let doc = Typed {
+        api_version: API_VERSION.into(),
+        kind: "Template".into(),
+        metadata: Metadata { name: name.to_string() },
+        spec: spec.clone(),
+    };
+    serde_yaml_ng::to_string(&doc).map_err(|e| EngineError::Invalid(e.to_string()))
+}
+
 /// What `create_vm` made.
 #[derive(Debug, Clone)]
 pub struct Created {

@@ -221,26 +221,17 @@ async fn act(
     wait(r, client, &upid, &what).await
 }
 
-/// `vm create --from-template`: the command line as a one-resource manifest, applied by the
-/// engine, then optionally a password and a wait for cloud-init.
-async fn create_from_template(
+/// What `vm create --from-template` asks the engine for, without the password (read only when
+/// the VM is really made). The wizard shows its manifest as the preview.
+pub(crate) fn template_request(
     r: &Resolved,
-    client: &Client,
-    name: String,
-    a: CreateArgs,
-) -> anyhow::Result<()> {
-    if a.cloud_init != "native" && a.cloud_init != "iso" {
-        return Err(UserError(format!(
-            "--cloud-init must be native or iso, not '{}'",
-            a.cloud_init
-        ))
-        .into());
+    name: &str,
+    a: &CreateArgs,
+) -> anyhow::Result<proxctl_engine::imperative::VmRequest> {
+    let mode = a.cloud_init.clone().unwrap_or_else(|| "native".into());
+    if mode != "native" && mode != "iso" {
+        return Err(UserError(format!("--cloud-init must be native or iso, not '{mode}'")).into());
     }
-    let password = a
-        .ci_password_from
-        .as_deref()
-        .map(|spec| crate::settings::load_secret(spec, &format!("cloud-init password of {name}")))
-        .transpose()?;
     let mut keys = Vec::new();
     for p in &a.ssh_keys {
         let text = std::fs::read_to_string(p)
@@ -249,7 +240,7 @@ async fn create_from_template(
     }
     let user_data = match &a.user_data {
         None => None,
-        Some(_) if a.cloud_init != "iso" => {
+        Some(_) if mode != "iso" => {
             return Err(UserError(
                 "--user-data needs --cloud-init iso (PVE's native drive takes no user-data)".into(),
             )
@@ -269,29 +260,49 @@ async fn create_from_template(
         address6: a.ip6.map(|n| n.to_string()),
         gateway6: a.gateway6.map(|g| g.to_string()),
     };
-    let req = proxctl_engine::imperative::VmRequest {
-        name: name.clone(),
+    Ok(proxctl_engine::imperative::VmRequest {
+        name: name.to_string(),
         template: a.from_template.clone().unwrap_or_default(),
-        node: a.node.map(|n| n.to_string()).or_else(|| r.node_default().map(String::from)),
-        cores: Some(a.cores),
-        memory: Some(a.memory),
-        disk: Some(a.disk.to_string()),
-        bridge: a.bridge.or_else(|| r.bridge.clone()).unwrap_or_else(|| "vmbr0".into()),
+        node: a
+            .node
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| r.node_default().map(String::from)),
+        cores: Some(a.cores.unwrap_or(2)),
+        memory: Some(a.memory.unwrap_or(2048)),
+        disk: a.disk.map(|d| d.to_string()).or_else(|| Some("32G".into())),
+        bridge: a.bridge.clone().or_else(|| r.bridge.clone()).unwrap_or_else(|| "vmbr0".into()),
         vlan: a.vlan,
-        tags: a.tags,
+        tags: a.tags.clone(),
         start: a.start,
         cloud_init: proxctl_engine::manifest::CloudInitSpec {
-            mode: Some(a.cloud_init),
-            iso_storage: None,
-            user: a.ci_user,
+            mode: Some(mode),
+            iso_storage: a.iso_storage.as_ref().map(ToString::to_string),
+            user: a.ci_user.clone(),
             ssh_keys: keys,
             ip: [("net0".to_string(), ip)].into(),
-            nameserver: a.nameserver,
-            searchdomain: a.searchdomain,
+            nameserver: a.nameserver.clone(),
+            searchdomain: a.searchdomain.clone(),
             user_data,
         },
-        password,
-    };
+        password: None,
+    })
+}
+
+/// `vm create --from-template`: the command line as a one-resource manifest, applied by the
+/// engine, then optionally a password and a wait for cloud-init.
+async fn create_from_template(
+    r: &Resolved,
+    client: &Client,
+    name: String,
+    a: CreateArgs,
+) -> anyhow::Result<()> {
+    let mut req = template_request(r, &name, &a)?;
+    req.password = a
+        .ci_password_from
+        .as_deref()
+        .map(|spec| crate::settings::load_secret(spec, &format!("cloud-init password of {name}")))
+        .transpose()?;
     if r.dry_run {
         out!("{}", proxctl_engine::imperative::manifest(&req)?);
         return Ok(());
@@ -310,9 +321,15 @@ async fn create_from_template(
 }
 
 async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Result<()> {
+    let missing_source = a.from_template.is_none() && a.image.is_none();
+    if (a.name_arg.is_none() && a.name.is_none() || missing_source)
+        && crate::wizard::Terminal::available()
+    {
+        a = crate::wizard::vm::run(&mut crate::wizard::Terminal, r, client, a).await?;
+    }
     let Some(name) = a.name_arg.take().or_else(|| a.name.take()) else {
         return Err(UserError(
-            "vm create needs a NAME (run it on a terminal to be asked for everything)".into(),
+            "vm create needs a NAME (on a terminal, the wizard asks for everything)".into(),
         )
         .into());
     };
@@ -324,10 +341,10 @@ async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Res
         name,
         vmid: a.vmid,
         node: a.node.or(parse_opt(&settings.default_node, "node")?),
-        cores: a.cores,
-        memory_mib: a.memory,
+        cores: a.cores.unwrap_or(2),
+        memory_mib: a.memory.unwrap_or(2048),
         storage: a.storage.or(parse_opt(&settings.default_storage, "storage")?),
-        disk: a.disk,
+        disk: a.disk.unwrap_or_else(|| proxctl_types::wire::DiskSize::gib(32)),
         image: a.image,
         bridge: a.bridge.or_else(|| r.bridge.clone()),
         vlan: a.vlan,

@@ -115,7 +115,14 @@ fn build_spec(
                 })?;
             proxctl_ops::template::entry_for_url(url, a.checksum_url.as_deref(), format)
         }
-        (None, None) => return Err(UserError("give a catalog id or --image-url".into()).into()),
+        (None, None) => {
+            return Err(UserError(
+                "give a catalog id (see `proxctl image search`) or --image-url; on a terminal, \
+                 leaving both out starts the wizard"
+                    .into(),
+            )
+            .into());
+        }
     };
     let node = match a
         .node
@@ -131,8 +138,8 @@ fn build_spec(
         name: a.name.unwrap_or_else(|| entry.id.clone()),
         entry,
         node,
-        import_storage: a.storage,
-        vm_storage: a.vm_storage,
+        import_storage: a.storage.unwrap_or_else(|| default_storage("local")),
+        vm_storage: a.vm_storage.unwrap_or_else(|| default_storage("local-lvm")),
         bridge: r.bridge.clone().unwrap_or_else(|| "vmbr0".into()),
         via: a.via.parse()?,
         disk_size: a
@@ -160,12 +167,12 @@ pub async fn template(
     let progress = |m: &str| eprintln!("  {m}");
     match c {
         T::Build(a) => {
-            let spec = build_spec(r, a)?;
+            let spec = build_spec(r, ask_if_missing(r, client, a).await?)?;
             let b = proxctl_ops::template::build(client, &spec, &progress).await?;
             report(r, &b)
         }
         T::Rebuild(a) => {
-            let spec = build_spec(r, a)?;
+            let spec = build_spec(r, ask_if_missing(r, client, a).await?)?;
             let b = proxctl_ops::template::rebuild(client, &spec, &progress).await?;
             report(r, &b)
         }
@@ -193,6 +200,18 @@ pub async fn template(
             Ok(())
         }
     }
+}
+
+/// On a terminal, the wizard fills in a build that names no image.
+async fn ask_if_missing(
+    r: &Resolved,
+    client: &proxctl_client::Client,
+    a: crate::flags::TemplateSource,
+) -> anyhow::Result<crate::flags::TemplateSource> {
+    if a.entry.is_none() && a.image_url.is_none() && crate::wizard::Terminal::available() {
+        return crate::wizard::template::run(&mut crate::wizard::Terminal, r, client, a).await;
+    }
+    Ok(a)
 }
 
 fn report(r: &Resolved, b: &proxctl_ops::template::Built) -> anyhow::Result<()> {
@@ -294,4 +313,9 @@ pub(crate) fn check_user_data(text: &str) -> anyhow::Result<()> {
         }
         UserError(format!("--user-data: {why}")).into()
     })
+}
+
+/// PVE's standard storage names, valid by construction.
+fn default_storage(name: &str) -> proxctl_types::StorageId {
+    proxctl_types::StorageId::new(name).unwrap_or_else(|_| unreachable!("'{name}' is a valid id"))
 }

@@ -32,6 +32,8 @@ mod sim;
 mod snapshot;
 mod task;
 
+pub(crate) use guest::template_request;
+
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
