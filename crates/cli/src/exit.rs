@@ -60,6 +60,10 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                 | proxctl_ops::OpsError::State(_)
                 | proxctl_ops::OpsError::Fetch(_)
                 | proxctl_ops::OpsError::Resolve(_) => SYSTEM,
+                proxctl_ops::OpsError::Unpack(
+                    proxctl_images::unpack::UnpackError::Unsupported(_),
+                ) => USER,
+                proxctl_ops::OpsError::Unpack(_) => SYSTEM,
                 proxctl_ops::OpsError::CloudInit { .. } => API,
                 _ => USER,
             };

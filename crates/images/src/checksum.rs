@@ -108,6 +108,27 @@ pub fn find(format: ChecksumFormat, text: &str, file: &str) -> Result<String, Ch
     }
 }
 
+/// How far after the file name a hash on an index page may be, in bytes: a table row or a JSON
+/// artifact object, not the next entry's.
+const BESIDE_WINDOW: usize = 2048;
+
+/// The hash an index page gives beside `file` (Oracle's templates page, Fedora CoreOS's stream
+/// metadata): the first run of exactly `algorithm`'s hex length after the file's first
+/// mention, within a table row's or JSON object's reach.
+pub fn beside(text: &str, file: &str, algorithm: Algorithm) -> Result<String, ChecksumError> {
+    let not_listed = || ChecksumError::NotListed { file: file.to_string(), algorithm };
+    let at = text.find(file).ok_or_else(not_listed)? + file.len();
+    let mut end = (at + BESIDE_WINDOW).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[at..end]
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|run| run.len() == algorithm.hex_len())
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(not_listed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +205,33 @@ mod tests {
                 let _ = find(f, &text, &file);
             }
         }
+    }
+
+    #[test]
+    fn a_hash_beside_the_link_on_an_index_page_is_found_and_the_next_rows_is_not() {
+        let h1 = "a".repeat(64);
+        let h2 = "b".repeat(64);
+        let html = format!(
+            "<tr><td><a href=\"https://x/OL9U6_x86_64-kvm-b265.qcow2\">OL9U6_x86_64-kvm-b265.qcow2</a></td>\
+             <td>1.1 GB</td><td><tt>{h1}</tt></td></tr><tr><td>OL9U5.qcow2</td><td>{h2}</td></tr>"
+        );
+        assert_eq!(beside(&html, "OL9U6_x86_64-kvm-b265.qcow2", Algorithm::Sha256).unwrap(), h1);
+        let json = format!(
+            "{{\"disk\": {{\"location\": \"https://b/fcos-42.1-qemu.x86_64.qcow2.xz\", \
+             \"signature\": \"https://b/fcos-42.1-qemu.x86_64.qcow2.xz.sig\", \"sha256\": \"{}\", \
+             \"uncompressed-sha256\": \"{h2}\"}}}}",
+            H256.to_uppercase()
+        );
+        assert_eq!(
+            beside(&json, "fcos-42.1-qemu.x86_64.qcow2.xz", Algorithm::Sha256).unwrap(),
+            H256
+        );
+        let far = format!("img.qcow2 {} {h1}", " ".repeat(BESIDE_WINDOW));
+        assert!(beside(&far, "img.qcow2", Algorithm::Sha256).is_err(), "too far away");
+        assert!(beside("nothing", "img.qcow2", Algorithm::Sha256).is_err());
+        assert!(
+            beside(&format!("img.qcow2 {}", "c".repeat(65)), "img.qcow2", Algorithm::Sha256)
+                .is_err()
+        );
     }
 }

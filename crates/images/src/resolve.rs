@@ -27,6 +27,8 @@ pub struct Download {
     pub file_name: String,
     pub checksum_url: Option<String>,
     pub format: ChecksumFormat,
+    /// For `index-sha256`: the hash the index page gives beside the link.
+    pub index_hash: Option<String>,
 }
 
 impl Download {
@@ -113,11 +115,22 @@ pub async fn resolve(http: &reqwest::Client, e: &Entry) -> Result<Download, Reso
         },
         _ => None,
     };
-    Ok(Download { file_name: file_name(&url), url, checksum_url, format: e.checksum_format })
+    let name = file_name(&url);
+    let index_hash = match (e.checksum_format, &index_text) {
+        (ChecksumFormat::IndexSha256, Some((_, text))) => Some(
+            checksum::beside(text, &name, Algorithm::Sha256)
+                .map_err(|err| ResolveError::Checksum(err, name.clone()))?,
+        ),
+        _ => None,
+    };
+    Ok(Download { file_name: name, url, checksum_url, format: e.checksum_format, index_hash })
 }
 
 /// The hash `d`'s checksum file gives for its image.
 pub async fn expected_hash(http: &reqwest::Client, d: &Download) -> Result<String, ResolveError> {
+    if let Some(h) = &d.index_hash {
+        return Ok(h.clone());
+    }
     let Some(cu) = &d.checksum_url else {
         return Err(ResolveError::Checksum(
             checksum::ChecksumError::NoFile(d.format),

@@ -284,3 +284,69 @@ async fn a_manifest_builds_its_template_first_then_clones_it_and_then_is_in_sync
             .unwrap();
     assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xz_image_whose_hash_is_only_on_its_index_page_is_verified_unpacked_and_uploaded() {
+    // Fedora CoreOS's shape: a .qcow2.xz found by pattern on stream metadata that carries the
+    // compressed file's sha256 beside its location, and no checksum file.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(img) = support::qcow2(dir.path(), "tiny.qcow2", "64M") else { return };
+    let mut xz = Vec::new();
+    lzma_rs::xz_compress(&mut std::io::Cursor::new(&img), &mut xz).unwrap();
+    let file = "tiny-42.1-qemu.x86_64.qcow2.xz";
+    let base_holder = Arc::new(Mutex::new(Vec::new()));
+    let base = support::file_server(Arc::clone(&base_holder)).await;
+    let stream = format!(
+        "{{\"architectures\": {{\"x86_64\": {{\"artifacts\": {{\"qemu\": {{\"formats\": {{\"qcow2.xz\": {{\"disk\": \
+         {{\"location\": \"{base}/prod/{file}\", \"signature\": \"{base}/prod/{file}.sig\", \"sha256\": \"{}\", \
+         \"uncompressed-sha256\": \"{}\"}}}}}}}}}}}}}}}}}}",
+        hex::encode(sha2::Sha256::digest(&xz)),
+        hex::encode(sha2::Sha256::digest(&img)),
+    );
+    *base_holder.lock().unwrap() = vec![
+        ("/streams/stable.json".to_string(), stream.into_bytes()),
+        (format!("/prod/{file}"), xz),
+    ];
+    let mut e = entry("tiny-xz", String::new(), String::new(), ChecksumFormat::IndexSha256);
+    e.url = None;
+    e.checksum_url = None;
+    e.compression = Some("xz".into());
+    e.latest = Some(proxctl_images::catalog::Latest {
+        index: format!("{base}/streams/stable.json"),
+        pattern: r"http://127\.0\.0\.1:[0-9]+/prod/tiny-[0-9.]+-qemu\.x86_64\.qcow2\.xz".into(),
+        checksum_pattern: None,
+    });
+    let h = support::realtime("guests: []\n", 1).await;
+    let lines = Mutex::new(Vec::new());
+    let progress = |m: &str| lines.lock().unwrap().push(m.to_string());
+
+    // download-url cannot unpack xz into import content: said before anything is sent.
+    let refused =
+        template::build(&h.client, &spec(e.clone(), Via::DownloadUrl, dir.path()), &progress)
+            .await
+            .unwrap_err()
+            .to_string();
+    assert!(refused.contains("--via upload"), "{refused}");
+
+    let built =
+        template::build(&h.client, &spec(e, Via::Auto, &dir.path().join("cache")), &progress)
+            .await
+            .unwrap();
+    assert_eq!(built.via, "upload", "{:?}", lines.lock().unwrap());
+    assert!(lines.lock().unwrap().iter().any(|l| l.starts_with("unpacking ")));
+    let imported = h.sim.with_world(|w| {
+        w.volumes
+            .values()
+            .filter(|v| v.content == "import" && v.volid.contains("tiny-xz"))
+            .map(|v| (v.volid.clone(), v.sha256.clone()))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    assert!(imported[0].0.ends_with(".qcow2"), "imported unpacked: {imported:?}");
+    assert_eq!(
+        imported[0].1.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(&img)).as_str()),
+        "what PVE holds is the unpacked image, byte for byte"
+    );
+    assert!(built.version.is_some());
+}

@@ -12,6 +12,8 @@ pub enum OpsError {
     Fetch(#[from] proxctl_images::cache::FetchError),
     #[error(transparent)]
     Resolve(#[from] proxctl_images::resolve::ResolveError),
+    #[error(transparent)]
+    Unpack(#[from] proxctl_images::unpack::UnpackError),
     #[error("no guest named or numbered '{0}' in the cluster; list them with `proxctl get vms`")]
     GuestNotFound(String),
     #[error("'{name}' matches several guests: {}; use the VMID instead", matches.join(", "))]

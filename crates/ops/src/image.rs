@@ -186,6 +186,7 @@ pub async fn fetch(
                 file_name: source.rsplit('/').next().unwrap_or(source).to_string(),
                 checksum_url: None,
                 format: ChecksumFormat::SingleSha256,
+                index_hash: None,
             };
             (d, hash.to_ascii_lowercase())
         }

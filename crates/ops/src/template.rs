@@ -199,9 +199,23 @@ pub async fn build(
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Built, OpsError> {
     let e = &spec.entry;
-    if let Some(c) = &e.compression {
+    // PVE imports qcow2 and raw as they are; proxctl unpacks xz itself, so those images go
+    // through the local cache and are uploaded unpacked.
+    let unpack = match e.compression.as_deref() {
+        None => false,
+        Some("xz") => true,
+        Some(c) => {
+            return Err(OpsError::Invalid(format!(
+                "{} is published {c}-compressed, which PVE cannot import and proxctl cannot unpack yet \
+                 (it unpacks xz); add an uncompressed mirror of it to your catalog",
+                e.id
+            )));
+        }
+    };
+    if unpack && spec.via == Via::DownloadUrl {
         return Err(OpsError::Invalid(format!(
-            "{} is published {c}-compressed, which PVE cannot import; add an uncompressed mirror of it to your catalog",
+            "{} is xz-compressed and PVE's download-url cannot unpack xz into import content; \
+             use --via upload (or auto), which unpacks it from the local cache",
             e.id
         )));
     }
@@ -241,7 +255,7 @@ pub async fn build(
         "reused".to_string()
     } else {
         let mut how = None;
-        if spec.via != Via::Upload {
+        if spec.via != Via::Upload && !unpack {
             progress(&format!("node {} downloads {}", spec.node, download.url));
             let req = DownloadUrlRequest {
                 url: download.url.clone(),
@@ -268,12 +282,25 @@ pub async fn build(
             progress(&format!("fetching {} into the local cache", download.url));
             let cache = Cache::new(&spec.cache_root);
             let cached = cache.fetch(&http, &download.url, alg, &hash, &|_: Progress| {}).await?;
+            let (path, checksum) = if unpack {
+                progress(&format!("unpacking {} (xz)", download.file_name));
+                let dest = spec.cache_root.join("unpacked").join(&filename);
+                let src = cached.path.clone();
+                let u = tokio::task::spawn_blocking(move || {
+                    proxctl_images::unpack::unpack(&src, "xz", &dest)
+                })
+                .await
+                .map_err(|e| OpsError::Invalid(format!("unpacking stopped: {e}")))??;
+                (u.path, Some(Checksum { algorithm: ChecksumAlgorithm::Sha256, hex: u.sha256 }))
+            } else {
+                (cached.path.clone(), checksum.clone())
+            };
             progress(&format!("uploading to {} on {}", spec.import_storage, spec.node));
             let up = UploadRequest {
                 content: TransferContent::Import,
                 filename: filename.clone(),
-                checksum: checksum.clone(),
-                path: cached.path.clone(),
+                checksum,
+                path,
             };
             wait(client, client.storage_upload(&spec.node, &spec.import_storage, &up, None).await?)
                 .await?;
