@@ -454,6 +454,10 @@ pub struct CreateArgs {
     /// VLAN tag of the first NIC (1-4094).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4094))]
     pub vlan: Option<u16>,
+    /// A NIC, repeatable (net0, net1, ...): bridge=vmbr0[,tag=10][,model=virtio][,firewall=1].
+    /// Instead of --bridge and --vlan.
+    #[arg(long = "net", value_name = "SPEC", conflicts_with_all = ["bridge", "vlan"])]
+    pub nets: Vec<proxctl_ops::nic::NicRequest>,
     /// Static address with prefix, e.g. 10.0.0.5/24 (DHCP without it).
     #[arg(long)]
     pub ip: Option<ipnet::Ipv4Net>,

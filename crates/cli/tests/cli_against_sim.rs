@@ -1463,3 +1463,72 @@ async fn vm_create_takes_own_user_data_in_iso_mode_only_and_checks_it_first() {
         s.with_world(|w| w.volumes.values().filter(|v| v.volid.contains(":iso/proxctl-")).count());
     assert_eq!(seeds, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_create_takes_several_nics_with_net_and_checks_each() {
+    let s = start_with(ENGINE_CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let env = [("PROXCTL_STATE", db.to_str().unwrap())];
+    let r = proxctl(
+        &s,
+        &[
+            "vm",
+            "create",
+            "two-nics",
+            "--storage",
+            "local-lvm",
+            "--net",
+            "bridge=vmbr0,tag=10",
+            "--net",
+            "bridge=vmbr0,model=e1000,firewall=1",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let conf = s.with_world(|w| {
+        w.guests
+            .values()
+            .find(|g| g.conf.get("name").is_some_and(|n| n == "two-nics"))
+            .unwrap()
+            .conf
+            .clone()
+    });
+    assert!(conf["net0"].starts_with("virtio=") && conf["net0"].contains("tag=10"), "{conf:?}");
+    assert!(conf["net1"].starts_with("e1000=") && conf["net1"].contains("firewall=1"), "{conf:?}");
+
+    // From a template: the same NICs, as the manifest shows them.
+    let r = proxctl(
+        &s,
+        &[
+            "--dry-run",
+            "vm",
+            "create",
+            "tpl-nics",
+            "--from-template",
+            "debian-12",
+            "--net",
+            "bridge=vmbr0",
+            "--net",
+            "bridge=vmbr0,tag=20",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("net1:\n      bridge: vmbr0\n      vlan: 20"), "{}", r.stdout);
+
+    let r =
+        proxctl(&s, &["vm", "create", "x", "--storage", "local-lvm", "--net", "bridge=nope"], &env)
+            .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("bridge 'nope' does not exist") && r.stderr.contains("vmbr0"),
+        "{}",
+        r.stderr
+    );
+    let r = proxctl(&s, &["vm", "create", "x", "--net", "tag=5"], &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("a NIC needs bridge=NAME"), "{}", r.stderr);
+}

@@ -20,8 +20,8 @@ pub struct VmRequest {
     pub memory: Option<u64>,
     /// Boot disk size, e.g. `32G` (grown from the template's).
     pub disk: Option<String>,
-    pub bridge: String,
-    pub vlan: Option<u16>,
+    /// net0, net1, ... in order.
+    pub nics: Vec<NicSpec>,
     pub tags: Vec<String>,
     pub start: bool,
     pub cloud_init: CloudInitSpec,
@@ -42,11 +42,12 @@ pub fn manifest(req: &VmRequest) -> Result<String, EngineError> {
             .iter()
             .map(|d| ("scsi0".to_string(), DiskSpec { size: d.clone(), storage: None }))
             .collect(),
-        networks: [(
-            "net0".to_string(),
-            NicSpec { bridge: req.bridge.clone(), vlan: req.vlan, model: None, firewall: None },
-        )]
-        .into(),
+        networks: req
+            .nics
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("net{i}"), n.clone()))
+            .collect(),
         cloud_init: Some(req.cloud_init.clone()),
         tags: req.tags.clone(),
         // With a password to set first, the start waits until it is set.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod guest;
 pub mod image;
 pub mod migrate;
+pub mod nic;
 pub mod output;
 pub mod snapshot;
 pub mod state;

@@ -28,9 +28,8 @@ pub struct CreateSpec {
     pub disk: DiskSize,
     /// Import the boot disk from this volume (e.g. `local:import/debian-12.qcow2`).
     pub image: Option<String>,
-    pub bridge: Option<String>,
-    /// VLAN tag of net0.
-    pub vlan: Option<u16>,
+    /// net0, net1, ...; none means one virtio NIC on vmbr0.
+    pub nics: Vec<crate::nic::NicRequest>,
     pub ip: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     /// A static IPv6 address with prefix; without it the guest uses SLAAC.
@@ -152,14 +151,21 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
             store.content
         )));
     }
-    let bridge = spec.bridge.clone().unwrap_or_else(|| "vmbr0".into());
+    let nics = if spec.nics.is_empty() {
+        vec![crate::nic::NicRequest::on("vmbr0", None)]
+    } else {
+        spec.nics.clone()
+    };
     let bridges = client.node_network(&node, Some("any_bridge")).await?;
-    if !bridges.iter().any(|b| b.iface == bridge) {
-        let names: Vec<&str> = bridges.iter().map(|b| b.iface.as_str()).collect();
-        return Err(invalid(format!(
-            "bridge '{bridge}' does not exist on {node}; bridges there: {}",
-            names.join(", ")
-        )));
+    for nic in &nics {
+        if !bridges.iter().any(|b| b.iface == nic.bridge) {
+            let names: Vec<&str> = bridges.iter().map(|b| b.iface.as_str()).collect();
+            return Err(invalid(format!(
+                "bridge '{}' does not exist on {node}; bridges there: {}",
+                nic.bridge,
+                names.join(", ")
+            )));
+        }
     }
     if let Some(img) = &spec.image {
         let (img_store, _) = img.split_once(':').ok_or_else(|| {
@@ -189,9 +195,19 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
         ..QemuConfig::default()
     };
     cfg.serial.insert(0, Serial::Socket);
-    let mut nic = NetDevice::new(NetModel::Virtio, bridge);
-    nic.tag = spec.vlan;
-    cfg.net.insert(0, nic);
+    for (i, n) in (0u8..).zip(&nics) {
+        let model = match n.model.as_deref() {
+            Some("e1000") => NetModel::E1000,
+            Some("e1000e") => NetModel::E1000e,
+            Some("rtl8139") => NetModel::Rtl8139,
+            Some("vmxnet3") => NetModel::Vmxnet3,
+            _ => NetModel::Virtio,
+        };
+        let mut nic = NetDevice::new(model, n.bridge.clone());
+        nic.tag = n.vlan;
+        nic.firewall = n.firewall;
+        cfg.net.insert(i, nic);
+    }
     let mut disk = match &spec.image {
         Some(img) => {
             let mut d = Drive::new(format!("{storage}:0"));

@@ -221,6 +221,16 @@ async fn act(
     wait(r, client, &upid, &what).await
 }
 
+/// The NICs asked for: `--net`s, else one on `--bridge` (or the profile's, or vmbr0) with
+/// `--vlan`.
+fn nics_of(r: &Resolved, a: &CreateArgs) -> Vec<proxctl_ops::nic::NicRequest> {
+    if !a.nets.is_empty() {
+        return a.nets.clone();
+    }
+    let bridge = a.bridge.clone().or_else(|| r.bridge.clone()).unwrap_or_else(|| "vmbr0".into());
+    vec![proxctl_ops::nic::NicRequest::on(bridge, a.vlan)]
+}
+
 /// What `vm create --from-template` asks the engine for, without the password (read only when
 /// the VM is really made). The wizard shows its manifest as the preview.
 pub(crate) fn template_request(
@@ -271,8 +281,15 @@ pub(crate) fn template_request(
         cores: Some(a.cores.unwrap_or(2)),
         memory: Some(a.memory.unwrap_or(2048)),
         disk: a.disk.map(|d| d.to_string()).or_else(|| Some("32G".into())),
-        bridge: a.bridge.clone().or_else(|| r.bridge.clone()).unwrap_or_else(|| "vmbr0".into()),
-        vlan: a.vlan,
+        nics: nics_of(r, a)
+            .into_iter()
+            .map(|n| proxctl_engine::manifest::NicSpec {
+                bridge: n.bridge,
+                vlan: n.vlan,
+                model: n.model,
+                firewall: n.firewall,
+            })
+            .collect(),
         tags: a.tags.clone(),
         start: a.start,
         cloud_init: proxctl_engine::manifest::CloudInitSpec {
@@ -337,6 +354,7 @@ async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Res
         return create_from_template(r, client, name, a).await;
     }
     let settings = client.settings();
+    let nics = nics_of(r, &a);
     let spec = CreateSpec {
         name,
         vmid: a.vmid,
@@ -346,8 +364,7 @@ async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Res
         storage: a.storage.or(parse_opt(&settings.default_storage, "storage")?),
         disk: a.disk.unwrap_or_else(|| proxctl_types::wire::DiskSize::gib(32)),
         image: a.image,
-        bridge: a.bridge.or_else(|| r.bridge.clone()),
-        vlan: a.vlan,
+        nics,
         ip: a.ip,
         gateway: a.gateway,
         ip6: a.ip6,

@@ -118,7 +118,7 @@ async fn ask(
             .await?,
         );
     }
-    if a.bridge.is_none() {
+    if a.bridge.is_none() && a.nets.is_empty() {
         let bridges = choices::bridges(client, &node.node).await?;
         if bridges.is_empty() {
             return Err(
@@ -139,7 +139,7 @@ async fn ask(
         let i = pick(ui, "Bridge", &items, items.iter().position(|(n, _)| n == want).or(Some(0)))?;
         a.bridge = Some(items[i].0.clone());
     }
-    if a.vlan.is_none() {
+    if a.vlan.is_none() && a.nets.is_empty() {
         let d = memory.get("vlan").unwrap_or("").to_string();
         a.vlan = text(ui, "VLAN tag (1-4094, empty for none)", Some(&d), |v| match v {
             "" | "none" => Ok(None),
@@ -386,6 +386,9 @@ fn command_line(name: &str, a: &CreateArgs) -> String {
     flag("storage", a.storage.as_ref().map(ToString::to_string));
     flag("bridge", s(&a.bridge));
     flag("vlan", a.vlan.map(|v| v.to_string()));
+    for n in &a.nets {
+        flag("net", Some(n.to_string()));
+    }
     flag("cloud-init", s(&a.cloud_init));
     flag("iso-storage", a.iso_storage.as_ref().map(ToString::to_string));
     flag("ci-user", s(&a.ci_user));
