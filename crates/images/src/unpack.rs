@@ -30,18 +30,27 @@ pub struct Unpacked {
     pub size: u64,
 }
 
-/// Counts and hashes what passes through to the file.
-struct HashingWriter<W> {
+/// How often progress is reported, in bytes written.
+pub const PROGRESS_STEP: u64 = 512 << 20;
+
+/// Counts and hashes what passes through to the file, and reports every `step` bytes.
+struct HashingWriter<'a, W> {
     inner: W,
     hash: sha2::Sha256,
     size: u64,
+    step: u64,
+    on_progress: &'a (dyn Fn(u64) + Send + Sync),
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+impl<W: Write> Write for HashingWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
+        let before = self.size / self.step;
         self.size += n as u64;
+        if self.size / self.step > before {
+            (self.on_progress)(self.size);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -51,7 +60,13 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Unpack `src` (compressed with `compression`) to `dest`, unless an earlier run already did:
 /// the hash is kept in `dest` + `.sha256`, written only after the file is complete.
-pub fn unpack(src: &Path, compression: &str, dest: &Path) -> Result<Unpacked, UnpackError> {
+/// `on_progress` gets the bytes written so far, every [`PROGRESS_STEP`].
+pub fn unpack(
+    src: &Path,
+    compression: &str,
+    dest: &Path,
+    on_progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Unpacked, UnpackError> {
     if compression != "xz" {
         return Err(UnpackError::Unsupported(compression.to_string()));
     }
@@ -74,6 +89,8 @@ pub fn unpack(src: &Path, compression: &str, dest: &Path) -> Result<Unpacked, Un
         inner: BufWriter::with_capacity(1 << 20, output),
         hash: sha2::Sha256::new(),
         size: 0,
+        step: PROGRESS_STEP,
+        on_progress,
     };
     let mut input = BufReader::with_capacity(1 << 20, input);
     if let Err(e) = lzma_rs::xz_decompress(&mut input, &mut out) {
@@ -110,12 +127,30 @@ mod tests {
         let src = dir.path().join("img.qcow2.xz");
         std::fs::write(&src, xz(&data)).unwrap();
         let dest = dir.path().join("unpacked/img.qcow2");
-        let u = unpack(&src, "xz", &dest).unwrap();
+        let u = unpack(&src, "xz", &dest, &|_| {}).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), data);
         assert_eq!(u.sha256, hex::encode(sha2::Sha256::digest(&data)));
         assert_eq!(u.size, data.len() as u64);
         std::fs::remove_file(&src).unwrap();
-        assert_eq!(unpack(&src, "xz", &dest).unwrap(), u, "done once, reused");
+        assert_eq!(unpack(&src, "xz", &dest, &|_| {}).unwrap(), u, "done once, reused");
+    }
+
+    #[test]
+    fn progress_is_reported_each_time_a_step_is_crossed() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = |n: u64| seen.lock().unwrap().push(n);
+        let mut w = HashingWriter {
+            inner: Vec::new(),
+            hash: sha2::Sha256::new(),
+            size: 0,
+            step: 10,
+            on_progress: &report,
+        };
+        for chunk in [&[0u8; 4][..], &[0; 7], &[0; 25], &[0; 3]] {
+            w.write_all(chunk).unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), [11, 36]);
+        assert_eq!(w.size, 39);
     }
 
     #[test]
@@ -128,10 +163,10 @@ mod tests {
         bad_magic[0] ^= 0xff;
         for bytes in [bad_magic, good[..good.len() / 2].to_vec()] {
             std::fs::write(&src, bytes).unwrap();
-            let err = unpack(&src, "xz", &dest).unwrap_err();
+            let err = unpack(&src, "xz", &dest, &|_| {}).unwrap_err();
             assert!(matches!(err, UnpackError::Corrupt { .. }), "{err:?}");
             assert!(!dest.exists() && !dir.path().join("out.qcow2.partial").exists());
         }
-        assert!(matches!(unpack(&src, "tar.xz", &dest), Err(UnpackError::Unsupported(_))));
+        assert!(matches!(unpack(&src, "tar.xz", &dest, &|_| {}), Err(UnpackError::Unsupported(_))));
     }
 }

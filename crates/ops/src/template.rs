@@ -286,11 +286,21 @@ pub async fn build(
                 progress(&format!("unpacking {} (xz)", download.file_name));
                 let dest = spec.cache_root.join("unpacked").join(&filename);
                 let src = cached.path.clone();
-                let u = tokio::task::spawn_blocking(move || {
-                    proxctl_images::unpack::unpack(&src, "xz", &dest)
-                })
-                .await
-                .map_err(|e| OpsError::Invalid(format!("unpacking stopped: {e}")))??;
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+                let job = tokio::task::spawn_blocking(move || {
+                    // A send fails only once nobody listens any more.
+                    let report = move |n: u64| {
+                        let _ = tx.send(n);
+                    };
+                    proxctl_images::unpack::unpack(&src, "xz", &dest, &report)
+                });
+                // Progress comes from the blocking unpacker; show it as it arrives.
+                while let Some(n) = rx.recv().await {
+                    progress(&format!("unpacked {} MiB", n >> 20));
+                }
+                let u = job
+                    .await
+                    .map_err(|e| OpsError::Invalid(format!("unpacking stopped: {e}")))??;
                 (u.path, Some(Checksum { algorithm: ChecksumAlgorithm::Sha256, hex: u.sha256 }))
             } else {
                 (cached.path.clone(), checksum.clone())
