@@ -292,12 +292,14 @@ async fn the_vm_wizard_generates_an_ed25519_key_when_there_is_none() {
     let state = home.path().join("state.db");
     let env = [("PROXCTL_STATE", state.to_str().unwrap())];
     // Template, name, node, cores, memory, disk, bridge, VLAN, cloud-init, user, key (the
-    // default with no key on file: generate), no passphrase, address, no start, confirm.
-    let answers = ["", "gen-1", "", "", "", "", "", "", "", "", "", "n", "", "n", "y"];
-    let Some(r) = on_a_terminal(&s, home.path(), &["vm", "create"], &answers, &env).await else {
+    // default with no key on file: generate), no passphrase, address, no start; --yes confirms.
+    let answers = ["", "gen-1", "", "", "", "", "", "", "", "", "", "n", "", "n"];
+    let args = ["--yes", "vm", "create"];
+    let Some(r) = on_a_terminal(&s, home.path(), &args, &answers, &env).await else {
         return;
     };
     assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("Create VM gen-1? yes (--yes)"), "{}", r.stdout);
     let public = home.path().join(".ssh/id_ed25519_proxctl.pub");
     let key = std::fs::read_to_string(&public).unwrap();
     assert!(key.starts_with("ssh-ed25519 "), "{key}");

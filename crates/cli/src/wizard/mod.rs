@@ -138,12 +138,13 @@ pub fn yes(ui: &mut dyn Ui, question: &str, default: bool) -> Result<bool, Wizar
     Err(WizardError::NoValidAnswer { question: question.to_string(), tries: TRIES })
 }
 
-/// Shows the preview and asks the last question.
+/// Shows the preview and asks the last question (`--yes` answers it).
 pub fn confirm(
     ui: &mut dyn Ui,
     what: &str,
     command: &str,
     manifest: &str,
+    assume_yes: bool,
 ) -> Result<(), WizardError> {
     ui.say("");
     ui.say("The same, without the wizard:");
@@ -154,6 +155,10 @@ pub fn confirm(
         ui.say(&format!("  {l}"));
     }
     ui.say("");
+    if assume_yes {
+        ui.say(&format!("{what} yes (--yes)"));
+        return Ok(());
+    }
     if yes(ui, what, false)? { Ok(()) } else { Err(WizardError::Declined) }
 }
 

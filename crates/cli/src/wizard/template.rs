@@ -96,6 +96,7 @@ pub async fn run(
         &format!("Build template {name} from {}?", entry.id),
         &command_line(&a),
         &manifest,
+        r.yes,
     )?;
     memory.set("image", entry.id.clone());
     memory.set("node", node.node.to_string());

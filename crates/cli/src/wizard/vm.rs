@@ -29,7 +29,8 @@ pub async fn run(
     } else {
         "(none: manifests declare VMs made from a template or an image)".to_string()
     };
-    super::confirm(ui, &format!("Create VM {name}?"), &command_line(&name, &a), &manifest)?;
+    let what = format!("Create VM {name}?");
+    super::confirm(ui, &what, &command_line(&name, &a), &manifest, r.yes)?;
     remember(&mut memory, &a);
     if let Err(e) = memory.save() {
         ui.say(&format!("note: could not remember these choices: {e}"));
