@@ -77,6 +77,7 @@ endpoints! {
     Version => Get "/version" Safe,
     Nodes => Get "/nodes" Safe,
     NodeStatus => Get "/nodes/{node}/status" Safe,
+    NodeTime => Get "/nodes/{node}/time" Safe,
     NodeNetwork => Get "/nodes/{node}/network" Safe,
     NodeTermproxy => Post "/nodes/{node}/termproxy" Safe,
     ClusterResources => Get "/cluster/resources" Safe,

@@ -150,6 +150,7 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
         Endpoint::Version => vec![nodes::version()],
         Endpoint::Nodes => vec![nodes::nodes()],
         Endpoint::NodeStatus => vec![nodes::status(&n)],
+        Endpoint::NodeTime => vec![nodes::time(&n)],
         Endpoint::NodeNetwork => vec![nodes::network(&n, None), nodes::network(&n, Some("any_bridge"))],
         Endpoint::NodeTermproxy => vec![nodes::termproxy(&n)],
         Endpoint::ClusterResources => vec![

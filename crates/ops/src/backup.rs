@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use jiff::tz::TimeZone;
+
 use proxctl_client::endpoints::storage::{VzdumpRequest, VzdumpStarted};
 use proxctl_client::{Client, WaitOptions};
 use proxctl_types::prop::PruneBackups;
@@ -161,9 +163,9 @@ pub struct PruneInput {
 /// -daily, -weekly (ISO week), -monthly and -yearly in turn. Each rule keeps the newest backup
 /// of each of the next N time buckets that earlier rules did not already cover, and marks
 /// other backups in buckets it covers for removal. Whatever no rule kept is removed.
-/// Buckets use UTC; PVE uses the node's local time, which differs only for nodes not on UTC.
+/// Buckets are reckoned in `tz`, the node's local time zone, as PVE does (`localtime`).
 /// Returns one mark per input, in input order.
-pub fn prune_marks(backups: &[PruneInput], opts: &PruneBackups) -> Vec<Mark> {
+pub fn prune_marks(backups: &[PruneInput], opts: &PruneBackups, tz: &TimeZone) -> Vec<Mark> {
     let mut marks: Vec<Option<Mark>> =
         backups.iter().map(|b| b.protected.then_some(Mark::Protected)).collect();
     if opts.keeps_all() {
@@ -175,7 +177,7 @@ pub fn prune_marks(backups: &[PruneInput], opts: &PruneBackups) -> Vec<Mark> {
         if keep == 0 {
             continue;
         }
-        let id = |i: usize| bucket(rule, backups[i].ctime);
+        let id = |i: usize| bucket(rule, backups[i].ctime, tz);
         let already: HashSet<String> =
             order.iter().filter(|i| marks[**i] == Some(Mark::Keep)).map(|i| id(*i)).collect();
         let mut newly: HashSet<String> = HashSet::new();
@@ -199,9 +201,9 @@ pub fn prune_marks(backups: &[PruneInput], opts: &PruneBackups) -> Vec<Mark> {
 }
 
 /// The time bucket `rule` puts a backup taken at `ctime` into.
-fn bucket(rule: &str, ctime: i64) -> String {
+fn bucket(rule: &str, ctime: i64, tz: &TimeZone) -> String {
     let Ok(t) = jiff::Timestamp::from_second(ctime) else { return ctime.to_string() };
-    let d = t.to_zoned(jiff::tz::TimeZone::UTC);
+    let d = t.to_zoned(tz.clone());
     match rule {
         "keep-hourly" => format!("{}/{}/{}/{}", d.year(), d.month(), d.day(), d.hour()),
         "keep-daily" => format!("{}/{}/{}", d.year(), d.month(), d.day()),
@@ -214,6 +216,17 @@ fn bucket(rule: &str, ctime: i64) -> String {
         // keep-last: every backup is its own bucket.
         _ => ctime.to_string(),
     }
+}
+
+/// The zone a node reckons local time in: its named zone from the tz database, else the fixed
+/// offset it reports now, else UTC.
+pub fn zone_of(t: &proxctl_types::api::NodeTime) -> TimeZone {
+    TimeZone::get(&t.timezone).unwrap_or_else(|_| {
+        i32::try_from(t.localtime.saturating_sub(t.time))
+            .ok()
+            .and_then(|s| jiff::tz::Offset::from_seconds(s).ok())
+            .map_or(TimeZone::UTC, TimeZone::fixed)
+    })
 }
 
 /// One row of a prune plan.
@@ -261,6 +274,14 @@ pub async fn prune_plan(
         ));
     }
     let rows = list(client, f).await?;
+    let mut zones: std::collections::BTreeMap<String, TimeZone> = Default::default();
+    for node in rows.iter().map(|b| &b.node) {
+        if !zones.contains_key(node) {
+            let n = NodeName::new(node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?;
+            let t = client.node_time(&n).await?;
+            zones.insert(node.clone(), zone_of(&t));
+        }
+    }
     let mut out = Vec::new();
     let mut vmids: Vec<Option<u32>> = rows.iter().map(|b| b.vmid).collect();
     vmids.sort_unstable();
@@ -274,7 +295,9 @@ pub async fn prune_plan(
                 protected: b.protected,
             })
             .collect();
-        out.extend(group.iter().zip(prune_marks(&input, opts)).map(|(b, mark)| PruneRow {
+        // A guest's backups sit on one node's storage; its zone decides their buckets.
+        let tz = group.first().and_then(|b| zones.get(&b.node)).cloned().unwrap_or(TimeZone::UTC);
+        out.extend(group.iter().zip(prune_marks(&input, opts, &tz)).map(|(b, mark)| PruneRow {
             vmid: b.vmid,
             node: b.node.clone(),
             volid: b.volid.clone(),
@@ -308,7 +331,7 @@ mod tests {
     fn marks(opts: &str, backups: &[(&str, bool)]) -> Vec<Mark> {
         let input: Vec<PruneInput> =
             backups.iter().map(|(t, p)| PruneInput { ctime: at(t), protected: *p }).collect();
-        prune_marks(&input, &opts.parse().unwrap())
+        prune_marks(&input, &opts.parse().unwrap(), &TimeZone::UTC)
     }
 
     use Mark::{Keep as K, Protected as P, Remove as R};
@@ -406,5 +429,39 @@ mod tests {
         for (why, opts, backups, want) in cases {
             assert_eq!(marks(opts, backups), *want, "{why} ({opts})");
         }
+    }
+
+    #[test]
+    fn buckets_follow_the_nodes_local_day_not_utcs() {
+        // 22:30 and 23:30 UTC are one UTC day, but 23:30 and 00:30 on a node at UTC+1.
+        let input: Vec<PruneInput> =
+            ["2026-03-09T12:00:00Z", "2026-03-10T22:30:00Z", "2026-03-10T23:30:00Z"]
+                .iter()
+                .map(|t| PruneInput { ctime: at(t), protected: false })
+                .collect();
+        let opts = "keep-daily=2".parse().unwrap();
+        assert_eq!(prune_marks(&input, &opts, &TimeZone::UTC), [K, R, K]);
+        let plus_one = TimeZone::fixed(jiff::tz::Offset::from_hours(1).unwrap());
+        assert_eq!(prune_marks(&input, &opts, &plus_one), [R, K, K]);
+    }
+
+    #[test]
+    fn a_nodes_zone_comes_from_its_name_else_from_its_offset_now() {
+        let t = |tz: &str, off: i64| proxctl_types::api::NodeTime {
+            timezone: tz.into(),
+            time: 1_800_000_000,
+            localtime: 1_800_000_000 + off,
+        };
+        assert_eq!(
+            zone_of(&t("Not/A_Zone", 3600)).to_offset(jiff::Timestamp::UNIX_EPOCH).seconds(),
+            3600
+        );
+        assert_eq!(
+            zone_of(&t("Not/A_Zone", 0)).to_offset(jiff::Timestamp::UNIX_EPOCH).seconds(),
+            0
+        );
+        // Needs the system tz database (Debian's tzdata), as real use does.
+        let berlin = TimeZone::get("Europe/Berlin").expect("tzdata at /usr/share/zoneinfo");
+        assert_eq!(zone_of(&t("Europe/Berlin", 7200)), berlin, "the name wins: DST history");
     }
 }

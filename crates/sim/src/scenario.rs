@@ -57,6 +57,9 @@ pub struct ScenarioNode {
     pub bridges: Vec<String>,
     #[serde(default = "yes")]
     pub online: bool,
+    /// e.g. `Europe/Berlin`; default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 fn default_cpus() -> u32 {
@@ -153,6 +156,7 @@ impl Scenario {
                         bridges: n.bridges.clone(),
                         pstart: pstart + i as u64 * 977,
                         boot_time: boot,
+                        timezone: n.timezone.clone().unwrap_or_else(|| "UTC".into()),
                     },
                 );
             }

@@ -1,7 +1,9 @@
 //! Node endpoints: version, node list, node status, network, node shell.
 
 use proxctl_types::NodeName;
-use proxctl_types::api::{NetworkInterface, NodeListItem, NodeStatus, TermProxy, VersionInfo};
+use proxctl_types::api::{
+    NetworkInterface, NodeListItem, NodeStatus, NodeTime, TermProxy, VersionInfo,
+};
 use proxctl_types::wire::FormParams;
 
 use crate::{ApiRequest, Client, ClientError, Endpoint};
@@ -16,6 +18,10 @@ pub fn nodes() -> ApiRequest {
 
 pub fn status(node: &NodeName) -> ApiRequest {
     ApiRequest::new(Endpoint::NodeStatus, &[node.as_str()], FormParams::new())
+}
+
+pub fn time(node: &NodeName) -> ApiRequest {
+    ApiRequest::new(Endpoint::NodeTime, &[node.as_str()], FormParams::new())
 }
 
 /// `iface_type`: e.g. `bridge` or `any_bridge`.
@@ -42,6 +48,10 @@ impl Client {
 
     pub async fn node_status(&self, node: &NodeName) -> Result<NodeStatus, ClientError> {
         self.send_as(&status(node)).await
+    }
+
+    pub async fn node_time(&self, node: &NodeName) -> Result<NodeTime, ClientError> {
+        self.send_as(&time(node)).await
     }
 
     pub async fn node_network(

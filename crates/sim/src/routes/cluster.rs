@@ -97,6 +97,25 @@ pub fn node_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }))
 }
 
+pub fn node_time(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+    let n = node(ctx, w)?;
+    ctx.p.finish()?;
+    let Some(nd) = w.node(&n) else {
+        return Err(PveError::die(format!("no such node '{n}'")));
+    };
+    let time = i64::try_from(w.now_secs()).unwrap_or(i64::MAX);
+    // A zone the host's tz database lacks counts as UTC, as a node without one would.
+    let offset = jiff::tz::TimeZone::get(&nd.timezone)
+        .ok()
+        .and_then(|tz| jiff::Timestamp::from_second(time).ok().map(|t| tz.to_offset(t)))
+        .map_or(0, |o| i64::from(o.seconds()));
+    Ok(Reply::json(&proxctl_types::api::NodeTime {
+        timezone: nd.timezone.clone(),
+        time,
+        localtime: time + offset,
+    }))
+}
+
 pub fn node_network(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let filter = ctx.p.opt_str("type");

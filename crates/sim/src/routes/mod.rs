@@ -77,6 +77,7 @@ pub fn all() -> Vec<Route> {
         route!("GET", "/version", cluster::version),
         route!("GET", "/nodes", cluster::nodes),
         route!("GET", "/nodes/{node}/status", cluster::node_status),
+        route!("GET", "/nodes/{node}/time", cluster::node_time),
         route!("GET", "/nodes/{node}/network", cluster::node_network),
         route!("POST", "/nodes/{node}/termproxy", cluster::node_termproxy),
         route!("GET", "/cluster/status", cluster::cluster_status),

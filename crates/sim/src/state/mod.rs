@@ -30,6 +30,13 @@ pub struct Node {
     /// The UPID `pstart` of this node's daemon (clock ticks since boot).
     pub pstart: u64,
     pub boot_time: u64,
+    /// The zone local time is reckoned in (`GET /nodes/{node}/time`).
+    #[serde(default = "utc")]
+    pub timezone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +179,7 @@ impl World {
                     bridges: vec!["vmbr0".into(), "vmbr1".into()],
                     pstart: rng.random_range(0x0100_0000..0x0FFF_FFFF),
                     boot_time: now / 1000 - 86_400,
+                    timezone: utc(),
                 },
             );
         }

@@ -84,6 +84,18 @@ pub struct NodeStatus {
     pub ksm: Option<serde_json::Value>,
 }
 
+/// `GET /nodes/{node}/time`: the node's clock and the time zone it reckons local time in
+/// (what PVE's prune buckets, among others, are computed in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTime {
+    /// e.g. `Europe/Berlin`.
+    pub timezone: String,
+    /// Seconds since the epoch.
+    pub time: i64,
+    /// `time` plus the zone's current offset.
+    pub localtime: i64,
+}
+
 /// An item of `GET /nodes/{node}/network`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkInterface {
