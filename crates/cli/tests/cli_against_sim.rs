@@ -967,10 +967,14 @@ guests:
     let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let results: Vec<&str> =
         rows.as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap()).collect();
-    assert_eq!(results.len(), 3, "{results:?}");
+    // Each start: the call, then its task's outcome; the refusal: one row.
+    assert_eq!(results.len(), 5, "{results:?}");
     assert!(results[0].starts_with("task UPID:"), "{results:?}");
-    assert!(results[1].starts_with("refused: safe mode"), "{results:?}");
-    assert!(results[2].ends_with("(--force)"), "{results:?}");
+    assert_eq!(results[1], "OK", "{results:?}");
+    assert_eq!(rows[1]["action"], "task-end qmstart");
+    assert!(results[2].starts_with("refused: safe mode"), "{results:?}");
+    assert!(results[3].ends_with("(--force)"), "{results:?}");
+    assert_eq!(results[4], "OK", "{results:?}");
     assert_eq!(rows[0]["actor"], format!("{} (alice)", TOKEN.split('=').next().unwrap()));
     assert!(!r.stdout.contains(TOKEN.split('=').nth(1).unwrap()), "no token secret in the log");
     let r =
@@ -979,30 +983,30 @@ guests:
     assert_eq!(r.stdout.lines().count(), 3, "header + 2 rows:\n{}", r.stdout);
 
     // The file and syslog copies got every row.
-    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 3);
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 5);
     let mut buf = [0u8; 8192];
     let mut messages = Vec::new();
     while let Ok(n) = syslog.recv(&mut buf) {
         messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
-    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages.len(), 5, "{messages:?}");
     assert!(
-        messages[1].starts_with("<84>1 ") && messages[1].contains("refused"),
+        messages[2].starts_with("<84>1 ") && messages[2].contains("refused"),
         "{}",
-        messages[1]
+        messages[2]
     );
 
     let r = proxctl(&s, &["audit", "verify"], &env).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("3 row(s), hash chain verified"), "{}", r.stdout);
+    assert!(r.stdout.contains("5 row(s), hash chain verified"), "{}", r.stdout);
 
     // Someone with database access rewrites history: the refusal becomes a success.
     let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute("UPDATE audit_log SET result = 'ok' WHERE seq = 2", []).unwrap();
+    c.execute("UPDATE audit_log SET result = 'ok' WHERE seq = 3", []).unwrap();
     drop(c);
     let r = proxctl(&s, &["audit", "verify"], &env).await;
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("row 2: content does not match its hash"), "{}", r.stdout);
+    assert!(r.stdout.contains("row 3: content does not match its hash"), "{}", r.stdout);
     assert!(r.stderr.contains("tampered"), "{}", r.stderr);
 }
 

@@ -3,6 +3,9 @@
 
 use async_trait::async_trait;
 
+use proxctl_types::Upid;
+use proxctl_types::api::TaskOutcome;
+
 use crate::{ApiRequest, Client, ClientError};
 
 /// How a mutating request ended, as a hook sees it.
@@ -25,4 +28,7 @@ pub trait MutationHook: Send + Sync + std::fmt::Debug {
     /// Runs after the request, whatever its result. It cannot fail the call: PVE has already
     /// acted, and hiding that would be worse than a missing record.
     async fn after(&self, req: &ApiRequest, result: MutationResult<'_>);
+    /// Runs when `wait_task` sees a task end: a mutation's real outcome arrives here, after its
+    /// request. Tasks of any origin pass; a hook keeps the ones it cares about.
+    async fn task_ended(&self, _upid: &Upid, _outcome: &TaskOutcome) {}
 }

@@ -58,7 +58,11 @@ impl Client {
             if let Some(cb) = opts.on_log {
                 log_seen = self.forward_log(upid, log_seen, cb).await?;
             }
-            match status.outcome() {
+            let outcome = status.outcome();
+            if let (Some(o), Some(hook)) = (&outcome, self.hook()) {
+                hook.task_ended(upid, o).await;
+            }
+            match outcome {
                 Some(TaskOutcome::Ok) => {
                     return Ok(TaskDone { upid: upid.clone(), warnings: 0 });
                 }

@@ -100,6 +100,11 @@ impl Client {
         self.inner.hook.set(hook).is_ok()
     }
 
+    /// The installed hook, whatever the request (task outcomes reach it too).
+    pub(crate) fn hook(&self) -> Option<Arc<dyn crate::MutationHook>> {
+        self.inner.hook.get().cloned()
+    }
+
     /// The hook for `req`, if it is a mutation that will really be sent.
     pub(crate) fn hook_for(&self, req: &ApiRequest) -> Option<Arc<dyn crate::MutationHook>> {
         let mutation = req.method().is_mutating() && req.endpoint != Endpoint::AccessTicket;

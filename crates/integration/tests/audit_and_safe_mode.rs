@@ -94,16 +94,52 @@ async fn safe_mode_refuses_unmanaged_guests_and_audits_every_call_and_refusal() 
     assert!(text.contains("safe mode") && text.contains("--force"), "{text}");
     assert!(!running(&h, 101));
 
+    // Each start has its call's row, then its task's outcome; the refusal has one row.
     let rows = store.audit(&AuditFilter::default()).await.unwrap();
-    assert_eq!(rows.len(), 4, "{rows:#?}");
-    for r in &rows[..3] {
-        assert!(r.entry.result.starts_with("task UPID:pve:"), "{}", r.entry.result);
-        assert_eq!(r.entry.action, "POST /nodes/{node}/qemu/{vmid}/status/start");
-        assert_eq!(r.entry.actor, "root@pam!ci (tester)");
+    assert_eq!(rows.len(), 7, "{rows:#?}");
+    for (call, end) in rows[..6].iter().step_by(2).zip(rows[1..6].iter().step_by(2)) {
+        assert!(call.entry.result.starts_with("task UPID:pve:"), "{}", call.entry.result);
+        assert_eq!(call.entry.action, "POST /nodes/{node}/qemu/{vmid}/status/start");
+        assert_eq!(call.entry.actor, "root@pam!ci (tester)");
+        assert_eq!(end.entry.action, "task-end qmstart");
+        assert_eq!(end.entry.target, call.entry.target);
+        assert_eq!(end.entry.result, "OK");
+        assert_eq!(
+            Some(end.entry.params["upid"].as_str().unwrap()),
+            call.entry.result.strip_prefix("task ")
+        );
     }
-    assert_eq!(rows[3].entry.target, "qemu/101");
-    assert!(rows[3].entry.result.starts_with("refused: safe mode"), "{}", rows[3].entry.result);
+    assert_eq!(rows[6].entry.target, "qemu/101");
+    assert!(rows[6].entry.result.starts_with("refused: safe mode"), "{}", rows[6].entry.result);
     assert!(proxctl_ops::audit::verify(&state).await.unwrap().ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_is_audited_with_its_exit_status_and_others_tasks_are_not() {
+    let (h, _dir, state) = setup().await;
+    let store = state.get().await.unwrap().clone();
+    h.client.set_hook(Arc::new(Auditor::new(ctx(false, false), Arc::clone(&state))));
+    h.sim.set_faults(proxctl_sim::faults::Faults {
+        task_failure_rate: 1.0,
+        task_failure_types: vec!["qmstart".into()],
+        ..Default::default()
+    });
+    let err = start(&h, 100).await.unwrap_err();
+    assert!(err.to_string().contains("simulated task failure"), "{err}");
+    let rows = store.audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows[1].entry.action, "task-end qmstart");
+    assert!(rows[1].entry.result.starts_with("failed: simulated task failure"), "{:?}", rows[1]);
+
+    // Waiting on a task no call of ours started (another client's) records nothing.
+    let other = support::token_client(&h.sim);
+    let node = proxctl_types::NodeName::new("pve").unwrap();
+    let u = other
+        .qemu_power(&node, VmId::new(102).unwrap(), &PowerAction::Start { timeout: None })
+        .await
+        .unwrap();
+    let _ = h.client.wait_task(&u, &WaitOptions::default()).await;
+    assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,8 +172,9 @@ async fn bulk_under_safe_mode_refuses_per_guest_and_force_lets_everything_throug
         .unwrap();
     forced.wait_task(&u, &WaitOptions::default()).await.unwrap();
     let store = state.get().await.unwrap();
-    let last = store.audit(&AuditFilter { last: Some(1), ..Default::default() }).await.unwrap();
+    let last = store.audit(&AuditFilter { last: Some(2), ..Default::default() }).await.unwrap();
     assert!(last[0].entry.result.ends_with("(--force)"), "{:?}", last[0].entry);
+    assert_eq!(last[1].entry.action, "task-end qmstart", "then the task's outcome");
     let refusals = store
         .audit(&AuditFilter::default())
         .await

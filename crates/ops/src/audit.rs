@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use proxctl_client::{ApiRequest, Client, ClientError, MutationHook, MutationResult};
 use proxctl_state::{AuditEntry, AuditFilter, NewAuditEntry, VerifyReport, verify_chain};
+use proxctl_types::api::TaskOutcome;
 use proxctl_types::messages::GuestKind;
 use proxctl_types::{NodeName, VmId};
 use serde::Serialize;
@@ -36,11 +37,13 @@ pub struct AuditContext {
 pub struct Auditor {
     ctx: AuditContext,
     state: Arc<StateHandle>,
+    /// Tasks our own calls started (UPID → target), whose outcome gets a row of its own.
+    started: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Auditor {
     pub fn new(ctx: AuditContext, state: Arc<StateHandle>) -> Self {
-        Self { ctx, state }
+        Self { ctx, state, started: std::sync::Mutex::default() }
     }
 
     /// Append one row to every configured sink. The store is the record of truth, so failing
@@ -176,6 +179,9 @@ impl MutationHook for Auditor {
     async fn after(&self, req: &ApiRequest, result: MutationResult<'_>) {
         let mut result = match result {
             MutationResult::Ok { data: Some(upid) } if upid.starts_with("UPID:") => {
+                if let Ok(mut started) = self.started.lock() {
+                    started.insert(upid.clone(), target_of(req));
+                }
                 format!("task {upid}")
             }
             MutationResult::Ok { .. } => "ok".to_string(),
@@ -190,6 +196,26 @@ impl MutationHook for Auditor {
             // PVE has acted already; failing the call now would hide that. Say it loudly.
             tracing::error!(error = %e, request = %req, "the audit log could not record this call");
             eprintln!("warning: the audit log could not record {req}: {e}");
+        }
+    }
+
+    /// A task one of our calls started has ended: its outcome gets its own row, since the
+    /// call's row could only say that PVE accepted it.
+    async fn task_ended(&self, upid: &proxctl_types::Upid, outcome: &TaskOutcome) {
+        let key = upid.to_string();
+        let Some(target) = self.started.lock().ok().and_then(|mut s| s.remove(&key)) else {
+            return;
+        };
+        let result = match outcome {
+            TaskOutcome::Ok => "OK".to_string(),
+            TaskOutcome::Warnings(n) => format!("WARNINGS: {n}"),
+            TaskOutcome::Failed(status) => format!("failed: {status}"),
+        };
+        let action = format!("task-end {}", upid.task_type);
+        let params = serde_json::json!({ "upid": key, "node": upid.node.as_str() });
+        if let Err(e) = self.record(target, action, params, result).await {
+            tracing::error!(error = %e, %upid, "the audit log could not record a task's outcome");
+            eprintln!("warning: the audit log could not record how {upid} ended: {e}");
         }
     }
 }
