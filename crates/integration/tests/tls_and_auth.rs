@@ -126,6 +126,37 @@ async fn tickets_are_renewed_before_expiry_by_posting_the_ticket() {
 }
 
 #[tokio::test]
+async fn a_totp_user_logs_in_in_two_steps_and_without_a_code_is_told_what_to_set() {
+    const KEY: &str = "12345678901234567890";
+    let mut cfg = support::config(1);
+    cfg.totp_key = Some(Secret::new(KEY));
+    let h = support::harness_with(cfg).await;
+    let client = |otp: Option<String>| {
+        let creds =
+            Credentials::password("root@pam", Secret::new("sim-root-pw"), otp.map(Secret::new));
+        Client::new(settings(&h.sim, creds.unwrap())).unwrap()
+    };
+    let e = client(None).version().await.unwrap_err();
+    assert!(matches!(e, ClientError::Config(_)), "{e:?}");
+    assert!(e.to_string().contains("PROXCTL_OTP"), "{e}");
+
+    let now = h.sim.with_world(|w| w.now_secs());
+    // An hour away from any step the simulator accepts now.
+    let stale = proxctl_sim::totp(KEY.as_bytes(), now + 3600);
+    let e = client(Some(stale)).version().await.unwrap_err();
+    assert_eq!(e.api().unwrap().kind, ApiErrorKind::Unauthorized, "{e}");
+
+    let c = client(Some(proxctl_sim::totp(KEY.as_bytes(), now)));
+    c.version().await.unwrap();
+    let t = c
+        .qemu_power(&node(&h), id(100), &proxctl_client::PowerAction::Start { timeout: None })
+        .await
+        .unwrap_err();
+    assert_eq!(t.api().unwrap().kind, ApiErrorKind::DoesNotExist, "a full ticket, past CSRF: {t}");
+    assert_eq!(c.metrics().logins.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_a_401_authentication_failure() {
     let h = harness().await;
     let s = settings(&h.sim, Credentials::password("root@pam", Secret::new("nope"), None).unwrap());

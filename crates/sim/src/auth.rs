@@ -38,12 +38,45 @@ pub struct Principal {
 pub struct AuthDb {
     pub root_password: Secret,
     pub tokens: Vec<SimToken>,
+    /// root@pam's TOTP key (raw bytes): with it, password logins need a second step (§2.2).
+    pub totp_key: Option<Secret>,
     key: Vec<u8>,
 }
 
+/// The `!tfa!` user part of a half-ticket, which is no user and so opens nothing but step two.
+const TFA_PREFIX: &str = "!tfa!";
+
 impl AuthDb {
     pub fn new(root_password: Secret, tokens: Vec<SimToken>, key: Vec<u8>) -> Self {
-        Self { root_password, tokens, key }
+        Self { root_password, tokens, totp_key: None, key }
+    }
+
+    /// Whether a password login by `user` needs a TOTP code.
+    pub fn needs_tfa(&self, user: &str) -> bool {
+        user == "root@pam" && self.totp_key.is_some()
+    }
+
+    /// The half-ticket of PVE's TFA login: `PVE:!tfa!<challenge-json>:<time>::<sig>`.
+    pub fn issue_tfa_challenge(&self, user: &str, now_s: u64) -> String {
+        let challenge = serde_json::json!({ "user": user, "totp": true });
+        self.issue_ticket(&format!("{TFA_PREFIX}{challenge}"), now_s)
+    }
+
+    /// Step two: the half-ticket must be ours, recent and for `user`, and `password` must be
+    /// `totp:<code>` with the code of this 30 s step or an adjacent one (clock skew).
+    pub fn check_tfa(&self, user: &str, challenge: &str, password: &str, now_s: u64) -> bool {
+        let for_user = self
+            .verify_ticket(challenge, now_s)
+            .and_then(|u| u.strip_prefix(TFA_PREFIX).map(String::from))
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+            .is_some_and(|v| v["user"] == user);
+        let (Some(key), Some(code)) = (&self.totp_key, password.strip_prefix("totp:")) else {
+            return false;
+        };
+        for_user
+            && [now_s.saturating_sub(30), now_s, now_s + 30]
+                .iter()
+                .any(|t| totp(key.expose().as_bytes(), *t) == code)
     }
 
     fn sign(&self, data: &str) -> Vec<u8> {
@@ -173,5 +206,65 @@ mod tests {
         assert_eq!(cookie_ticket("PVEAuthCookie=PVE%3Aa").as_deref(), Some("PVE:a"));
         assert_eq!(cookie_ticket("x=1; PVEAuthCookie=abc").as_deref(), Some("abc"));
         assert!(cookie_ticket("x=1;PVEAuthCookie=abc").is_none());
+    }
+}
+
+/// RFC 6238 TOTP: HMAC-SHA1 over the 30 s step counter, dynamically truncated to 6 digits.
+pub fn totp(key: &[u8], unix_s: u64) -> String {
+    let mac = hmac_sha1(key, &(unix_s / 30).to_be_bytes());
+    let off = usize::from(mac[19] & 0x0f);
+    let bin = u32::from_be_bytes([mac[off] & 0x7f, mac[off + 1], mac[off + 2], mac[off + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+/// RFC 2104 HMAC with SHA-1 (64-byte blocks).
+fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
+    use sha1::Digest as _;
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..20].copy_from_slice(&sha1::Sha1::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |b: u8| k.map(|x| x ^ b);
+    let inner = sha1::Sha1::new().chain_update(pad(0x36)).chain_update(msg).finalize();
+    sha1::Sha1::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+}
+
+#[cfg(test)]
+mod totp_tests {
+    use super::*;
+
+    #[test]
+    fn totp_matches_the_rfc_6238_sha1_vectors() {
+        // RFC 6238 appendix B, SHA-1, key "12345678901234567890", last 6 of the 8 digits.
+        let key = b"12345678901234567890";
+        for (t, want) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_234_567_890, "005924"),
+            (20_000_000_000, "353130"),
+        ] {
+            assert_eq!(totp(key, t), want, "T={t}");
+        }
+    }
+
+    #[test]
+    fn a_half_ticket_opens_only_step_two_for_its_user_with_a_current_code() {
+        let mut db = AuthDb::new(Secret::new("pw"), Vec::new(), b"k".to_vec());
+        db.totp_key = Some(Secret::new("12345678901234567890"));
+        let now = 1_800_000_000;
+        let half = db.issue_tfa_challenge("root@pam", now);
+        let code = totp(b"12345678901234567890", now);
+        assert!(db.check_tfa("root@pam", &half, &format!("totp:{code}"), now + 10));
+        assert!(!db.check_tfa("root@pam", &half, "totp:000000", now), "a wrong code");
+        assert!(!db.check_tfa("other@pve", &half, &format!("totp:{code}"), now), "another user");
+        assert!(!db.check_tfa("root@pam", &half, &format!("totp:{code}"), now + 120), "too late");
+        let full = db.issue_ticket("root@pam", now);
+        assert!(
+            !db.check_tfa("root@pam", &full, &format!("totp:{code}"), now),
+            "not a half-ticket"
+        );
+        assert_ne!(db.verify_ticket(&half, now).as_deref(), Some("root@pam"), "not a ticket");
     }
 }

@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use auth::Role;
+pub use auth::totp;
 pub use clock::ClockMode;
 pub use faults::{FaultRule, Faults};
 pub use state::World;
@@ -69,6 +70,8 @@ pub struct SimConfig {
     pub time_scale: f64,
     /// root@pam's password; generated when `None`.
     pub root_password: Option<Secret>,
+    /// root@pam's TOTP key (raw bytes, as a string); with it, password logins need a code.
+    pub totp_key: Option<Secret>,
     /// An admin API token, `user@realm!id=secret`; generated when `None`.
     pub token: Option<Secret>,
     /// A read-only (PVEAuditor-like) token; generated when `None`.
@@ -95,6 +98,7 @@ impl Default for SimConfig {
             clock: ClockMode::Manual,
             time_scale: 1.0,
             root_password: None,
+            totp_key: None,
             token: None,
             auditor_token: None,
             schema: None,
@@ -186,7 +190,8 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         .unwrap_or_else(|| Secret::new(format!("auditor@pve!ro={}", random_secret(""))));
     let tokens = vec![parse_token(&token, Role::Admin)?, parse_token(&auditor, Role::Auditor)?];
     let key: [u8; 32] = rand::rng().random();
-    let auth = AuthDb::new(root_password.clone(), tokens, key.to_vec());
+    let mut auth = AuthDb::new(root_password.clone(), tokens, key.to_vec());
+    auth.totp_key = config.totp_key.clone();
 
     let node0 = world.first_node();
     let certs = tls::generate(&node0, &world.random_uuid())?;

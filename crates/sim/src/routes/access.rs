@@ -29,16 +29,33 @@ pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         username = format!("{username}@{realm}");
     }
     let _otp = ctx.p.opt_str("otp");
-    let _challenge = ctx.p.opt_str("tfa-challenge");
+    let challenge = ctx.p.opt_str("tfa-challenge");
     let _new_format = ctx.p.opt_bool("new-format");
     let _path = ctx.p.opt_str("path");
     let _privs = ctx.p.opt_str("privs");
     ctx.p.finish()?;
     let now = w.now_secs();
     let auth = &ctx.env.auth;
-    let renewing = auth.verify_ticket(&password, now).is_some_and(|u| u == username);
-    if !renewing && !auth.check_password(&username, &password) {
-        return Err(PveError::status(401, "authentication failure\n"));
+    let fail = || PveError::status(401, "authentication failure\n");
+    if let Some(ch) = &challenge {
+        // Step two of a TFA login: the half-ticket and a current code, for a full ticket.
+        if !auth.check_tfa(&username, ch, &password, now) {
+            return Err(fail());
+        }
+    } else {
+        let renewing = auth.verify_ticket(&password, now).is_some_and(|u| u == username);
+        if !renewing && !auth.check_password(&username, &password) {
+            return Err(fail());
+        }
+        // A renewal already proved the second factor; a password alone has not.
+        if !renewing && auth.needs_tfa(&username) {
+            return Ok(Reply::data(json!({
+                "username": username,
+                "ticket": auth.issue_tfa_challenge(&username, now),
+                "CSRFPreventionToken": auth.issue_csrf(&username, now),
+                "NeedTFA": 1,
+            })));
+        }
     }
     let mut out = json!({
         "username": username,
