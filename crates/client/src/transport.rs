@@ -47,7 +47,8 @@ struct Inner {
     ticket: AsyncMutex<Option<Ticket>>,
     tls_seen: Arc<Mutex<TlsObservation>>,
     in_flight: Semaphore,
-    next_slot: AsyncMutex<Instant>,
+    /// On tokio's clock, so the limiter runs on paused time in tests like every other timer.
+    next_slot: AsyncMutex<tokio::time::Instant>,
     metrics: Metrics,
     warnings: Vec<String>,
     hook: std::sync::OnceLock<Arc<dyn crate::MutationHook>>,
@@ -83,7 +84,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 in_flight: Semaphore::new(permits),
-                next_slot: AsyncMutex::new(Instant::now()),
+                next_slot: AsyncMutex::new(tokio::time::Instant::now()),
                 ticket: AsyncMutex::new(None),
                 tls_seen,
                 metrics: Metrics::default(),
@@ -215,12 +216,12 @@ impl Client {
             let gap = Duration::from_secs_f64(1.0 / rps);
             let wait_until = {
                 let mut next = self.inner.next_slot.lock().await;
-                let now = Instant::now();
+                let now = tokio::time::Instant::now();
                 let slot = (*next).max(now);
                 *next = slot + gap;
                 slot
             };
-            tokio::time::sleep_until(wait_until.into()).await;
+            tokio::time::sleep_until(wait_until).await;
         }
         Ok(permit)
     }
@@ -520,5 +521,50 @@ pub(crate) fn mutation_result(r: &Result<bytes::Bytes, ClientError>) -> crate::M
             crate::MutationResult::Ok { data }
         }
         Err(e) => crate::MutationResult::Failed(e),
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    //! The request limiter on paused tokio time: simulated seconds, never wall-clock timing.
+    use super::*;
+
+    fn client(rps: Option<f64>, in_flight: usize) -> Client {
+        let mut s = crate::ClientSettings::new("https://pve.invalid:8006").unwrap();
+        s.requests_per_second = rps;
+        s.max_in_flight = in_flight;
+        Client::new(s).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_per_second_spaces_requests_evenly() {
+        let c = client(Some(10.0), 64);
+        let start = tokio::time::Instant::now();
+        for _ in 0..11 {
+            drop(c.throttle().await.unwrap());
+        }
+        // The first goes at once, each next one a tenth of a second later.
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_rate_nothing_waits() {
+        let c = client(None, 64);
+        let start = tokio::time::Instant::now();
+        for _ in 0..100 {
+            drop(c.throttle().await.unwrap());
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_in_flight_holds_the_next_request_until_one_finishes() {
+        let c = client(None, 2);
+        let a = c.throttle().await.unwrap();
+        let _b = c.throttle().await.unwrap();
+        let third = tokio::time::timeout(Duration::from_secs(3600), c.throttle()).await;
+        assert!(third.is_err(), "a third request waits while two are in flight");
+        drop(a);
+        assert!(tokio::time::timeout(Duration::from_secs(1), c.throttle()).await.is_ok());
     }
 }
