@@ -297,7 +297,7 @@ pub async fn recover(
     // re-plan it and make a duplicate when the old task finishes. Wait for them first.
     for e in &pending {
         if let Some((node, id)) = task_scope(&e.action, &e.params) {
-            wait_for_active_tasks(client, &node, id, opts).await;
+            wait_for_active_tasks(client, &node, id, &e.resource.to_string(), opts).await;
         }
     }
     let existing: Vec<u32> = match client.cluster_resources(None).await {
@@ -350,7 +350,13 @@ fn task_scope(action: &str, params: &serde_json::Value) -> Option<(NodeName, VmI
 
 /// Wait for the running tasks filed under `id` on `node`. A task
 /// that fails, or a listing that cannot be had, is left to the settling that follows.
-async fn wait_for_active_tasks(client: &Client, node: &NodeName, id: VmId, opts: &ApplyOptions) {
+async fn wait_for_active_tasks(
+    client: &Client,
+    node: &NodeName,
+    id: VmId,
+    resource: &str,
+    opts: &ApplyOptions,
+) {
     let filter = proxctl_client::endpoints::tasks::TaskFilter {
         vmid: Some(id),
         source: Some("active".into()),
@@ -366,7 +372,7 @@ async fn wait_for_active_tasks(client: &Client, node: &NodeName, id: VmId, opts:
     for t in running.iter().filter(|t| t.endtime.is_none()) {
         if let Some(p) = &opts.progress {
             p(
-                &id.to_string(),
+                resource,
                 &format!("waiting for {} ({}) left by a stopped apply", t.task_type, t.upid),
             );
         }

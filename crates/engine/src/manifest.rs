@@ -654,7 +654,7 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
                     bad(&format!("{path}.vlan"), "vlan must be 1..4094".into());
                 }
                 if let Some(m) = &nic.model
-                    && !["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"].contains(&m.as_str())
+                    && !proxctl_ops::nic::MODELS.contains(&m.as_str())
                 {
                     bad(&format!("{path}.model"), format!("unknown NIC model '{m}'"));
                 }
@@ -673,9 +673,7 @@ fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
                         );
                     }
                     if let Err(e) = proxctl_images::nocloud::parse_user_data(u) {
-                        let why = std::error::Error::source(&e)
-                            .map_or_else(|| e.to_string(), |c| format!("{e}: {c}"));
-                        bad("spec.cloudInit.userData", why);
+                        bad("spec.cloudInit.userData", e.reason());
                     }
                 }
                 for (n, ip) in &ci.ip {

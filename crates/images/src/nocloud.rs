@@ -39,6 +39,17 @@ pub enum UserDataError {
     NotAMapping,
 }
 
+impl UserDataError {
+    /// The whole reason on one line, the YAML parser's words included, for places that show a
+    /// single message (a manifest diagnostic, a CLI error).
+    pub fn reason(&self) -> String {
+        match std::error::Error::source(self) {
+            Some(cause) => format!("{self}: {cause}"),
+            None => self.to_string(),
+        }
+    }
+}
+
 /// Checks a user's `#cloud-config` and returns its keys.
 pub fn parse_user_data(text: &str) -> Result<serde_yaml_ng::Mapping, UserDataError> {
     if !text.starts_with("#cloud-config") {

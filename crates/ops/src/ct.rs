@@ -117,10 +117,7 @@ pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, U
         )));
     }
     let bridge = spec.bridge.clone().unwrap_or_else(|| "vmbr0".into());
-    let bridges = client.node_network(&node, Some("any_bridge")).await?;
-    if !bridges.iter().any(|b| b.iface == bridge) {
-        return Err(invalid(format!("bridge '{bridge}' does not exist on {node}")));
-    }
+    crate::vm::require_bridges(client, &node, &[bridge.as_str()]).await?;
     let vmid = client.next_id(spec.vmid).await?;
     let net = LxcNet {
         name: "eth0".into(),

@@ -16,6 +16,30 @@ use proxctl_types::{NodeName, StorageId, Upid, VmId, ids};
 
 use crate::{GuestRef, OpsError};
 
+/// `vm create`'s defaults, for every face that offers them.
+pub const DEFAULT_CORES: u32 = 2;
+pub const DEFAULT_MEMORY_MIB: u64 = 2048;
+pub const DEFAULT_DISK_GIB: u64 = 32;
+
+/// Refuses, listing what the node has, unless every one of `bridges` exists on `node`.
+pub(crate) async fn require_bridges(
+    client: &Client,
+    node: &NodeName,
+    bridges: &[&str],
+) -> Result<(), OpsError> {
+    let have = client.node_network(node, Some("any_bridge")).await?;
+    for b in bridges {
+        if !have.iter().any(|h| h.iface == *b) {
+            let names: Vec<&str> = have.iter().map(|h| h.iface.as_str()).collect();
+            return Err(invalid(format!(
+                "bridge '{b}' does not exist on {node}; bridges there: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What `vm create` asks for. Defaults come from the profile (node, storage, bridge).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateSpec {
@@ -156,17 +180,8 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
     } else {
         spec.nics.clone()
     };
-    let bridges = client.node_network(&node, Some("any_bridge")).await?;
-    for nic in &nics {
-        if !bridges.iter().any(|b| b.iface == nic.bridge) {
-            let names: Vec<&str> = bridges.iter().map(|b| b.iface.as_str()).collect();
-            return Err(invalid(format!(
-                "bridge '{}' does not exist on {node}; bridges there: {}",
-                nic.bridge,
-                names.join(", ")
-            )));
-        }
-    }
+    let bridges: Vec<&str> = nics.iter().map(|n| n.bridge.as_str()).collect();
+    require_bridges(client, &node, &bridges).await?;
     if let Some(img) = &spec.image {
         let (img_store, _) = img.split_once(':').ok_or_else(|| {
             invalid(format!("--image '{img}' is not a volume ID like local:import/x.qcow2"))
@@ -196,13 +211,7 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
     };
     cfg.serial.insert(0, Serial::Socket);
     for (i, n) in (0u8..).zip(&nics) {
-        let model = match n.model.as_deref() {
-            Some("e1000") => NetModel::E1000,
-            Some("e1000e") => NetModel::E1000e,
-            Some("rtl8139") => NetModel::Rtl8139,
-            Some("vmxnet3") => NetModel::Vmxnet3,
-            _ => NetModel::Virtio,
-        };
+        let model = NetModel::from_name(n.model.as_deref().unwrap_or("virtio"));
         let mut nic = NetDevice::new(model, n.bridge.clone());
         nic.tag = n.vlan;
         nic.firewall = n.firewall;

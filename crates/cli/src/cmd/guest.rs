@@ -8,6 +8,7 @@ use proxctl_ops::vm::{self, CreateSpec};
 use proxctl_types::config::QemuConfig;
 use proxctl_types::messages::GuestKind;
 use proxctl_types::prop::Memory;
+use proxctl_types::wire::DiskSize;
 
 use crate::cmd::{confirm, wait};
 use crate::exit::UserError;
@@ -278,9 +279,9 @@ pub(crate) fn template_request(
             .as_ref()
             .map(ToString::to_string)
             .or_else(|| r.node_default().map(String::from)),
-        cores: Some(a.cores.unwrap_or(2)),
-        memory: Some(a.memory.unwrap_or(2048)),
-        disk: a.disk.map(|d| d.to_string()).or_else(|| Some("32G".into())),
+        cores: Some(a.cores.unwrap_or(vm::DEFAULT_CORES)),
+        memory: Some(a.memory.unwrap_or(vm::DEFAULT_MEMORY_MIB)),
+        disk: Some(a.disk.unwrap_or_else(|| DiskSize::gib(vm::DEFAULT_DISK_GIB)).to_string()),
         nics: nics_of(r, a)
             .into_iter()
             .map(|n| proxctl_engine::manifest::NicSpec {
@@ -359,10 +360,10 @@ async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Res
         name,
         vmid: a.vmid,
         node: a.node.or(parse_opt(&settings.default_node, "node")?),
-        cores: a.cores.unwrap_or(2),
-        memory_mib: a.memory.unwrap_or(2048),
+        cores: a.cores.unwrap_or(vm::DEFAULT_CORES),
+        memory_mib: a.memory.unwrap_or(vm::DEFAULT_MEMORY_MIB),
         storage: a.storage.or(parse_opt(&settings.default_storage, "storage")?),
-        disk: a.disk.unwrap_or_else(|| proxctl_types::wire::DiskSize::gib(32)),
+        disk: a.disk.unwrap_or_else(|| DiskSize::gib(vm::DEFAULT_DISK_GIB)),
         image: a.image,
         nics,
         ip: a.ip,

@@ -304,15 +304,9 @@ pub fn cloudinit(r: &Resolved, c: crate::flags::CloudinitCommand) -> anyhow::Res
 
 /// A user's `--user-data` file, checked before anything is built from it.
 pub(crate) fn check_user_data(text: &str) -> anyhow::Result<()> {
-    proxctl_images::nocloud::parse_user_data(text).map(drop).map_err(|e| {
-        let mut why = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(c) = src {
-            why.push_str(&format!(": {c}"));
-            src = c.source();
-        }
-        UserError(format!("--user-data: {why}")).into()
-    })
+    proxctl_images::nocloud::parse_user_data(text)
+        .map(drop)
+        .map_err(|e| UserError(format!("--user-data: {}", e.reason())).into())
 }
 
 /// PVE's standard storage names, valid by construction.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use proxctl_client::Client;
 use proxctl_ops::choices::{self, NodeChoice, TemplateChoice};
+use proxctl_ops::vm;
 
 use super::{Memory, Ui, WizardError, pick, shell_word, text, yes};
 use crate::flags::CreateArgs;
@@ -47,11 +48,6 @@ async fn ask(
     home: Option<&Path>,
 ) -> anyhow::Result<CreateArgs> {
     let nodes = choices::nodes(client).await?;
-    if nodes.is_empty() {
-        return Err(
-            WizardError::Nothing("no node is online; see `proxctl get nodes`".into()).into()
-        );
-    }
     let templates = choices::templates(client).await?;
     if a.from_template.is_none() && a.image.is_none() {
         a.from_template = pick_template(ui, &templates, memory)?;
@@ -81,7 +77,7 @@ async fn ask(
     let node = super::pick_node(ui, &nodes, a.node.as_ref(), want)?;
     a.node = Some(node.node.clone());
     if a.cores.is_none() {
-        let d = memory.get("cores").unwrap_or("2").to_string();
+        let d = memory.get("cores").map_or_else(|| vm::DEFAULT_CORES.to_string(), String::from);
         a.cores = Some(text(ui, "CPU cores", Some(&d), |v| {
             let c: u32 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
             choices::check_capacity(&node, c, 16).map(|_| c)
@@ -89,7 +85,8 @@ async fn ask(
     }
     if a.memory.is_none() {
         let cores = a.cores.unwrap_or(2);
-        let d = memory.get("memory").unwrap_or("2048").to_string();
+        let d =
+            memory.get("memory").map_or_else(|| vm::DEFAULT_MEMORY_MIB.to_string(), String::from);
         let (mib, warning) = text(ui, "Memory in MiB", Some(&d), |v| {
             let m: u64 = v.parse().map_err(|_| format!("'{v}' is not a number of MiB"))?;
             choices::check_capacity(&node, cores, m).map(|w| (m, w))
@@ -100,7 +97,8 @@ async fn ask(
         a.memory = Some(mib);
     }
     if a.disk.is_none() {
-        let d = memory.get("disk").unwrap_or("32G").to_string();
+        let d =
+            memory.get("disk").map_or_else(|| format!("{}G", vm::DEFAULT_DISK_GIB), String::from);
         a.disk = Some(text(ui, "Disk size", Some(&d), |v| {
             v.parse::<proxctl_types::wire::DiskSize>().map_err(|e| e.to_string())
         })?);

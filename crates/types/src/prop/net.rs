@@ -70,7 +70,8 @@ const MODEL_KEYS: &[&str] = &[
 ];
 
 impl NetModel {
-    fn from_name(s: &str) -> Self {
+    /// A model by its PVE key; unknown keys are kept as `Other`.
+    pub fn from_name(s: &str) -> Self {
         match s {
             "virtio" => Self::Virtio,
             "e1000" => Self::E1000,
