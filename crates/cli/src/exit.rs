@@ -45,7 +45,12 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<proxctl_engine::EngineError>() {
             use proxctl_engine::EngineError as E;
+            use proxctl_engine::{ApplyError, locks::LockError};
             match e {
+                // The store failed under the engine: the machine's to fix, not the manifest's.
+                E::Apply(ApplyError::State(_) | ApplyError::Lock(LockError::State(_))) => {
+                    return SYSTEM;
+                }
                 // Bad manifests or plans, names taken, a cluster that moved on: the user's to fix.
                 E::Manifest(_) | E::Plan(_) | E::Stale(_) | E::Invalid(_) | E::Apply(_) => {
                     return USER;

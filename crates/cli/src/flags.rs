@@ -993,6 +993,26 @@ pub struct ApplyArgs {
     /// Also delete managed guests no manifest declares.
     #[arg(long)]
     pub prune: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// Waiting for another apply working on the same resources.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// How long to wait for another apply, delete or reconcile that is changing the same
+    /// resources (e.g. 30s, 5m); 0 refuses at once.
+    #[arg(long = "lock-timeout", default_value = "5m", value_parser = duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// `30s`, `5m`, `1h`, or plain seconds.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    proxctl_ops::snapshot::parse_ttl(s)
+        .ok()
+        .and_then(|secs| u64::try_from(secs).ok())
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is not a duration such as 30s, 5m or 0"))
 }
 
 #[derive(Debug, Args)]
@@ -1002,6 +1022,8 @@ pub struct DeleteArgs {
     /// Resources worked on at once.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1027,6 +1049,8 @@ pub struct ReconcileArgs {
     /// Resources worked on at once.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Stop after this many activations (default: run until interrupted).
     #[arg(long)]
     pub activations: Option<u64>,

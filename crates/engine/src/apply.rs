@@ -22,6 +22,7 @@ use proxctl_types::wire::{DiskSize, FormParams, ResizeTo};
 use proxctl_types::{NodeName, VmId};
 use serde::Serialize;
 
+use crate::locks::Locks;
 use crate::plan::{Action, Change, Plan, Step};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,13 @@ pub enum ApplyError {
         keys.join(", ")
     )]
     SettledAfterPlan { keys: Vec<String> },
+    #[error(
+        "this apply does not hold the lock of {}; plan again under its locks",
+        keys.join(", ")
+    )]
+    NotLocked { keys: Vec<String> },
+    #[error(transparent)]
+    Lock(#[from] crate::locks::LockError),
     #[error(transparent)]
     State(#[from] proxctl_state::StateError),
 }
@@ -48,8 +56,11 @@ pub struct ApplyOptions {
     pub parallel: usize,
     /// Who applies (recorded in the history).
     pub actor: String,
-    /// This process's identity for VMID leases; each apply adds its own id to it.
+    /// This process's identity for locks and VMID leases (see [`crate::locks`]); each apply's
+    /// locks add their own counter to it.
     pub holder: String,
+    /// Waiting for other applies' locks, and how long ours live without renewal.
+    pub locks: crate::locks::LockOptions,
     /// Attempts for a step that hit a lock (lock timeout, guest locked by another task).
     pub lock_attempts: u32,
     /// First backoff after a lock; doubles each time.
@@ -78,12 +89,8 @@ impl ApplyOptions {
         Self {
             parallel: 4,
             actor: actor.into(),
-            holder: format!(
-                "{}-{}-{}",
-                std::process::id(),
-                jiff::Timestamp::now().as_microsecond(),
-                rand_suffix()
-            ),
+            holder: crate::locks::process_holder(),
+            locks: crate::locks::LockOptions::default(),
             lock_attempts: 6,
             lock_backoff: Duration::from_millis(500),
             clones_per_source: 4,
@@ -93,14 +100,6 @@ impl ApplyOptions {
             progress: None,
         }
     }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded per process from the OS: enough to tell two applies apart.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    h.finish()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -157,16 +156,28 @@ fn alloc_storage(step: &Step) -> Option<String> {
     }
 }
 
-/// Apply `plan`. Resources fail independently; the report says which.
+/// Apply `plan`, which must have been made under `locks` (see [`crate::session`]).
+/// Resources fail independently; the report says which.
 pub async fn apply(
     client: &Client,
     store: Arc<dyn StateStore>,
     plan: &Plan,
     opts: &ApplyOptions,
+    locks: &Locks,
 ) -> Result<ApplyReport, ApplyError> {
+    let unlocked: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Noop || !c.steps.is_empty())
+        .filter(|c| !locks.covers(&c.key))
+        .map(|c| c.key.clone())
+        .collect();
+    if !unlocked.is_empty() {
+        return Err(ApplyError::NotLocked { keys: unlocked });
+    }
     // The plan was made from what PVE had before the journal was settled; if that touched a
     // resource this plan changes, the plan may redo work that has since finished.
-    let settled = recover(client, store.as_ref(), opts).await?;
+    let settled = crate::recover::recover(client, store.as_ref(), opts, locks).await?;
     let stale: Vec<String> = settled
         .into_iter()
         .filter(|k| plan.changes.iter().any(|c| &c.key == k && c.action != Action::Noop))
@@ -175,10 +186,8 @@ pub async fn apply(
         return Err(ApplyError::SettledAfterPlan { keys: stale });
     }
     let plan_json = serde_json::to_value(plan).unwrap_or_default();
-    let apply = store.begin_apply(&opts.actor, &plan_json).await?;
-    // One holder per apply, not per options: two applies in one process (or sharing options)
-    // must not be able to release each other's leases.
-    let holder = format!("{}-apply-{}", opts.holder, apply.0);
+    let holder = locks.holder().to_string();
+    let apply = store.begin_apply(&opts.actor, &holder, &plan_json).await?;
     let now = jiff::Timestamp::now();
     let until = now + jiff::SignedDuration::from_hours(1);
     // Lease every new VMID before touching PVE: a concurrent apply that planned the same one
@@ -276,111 +285,6 @@ pub async fn apply(
     };
     store.finish_apply(apply, &outcome).await?;
     Ok(ApplyReport { apply, results })
-}
-
-/// Settle what a crashed apply left in the journal. PVE is the truth: a clone whose guest
-/// exists finished (its marker lets the plan adopt it); anything else is marked interrupted,
-/// and the plan, made from what PVE has now, already redoes what is still missing.
-/// Returns the keys of the resources whose entries it settled. Planning after it sees what the
-/// stopped apply's tasks finally did.
-pub async fn recover(
-    client: &Client,
-    store: &dyn StateStore,
-    opts: &ApplyOptions,
-) -> Result<Vec<String>, ApplyError> {
-    let pending = store.journal_pending().await?;
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    // A killed apply leaves its tasks running in PVE. Until they end, a clone's target is
-    // absent or only a `lock: clone` placeholder without our marker, so settling now would
-    // re-plan it and make a duplicate when the old task finishes. Wait for them first.
-    for e in &pending {
-        if let Some((node, id)) = task_scope(&e.action, &e.params) {
-            wait_for_active_tasks(client, &node, id, &e.resource.to_string(), opts).await;
-        }
-    }
-    let existing: Vec<u32> = match client.cluster_resources(None).await {
-        Ok(r) => r.iter().filter_map(|x| x.vmid.map(|v| v.get())).collect(),
-        // Without a listing nothing can be settled; the next apply tries again.
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list guests to settle the journal");
-            return Ok(Vec::new());
-        }
-    };
-    for e in &pending {
-        let vmid = e.params.get("vmid").and_then(serde_json::Value::as_u64);
-        let created = vmid.is_some_and(|v| existing.iter().any(|x| u64::from(*x) == v));
-        let (state, note) = match e.action.as_str() {
-            "clone" | "create" | "build-template" if created => {
-                (JournalState::Done, "had finished; the guest exists")
-            }
-            "destroy" if !created => (JournalState::Done, "had finished; the guest is gone"),
-            _ => (
-                JournalState::Failed("interrupted (the process stopped); re-planned".into()),
-                "was interrupted; the plan redoes what is missing",
-            ),
-        };
-        store.journal_finish(e.id, &state).await?;
-        if let Some(p) = &opts.progress {
-            p(
-                &e.resource.to_string(),
-                &format!("recovered: {} of apply {} {note}", e.action, e.apply),
-            );
-        }
-    }
-    let mut keys: Vec<String> = pending.iter().map(|e| e.resource.to_string()).collect();
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
-
-/// Where the task of a journalled create-like step runs and the id PVE files it under: a clone
-/// (`qmclone`) runs on the source's node under the **source** VMID; the others under their own.
-fn task_scope(action: &str, params: &serde_json::Value) -> Option<(NodeName, VmId)> {
-    let (node_key, id_key) = match action {
-        "clone" => ("source_node", "source"),
-        "create" | "build-template" => ("node", "vmid"),
-        _ => return None,
-    };
-    let node = NodeName::new(params.get(node_key)?.as_str()?).ok()?;
-    let id = u32::try_from(params.get(id_key)?.as_u64()?).ok()?;
-    Some((node, VmId::new(id).ok()?))
-}
-
-/// Wait for the running tasks filed under `id` on `node`. A task
-/// that fails, or a listing that cannot be had, is left to the settling that follows.
-async fn wait_for_active_tasks(
-    client: &Client,
-    node: &NodeName,
-    id: VmId,
-    resource: &str,
-    opts: &ApplyOptions,
-) {
-    let filter = proxctl_client::endpoints::tasks::TaskFilter {
-        vmid: Some(id),
-        source: Some("active".into()),
-        ..Default::default()
-    };
-    let running = match client.task_list(node, &filter).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(%node, %id, error = %e, "cannot list running tasks to settle the journal");
-            return;
-        }
-    };
-    for t in running.iter().filter(|t| t.endtime.is_none()) {
-        if let Some(p) = &opts.progress {
-            p(
-                resource,
-                &format!("waiting for {} ({}) left by a stopped apply", t.task_type, t.upid),
-            );
-        }
-        // The same wait as the executor's own: the client's task timeout bounds it.
-        if let Err(e) = client.wait_task(&t.upid, &WaitOptions::default()).await {
-            tracing::info!(upid = %t.upid, error = %e, "a task left by a stopped apply did not succeed");
-        }
-    }
 }
 
 /// The queues steps wait in: per clone source and per storage.
@@ -762,12 +666,19 @@ async fn execute(
         Step::Start { node, vmid, lxc } => {
             let (n, v) = ids(node, *vmid)?;
             let a = PowerAction::Start { timeout: None };
-            let u = if *lxc {
-                client.lxc_power(&n, v, &a).await?
-            } else {
-                client.qemu_power(&n, v, &a).await?
+            let started = async {
+                let u = if *lxc {
+                    client.lxc_power(&n, v, &a).await?
+                } else {
+                    client.qemu_power(&n, v, &a).await?
+                };
+                wait(client, u).await
             };
-            wait(client, u).await?;
+            match started.await {
+                // Started meanwhile (by a stopped apply's task, or by hand): the step's goal holds.
+                Err(StepError::Client(e)) if e.to_string().contains("already running") => {}
+                other => other?,
+            }
         }
         Step::Shutdown { node, vmid, lxc } => {
             let (n, v) = ids(node, *vmid)?;

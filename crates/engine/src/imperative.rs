@@ -103,20 +103,28 @@ pub async fn create_vm(
     let text = manifest(req)?;
     let declared =
         crate::manifest::parse(Path::new("<vm create>"), &text).map_err(EngineError::Manifest)?;
-    let mut plan = crate::make_plan(client, store.as_ref(), &declared, false).await?;
+    let mut session =
+        crate::Session::for_manifests(client, store, &declared, false, opts, "vm create").await?;
     let key = format!("VirtualMachine/{}", req.name);
-    plan.changes.retain(|c| c.key == key);
-    match plan.changes.first() {
-        Some(c) if c.action == Action::Create => {}
-        Some(c) => {
-            return Err(EngineError::Invalid(format!(
-                "{key} already exists (VMID {}); change it with `proxctl vm set` or a manifest",
-                c.vmid.map(|v| v.to_string()).unwrap_or_default()
-            )));
+    let made = async {
+        let mut plan = session.plan(&declared, false).await?;
+        plan.changes.retain(|c| c.key == key);
+        match plan.changes.first() {
+            Some(c) if c.action == Action::Create => {}
+            Some(c) => {
+                return Err(EngineError::Invalid(format!(
+                    "{key} already exists (VMID {}); change it with `proxctl vm set` or a manifest",
+                    c.vmid.map(|v| v.to_string()).unwrap_or_default()
+                )));
+            }
+            None => return Err(EngineError::Invalid(format!("nothing to create for {key}"))),
         }
-        None => return Err(EngineError::Invalid(format!("nothing to create for {key}"))),
+        let report = session.apply(&plan).await?;
+        Ok((plan, report))
     }
-    let report = crate::apply::apply(client, store, &plan, opts).await?;
+    .await;
+    session.end().await;
+    let (plan, report) = made?;
     let change = &plan.changes[0];
     let bad = |e: proxctl_types::IdError| EngineError::Invalid(e.to_string());
     let vmid = proxctl_types::VmId::new(change.vmid.unwrap_or_default()).map_err(bad)?;

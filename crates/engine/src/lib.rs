@@ -5,10 +5,13 @@
 pub mod apply;
 pub mod export;
 pub mod imperative;
+pub mod locks;
 pub mod manifest;
 pub mod observe;
 pub mod plan;
+pub mod recover;
 pub mod render;
+pub mod session;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use proxctl_state::StateStore;
 pub use apply::{ApplyError, ApplyOptions, ApplyReport};
 pub use manifest::{Declared, Diagnostic};
 pub use plan::{Action, Plan, PlanError};
+pub use session::Session;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -46,8 +50,7 @@ pub async fn make_plan(
     declared: &[Declared],
     prune: bool,
 ) -> Result<Plan, EngineError> {
-    let wants_catalog = declared.iter().any(|d| matches!(d.body, manifest::Body::Template { .. }));
-    let catalog = if wants_catalog {
+    let catalog = if session::wants_catalog(declared) {
         Some(
             proxctl_ops::image::catalog(&|k| std::env::var(k).ok())
                 .map_err(|e| EngineError::Invalid(e.to_string()))?,
@@ -121,20 +124,8 @@ pub async fn check_saved(client: &Client, saved: &Plan) -> Result<(), EngineErro
     if problems.is_empty() { Ok(()) } else { Err(EngineError::Stale(problems)) }
 }
 
-/// Settle what a stopped apply left in the journal (waiting for its tasks that still run), so
-/// that the plan made next sees their results. Apply does it too, but a plan made before it
-/// could redo a clone that was still finishing.
-pub async fn settle(
-    client: &Client,
-    store: &dyn StateStore,
-    opts: &ApplyOptions,
-) -> Result<usize, EngineError> {
-    Ok(apply::recover(client, store, opts).await?.len())
-}
-
-/// Plan and apply in one go. If another apply leased a VMID this plan picked in the meantime,
-/// plan again (its leases are now visible) rather than fail: two concurrent applies end up
-/// with different VMIDs.
+/// Plan and apply in one go, in one [`Session`]. If a VMID this plan picked was taken in the
+/// meantime (outside proxctl), plan again rather than fail.
 pub async fn plan_and_apply(
     client: &Client,
     store: Arc<dyn StateStore>,
@@ -142,20 +133,21 @@ pub async fn plan_and_apply(
     prune: bool,
     opts: &ApplyOptions,
 ) -> Result<(Plan, ApplyReport), EngineError> {
-    settle(client, store.as_ref(), opts).await?;
+    let mut s = Session::for_manifests(client, store, declared, prune, opts, "apply").await?;
     let mut tries = 0;
-    loop {
-        let plan = make_plan(client, store.as_ref(), declared, prune).await?;
-        match apply::apply(client, Arc::clone(&store), &plan, opts).await {
-            Err(ApplyError::VmidTaken { .. } | ApplyError::SettledAfterPlan { .. })
-                if tries < 5 =>
-            {
-                tries += 1;
-            }
-            Err(e) => return Err(e.into()),
-            Ok(report) => return Ok((plan, report)),
+    let result = loop {
+        let plan = match s.plan(declared, prune).await {
+            Ok(p) => p,
+            Err(e) => break Err(e),
+        };
+        match s.apply(&plan).await {
+            Err(e) if session::replan(&e) && tries < 5 => tries += 1,
+            Err(e) => break Err(e.into()),
+            Ok(report) => break Ok((plan, report)),
         }
-    }
+    };
+    s.end().await;
+    result
 }
 
 /// The plan that deletes exactly what `declared` names (IP pools stay: VMs may still use them).
@@ -184,19 +176,34 @@ pub async fn reconcile_once(
     report_only: bool,
     opts: &ApplyOptions,
 ) -> Result<String, EngineError> {
-    if !report_only {
-        settle(client, store.as_ref(), opts).await?;
-    }
-    let plan = make_plan(client, store.as_ref(), declared, prune).await?;
-    let drifted: Vec<&str> =
-        plan.changes.iter().filter(|c| c.action != Action::Noop).map(|c| c.key.as_str()).collect();
-    if drifted.is_empty() {
-        return Ok(format!("in sync ({} resource(s))", plan.changes.len()));
-    }
+    let drift = |plan: &Plan| -> Vec<String> {
+        plan.changes.iter().filter(|c| c.action != Action::Noop).map(|c| c.key.clone()).collect()
+    };
     if report_only {
-        return Ok(format!("drift in {} resource(s): {}", drifted.len(), drifted.join(", ")));
+        let plan = make_plan(client, store.as_ref(), declared, prune).await?;
+        let drifted = drift(&plan);
+        return Ok(if drifted.is_empty() {
+            format!("in sync ({} resource(s))", plan.changes.len())
+        } else {
+            format!("drift in {} resource(s): {}", drifted.len(), drifted.join(", "))
+        });
     }
-    let report = apply::apply(client, store, &plan, opts).await?;
+    let mut s = Session::for_manifests(client, store, declared, prune, opts, "reconcile").await?;
+    let outcome = async {
+        let plan = s.plan(declared, prune).await?;
+        let drifted = drift(&plan);
+        if drifted.is_empty() {
+            return Ok((plan.changes.len(), drifted, None));
+        }
+        let report = s.apply(&plan).await?;
+        Ok::<_, EngineError>((plan.changes.len(), drifted, Some(report)))
+    }
+    .await;
+    s.end().await;
+    let (total, drifted, report) = outcome?;
+    let Some(report) = report else {
+        return Ok(format!("in sync ({total} resource(s))"));
+    };
     let failed = report.failed();
     let done = drifted.len().saturating_sub(failed);
     Ok(if failed == 0 {

@@ -66,6 +66,18 @@ pub fn text(plan: &Plan, colour: bool, verbose: bool) -> String {
     out
 }
 
+/// Every call a plan would make, step by step, for `--dry-run`.
+pub fn calls(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in plan.changes.iter().filter(|c| c.action != Action::Noop || !c.steps.is_empty()) {
+        let _ = writeln!(out, "{}:", c.key);
+        for s in &c.steps {
+            let _ = writeln!(out, "    {}", crate::apply::describe(s));
+        }
+    }
+    out
+}
+
 /// Multi-line values (descriptions, SSH keys) shown on one line.
 fn one_line(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();

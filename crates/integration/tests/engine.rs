@@ -84,8 +84,9 @@ async fn apply_creates_what_is_declared_and_a_second_plan_shows_no_changes() {
     assert_eq!(plan.count(Action::Create), 2);
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 
-    let report =
-        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts()).await.unwrap();
+    let report = proxctl_engine::session::apply_plan(&h.client, Arc::clone(&store), &plan, &opts())
+        .await
+        .unwrap();
     assert_eq!(report.failed(), 0, "{:#?}", report.results);
 
     // PVE really has what was declared, marked as managed.
@@ -321,8 +322,9 @@ async fn containers_are_created_updated_grown_and_pruned() {
         "{}",
         proxctl_engine::render::text(&plan, false, false)
     );
-    let report =
-        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts()).await.unwrap();
+    let report = proxctl_engine::session::apply_plan(&h.client, Arc::clone(&store), &plan, &opts())
+        .await
+        .unwrap();
     assert_eq!(report.failed(), 0, "{:#?}", report.results);
     let (mem, rootfs) = h.sim.with_world(|w| {
         (w.guests[&vmid].conf["memory"].clone(), w.guests[&vmid].conf["rootfs"].clone())
@@ -541,8 +543,9 @@ async fn a_change_pve_cannot_make_in_place_is_planned_as_a_replace() {
             && text.contains("1 to replace"),
         "{text}"
     );
-    let report =
-        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts()).await.unwrap();
+    let report = proxctl_engine::session::apply_plan(&h.client, Arc::clone(&store), &plan, &opts())
+        .await
+        .unwrap();
     assert_eq!(report.failed(), 0, "{:#?}", report.results);
     assert_eq!(
         h.sim.with_world(|w| w.guests[&vmid].conf.get("unprivileged").cloned()),

@@ -275,8 +275,9 @@ async fn a_manifest_builds_its_template_first_then_clones_it_and_then_is_in_sync
 
     let mut opts = proxctl_engine::ApplyOptions::new("test");
     opts.image_cache = dir.path().join("cache");
-    let report =
-        proxctl_engine::apply::apply(&h.client, Arc::clone(&store), &plan, &opts).await.unwrap();
+    let report = proxctl_engine::session::apply_plan(&h.client, Arc::clone(&store), &plan, &opts)
+        .await
+        .unwrap();
     assert_eq!(report.failed(), 0, "{:#?}", report.results);
     let again =
         proxctl_engine::make_plan_with(&h.client, store.as_ref(), &declared, false, Some(&catalog))

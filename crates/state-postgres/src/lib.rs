@@ -11,8 +11,8 @@ use proxctl_state::audit::{self, AuditEntry, AuditFilter, AuditHead, NewAuditEnt
 use proxctl_state::migrations::{self, Migration};
 use proxctl_state::{
     ApplyId, ApplyOutcome, ApplyRecord, IpAllocation, JournalEntry, JournalId, JournalState,
-    NewJournalEntry, ResourceKey, ResourceRecord, Result, SnapshotTtl, StateError, StateStore,
-    VmidLease, parse_vmid, time_from_us, time_to_us,
+    LockInfo, NewJournalEntry, ResourceKey, ResourceRecord, Result, SnapshotTtl, StateError,
+    StateStore, VmidLease, parse_vmid, time_from_us, time_to_us,
 };
 use proxctl_types::{NodeName, SnapshotName, VmId};
 use tokio::sync::Mutex;
@@ -20,11 +20,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
 /// Append-only: add new files at the end, never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
+    Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
+];
+
+mod locks;
 
 /// Serialises migrations across every process sharing the database.
 const MIGRATION_LOCK: i64 = 0x7072_6f78_6374_6c00; // "proxctl\0"
@@ -293,12 +294,18 @@ impl StateStore for PostgresStore {
         .map_err(q("removing a resource"))
     }
 
-    async fn begin_apply(&self, actor: &str, plan: &serde_json::Value) -> Result<ApplyId> {
+    async fn begin_apply(
+        &self,
+        actor: &str,
+        holder: &str,
+        plan: &serde_json::Value,
+    ) -> Result<ApplyId> {
         let c = self.client.lock().await;
         let row = c
             .query_one(
-                "INSERT INTO applies (actor, started_at, plan) VALUES ($1, $2, $3) RETURNING id",
-                &[&actor, &time_to_us(Timestamp::now()), &plan.to_string()],
+                "INSERT INTO applies (actor, holder, started_at, plan) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+                &[&actor, &holder, &time_to_us(Timestamp::now()), &plan.to_string()],
             )
             .await
             .map_err(q("recording an apply"))?;
@@ -349,6 +356,35 @@ impl StateStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn interrupt_orphaned_applies(&self, now: Timestamp) -> Result<Vec<ApplyId>> {
+        locks::interrupt_orphans(&*self.client.lock().await, now).await
+    }
+
+    async fn acquire_locks(
+        &self,
+        names: &[String],
+        holder: &str,
+        purpose: &str,
+        until: Timestamp,
+        now: Timestamp,
+        breaking: &[String],
+    ) -> Result<Vec<LockInfo>> {
+        let mut c = self.client.lock().await;
+        locks::acquire(&mut c, names, holder, purpose, until, now, breaking).await
+    }
+
+    async fn renew_locks(&self, holder: &str, until: Timestamp) -> Result<usize> {
+        locks::renew(&*self.client.lock().await, holder, until).await
+    }
+
+    async fn release_locks(&self, holder: &str) -> Result<()> {
+        locks::release(&*self.client.lock().await, holder).await
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        locks::list(&*self.client.lock().await).await
     }
 
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId> {

@@ -14,19 +14,20 @@ use proxctl_state::audit::{self, AuditEntry, AuditFilter, AuditHead, NewAuditEnt
 use proxctl_state::migrations::{self, Migration};
 use proxctl_state::{
     ApplyId, ApplyOutcome, ApplyRecord, IpAllocation, JournalEntry, JournalId, JournalState,
-    NewJournalEntry, ResourceKey, ResourceRecord, Result, SnapshotTtl, StateError, StateStore,
-    VmidLease, parse_vmid, time_from_us, time_to_us,
+    LockInfo, NewJournalEntry, ResourceKey, ResourceRecord, Result, SnapshotTtl, StateError,
+    StateStore, VmidLease, parse_vmid, time_from_us, time_to_us,
 };
 use proxctl_types::{NodeName, SnapshotName, VmId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Append-only: add new files at the end, never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
+    Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
+];
+
+mod locks;
 
 /// How long a writer waits for another process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -308,12 +309,18 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn begin_apply(&self, actor: &str, plan: &serde_json::Value) -> Result<ApplyId> {
-        let (actor, plan) = (actor.to_string(), json_text(plan));
+    async fn begin_apply(
+        &self,
+        actor: &str,
+        holder: &str,
+        plan: &serde_json::Value,
+    ) -> Result<ApplyId> {
+        let (actor, holder, plan) = (actor.to_string(), holder.to_string(), json_text(plan));
         self.with("recording an apply", move |c| {
             c.query_row(
-                "INSERT INTO applies (actor, started_at, plan) VALUES (?1, ?2, ?3) RETURNING id",
-                params![actor, time_to_us(Timestamp::now()), plan],
+                "INSERT INTO applies (actor, holder, started_at, plan) VALUES (?1, ?2, ?3, ?4)
+                 RETURNING id",
+                params![actor, holder, time_to_us(Timestamp::now()), plan],
                 |r| r.get(0),
             )
             .map(ApplyId)
@@ -373,6 +380,41 @@ impl StateStore for SqliteStore {
             .collect()
         })
         .await
+    }
+
+    async fn interrupt_orphaned_applies(&self, now: Timestamp) -> Result<Vec<ApplyId>> {
+        self.with("ending orphaned applies", move |c| locks::interrupt_orphans(c, now)).await
+    }
+
+    async fn acquire_locks(
+        &self,
+        names: &[String],
+        holder: &str,
+        purpose: &str,
+        until: Timestamp,
+        now: Timestamp,
+        breaking: &[String],
+    ) -> Result<Vec<LockInfo>> {
+        let (names, holder, purpose, breaking) =
+            (names.to_vec(), holder.to_string(), purpose.to_string(), breaking.to_vec());
+        self.with("taking locks", move |c| {
+            locks::acquire(c, &names, &holder, &purpose, until, now, &breaking)
+        })
+        .await
+    }
+
+    async fn renew_locks(&self, holder: &str, until: Timestamp) -> Result<usize> {
+        let holder = holder.to_string();
+        self.with("renewing locks", move |c| locks::renew(c, &holder, until)).await
+    }
+
+    async fn release_locks(&self, holder: &str) -> Result<()> {
+        let holder = holder.to_string();
+        self.with("releasing locks", move |c| locks::release(c, &holder)).await
+    }
+
+    async fn locks(&self) -> Result<Vec<LockInfo>> {
+        self.with("listing locks", |c| locks::list(c)).await
     }
 
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId> {

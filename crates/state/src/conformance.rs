@@ -46,7 +46,11 @@ macro_rules! conformance_tests {
             audit_verify_catches_a_modified_row,
             audit_verify_catches_a_deleted_row,
             audit_verify_catches_reordered_rows,
-            audit_verify_catches_rows_cut_off_the_end
+            audit_verify_catches_rows_cut_off_the_end,
+            a_lock_set_is_taken_whole_or_not_at_all,
+            expired_and_broken_locks_can_be_taken_over,
+            concurrent_lockers_on_two_connections_never_share_a_resource,
+            an_apply_whose_holder_lost_its_locks_ends_as_interrupted
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
@@ -119,8 +123,8 @@ pub async fn resources_round_trip_and_update_in_place(h: &impl Harness) {
 pub async fn apply_history_is_newest_first_with_outcomes(h: &impl Harness) {
     let s = h.store();
     let plan = serde_json::json!({"changes": [{"create": "VirtualMachine/web-1"}]});
-    let a = s.begin_apply("alice", &plan).await.unwrap();
-    let b = s.begin_apply("bob", &serde_json::json!({})).await.unwrap();
+    let a = s.begin_apply("alice", "h-a", &plan).await.unwrap();
+    let b = s.begin_apply("bob", "h-b", &serde_json::json!({})).await.unwrap();
     assert!(b > a);
     s.finish_apply(a, &ApplyOutcome::Failed("clone of web-1 failed".into())).await.unwrap();
     let list = s.applies(10).await.unwrap();
@@ -135,7 +139,7 @@ pub async fn apply_history_is_newest_first_with_outcomes(h: &impl Harness) {
 
 pub async fn journal_lists_only_unfinished_intents(h: &impl Harness) {
     let s = h.store();
-    let apply = s.begin_apply("alice", &serde_json::json!({})).await.unwrap();
+    let apply = s.begin_apply("alice", "h-a", &serde_json::json!({})).await.unwrap();
     let mk = |name: &str, action: &str| NewJournalEntry {
         apply,
         resource: key(name),
@@ -358,4 +362,111 @@ pub async fn audit_verify_catches_rows_cut_off_the_end(h: &impl Harness) {
     h.exec("DELETE FROM audit_log WHERE seq >= 4").await;
     let r = verify(s.as_ref()).await;
     assert_eq!(r.problems, vec![ChainProblem::Head { recorded_seq: 5, last_seq: 3 }]);
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| s.to_string()).collect()
+}
+
+pub async fn a_lock_set_is_taken_whole_or_not_at_all(h: &impl Harness) {
+    let s = h.store();
+    let a = names(&["VirtualMachine/a", "VirtualMachine/b"]);
+    assert!(s.acquire_locks(&a, "h1", "apply", t(60), t(0), &[]).await.unwrap().is_empty());
+    // b overlaps: nothing of h2's set may be taken, not even c.
+    let b = names(&["VirtualMachine/c", "VirtualMachine/b"]);
+    let blocked = s.acquire_locks(&b, "h2", "apply", t(60), t(1), &[]).await.unwrap();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!((blocked[0].name.as_str(), blocked[0].holder.as_str()), ("VirtualMachine/b", "h1"));
+    assert_eq!(blocked[0].purpose, "apply");
+    let held: Vec<(String, String)> =
+        s.locks().await.unwrap().into_iter().map(|l| (l.name, l.holder)).collect();
+    assert!(!held.iter().any(|(n, _)| n == "VirtualMachine/c"), "c was not taken: {held:?}");
+    assert!(held.contains(&(crate::liveness_lock("h1"), "h1".into())), "{held:?}");
+    // Re-taking your own locks extends them.
+    assert!(s.acquire_locks(&a, "h1", "apply", t(90), t(2), &[]).await.unwrap().is_empty());
+    assert_eq!(s.renew_locks("h1", t(120)).await.unwrap(), 3, "two resources and liveness");
+    assert!(s.locks().await.unwrap().iter().all(|l| l.expires_at == t(120)));
+    s.release_locks("h1").await.unwrap();
+    assert!(s.locks().await.unwrap().is_empty());
+    assert!(s.acquire_locks(&b, "h2", "apply", t(60), t(3), &[]).await.unwrap().is_empty());
+}
+
+pub async fn expired_and_broken_locks_can_be_taken_over(h: &impl Harness) {
+    let s = h.store();
+    let a = names(&["VirtualMachine/a"]);
+    assert!(s.acquire_locks(&a, "h1", "apply", t(60), t(0), &[]).await.unwrap().is_empty());
+    assert_eq!(s.acquire_locks(&a, "h2", "apply", t(70), t(59), &[]).await.unwrap().len(), 1);
+    assert!(s.acquire_locks(&a, "h2", "apply", t(120), t(60), &[]).await.unwrap().is_empty());
+    // h2 is proven dead: h3 breaks it, and every lock h2 had goes.
+    let b = names(&["VirtualMachine/a"]);
+    assert!(
+        s.acquire_locks(&b, "h3", "apply", t(180), t(61), &["h2".into()]).await.unwrap().is_empty()
+    );
+    let holders: BTreeSet<String> = s
+        .locks()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| !l.expired(t(61)))
+        .map(|l| l.holder)
+        .collect();
+    assert_eq!(holders, BTreeSet::from(["h3".to_string()]), "h1's are expired, h2's gone");
+    assert_eq!(s.renew_locks("h2", t(300)).await.unwrap(), 0, "h2 lost its locks");
+}
+
+pub async fn concurrent_lockers_on_two_connections_never_share_a_resource(h: &impl Harness) {
+    let stores = [h.store(), h.reopen().await];
+    let now = Timestamp::now();
+    let until = now + SignedDuration::from_secs(600);
+    let mut tasks = Vec::new();
+    for (i, s) in stores.iter().enumerate() {
+        for j in 0..3 {
+            let s = Arc::clone(s);
+            let holder = format!("h-{i}-{j}");
+            tasks.push(tokio::spawn(async move {
+                // Overlapping sets in different orders: a deadlock or a shared lock fails.
+                let mut set = names(&["VirtualMachine/x", "VirtualMachine/y", "VirtualMachine/z"]);
+                if j % 2 == 1 {
+                    set.reverse();
+                }
+                let got = s.acquire_locks(&set, &holder, "apply", until, now, &[]).await.unwrap();
+                (holder, got.is_empty())
+            }));
+        }
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (holder, won) = t.await.unwrap();
+        if won {
+            winners.push(holder);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one taker wins: {winners:?}");
+    let holders: BTreeSet<String> =
+        h.store().locks().await.unwrap().into_iter().map(|l| l.holder).collect();
+    assert_eq!(holders.len(), 1);
+}
+
+pub async fn an_apply_whose_holder_lost_its_locks_ends_as_interrupted(h: &impl Harness) {
+    let s = h.store();
+    let set = names(&["VirtualMachine/a"]);
+    assert!(s.acquire_locks(&set, "live", "apply", t(60), t(0), &[]).await.unwrap().is_empty());
+    assert!(
+        s.acquire_locks(&names(&["VirtualMachine/b"]), "dead", "apply", t(30), t(0), &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let alive = s.begin_apply("alice", "live", &serde_json::json!({})).await.unwrap();
+    let killed = s.begin_apply("bob", "dead", &serde_json::json!({})).await.unwrap();
+    let done = s.begin_apply("carol", "dead", &serde_json::json!({})).await.unwrap();
+    s.finish_apply(done, &ApplyOutcome::Succeeded).await.unwrap();
+    assert!(s.interrupt_orphaned_applies(t(10)).await.unwrap().is_empty(), "both still hold locks");
+    assert_eq!(s.interrupt_orphaned_applies(t(31)).await.unwrap(), vec![killed]);
+    let list = s.applies(10).await.unwrap();
+    let outcome = |id| list.iter().find(|a| a.id == id).unwrap().outcome.clone();
+    assert!(matches!(outcome(killed), Some(ApplyOutcome::Interrupted(_))));
+    assert_eq!(outcome(alive), None);
+    assert_eq!(outcome(done), Some(ApplyOutcome::Succeeded));
+    assert!(s.interrupt_orphaned_applies(t(40)).await.unwrap().is_empty(), "once only");
 }

@@ -6,6 +6,7 @@
 pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod lock;
 pub mod migrations;
 pub mod record;
 
@@ -14,6 +15,7 @@ use jiff::Timestamp;
 use proxctl_types::{SnapshotName, VmId};
 
 pub use audit::{AuditEntry, AuditFilter, AuditHead, NewAuditEntry, VerifyReport, verify_chain};
+pub use lock::{LockInfo, liveness_lock};
 pub use migrations::Migration;
 pub use record::{
     ApplyId, ApplyOutcome, ApplyRecord, IpAllocation, JournalEntry, JournalId, JournalState,
@@ -72,10 +74,39 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn remove_resource(&self, key: &ResourceKey) -> Result<bool>;
 
     // Apply history.
-    async fn begin_apply(&self, actor: &str, plan: &serde_json::Value) -> Result<ApplyId>;
+    /// Record the start of an apply by `actor`, run by lock holder `holder`.
+    async fn begin_apply(
+        &self,
+        actor: &str,
+        holder: &str,
+        plan: &serde_json::Value,
+    ) -> Result<ApplyId>;
     async fn finish_apply(&self, id: ApplyId, outcome: &ApplyOutcome) -> Result<()>;
     /// Newest first.
     async fn applies(&self, limit: usize) -> Result<Vec<ApplyRecord>>;
+    /// Mark as interrupted every unfinished apply whose holder holds no unexpired lock at
+    /// `now` (it was killed, or lost its locks): its history row gets an end. Returns them.
+    async fn interrupt_orphaned_applies(&self, now: Timestamp) -> Result<Vec<ApplyId>>;
+
+    // Resource locks (see [`lock`]).
+    /// Take every lock in `names` for `holder` until `until`, or none of them. A lock is
+    /// free when nobody holds it, its lease expired at `now`, it is already `holder`'s, or its
+    /// holder is in `breaking` (holders the caller proved dead: all their locks are removed).
+    /// Returns the locks that stood in the way; empty means all were taken.
+    async fn acquire_locks(
+        &self,
+        names: &[String],
+        holder: &str,
+        purpose: &str,
+        until: Timestamp,
+        now: Timestamp,
+        breaking: &[String],
+    ) -> Result<Vec<LockInfo>>;
+    /// Extend every lock `holder` still has to `until`; returns how many it has.
+    async fn renew_locks(&self, holder: &str, until: Timestamp) -> Result<usize>;
+    async fn release_locks(&self, holder: &str) -> Result<()>;
+    /// Every lock row, expired ones included, by name.
+    async fn locks(&self) -> Result<Vec<LockInfo>>;
 
     // The operation journal: intent before each mutating call, completion after.
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId>;

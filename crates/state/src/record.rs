@@ -96,6 +96,9 @@ pub struct JournalId(pub i64);
 pub enum ApplyOutcome {
     Succeeded,
     Failed(String),
+    /// The process running it stopped (killed, crashed, lost its locks) before it could
+    /// record an end; set by the next apply that found it orphaned.
+    Interrupted(String),
 }
 
 impl ApplyOutcome {
@@ -104,11 +107,13 @@ impl ApplyOutcome {
         match self {
             ApplyOutcome::Succeeded => ("succeeded", None),
             ApplyOutcome::Failed(m) => ("failed", Some(m)),
+            ApplyOutcome::Interrupted(m) => ("interrupted", Some(m)),
         }
     }
     pub fn from_columns(status: Option<&str>, detail: Option<String>) -> Option<Self> {
         match status? {
             "succeeded" => Some(ApplyOutcome::Succeeded),
+            "interrupted" => Some(ApplyOutcome::Interrupted(detail.unwrap_or_default())),
             _ => Some(ApplyOutcome::Failed(detail.unwrap_or_default())),
         }
     }

@@ -170,7 +170,17 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let store: std::sync::Arc<dyn proxctl_state::StateStore> = std::sync::Arc::new(
         proxctl_state_sqlite::SqliteStore::open(&state_dir.path().join("state.db")).await?,
     );
-    let plan = proxctl_engine::make_plan(&c, store.as_ref(), &declared, false).await?;
+    let opts = proxctl_engine::ApplyOptions::new("demo");
+    let mut session = proxctl_engine::Session::for_manifests(
+        &c,
+        std::sync::Arc::clone(&store),
+        &declared,
+        false,
+        &opts,
+        "apply",
+    )
+    .await?;
+    let plan = session.plan(&declared, false).await?;
     for line in proxctl_engine::render::text(&plan, false, false).lines() {
         if line.is_empty() {
             outln!();
@@ -178,9 +188,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             outln!("    {line}");
         }
     }
-    let opts = proxctl_engine::ApplyOptions::new("demo");
-    let report =
-        proxctl_engine::apply::apply(&c, std::sync::Arc::clone(&store), &plan, &opts).await?;
+    let report = session.apply(&plan).await;
+    session.end().await;
+    let report = report?;
     outln!("    applied: {} resource(s), {} failed", report.results.len(), report.failed());
     let again = proxctl_engine::make_plan(&c, store.as_ref(), &declared, false).await?;
     outln!(

@@ -87,9 +87,10 @@ pub async fn plan(r: &Resolved, client: &Client, a: PlanArgs) -> anyhow::Result<
     }
 }
 
-fn options(r: &Resolved, parallel: usize) -> ApplyOptions {
+fn options(r: &Resolved, parallel: usize, lock_timeout: std::time::Duration) -> ApplyOptions {
     let mut o = ApplyOptions::new(r.actor());
     o.parallel = parallel.max(1);
+    o.locks.wait = lock_timeout;
     o.progress = Some(Arc::new(|key: &str, msg: &str| eprintln!("  {key}: {msg}")));
     o
 }
@@ -121,7 +122,7 @@ fn confirm_plan(r: &Resolved, plan: &Plan) -> anyhow::Result<()> {
 
 pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Result<()> {
     let store = Arc::clone(r.state.get().await?);
-    let opts = options(r, a.parallel);
+    let opts = options(r, a.parallel, a.lock.lock_timeout);
     if let Some(path) = &a.plan_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UserError(format!("cannot read {}: {e}", path.display())))?;
@@ -131,37 +132,70 @@ pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Resul
                 path.display()
             ))
         })?;
-        proxctl_engine::check_saved(client, &plan).await?;
-        print_plan(r, &plan, false)?;
-        if !plan.has_changes() {
-            eprintln!("No changes.");
-            return Ok(());
+        if r.dry_run {
+            proxctl_engine::check_saved(client, &plan).await?;
+            return dry_run(r, &plan);
         }
-        confirm_plan(r, &plan)?;
-        let report = proxctl_engine::apply::apply(client, store, &plan, &opts).await?;
-        return finish(r, &report);
+        let session = proxctl_engine::Session::for_plan(client, store, &plan, &opts).await?;
+        let outcome = async {
+            session.settle().await?;
+            proxctl_engine::check_saved(client, &plan).await?;
+            print_plan(r, &plan, false)?;
+            if !plan.has_changes() {
+                eprintln!("No changes.");
+                return Ok(None);
+            }
+            confirm_plan(r, &plan)?;
+            anyhow::Ok(Some(session.apply(&plan).await?))
+        }
+        .await;
+        session.end().await;
+        return match outcome? {
+            Some(report) => finish(r, &report),
+            None => Ok(()),
+        };
     }
     let declared = load(&a.files)?;
-    proxctl_engine::settle(client, store.as_ref(), &opts).await?;
-    loop {
+    if r.dry_run {
+        // Read-only: no locks, no settling, nothing recorded.
         let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, a.prune).await?;
-        print_plan(r, &plan, false)?;
-        if !plan.has_changes() {
-            eprintln!("No changes.");
-            return Ok(());
-        }
-        confirm_plan(r, &plan)?;
-        match proxctl_engine::apply::apply(client, Arc::clone(&store), &plan, &opts).await {
-            Err(
-                e @ (proxctl_engine::ApplyError::VmidTaken { .. }
-                | proxctl_engine::ApplyError::SettledAfterPlan { .. }),
-            ) => {
-                eprintln!("{e}; planning again");
+        return dry_run(r, &plan);
+    }
+    let mut session =
+        proxctl_engine::Session::for_manifests(client, store, &declared, a.prune, &opts, "apply")
+            .await?;
+    let outcome = async {
+        loop {
+            let plan = session.plan(&declared, a.prune).await?;
+            print_plan(r, &plan, false)?;
+            if !plan.has_changes() {
+                eprintln!("No changes.");
+                return Ok(None);
             }
-            Err(e) => return Err(e.into()),
-            Ok(report) => return finish(r, &report),
+            confirm_plan(r, &plan)?;
+            match session.apply(&plan).await {
+                Err(e) if proxctl_engine::session::replan(&e) => eprintln!("{e}; planning again"),
+                Err(e) => return Err(anyhow::Error::from(proxctl_engine::EngineError::from(e))),
+                Ok(report) => return Ok(Some(report)),
+            }
         }
     }
+    .await;
+    session.end().await;
+    match outcome? {
+        Some(report) => finish(r, &report),
+        None => Ok(()),
+    }
+}
+
+/// `--dry-run`: the plan and every call it would make, with nothing sent or recorded.
+fn dry_run(r: &Resolved, plan: &Plan) -> anyhow::Result<()> {
+    print_plan(r, plan, false)?;
+    if r.output != Format::Json && r.output != Format::Yaml {
+        out!("{}", render::calls(plan));
+    }
+    eprintln!("dry run: nothing was sent to PVE or recorded in the state store");
+    Ok(())
 }
 
 pub async fn diff(r: &Resolved, client: &Client, a: ManifestArgs) -> anyhow::Result<()> {
@@ -174,16 +208,30 @@ pub async fn diff(r: &Resolved, client: &Client, a: ManifestArgs) -> anyhow::Res
 pub async fn delete(r: &Resolved, client: &Client, a: DeleteArgs) -> anyhow::Result<()> {
     let declared = load(&a.manifests.files)?;
     let store = Arc::clone(r.state.get().await?);
-    let plan = proxctl_engine::plan_delete(client, store.as_ref(), &declared).await?;
-    if plan.changes.is_empty() {
-        eprintln!("nothing to delete: none of the declared resources exists");
-        return Ok(());
+    if r.dry_run {
+        let plan = proxctl_engine::plan_delete(client, store.as_ref(), &declared).await?;
+        return dry_run(r, &plan);
     }
-    print_plan(r, &plan, false)?;
-    confirm_plan(r, &plan)?;
-    let report =
-        proxctl_engine::apply::apply(client, store, &plan, &options(r, a.parallel)).await?;
-    finish(r, &report)
+    let opts = options(r, a.parallel, a.lock.lock_timeout);
+    let mut session =
+        proxctl_engine::Session::for_manifests(client, store, &declared, false, &opts, "delete")
+            .await?;
+    let outcome = async {
+        let plan = session.plan_delete(&declared).await?;
+        if plan.changes.is_empty() {
+            eprintln!("nothing to delete: none of the declared resources exists");
+            return Ok(None);
+        }
+        print_plan(r, &plan, false)?;
+        confirm_plan(r, &plan)?;
+        anyhow::Ok(Some(session.apply(&plan).await?))
+    }
+    .await;
+    session.end().await;
+    match outcome? {
+        Some(report) => finish(r, &report),
+        None => Ok(()),
+    }
 }
 
 pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<()> {
@@ -225,7 +273,7 @@ fn interval(s: &str) -> anyhow::Result<std::time::Duration> {
 pub async fn reconcile(r: &Resolved, client: &Client, a: ReconcileArgs) -> anyhow::Result<()> {
     let every = interval(&a.interval)?;
     let store = Arc::clone(r.state.get().await?);
-    let opts = options(r, a.parallel);
+    let opts = options(r, a.parallel, a.lock.lock_timeout);
     let mut n: u64 = 0;
     loop {
         n += 1;
