@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use proxctl_engine::{ApplyOptions, make_plan, manifest, plan_and_apply};
 use proxctl_state::StateStore;
-use proxctl_state_postgres::PostgresStore;
 use proxctl_state_sqlite::SqliteStore;
 
 const TEMPLATE: &str = r#"
@@ -110,31 +109,18 @@ async fn two_concurrent_applies_of_one_manifest_never_duplicate_on_sqlite() {
     }
 }
 
-fn url() -> String {
-    std::env::var("PROXCTL_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_applies_of_one_manifest_never_duplicate_on_postgres() {
     for i in 0..ROUNDS {
         let schema = format!("proxctl_race_{}_{i}", std::process::id());
-        let a: Arc<dyn StateStore> =
-            match PostgresStore::connect_in_schema(&url(), Some(&schema)).await {
-                Ok(s) => Arc::new(s),
-                Err(e) if std::env::var("PROXCTL_REQUIRE_ALL").as_deref() != Ok("1") => {
-                    eprintln!(
-                        "SKIPPED: no PostgreSQL at {} ({e}); set PROXCTL_REQUIRE_ALL=1 to fail",
-                        url()
-                    );
-                    return;
-                }
-                Err(e) => panic!("PostgreSQL is required (PROXCTL_REQUIRE_ALL=1): {e:?}"),
-            };
-        let b: Arc<dyn StateStore> =
-            Arc::new(PostgresStore::connect_in_schema(&url(), Some(&schema)).await.unwrap());
+        let Some(a) = support::postgres(&schema).await else {
+            return;
+        };
+        let a: Arc<dyn StateStore> = Arc::new(a);
+        let b: Arc<dyn StateStore> = Arc::new(support::postgres(&schema).await.unwrap());
         round(i, a, b).await;
-        let (c, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls).await.unwrap();
+        let (c, conn) =
+            tokio_postgres::connect(&support::postgres_url(), tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
         c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
     }

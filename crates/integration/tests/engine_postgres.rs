@@ -11,17 +11,11 @@ use std::sync::Arc;
 
 use proxctl_engine::{ApplyOptions, manifest, plan_and_apply};
 use proxctl_state::StateStore;
-use proxctl_state_postgres::PostgresStore;
 
 const TEMPLATE: &str = r#"
 guests:
   - {vmid: 9000, config: {name: debian-12, template: true, scsi0: "local-lvm:base-9000-disk-0,size=2G"}}
 "#;
-
-fn url() -> String {
-    std::env::var("PROXCTL_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
 
 fn fleet(prefix: &str) -> String {
     (0..8)
@@ -33,20 +27,11 @@ fn fleet(prefix: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_applies_sharing_postgres_never_share_a_vmid() {
     let schema = format!("proxctl_engine_test_{}", std::process::id());
-    let a: Arc<dyn StateStore> = match PostgresStore::connect_in_schema(&url(), Some(&schema)).await
-    {
-        Ok(s) => Arc::new(s),
-        Err(e) if std::env::var("PROXCTL_REQUIRE_ALL").as_deref() != Ok("1") => {
-            eprintln!(
-                "SKIPPED: no PostgreSQL at {} ({e}); set PROXCTL_REQUIRE_ALL=1 to fail",
-                url()
-            );
-            return;
-        }
-        Err(e) => panic!("PostgreSQL is required (PROXCTL_REQUIRE_ALL=1): {e:?}"),
+    let Some(a) = support::postgres(&schema).await else {
+        return;
     };
-    let b: Arc<dyn StateStore> =
-        Arc::new(PostgresStore::connect_in_schema(&url(), Some(&schema)).await.unwrap());
+    let a: Arc<dyn StateStore> = Arc::new(a);
+    let b: Arc<dyn StateStore> = Arc::new(support::postgres(&schema).await.unwrap());
     let h = support::realtime(TEMPLATE, 1).await;
     let other = support::token_client(&h.sim);
     let (da, db) = (
@@ -67,7 +52,8 @@ async fn concurrent_applies_sharing_postgres_never_share_a_vmid() {
     assert_eq!(ids.len(), 16, "{ids:?}");
     assert_eq!(a.resources().await.unwrap().len(), 16, "both applies recorded in the shared store");
 
-    let (c, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls).await.unwrap();
+    let (c, conn) =
+        tokio_postgres::connect(&support::postgres_url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }

@@ -151,3 +151,29 @@ pub fn qcow2(dir: &std::path::Path, name: &str, size: &str) -> Option<Vec<u8>> {
         }
     }
 }
+
+/// The PostgreSQL server tests use (`PROXCTL_TEST_POSTGRES`).
+#[allow(dead_code)]
+pub fn postgres_url() -> String {
+    std::env::var("PROXCTL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store in its own `schema` of the test server; `None` (the test skips) when there is no
+/// server, unless `PROXCTL_REQUIRE_ALL=1`, where that fails the test.
+#[allow(dead_code)]
+pub async fn postgres(schema: &str) -> Option<proxctl_state_postgres::PostgresStore> {
+    match proxctl_state_postgres::PostgresStore::connect_in_schema(&postgres_url(), Some(schema))
+        .await
+    {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var("PROXCTL_REQUIRE_ALL").as_deref() != Ok("1") => {
+            eprintln!(
+                "SKIPPED: no PostgreSQL at {} ({e}); set PROXCTL_REQUIRE_ALL=1 to fail",
+                postgres_url()
+            );
+            None
+        }
+        Err(e) => panic!("PostgreSQL is required (PROXCTL_REQUIRE_ALL=1): {e:?}"),
+    }
+}
