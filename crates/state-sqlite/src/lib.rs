@@ -88,11 +88,29 @@ fn open_blocking(path: &Path) -> Result<Connection> {
     create_private(path).map_err(|e| open_err(e.into()))?;
     let mut conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_err(e.into()))?;
-    // WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_err(e.into()))?;
+    // Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+    // locked" at once (without its busy handler) while another process does the same; wait
+    // that out like any other busy lock.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        // WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other.map_err(|e| open_err(e.into()))?,
+        }
+    }
     conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_err(e.into()))?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// The store holds audit parameters and plans: create it readable by its owner only.

@@ -45,3 +45,30 @@ async fn the_database_file_is_readable_by_its_owner_only() {
     let mode = std::fs::metadata(&h.path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Many processes starting at once on a new file (as parallel `proxctl apply` runs do) each
+/// open, migrate and write it; SQLite's "database is locked" is waited out, never an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_openers_of_a_new_file_at_once_all_succeed() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let path = path.clone();
+            tasks.push(tokio::spawn(async move {
+                let s = SqliteStore::open(&path).await?;
+                let holder = format!("h{i}");
+                let now = jiff::Timestamp::now();
+                let until = now + jiff::SignedDuration::from_secs(60);
+                s.acquire_locks(&[format!("r{i}")], &holder, "test", until, now, &[]).await?;
+                s.begin_apply("t", &holder, &serde_json::json!({})).await.map(drop)
+            }));
+        }
+        for t in tasks {
+            if let Err(e) = t.await.unwrap() {
+                panic!("round {round}: {e}: {:?}", std::error::Error::source(&e));
+            }
+        }
+    }
+}
