@@ -96,6 +96,8 @@ fn open_blocking(path: &Path) -> Result<Connection> {
         // WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
         match conn.pragma_update(None, "journal_mode", "WAL") {
             Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                // On the blocking pool, doing what SQLite's own busy handler does.
+                #[allow(clippy::disallowed_methods)]
                 std::thread::sleep(Duration::from_millis(10));
             }
             other => break other.map_err(|e| open_err(e.into()))?,
