@@ -56,22 +56,12 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                     return USER;
                 }
                 E::State(_) => return SYSTEM,
+                E::Ops(o) => return ops_code(o),
                 E::Client(_) => {} // classified below, through client_error
             }
         }
         if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
-            return match o {
-                proxctl_ops::OpsError::Render { .. }
-                | proxctl_ops::OpsError::State(_)
-                | proxctl_ops::OpsError::Fetch(_)
-                | proxctl_ops::OpsError::Resolve(_) => SYSTEM,
-                proxctl_ops::OpsError::Unpack(
-                    proxctl_images::unpack::UnpackError::Unsupported(_),
-                ) => USER,
-                proxctl_ops::OpsError::Unpack(_) => SYSTEM,
-                proxctl_ops::OpsError::CloudInit { .. } => API,
-                _ => USER,
-            };
+            return ops_code(o);
         }
         if cause
             .downcast_ref::<proxctl_sim::SimError>()
@@ -121,6 +111,19 @@ pub struct ExitWith(pub u8);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UserError(pub String);
+
+fn ops_code(o: &proxctl_ops::OpsError) -> u8 {
+    match o {
+        proxctl_ops::OpsError::Render { .. }
+        | proxctl_ops::OpsError::State(_)
+        | proxctl_ops::OpsError::Fetch(_)
+        | proxctl_ops::OpsError::Resolve(_) => SYSTEM,
+        proxctl_ops::OpsError::Unpack(proxctl_images::unpack::UnpackError::Unsupported(_)) => USER,
+        proxctl_ops::OpsError::Unpack(_) => SYSTEM,
+        proxctl_ops::OpsError::CloudInit { .. } => API,
+        _ => USER,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -165,6 +165,8 @@ pub enum Command {
     Adopt(ManifestArgs),
     /// Plan and apply in a loop; each activation prints its status and is the last one's retry.
     Reconcile(ReconcileArgs),
+    /// Keep one of several guests carrying the same resource; delete (or release) the others.
+    Resolve(ResolveArgs),
     /// List and verify the audit log of every change proxctl made.
     Audit {
         #[command(subcommand)]
@@ -1013,6 +1015,21 @@ fn duration(s: &str) -> Result<std::time::Duration, String> {
         .and_then(|secs| u64::try_from(secs).ok())
         .map(std::time::Duration::from_secs)
         .ok_or_else(|| format!("'{s}' is not a duration such as 30s, 5m or 0"))
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The resource the guests carry, as `plan` names it: `VirtualMachine/web-1`.
+    pub resource: String,
+    /// The VMID of the guest to keep as the resource.
+    #[arg(long)]
+    pub keep: u32,
+    /// Keep the other guests as ordinary unmanaged ones (drop their marker) instead of
+    /// stopping and deleting them.
+    #[arg(long)]
+    pub release: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod observe;
 pub mod plan;
 pub mod recover;
 pub mod render;
+pub mod resolve;
 pub mod session;
 
 use std::collections::BTreeSet;
@@ -36,6 +37,8 @@ pub enum EngineError {
     State(#[from] proxctl_state::StateError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Ops(#[from] proxctl_ops::OpsError),
     #[error("the cluster changed since this plan was made, so it was not applied:\n{}\nrun plan again", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Stale(Vec<String>),
     /// Input the engine cannot use: an old plan file, a name already taken, a broken catalog.

@@ -309,10 +309,24 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             owner.insert(key.clone(), g);
         }
     }
+    // Two guests carrying one resource's marker (two applies that both created it, or a
+    // hand-made copy) are a conflict, never "unchanged": only a person can say which to keep.
+    let mut carriers: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     for g in &obs.guests {
         if let Some(key) = g.text("description").and_then(resource_of) {
             owner.entry(key.to_string()).or_insert(g);
+            if !g.template {
+                carriers.entry(key).or_default().push(g.vmid);
+            }
         }
+    }
+    for (key, vmids) in carriers.iter().filter(|(_, v)| v.len() > 1) {
+        let list = vmids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        problems.push(format!(
+            "{key} is carried by {} guests (VMIDs {list}); keep one with `proxctl resolve {key} \
+             --keep VMID` (the others are deleted, or released with --release)",
+            vmids.len()
+        ));
     }
     for g in owner.values() {
         basis.insert(g.vmid, g.digest().map(String::from));

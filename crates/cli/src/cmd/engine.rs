@@ -13,7 +13,9 @@ use proxctl_ops::output::{Format, render as render_rows};
 
 use crate::cmd::confirm;
 use crate::exit::{ExitWith, PartialFailure, UserError};
-use crate::flags::{ApplyArgs, DeleteArgs, ExportArgs, ManifestArgs, PlanArgs, ReconcileArgs};
+use crate::flags::{
+    ApplyArgs, DeleteArgs, ExportArgs, ManifestArgs, PlanArgs, ReconcileArgs, ResolveArgs,
+};
 use crate::settings::Resolved;
 
 /// Manifests, or every problem in them as file:line:column.
@@ -305,4 +307,57 @@ async fn activation(
     let store = Arc::clone(store);
     Ok(proxctl_engine::reconcile_once(client, store, &declared, a.prune, a.report_only, opts)
         .await?)
+}
+
+pub async fn resolve(r: &Resolved, client: &Client, a: ResolveArgs) -> anyhow::Result<()> {
+    use proxctl_engine::resolve::{self, Others};
+    let found = resolve::carriers(client, &a.resource).await?;
+    if !found.iter().any(|c| c.vmid == a.keep) {
+        let list: Vec<String> = found.iter().map(|c| c.vmid.to_string()).collect();
+        return Err(UserError(format!(
+            "VMID {} does not carry {}; the guests that do: {}",
+            a.keep,
+            a.resource,
+            if list.is_empty() { "none".into() } else { list.join(", ") }
+        ))
+        .into());
+    }
+    let others: Vec<String> = found
+        .iter()
+        .filter(|c| c.vmid != a.keep)
+        .map(|c| {
+            let state = if c.running { ", running" } else { "" };
+            format!("{} ({} on {}{state})", c.vmid, c.name, c.node)
+        })
+        .collect();
+    if others.is_empty() {
+        eprintln!("nothing to resolve: only VMID {} carries {}", a.keep, a.resource);
+        return Ok(());
+    }
+    let (verb, mode) = if a.release {
+        ("release (drop the marker of)", Others::Release)
+    } else {
+        ("stop and delete", Others::Delete)
+    };
+    let what = format!("keep {} as {} and {verb} {}", a.keep, a.resource, others.join(", "));
+    if r.dry_run {
+        eprintln!("dry run: would {what}");
+        return Ok(());
+    }
+    confirm(r, &what)?;
+    let store = Arc::clone(r.state.get().await?);
+    let opts = options(r, 1, a.lock.lock_timeout);
+    let done = resolve::resolve(client, store, &a.resource, a.keep, mode, &opts).await?;
+    if r.output == Format::Json {
+        outln!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        outln!(
+            "{} is VMID {}; deleted: {:?}; released: {:?}",
+            done.key,
+            done.kept,
+            done.deleted,
+            done.released
+        );
+    }
+    Ok(())
 }

@@ -113,6 +113,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (r, client) = connect(&g)?;
             engine::reconcile(&r, &client, a).await
         }
+        Command::Resolve(a) => {
+            let (r, client) = connect(&g)?;
+            engine::resolve(&r, &client, a).await
+        }
         Command::Audit { command } => {
             let r = config::resolve_from_env(&g)?;
             audit::run(&r, command).await
