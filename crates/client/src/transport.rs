@@ -478,6 +478,20 @@ pub(crate) fn decode<T: DeserializeOwned>(req: &ApiRequest, v: Value) -> Result<
 /// Whether `e` may be retried for this endpoint. Creates and clones are retried only when the
 /// server provably did not act: the connection never opened, or PVE refused before forking.
 fn retryable(ep: Endpoint, e: &ClientError) -> bool {
+    // A read, or a PUT that sets values (idempotent by HTTP's rules and PVE's), can be sent
+    // again whatever happened to the first: an unexplained 500 (a daemon hiccup, a proxy
+    // failure on the way) is worth another try. Known answers ("does not exist", "already
+    // running", parameter errors) are classified and stay final.
+    let idempotent =
+        matches!(ep.method(), crate::request::Method::Get | crate::request::Method::Put)
+            && ep.retry() == Retry::Safe;
+    if idempotent
+        && let ClientError::Api(a) = e
+        && a.status >= 500
+        && a.kind == crate::ApiErrorKind::Other
+    {
+        return true;
+    }
     if !e.is_transient() {
         return false;
     }
@@ -566,5 +580,24 @@ mod limiter_tests {
         assert!(third.is_err(), "a third request waits while two are in flight");
         drop(a);
         assert!(tokio::time::timeout(Duration::from_secs(1), c.throttle()).await.is_ok());
+    }
+
+    fn api(status: u16, message: &str) -> ClientError {
+        ClientError::Api(crate::ApiError::new(status, "GET", "/x", message, Default::default()))
+    }
+
+    #[test]
+    fn reads_and_idempotent_puts_retry_unexplained_500s_and_nothing_else_does() {
+        let hiccup = api(500, "simulated failure (fault injection)");
+        assert!(retryable(Endpoint::ClusterNextId, &hiccup), "a read");
+        assert!(retryable(Endpoint::QemuConfigGet, &hiccup), "a read");
+        assert!(retryable(Endpoint::QemuConfigPut, &hiccup), "setting values again converges");
+        assert!(!retryable(Endpoint::QemuClone, &hiccup), "PVE may have cloned already");
+        assert!(!retryable(Endpoint::QemuResize, &hiccup), "a relative resize would grow twice");
+        let gone = api(500, "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist");
+        assert!(!retryable(Endpoint::QemuConfigGet, &gone), "a known answer is final");
+        assert!(!retryable(Endpoint::QemuConfigGet, &api(400, "bad")), "4xx is final");
+        assert!(retryable(Endpoint::QemuConfigGet, &api(503, "proxy")), "proxy errors as before");
+        assert!(!retryable(Endpoint::QemuClone, &api(503, "proxy")), "a clone may have started");
     }
 }

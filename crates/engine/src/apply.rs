@@ -401,6 +401,26 @@ fn is_lock(e: &StepError) -> bool {
     )
 }
 
+/// Whether a step that got an unexplained 5xx can be sent again: an absolute resize always
+/// (it converges), a create or clone when its guest provably does not exist (PVE writes the
+/// config, locked, before it answers, so an absent config means it did nothing). The client
+/// cannot know this; the executor, holding the VMID's lease, can.
+async fn safe_to_resend(client: &Client, step: &Step, e: &StepError) -> bool {
+    let StepError::Client(ClientError::Api(a)) = e else { return false };
+    if a.status < 500 || a.kind != ApiErrorKind::Other {
+        return false;
+    }
+    let (node, vmid, lxc) = match step {
+        Step::Resize { .. } => return true,
+        Step::Clone { node, vmid, .. } | Step::CreateVm { node, vmid, .. } => (node, *vmid, false),
+        Step::CreateCt { node, vmid, .. } => (node, *vmid, true),
+        _ => return false,
+    };
+    let Ok((n, v)) = ids(node, vmid) else { return false };
+    let read = if lxc { client.lxc_config(&n, v).await } else { client.qemu_config(&n, v).await };
+    matches!(read, Err(ClientError::Api(a)) if a.kind == ApiErrorKind::DoesNotExist)
+}
+
 /// Run one step, journalled if it changes PVE, retrying locks. Returns the retries used.
 async fn run_step(
     client: &Client,
@@ -448,7 +468,10 @@ async fn run_step(
     let mut backoff = opts.lock_backoff;
     let result = loop {
         match execute(client, store, &key, step, &opts.image_cache).await {
-            Err(e) if is_lock(&e) && attempt + 1 < opts.lock_attempts => {
+            Err(e)
+                if attempt + 1 < opts.lock_attempts
+                    && (is_lock(&e) || safe_to_resend(client, step, &e).await) =>
+            {
                 attempt += 1;
                 tracing::info!(resource = %key, step = step_name(step), attempt, "lock busy; retrying");
                 tokio::time::sleep(backoff).await;
