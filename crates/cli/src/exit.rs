@@ -31,6 +31,8 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                 | ClientError::Refused { .. }
                 | ClientError::SecretFile { .. }
                 | ClientError::SecretFilePermissions { .. } => USER,
+                // The audit store is broken: the machine's to fix.
+                ClientError::Unaudited { .. } => SYSTEM,
                 _ => SYSTEM,
             };
         }

@@ -50,6 +50,9 @@ pub struct Profile {
     pub audit_file: Option<PathBuf>,
     /// Also send every audit row to this syslog socket, e.g. /dev/log.
     pub audit_syslog: Option<PathBuf>,
+    /// `strict` (the default: a change the audit log cannot record is not made) or
+    /// `best-effort` (made anyway, with a warning on every run).
+    pub audit: Option<String>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -96,6 +99,10 @@ pub fn set_key(p: &mut Profile, key: &str, value: &str) -> Result<(), UserError>
         "safe_mode" => p.safe_mode = Some(value.parse().map_err(|_| num("true or false"))?),
         "audit_file" => p.audit_file = Some(value.into()),
         "audit_syslog" => p.audit_syslog = Some(value.into()),
+        "audit" => {
+            value.parse::<proxctl_ops::audit::AuditPolicy>().map_err(UserError)?;
+            p.audit = Some(value.into());
+        }
         "secret" => {
             return Err(UserError(
                 "secrets are not set from the command line (it would land in shell history); use secret_from = env:NAME, file:PATH or prompt".into(),

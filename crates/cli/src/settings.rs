@@ -100,6 +100,7 @@ pub struct Resolved {
     pub safe_mode: bool,
     pub audit_file: Option<PathBuf>,
     pub audit_syslog: Option<PathBuf>,
+    pub audit_policy: proxctl_ops::audit::AuditPolicy,
     pub profile_name: String,
 }
 
@@ -359,6 +360,14 @@ pub fn resolve(
         Some((on, s)) => show("safe_mode", on.to_string(), s),
         None => show("safe_mode", "false".into(), &Source::Default),
     }
+    use proxctl_ops::audit::AuditPolicy;
+    let audit = match (env("PROXCTL_AUDIT").filter(|v| !v.is_empty()), &profile.audit) {
+        (Some(v), _) => (v, Source::Env("PROXCTL_AUDIT".into())),
+        (None, Some(v)) => (v.clone(), Source::Profile(pn.clone().unwrap_or_default())),
+        (None, None) => ("strict".to_string(), Source::Default),
+    };
+    let audit_policy: AuditPolicy = audit.0.parse().map_err(UserError)?;
+    show("audit", audit.0.clone(), &audit.1);
     let path = |v: &str| Some(PathBuf::from(v));
     let audit_file = pick(None, env, &["PROXCTL_AUDIT_FILE"], path, profile.audit_file.clone(), pn);
     let audit_syslog =
@@ -396,6 +405,7 @@ pub fn resolve(
         safe_mode: safe_mode.is_some_and(|(on, _)| on),
         audit_file: audit_file.map(|(p, _)| p),
         audit_syslog: audit_syslog.map(|(p, _)| p),
+        audit_policy,
         profile_name: profile_name.clone().unwrap_or_else(|| "-".into()),
     })
 }
@@ -428,7 +438,14 @@ impl Resolved {
             force: self.force,
             file: self.audit_file.clone(),
             syslog: self.audit_syslog.clone(),
+            policy: self.audit_policy,
         };
+        if self.audit_policy == proxctl_ops::audit::AuditPolicy::BestEffort {
+            eprintln!(
+                "warning: audit is best-effort in this profile: a change the audit log cannot \
+                 record is made anyway"
+            );
+        }
         proxctl_ops::audit::Auditor::new(ctx, std::sync::Arc::clone(&self.state))
     }
 

@@ -967,46 +967,49 @@ guests:
     let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let results: Vec<&str> =
         rows.as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap()).collect();
-    // Each start: the call, then its task's outcome; the refusal: one row.
-    assert_eq!(results.len(), 5, "{results:?}");
-    assert!(results[0].starts_with("task UPID:"), "{results:?}");
-    assert_eq!(results[1], "OK", "{results:?}");
-    assert_eq!(rows[1]["action"], "task-end qmstart");
-    assert!(results[2].starts_with("refused: safe mode"), "{results:?}");
-    assert!(results[3].ends_with("(--force)"), "{results:?}");
-    assert_eq!(results[4], "OK", "{results:?}");
+    // Each start: on record before it is sent, then the call, then its task's outcome; the
+    // refusal: one row.
+    assert_eq!(results.len(), 7, "{results:?}");
+    assert_eq!(results[0], "sending", "{results:?}");
+    assert!(results[1].starts_with("task UPID:"), "{results:?}");
+    assert_eq!(results[2], "OK", "{results:?}");
+    assert_eq!(rows[2]["action"], "task-end qmstart");
+    assert!(results[3].starts_with("refused: safe mode"), "{results:?}");
+    assert_eq!(results[4], "sending", "{results:?}");
+    assert!(results[5].ends_with("(--force)"), "{results:?}");
+    assert_eq!(results[6], "OK", "{results:?}");
     assert_eq!(rows[0]["actor"], format!("{} (alice)", TOKEN.split('=').next().unwrap()));
     assert!(!r.stdout.contains(TOKEN.split('=').nth(1).unwrap()), "no token secret in the log");
     let r =
         proxctl(&s, &["audit", "list", "--target", "qemu/101", "--action", "status/start"], &env)
             .await;
-    assert_eq!(r.stdout.lines().count(), 3, "header + 2 rows:\n{}", r.stdout);
+    assert_eq!(r.stdout.lines().count(), 4, "header + 3 rows:\n{}", r.stdout);
 
     // The file and syslog copies got every row.
-    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 5);
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 7);
     let mut buf = [0u8; 8192];
     let mut messages = Vec::new();
     while let Ok(n) = syslog.recv(&mut buf) {
         messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
-    assert_eq!(messages.len(), 5, "{messages:?}");
+    assert_eq!(messages.len(), 7, "{messages:?}");
     assert!(
-        messages[2].starts_with("<84>1 ") && messages[2].contains("refused"),
+        messages[3].starts_with("<84>1 ") && messages[3].contains("refused"),
         "{}",
-        messages[2]
+        messages[3]
     );
 
     let r = proxctl(&s, &["audit", "verify"], &env).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("5 row(s), hash chain verified"), "{}", r.stdout);
+    assert!(r.stdout.contains("7 row(s), hash chain verified"), "{}", r.stdout);
 
     // Someone with database access rewrites history: the refusal becomes a success.
     let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute("UPDATE audit_log SET result = 'ok' WHERE seq = 3", []).unwrap();
+    c.execute("UPDATE audit_log SET result = 'ok' WHERE seq = 4", []).unwrap();
     drop(c);
     let r = proxctl(&s, &["audit", "verify"], &env).await;
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("row 3: content does not match its hash"), "{}", r.stdout);
+    assert!(r.stdout.contains("row 4: content does not match its hash"), "{}", r.stdout);
     assert!(r.stderr.contains("tampered"), "{}", r.stderr);
 }
 

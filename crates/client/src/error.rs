@@ -194,6 +194,14 @@ pub enum ClientError {
     #[error("refused {request}: {reason}")]
     Refused { request: String, reason: String },
 
+    /// The audit log could not record the request, so it was not sent (audit fails closed).
+    #[error(
+        "not sent: {request} could not be written to the audit log ({reason}); fix the state \
+         store (`proxctl doctor`), or set `audit = \"best-effort\"` in the profile to act \
+         without a record"
+    )]
+    Unaudited { request: String, reason: String },
+
     #[error("cannot read secret from {path}")]
     SecretFile { path: String, source: std::io::Error },
 

@@ -52,6 +52,7 @@ fn ctx(safe_mode: bool, force: bool) -> AuditContext {
         force,
         file: None,
         syslog: None,
+        policy: Default::default(),
     }
 }
 
@@ -94,10 +95,15 @@ async fn safe_mode_refuses_unmanaged_guests_and_audits_every_call_and_refusal() 
     assert!(text.contains("safe mode") && text.contains("--force"), "{text}");
     assert!(!running(&h, 101));
 
-    // Each start has its call's row, then its task's outcome; the refusal has one row.
+    // Each start is on record before it is sent ("sending"), then its call's result, then its
+    // task's outcome; the refusal has one row, and nothing was sent for it.
     let rows = store.audit(&AuditFilter::default()).await.unwrap();
-    assert_eq!(rows.len(), 7, "{rows:#?}");
-    for (call, end) in rows[..6].iter().step_by(2).zip(rows[1..6].iter().step_by(2)) {
+    assert_eq!(rows.len(), 10, "{rows:#?}");
+    for sending in rows[..9].iter().step_by(3) {
+        assert_eq!(sending.entry.result, "sending");
+        assert_eq!(sending.entry.action, "POST /nodes/{node}/qemu/{vmid}/status/start");
+    }
+    for (call, end) in rows[1..9].iter().step_by(3).zip(rows[2..9].iter().step_by(3)) {
         assert!(call.entry.result.starts_with("task UPID:pve:"), "{}", call.entry.result);
         assert_eq!(call.entry.action, "POST /nodes/{node}/qemu/{vmid}/status/start");
         assert_eq!(call.entry.actor, "root@pam!ci (tester)");
@@ -109,8 +115,8 @@ async fn safe_mode_refuses_unmanaged_guests_and_audits_every_call_and_refusal() 
             call.entry.result.strip_prefix("task ")
         );
     }
-    assert_eq!(rows[6].entry.target, "qemu/101");
-    assert!(rows[6].entry.result.starts_with("refused: safe mode"), "{}", rows[6].entry.result);
+    assert_eq!(rows[9].entry.target, "qemu/101");
+    assert!(rows[9].entry.result.starts_with("refused: safe mode"), "{}", rows[9].entry.result);
     assert!(proxctl_ops::audit::verify(&state).await.unwrap().ok());
 }
 
@@ -127,9 +133,9 @@ async fn a_failed_task_is_audited_with_its_exit_status_and_others_tasks_are_not(
     let err = start(&h, 100).await.unwrap_err();
     assert!(err.to_string().contains("simulated task failure"), "{err}");
     let rows = store.audit(&AuditFilter::default()).await.unwrap();
-    assert_eq!(rows.len(), 2, "{rows:#?}");
-    assert_eq!(rows[1].entry.action, "task-end qmstart");
-    assert!(rows[1].entry.result.starts_with("failed: simulated task failure"), "{:?}", rows[1]);
+    assert_eq!(rows.len(), 3, "sending, the call, the task's end: {rows:#?}");
+    assert_eq!(rows[2].entry.action, "task-end qmstart");
+    assert!(rows[2].entry.result.starts_with("failed: simulated task failure"), "{:?}", rows[2]);
 
     // Waiting on a task no call of ours started (another client's) records nothing.
     let other = support::token_client(&h.sim);
@@ -139,7 +145,7 @@ async fn a_failed_task_is_audited_with_its_exit_status_and_others_tasks_are_not(
         .await
         .unwrap();
     let _ = h.client.wait_task(&u, &WaitOptions::default()).await;
-    assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 2);
+    assert_eq!(store.audit(&AuditFilter::default()).await.unwrap().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,29 @@ pub struct AuditContext {
     pub file: Option<PathBuf>,
     /// Also send each row to this syslog socket (usually `/dev/log`).
     pub syslog: Option<PathBuf>,
+    /// What to do when a call cannot be recorded.
+    pub policy: AuditPolicy,
+}
+
+/// Whether a mutation that cannot be audited may still be sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditPolicy {
+    /// The default: each call is recorded before it is sent, and not sent if that fails.
+    #[default]
+    Strict,
+    /// Send it anyway with a warning (profile `audit = "best-effort"`; warned about on every run).
+    BestEffort,
+}
+
+impl std::str::FromStr for AuditPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "strict" => Ok(AuditPolicy::Strict),
+            "best-effort" => Ok(AuditPolicy::BestEffort),
+            other => Err(format!("audit must be strict or best-effort, not '{other}'")),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -99,6 +122,18 @@ impl Auditor {
     }
 }
 
+/// An error with its causes, on one line: `cannot open the state store at X: permission denied`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 fn refusal_error(e: &OpsError) -> ClientError {
     ClientError::Config(format!("safe mode cannot check the state store: {e}"))
 }
@@ -144,6 +179,33 @@ fn action_of(req: &ApiRequest) -> String {
 #[async_trait]
 impl MutationHook for Auditor {
     async fn before(&self, client: &Client, req: &ApiRequest) -> Result<(), ClientError> {
+        self.safe_mode(client, req).await?;
+        // Write-ahead: the call is on record before PVE sees it, so a store that cannot be
+        // written stops the call instead of letting it pass unrecorded. `after` adds the result.
+        let sending = self.record(target_of(req), action_of(req), params_of(req), "sending".into());
+        match sending.await {
+            Ok(_) => Ok(()),
+            Err(e) if self.ctx.policy == AuditPolicy::BestEffort => {
+                tracing::warn!(error = %e, request = %req, "audit best-effort: sending unrecorded");
+                eprintln!("warning: audit is best-effort: sending {req} without a record: {e}");
+                Ok(())
+            }
+            Err(e) => Err(ClientError::Unaudited { request: req.to_string(), reason: chain(&e) }),
+        }
+    }
+
+    async fn after(&self, req: &ApiRequest, result: MutationResult<'_>) {
+        self.after_call(req, result).await;
+    }
+
+    async fn task_ended(&self, upid: &proxctl_types::Upid, outcome: &TaskOutcome) {
+        self.task_end(upid, outcome).await;
+    }
+}
+
+impl Auditor {
+    /// Safe mode: refuse (and record the refusal of) a change to a guest proxctl does not manage.
+    async fn safe_mode(&self, client: &Client, req: &ApiRequest) -> Result<(), ClientError> {
         if !self.ctx.safe_mode || !req.endpoint.changes_guest() {
             return Ok(());
         }
@@ -176,7 +238,7 @@ impl MutationHook for Auditor {
         Err(ClientError::Refused { request: req.to_string(), reason })
     }
 
-    async fn after(&self, req: &ApiRequest, result: MutationResult<'_>) {
+    async fn after_call(&self, req: &ApiRequest, result: MutationResult<'_>) {
         let mut result = match result {
             MutationResult::Ok { data: Some(upid) } if upid.starts_with("UPID:") => {
                 if let Ok(mut started) = self.started.lock() {
@@ -201,7 +263,7 @@ impl MutationHook for Auditor {
 
     /// A task one of our calls started has ended: its outcome gets its own row, since the
     /// call's row could only say that PVE accepted it.
-    async fn task_ended(&self, upid: &proxctl_types::Upid, outcome: &TaskOutcome) {
+    async fn task_end(&self, upid: &proxctl_types::Upid, outcome: &TaskOutcome) {
         let key = upid.to_string();
         let Some(target) = self.started.lock().ok().and_then(|mut s| s.remove(&key)) else {
             return;
