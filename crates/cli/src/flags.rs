@@ -934,7 +934,15 @@ pub enum AuditCommand {
     /// Show audit rows, oldest first.
     List(AuditListArgs),
     /// Check the hash chain; fails if any row was modified, deleted, reordered or cut off.
-    Verify,
+    /// Rows cut off the end (with the stored head rewritten) show against a head kept
+    /// elsewhere: --head, and the last row of the audit file when one is configured.
+    Verify {
+        /// A head printed earlier by `audit head` (SEQ:HASH); repeatable.
+        #[arg(long = "head")]
+        heads: Vec<String>,
+    },
+    /// Print the chain's head (SEQ:HASH), to keep outside the store for `verify --head`.
+    Head,
 }
 
 #[derive(Debug, Args)]

@@ -117,7 +117,7 @@ async fn safe_mode_refuses_unmanaged_guests_and_audits_every_call_and_refusal() 
     }
     assert_eq!(rows[9].entry.target, "qemu/101");
     assert!(rows[9].entry.result.starts_with("refused: safe mode"), "{}", rows[9].entry.result);
-    assert!(proxctl_ops::audit::verify(&state).await.unwrap().ok());
+    assert!(proxctl_ops::audit::verify(&state, &[]).await.unwrap().ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use proxctl_client::{ApiRequest, Client, ClientError, MutationHook, MutationResult};
-use proxctl_state::{AuditEntry, AuditFilter, NewAuditEntry, VerifyReport, verify_chain};
+use proxctl_state::{
+    AuditEntry, AuditFilter, AuditHead, NewAuditEntry, VerifyReport, verify_chain,
+};
 use proxctl_types::api::TaskOutcome;
 use proxctl_types::messages::GuestKind;
 use proxctl_types::{NodeName, VmId};
@@ -345,12 +347,46 @@ pub async fn list(state: &StateHandle, filter: &AuditFilter) -> Result<Vec<Audit
     Ok(state.get().await?.audit(filter).await?.into_iter().map(AuditRow).collect())
 }
 
-/// Check the whole chain against its head.
-pub async fn verify(state: &StateHandle) -> Result<VerifyReport, OpsError> {
+/// Check the whole chain against its head, and against heads kept outside the store (each
+/// with where it came from): a cut end with a forged stored head shows only against those.
+pub async fn verify(
+    state: &StateHandle,
+    anchors: &[(AuditHead, String)],
+) -> Result<VerifyReport, OpsError> {
     let store = state.get().await?;
     let rows = store.audit(&AuditFilter::default()).await?;
     let head = store.audit_head().await?;
-    Ok(verify_chain(&rows, head.as_ref()))
+    let mut report = verify_chain(&rows, head.as_ref());
+    report.problems.extend(proxctl_state::audit::check_anchors(&rows, anchors));
+    Ok(report)
+}
+
+/// The chain's head as the store records it (`None` for an empty log).
+pub async fn head(state: &StateHandle) -> Result<Option<AuditHead>, OpsError> {
+    Ok(state.get().await?.audit_head().await?.filter(|h| h.seq > 0))
+}
+
+/// The last head written to the audit file: every row there carries its sequence number and
+/// hash, so the file is an anchor the store cannot rewrite.
+pub fn file_head(path: &std::path::Path) -> Result<Option<AuditHead>, OpsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(OpsError::Invalid(format!(
+                "cannot read the audit file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty()) else { return Ok(None) };
+    let row: AuditEntry = serde_json::from_str(last).map_err(|e| {
+        OpsError::Invalid(format!(
+            "the last line of the audit file {} is not an audit row: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Some(AuditHead { seq: row.seq, hash: row.hash }))
 }
 
 #[cfg(test)]

@@ -42,6 +42,29 @@ pub struct AuditHead {
     pub hash: String,
 }
 
+impl std::fmt::Display for AuditHead {
+    /// `SEQ:HASH`, the form `audit head` prints and `audit verify --head` reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for AuditHead {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("'{s}' is not an audit head; give SEQ:HASH as `proxctl audit head` prints it")
+        };
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(bad)?;
+        let seq: i64 = seq.parse().map_err(|_| bad())?;
+        let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if seq < 1 || !hex {
+            return Err(bad());
+        }
+        Ok(AuditHead { seq, hash: hash.to_ascii_lowercase() })
+    }
+}
+
 /// Which rows `audit list` shows. Empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditFilter {
@@ -170,6 +193,9 @@ pub enum ChainProblem {
     Modified { seq: i64 },
     /// The recorded head does not match the last row (rows cut off the end, or the head forged).
     Head { recorded_seq: i64, last_seq: i64 },
+    /// A head kept outside the store (the audit file, syslog, a copy a person kept) is not a
+    /// row of the log: rows were cut off the end and the stored head rewritten to match.
+    Anchor { head: AuditHead, source: String },
 }
 
 impl std::fmt::Display for ChainProblem {
@@ -188,6 +214,12 @@ impl std::fmt::Display for ChainProblem {
                 f,
                 "the log ends at row {last_seq} but its head records row {recorded_seq}; rows \
                  were removed from the end"
+            ),
+            ChainProblem::Anchor { head, source } => write!(
+                f,
+                "row {} with hash {} ({source}) is not in the log; rows were cut off the end \
+                 or rewritten",
+                head.seq, head.hash
             ),
         }
     }
@@ -235,9 +267,42 @@ pub fn verify_chain(rows: &[AuditEntry], head: Option<&AuditHead>) -> VerifyRepo
     VerifyReport { rows: rows.len(), problems }
 }
 
+/// Check heads kept outside the store, each with where it came from: every one must be a row
+/// of the log, with that sequence number and hash.
+pub fn check_anchors(rows: &[AuditEntry], anchors: &[(AuditHead, String)]) -> Vec<ChainProblem> {
+    anchors
+        .iter()
+        .filter(|(h, _)| !rows.iter().any(|r| r.seq == h.seq && r.hash == h.hash))
+        .map(|(head, source)| ChainProblem::Anchor { head: head.clone(), source: source.clone() })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_kept_elsewhere_catches_a_cut_end_that_the_stored_head_hides() {
+        let (mut rows, head) = chain(5);
+        let kept = (head.clone(), "kept".to_string());
+        assert!(check_anchors(&rows, std::slice::from_ref(&kept)).is_empty());
+        // Cut the last row and forge the stored head to match: the chain alone looks fine.
+        rows.pop();
+        let forged = rows.last().map(|r| AuditHead { seq: r.seq, hash: r.hash.clone() });
+        assert!(verify_chain(&rows, forged.as_ref()).ok());
+        let problems = check_anchors(&rows, &[kept]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].to_string().contains("row 5 with hash"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn heads_print_and_parse_as_seq_colon_hash() {
+        let (_, head) = chain(2);
+        assert_eq!(head.to_string().parse::<AuditHead>().unwrap(), head);
+        for bad in ["", "5", "x:abc", "0:abc", "3:nothex", &format!("-1:{}", head.hash)] {
+            assert!(bad.parse::<AuditHead>().is_err(), "{bad}");
+        }
+    }
 
     fn chain(n: i64) -> (Vec<AuditEntry>, AuditHead) {
         let mut rows: Vec<AuditEntry> = Vec::new();

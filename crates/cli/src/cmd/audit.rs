@@ -1,4 +1,4 @@
-//! `proxctl audit list|verify`: read the audit log in the state store. No PVE connection.
+//! `proxctl audit list|verify|head`: read the audit log in the state store. No PVE connection.
 
 use proxctl_ops::audit;
 use proxctl_ops::output::render;
@@ -39,10 +39,30 @@ pub async fn run(r: &Resolved, c: AuditCommand) -> anyhow::Result<()> {
             out!("{}", render(&rows, r.output)?);
             Ok(())
         }
-        AuditCommand::Verify => {
-            let report = audit::verify(&r.state).await?;
+        AuditCommand::Head => {
+            match audit::head(&r.state).await? {
+                Some(h) => outln!("{h}"),
+                None => eprintln!("the audit log is empty (state: {})", r.state.spec()),
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { heads } => {
+            let mut anchors = Vec::new();
+            for h in &heads {
+                let head: proxctl_state::AuditHead = h.parse().map_err(UserError)?;
+                anchors.push((head, "given with --head".to_string()));
+            }
+            if let Some(file) = &r.audit_file
+                && let Some(head) = audit::file_head(file)?
+            {
+                anchors.push((head, format!("the last row of {}", file.display())));
+            }
+            let report = audit::verify(&r.state, &anchors).await?;
             if report.ok() {
                 outln!("audit log intact: {} row(s), hash chain verified", report.rows);
+                for (head, source) in &anchors {
+                    outln!("  and it holds row {} ({source})", head.seq);
+                }
                 return Ok(());
             }
             for p in &report.problems {
