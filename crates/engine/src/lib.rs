@@ -13,6 +13,7 @@ pub mod recover;
 pub mod render;
 pub mod resolve;
 pub mod session;
+pub mod source;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

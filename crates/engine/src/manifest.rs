@@ -366,52 +366,12 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Every `.yaml`/`.yml` file under `path` (sorted), or `path` itself.
-pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if !path.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(path)? {
-        let p = entry?.path();
-        if p.is_dir() {
-            out.extend(files(&p)?);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Read and check every manifest under `paths`. All problems are collected, not just the first.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Declared>, Vec<Diagnostic>> {
+    let (sources, mut problems) = crate::source::read_all(paths);
     let mut declared = Vec::new();
-    let mut problems = Vec::new();
-    for root in paths {
-        let list = match files(root) {
-            Ok(l) => l,
-            Err(e) => {
-                problems.push(Diagnostic {
-                    file: root.clone(),
-                    line: 1,
-                    column: 1,
-                    message: format!("cannot read: {e}"),
-                });
-                continue;
-            }
-        };
-        for file in list {
-            match std::fs::read_to_string(&file) {
-                Ok(text) => parse_into(&file, &text, &mut declared, &mut problems),
-                Err(e) => problems.push(Diagnostic {
-                    file: file.clone(),
-                    line: 1,
-                    column: 1,
-                    message: format!("cannot read: {e}"),
-                }),
-            }
-        }
+    for s in &sources {
+        parse_into(&s.path, &s.text, &mut declared, &mut problems);
     }
     check_all(&declared, &mut problems);
     if problems.is_empty() { Ok(declared) } else { Err(problems) }
@@ -455,6 +415,11 @@ fn parse_into(
     declared: &mut Vec<Declared>,
     problems: &mut Vec<Diagnostic>,
 ) {
+    let text = crate::source::strip_bom(text);
+    if let Some((line, column, message)) = crate::source::too_deep(text) {
+        problems.push(Diagnostic { file: file.to_path_buf(), line, column, message });
+        return;
+    }
     for (first_line, doc) in documents(text) {
         let at = |line: usize, column: usize, message: String| Diagnostic {
             file: file.to_path_buf(),

@@ -251,7 +251,9 @@ async fn every_example_applies_and_then_plans_no_changes() {
     cfg.clock = proxctl_sim::ClockMode::Realtime;
     cfg.time_scale = 1000.0;
     let h = harness_with(cfg).await;
-    let files = manifest::files(&root.join("examples")).unwrap();
+    let (sources, problems) = proxctl_engine::source::read_all(&[root.join("examples")]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let files: Vec<std::path::PathBuf> = sources.into_iter().map(|s| s.path).collect();
     assert!(files.len() >= 3, "{files:?}");
     for file in files {
         let dir = tempfile::tempdir().unwrap();
