@@ -3,6 +3,7 @@
 //! cluster and the state store's records; the executor only carries out what the plan says.
 
 pub mod apply;
+mod checks;
 pub mod export;
 pub mod imperative;
 pub mod locks;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod ids;
+pub mod limits;
 pub mod managed;
 pub mod messages;
 pub mod prop;
