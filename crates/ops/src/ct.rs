@@ -44,6 +44,17 @@ pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, U
             spec.hostname
         )));
     }
+    crate::checks::lxc(&LxcConfig {
+        memory: Some(spec.memory_mib),
+        cores: Some(spec.cores),
+        ..LxcConfig::default()
+    })?;
+    if spec.disk_gib == 0 {
+        return Err(invalid("--disk: a disk must be larger than 0"));
+    }
+    if let Some(b) = &spec.bridge {
+        proxctl_types::limits::bridge(b).map_err(|e| invalid(format!("--bridge: {e}")))?;
+    }
     if spec.password.as_ref().is_some_and(|p| p.expose().len() < 5) {
         return Err(invalid("the root password must be at least 5 characters (PVE's rule)"));
     }
@@ -211,6 +222,8 @@ pub async fn set(
     delete: Vec<String>,
 ) -> Result<(), OpsError> {
     crate::guest::expect_kind(g, proxctl_types::messages::GuestKind::Lxc)?;
+    crate::checks::lxc(&set)?;
+    crate::checks::lxc(&set)?;
     let raw = client.lxc_config(&g.node, g.vmid).await?;
     let digest = raw
         .get("digest")

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod backup;
 pub mod bulk;
+pub mod checks;
 pub mod choices;
 pub mod cluster_views;
 pub mod ct;

@@ -45,7 +45,17 @@ pub fn render<T: Tabular + Serialize>(rows: &[T], format: Format) -> Result<Stri
 
 fn table<T: Tabular>(rows: &[T], wide: bool) -> String {
     let headers = T::headers(wide);
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.cells(wide)).collect();
+    // Cells hold strings from the cluster (names, tags, descriptions): a control character
+    // there must not reach the terminal as one.
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.cells(wide)
+                .into_iter()
+                .map(|c| proxctl_types::limits::escape(&c).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -125,6 +135,14 @@ mod tests {
         let rows = [R("web-1", 1), R("a", 100)];
         assert_eq!(render(&rows, Format::Table).unwrap(), "NAME    N\nweb-1   1\na       100\n");
         assert!(render(&rows, Format::Wide).unwrap().starts_with("NAME    N     EXTRA\n"));
+    }
+
+    #[test]
+    fn control_characters_from_the_cluster_are_escaped_in_tables() {
+        let rows = vec![R("evil\u{1b}[2J", 1)];
+        let t = render(&rows, Format::Table).unwrap();
+        assert!(!t.contains('\u{1b}'), "{t:?}");
+        assert!(t.contains("evil\\u{1b}[2J"), "{t:?}");
     }
 
     #[test]

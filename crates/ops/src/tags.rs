@@ -17,7 +17,8 @@ use crate::{GuestRef, OpsError};
 pub fn validate(tags: &[String]) -> Result<(), OpsError> {
     match tags.iter().find(|t| !is_valid_tag(t)) {
         Some(bad) => Err(OpsError::Invalid(format!(
-            "'{bad}' is not a valid tag: letters, digits, '_', '-', '+' and '.', not starting with '-', '+' or '.'"
+            "'{}' is not a valid tag: letters, digits, '_', '-', '+' and '.', not starting with '-', '+' or '.'",
+            proxctl_types::limits::escape(bad)
         ))),
         None => Ok(()),
     }

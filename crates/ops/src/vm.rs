@@ -85,11 +85,17 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
             spec.name
         )));
     }
-    if spec.cores == 0 {
-        return Err(invalid("--cores must be at least 1"));
+    crate::checks::qemu(&QemuConfig {
+        memory: Some(Memory::mib(spec.memory_mib)),
+        cores: Some(spec.cores),
+        tags: Some(spec.tags.clone()),
+        ..QemuConfig::default()
+    })?;
+    if spec.image.is_none() {
+        proxctl_types::limits::disk_size(spec.disk).map_err(|e| invalid(format!("--disk: {e}")))?;
     }
-    if spec.memory_mib < 16 {
-        return Err(invalid("--memory must be at least 16 (MiB)"));
+    for n in &spec.nics {
+        proxctl_types::limits::bridge(&n.bridge).map_err(|e| invalid(format!("--net: {e}")))?;
     }
     if let (Some(gw), Some(ip)) = (spec.gateway, spec.ip) {
         if !ip.contains(&gw) {
@@ -223,7 +229,8 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
             d.import_from = Some(img.clone());
             d
         }
-        None => Drive::new(format!("{storage}:{}", spec.disk.bytes().div_ceil(DiskSize::GIB))),
+        // Exactly the size asked for (1.5G is 1.5 GiB), never rounded up to whole GiB.
+        None => Drive::new(format!("{storage}:{}", proxctl_types::wire::new_disk_gib(spec.disk))),
     };
     disk.iothread = Some(true);
     cfg.disks.insert(DriveSlot::Scsi(0), disk);
@@ -290,6 +297,7 @@ pub async fn set(
     delete: Vec<String>,
 ) -> Result<(), OpsError> {
     crate::guest::expect_kind(g, GuestKind::Qemu)?;
+    crate::checks::qemu(&set)?;
     let current = client.qemu_config_typed(&g.node, g.vmid).await?;
     let u = ConfigUpdate {
         set,

@@ -397,6 +397,23 @@ impl FromStr for DiskSize {
     }
 }
 
+/// The size part of PVE's new-disk syntax `STORAGE:SIZE`, in GiB with decimals as PVE takes
+/// them (`\d+(\.\d+)?`): `1.5` for 1536 MiB, exact, never rounded to a whole GiB.
+pub fn new_disk_gib(size: DiskSize) -> String {
+    let (whole, mut rest) = (size.0 / DiskSize::GIB, size.0 % DiskSize::GIB);
+    if rest == 0 {
+        return whole.to_string();
+    }
+    // GiB is 2^30, so the fraction ends after at most 30 decimal digits.
+    let mut digits = String::new();
+    while rest != 0 {
+        let scaled = u128::from(rest) * 10;
+        digits.push(char::from(b'0' + (scaled / u128::from(DiskSize::GIB)) as u8));
+        rest = (scaled % u128::from(DiskSize::GIB)) as u64;
+    }
+    format!("{whole}.{digits}")
+}
+
 /// The `size` argument of `PUT .../resize`: `+10G` grows, `32G` sets an absolute size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResizeTo {
@@ -437,6 +454,16 @@ impl fmt::Display for Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_disks_get_exact_gib_never_rounded() {
+        assert_eq!(new_disk_gib(DiskSize::gib(32)), "32");
+        assert_eq!(new_disk_gib("1.5G".parse().unwrap()), "1.5");
+        assert_eq!(new_disk_gib("1000M".parse().unwrap()), "0.9765625");
+        let back: DiskSize =
+            format!("{}G", new_disk_gib("1000M".parse().unwrap())).parse().unwrap();
+        assert_eq!(back, "1000M".parse().unwrap(), "what PVE reads back is what was asked");
+    }
 
     #[test]
     fn form_encoding_sends_plus_as_percent_2b() {

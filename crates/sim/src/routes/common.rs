@@ -4,7 +4,7 @@
 use proxctl_types::VmId;
 use proxctl_types::messages::{self, GuestKind};
 use proxctl_types::prop::{Drive, DriveSlot, IpConfig, LxcMount, LxcNet, NetDevice};
-use proxctl_types::wire::{DiskSize, is_urlencoded};
+use proxctl_types::wire::{DiskSize, is_urlencoded, is_valid_tag, split_tags};
 
 use crate::error::{PveError, PveResult};
 use crate::lock::{LockKey, LockMode, timeout_message};
@@ -235,10 +235,21 @@ pub fn is_config_key(kind: GuestKind, k: &str) -> bool {
 /// Check a config value's format; records PVE-style errors in `p`.
 pub fn check_config_value(kind: GuestKind, p: &mut Params, k: &str, v: &str) {
     let bad = |e: String| format!("invalid format - {e}\n");
+    // What PVE's schema checks for both kinds, checked here even without `--schema`, so the
+    // simulator never stores what PVE would refuse.
+    if let Err(e) = common_value(k, v) {
+        p.invalid(k, e);
+        return;
+    }
     let r: Result<(), String> = match kind {
         GuestKind::Qemu => {
             if k.starts_with("net") && indexed(k, &[("net", 31)]) {
-                v.parse::<NetDevice>().map(drop).map_err(|e| e.to_string())
+                v.parse::<NetDevice>().map_err(|e| e.to_string()).and_then(|n| {
+                    n.bridge.as_deref().map_or(Ok(()), |b| {
+                        proxctl_types::limits::bridge(b)
+                            .map_err(|e| format!("format error\nbridge: {e}"))
+                    })
+                })
             } else if k.starts_with("ipconfig") {
                 v.parse::<IpConfig>().map(drop).map_err(|e| e.to_string())
             } else if k.parse::<DriveSlot>().is_ok_and(|s| s.is_bus()) {
@@ -276,7 +287,12 @@ pub fn check_config_value(kind: GuestKind, p: &mut Params, k: &str, v: &str) {
         }
         GuestKind::Lxc => {
             if k.starts_with("net") {
-                v.parse::<LxcNet>().map(drop).map_err(|e| e.to_string())
+                v.parse::<LxcNet>().map_err(|e| e.to_string()).and_then(|n| {
+                    n.bridge.as_deref().map_or(Ok(()), |b| {
+                        proxctl_types::limits::bridge(b)
+                            .map_err(|e| format!("format error\nbridge: {e}"))
+                    })
+                })
             } else if k == "rootfs" || k.starts_with("mp") {
                 v.parse::<LxcMount>().map(drop).map_err(|e| e.to_string())
             } else {
@@ -288,6 +304,39 @@ pub fn check_config_value(kind: GuestKind, p: &mut Params, k: &str, v: &str) {
         // Scalar type errors are reported bare, format errors with PVE's prefix.
         let text = if e.starts_with("type check") { e } else { bad(e) };
         p.invalid(k, text);
+    }
+}
+
+/// The schema rules shared by VMs and containers, with PVE's texts.
+fn common_value(k: &str, v: &str) -> Result<(), String> {
+    use proxctl_types::limits;
+    match k {
+        "tags" => match split_tags(v).find(|t| !is_valid_tag(t)) {
+            Some(t) => Err(format!("invalid format - invalid characters in tag '{t}'\n")),
+            None => Ok(()),
+        },
+        "description" if v.len() > limits::MAX_DESCRIPTION => {
+            Err(format!("value may only be {} characters long", limits::MAX_DESCRIPTION))
+        }
+        "cores" | "sockets" | "vcpus" if v.parse::<u64>().is_ok_and(|n| n == 0) => {
+            Err("value must have a minimum value of 1".into())
+        }
+        "memory" => {
+            let current = v.parse::<proxctl_types::prop::Memory>().map(|m| m.current);
+            match current {
+                // LXC's memory is a bare integer; a qemu one parses the same way.
+                Ok(m) if m < limits::MIN_MEMORY_MIB => Err(format!(
+                    "invalid format - format error\ncurrent: value must have a minimum value of {}\n",
+                    limits::MIN_MEMORY_MIB
+                )),
+                Ok(m) if m > limits::MAX_MEMORY_MIB => Err(format!(
+                    "invalid format - format error\ncurrent: value must have a maximum value of {}\n",
+                    limits::MAX_MEMORY_MIB
+                )),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
     }
 }
 
