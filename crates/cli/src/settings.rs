@@ -134,7 +134,7 @@ fn secret_ref(spec: &str, label: &str) -> Result<SecretRef, UserError> {
     if let Some(var) = spec.strip_prefix("env:") {
         return std::env::var(var)
             .map(|v| SecretRef::Value(Secret::new(v)))
-            .map_err(|_| UserError(format!("secret_from = \"{spec}\" but {var} is not set")));
+            .map_err(|_| UserError(format!("{label}: {var} is not set (named by env:{var})")));
     }
     if let Some(path) = spec.strip_prefix("file:") {
         return Ok(SecretRef::File(PathBuf::from(path)));
@@ -142,7 +142,11 @@ fn secret_ref(spec: &str, label: &str) -> Result<SecretRef, UserError> {
     if spec == "prompt" {
         return Ok(SecretRef::Prompt(label.to_string()));
     }
-    Err(UserError(format!("secret_from must be env:NAME, file:PATH or prompt, not '{spec}'")))
+    // Never echo the value: someone may have typed the secret itself where its reference goes.
+    Err(UserError(format!(
+        "{label}: a secret is given by reference, env:NAME, file:PATH or prompt; what was given \
+         is none of these (not shown, in case it is the secret itself)"
+    )))
 }
 
 pub fn resolve(
@@ -176,7 +180,7 @@ pub fn resolve(
 
     let url = pick(g.url.clone(), env, &["PROXCTL_URL", "PVE_HOST"], some, profile.url.clone(), pn);
     match &url {
-        Some((u, s)) => show("url", u.clone(), s),
+        Some((u, s)) => show("url", proxctl_client::settings::redact_url(u), s),
         None => show("url", "-".into(), &Source::Default),
     }
 
@@ -208,6 +212,25 @@ pub fn resolve(
         profile.ca_file.clone(),
         pn,
     );
+    // An explicit pin and "insecure" contradict each other: the more specific source wins
+    // (flag over environment over profile); from equally specific sources it is an error.
+    let rank = |s: &Source| match s {
+        Source::Flag => 3,
+        Source::Env(_) => 2,
+        Source::Profile(_) => 1,
+        Source::Default => 0,
+    };
+    let insecure = match (&insecure, &fingerprint) {
+        (Some((_, si)), Some((_, sf))) if rank(si) == rank(sf) => {
+            return Err(UserError(format!(
+                "both insecure ({si}) and a pinned fingerprint ({sf}) are set; a pin verifies the \
+                 certificate, insecure skips it: drop one"
+            ))
+            .into());
+        }
+        (Some((_, si)), Some((_, sf))) if rank(sf) > rank(si) => None,
+        _ => insecure,
+    };
     let tls = if let Some((_, s)) = &insecure {
         show("tls", "insecure (no verification)".into(), s);
         TlsMode::Insecure

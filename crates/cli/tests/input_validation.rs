@@ -103,3 +103,69 @@ async fn apply_dry_run_shows_every_call_exits_zero_and_writes_nothing() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_message_echoes_a_secret_and_tls_settings_never_silently_weaken() {
+    let s = start_with(CLUSTER).await;
+    // A secret typed where its reference belongs is not printed back.
+    let r = proxctl(
+        &s,
+        &[
+            "vm",
+            "create",
+            "n2",
+            "--from-template",
+            "debian-12",
+            "--ci-password-from",
+            "CiPass-UNIQUE-7c1d",
+            "--yes",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("CiPass-UNIQUE-7c1d") && !r.stdout.contains("CiPass"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--ci-password-from") && !r.stderr.contains("secret_from"),
+        "{}",
+        r.stderr
+    );
+
+    // Credentials in the URL are refused, and config show never prints them.
+    let url = s.url.replacen("https://", "https://root:Url-Secret-99@", 1);
+    for args in [&["config", "show"][..], &["get", "vms"][..]] {
+        let r = proxctl(&s, args, &[("PROXCTL_URL", url.as_str())]).await;
+        assert!(
+            !r.stdout.contains("Url-Secret-99") && !r.stderr.contains("Url-Secret-99"),
+            "{args:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_URL", url.as_str())]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("takes no credentials in URLs"), "{}", r.stderr);
+
+    // http:// gets the reason, not a TLS error.
+    let plain = s.url.replacen("https://", "http://", 1);
+    let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_URL", plain.as_str())]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("HTTPS only"), "{}", r.stderr);
+
+    // An explicit --fingerprint wins over PROXCTL_INSECURE; the same rank is a contradiction.
+    let r = proxctl(
+        &s,
+        &["config", "show", "--fingerprint", &s.fingerprint],
+        &[("PROXCTL_INSECURE", "1")],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("pinned") && !r.stdout.contains("insecure"), "{}", r.stdout);
+    let r = proxctl(&s, &["get", "vms"], &[("PROXCTL_INSECURE", "1")]).await;
+    assert_eq!(r.code, 1, "PROXCTL_FINGERPRINT and PROXCTL_INSECURE, both env: {}", r.stderr);
+    assert!(r.stderr.contains("drop one"), "{}", r.stderr);
+}

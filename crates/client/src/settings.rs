@@ -116,6 +116,21 @@ fn is_truthy(v: &str) -> bool {
 /// `pve.example.com` → `https://pve.example.com:8006`; explicit URLs keep their scheme and port;
 /// a trailing `/` or `/api2/json` is dropped.
 pub fn normalize_url(input: &str) -> Result<String, ClientError> {
+    if has_userinfo(input) {
+        // Never echo it: the part before '@' may be a password.
+        return Err(ClientError::Config(format!(
+            "the PVE URL {} holds a user name or password before '@'; proxctl takes no \
+             credentials in URLs: set PROXCTL_TOKEN, or PROXCTL_USER and PROXCTL_PASSWORD_FILE",
+            redact_url(input)
+        )));
+    }
+    if input.trim().to_ascii_lowercase().starts_with("http://") {
+        return Err(ClientError::Config(format!(
+            "{} is plain http, but PVE serves its API over HTTPS only (port 8006); use {}",
+            input.trim(),
+            input.trim().replacen("http://", "https://", 1)
+        )));
+    }
     let s = input.trim().trim_end_matches('/');
     let s = s.strip_suffix("/api2/json").unwrap_or(s);
     let with_scheme = if s.contains("://") {
@@ -137,8 +152,44 @@ pub fn normalize_url(input: &str) -> Result<String, ClientError> {
     Ok(with_scheme)
 }
 
+/// Whether a URL's authority holds user-info (`user[:password]@`).
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.trim().split_once("://").map_or(url.trim(), |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
+}
+
+/// `url` with any user-info replaced by `***`, for messages and `config show`.
+pub fn redact_url(url: &str) -> String {
+    if !has_userinfo(url) {
+        return url.to_string();
+    }
+    let (scheme, rest) = url.trim().split_once("://").map_or(("", url.trim()), |(s, r)| (s, r));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let prefix = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+    format!("{prefix}***@{host}{path}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_in_urls_are_refused_without_echo_and_http_is_explained() {
+        let e =
+            super::normalize_url("https://root:Hunter2-X@pve.lan:8006").unwrap_err().to_string();
+        assert!(!e.contains("Hunter2") && !e.contains("root:"), "{e}");
+        assert!(e.contains("https://***@pve.lan:8006") && e.contains("PROXCTL_TOKEN"), "{e}");
+        assert!(super::normalize_url("root@pve.lan").is_err());
+        let e = super::normalize_url("http://pve.lan:8006").unwrap_err().to_string();
+        assert!(e.contains("HTTPS only") && e.contains("use https://pve.lan:8006"), "{e}");
+        assert_eq!(
+            super::redact_url("https://pve.lan/x@y"),
+            "https://pve.lan/x@y",
+            "@ in a path is fine"
+        );
+    }
+
     use super::*;
     use std::collections::HashMap;
 

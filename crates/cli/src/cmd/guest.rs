@@ -319,7 +319,12 @@ async fn create_from_template(
     req.password = a
         .ci_password_from
         .as_deref()
-        .map(|spec| crate::settings::load_secret(spec, &format!("cloud-init password of {name}")))
+        .map(|spec| {
+            crate::settings::load_secret(
+                spec,
+                &format!("--ci-password-from (cloud-init password of {name})"),
+            )
+        })
         .transpose()?;
     if r.dry_run {
         out!("{}", proxctl_engine::imperative::manifest(&req)?);
