@@ -156,12 +156,12 @@ async fn bulk_under_safe_mode_refuses_per_guest_and_force_lets_everything_throug
     let targets = bulk::targets(&h.client, &"web".parse::<Selector>().unwrap()).await.unwrap();
     let report = bulk::run(&h.client, &targets, &BulkAction::Start, 4, false).await;
     let failed: Vec<u32> =
-        report.iter().filter(|r| r.outcome == Outcome::Failed).map(|r| r.vmid).collect();
+        report.iter().filter(|r| r.outcome == Outcome::Refused).map(|r| r.vmid).collect();
     assert_eq!(failed, vec![101, 103], "103 has no state record in this store");
     assert!(
         report
             .iter()
-            .filter(|r| r.outcome == Outcome::Failed)
+            .filter(|r| r.outcome == Outcome::Refused)
             .all(|r| r.detail.contains("safe mode"))
     );
 

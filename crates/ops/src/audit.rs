@@ -136,6 +136,51 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The guests a request changes or interrupts: the one in its path for guest endpoints, and
+/// for a backup in `stop` or `suspend` mode every guest it names (or all, with `all=1`),
+/// since it stops or pauses them.
+async fn interrupted_guests(
+    client: &Client,
+    req: &ApiRequest,
+) -> Result<Vec<(GuestKind, NodeName, VmId)>, ClientError> {
+    if req.endpoint.changes_guest() {
+        let (Some(node), Some(vmid)) = (req.path_arg("node"), req.path_arg("vmid")) else {
+            return Ok(Vec::new());
+        };
+        let (Ok(node), Ok(vmid)) = (NodeName::new(node), vmid.parse::<VmId>()) else {
+            return Ok(Vec::new());
+        };
+        let lxc = req.endpoint.template().contains("/lxc");
+        return Ok(vec![(if lxc { GuestKind::Lxc } else { GuestKind::Qemu }, node, vmid)]);
+    }
+    let interrupts = req.endpoint == proxctl_client::Endpoint::Vzdump
+        && matches!(req.params.get("mode"), Some("stop" | "suspend"));
+    if !interrupts {
+        return Ok(Vec::new());
+    }
+    let all = req.params.get("all") == Some("1");
+    let named: Vec<&str> = req
+        .params
+        .get("vmid")
+        .map(|v| proxctl_types::wire::split_tags(v).collect())
+        .unwrap_or_default();
+    let guests = client
+        .cluster_resources(Some(proxctl_client::endpoints::cluster::ResourceType::Vm))
+        .await?;
+    Ok(guests
+        .into_iter()
+        .filter_map(|r| {
+            let kind = match r.res_type.as_str() {
+                "qemu" => GuestKind::Qemu,
+                "lxc" => GuestKind::Lxc,
+                _ => return None,
+            };
+            let vmid = r.vmid?;
+            (all || named.contains(&vmid.to_string().as_str())).then_some((kind, r.node?, vmid))
+        })
+        .collect())
+}
+
 fn refusal_error(e: &OpsError) -> ClientError {
     ClientError::Config(format!("safe mode cannot check the state store: {e}"))
 }
@@ -208,36 +253,31 @@ impl MutationHook for Auditor {
 impl Auditor {
     /// Safe mode: refuse (and record the refusal of) a change to a guest proxctl does not manage.
     async fn safe_mode(&self, client: &Client, req: &ApiRequest) -> Result<(), ClientError> {
-        if !self.ctx.safe_mode || !req.endpoint.changes_guest() {
+        if !self.ctx.safe_mode {
             return Ok(());
         }
-        let (Some(node), Some(vmid)) = (req.path_arg("node"), req.path_arg("vmid")) else {
-            return Ok(());
-        };
-        let (Ok(node), Ok(vmid)) = (NodeName::new(node), vmid.parse::<VmId>()) else {
-            return Ok(());
-        };
-        let kind =
-            if req.endpoint.template().contains("/lxc") { GuestKind::Lxc } else { GuestKind::Qemu };
-        if self.is_managed(client, kind, &node, vmid).await? {
-            return Ok(());
+        for (kind, node, vmid) in interrupted_guests(client, req).await? {
+            if self.is_managed(client, kind, &node, vmid).await? {
+                continue;
+            }
+            let target = format!("{}/{vmid}", if kind == GuestKind::Lxc { "lxc" } else { "qemu" });
+            if self.ctx.force {
+                tracing::warn!(%target, "safe mode: acting on an unmanaged guest because of --force");
+                continue;
+            }
+            let reason = format!(
+                "safe mode is on and {target} is not managed by proxctl (no '{}' tag, no \
+                 proxctl:resource line, no state record); pass --force to act on it anyway, or \
+                 mark it with `proxctl tag add {vmid} {}`",
+                proxctl_types::managed::MANAGED_TAG,
+                proxctl_types::managed::MANAGED_TAG,
+            );
+            self.record(target, action_of(req), params_of(req), format!("refused: {reason}"))
+                .await
+                .map_err(|e| refusal_error(&e))?;
+            return Err(ClientError::Refused { request: req.to_string(), reason });
         }
-        let target = target_of(req);
-        if self.ctx.force {
-            tracing::warn!(%target, "safe mode: acting on an unmanaged guest because of --force");
-            return Ok(());
-        }
-        let reason = format!(
-            "safe mode is on and {target} is not managed by proxctl (no '{}' tag, no \
-             proxctl:resource line, no state record); pass --force to act on it anyway, or mark \
-             it with `proxctl tag add {vmid} {}`",
-            proxctl_types::managed::MANAGED_TAG,
-            proxctl_types::managed::MANAGED_TAG,
-        );
-        self.record(target, action_of(req), params_of(req), format!("refused: {reason}"))
-            .await
-            .map_err(|e| refusal_error(&e))?;
-        Err(ClientError::Refused { request: req.to_string(), reason })
+        Ok(())
     }
 
     async fn after_call(&self, req: &ApiRequest, result: MutationResult<'_>) {

@@ -61,6 +61,8 @@ impl BulkAction {
 pub enum Outcome {
     Ok,
     Skipped,
+    /// Safe mode refused it before anything was sent: the user's to decide (`--force`).
+    Refused,
     Failed,
 }
 
@@ -81,6 +83,7 @@ impl Tabular for ItemReport {
         let r = match self.outcome {
             Outcome::Ok => "ok",
             Outcome::Skipped => "skipped",
+            Outcome::Refused => "refused",
             Outcome::Failed => "FAILED",
         };
         vec![
@@ -126,7 +129,10 @@ async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) ->
     match run_one(client, g, action).await {
         Ok(detail) => report(Outcome::Ok, detail),
         Err(e) => {
-            report(Outcome::Failed, e.to_string().lines().next().unwrap_or_default().to_string())
+            let refused =
+                matches!(e, OpsError::Client(proxctl_client::ClientError::Refused { .. }));
+            let outcome = if refused { Outcome::Refused } else { Outcome::Failed };
+            report(outcome, e.to_string().lines().next().unwrap_or_default().to_string())
         }
     }
 }

@@ -139,6 +139,8 @@ pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, U
     };
     let config = LxcConfig {
         hostname: Some(spec.hostname.clone()),
+        // proxctl's from its creating call, so safe mode lets proxctl start and change it.
+        tags: Some(vec![proxctl_types::managed::MANAGED_TAG.to_string()]),
         memory: Some(spec.memory_mib),
         cores: Some(spec.cores),
         unprivileged: Some(spec.unprivileged),
@@ -174,8 +176,11 @@ pub async fn clone(
     }
     crate::guest::expect_kind(src, proxctl_types::messages::GuestKind::Lxc)?;
     let newid = client.next_id(newid).await?;
+    let source = client.lxc_config(&src.node, src.vmid).await?;
+    let text = source.get("description").and_then(|d| d.as_str()).unwrap_or("");
     let req = proxctl_client::endpoints::lxc::LxcCloneRequest {
         hostname: Some(hostname.into()),
+        description: Some(proxctl_types::managed::owned_copy_description(text)),
         full,
         ..Default::default()
     };

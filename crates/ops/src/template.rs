@@ -345,6 +345,8 @@ pub async fn build(
     if !e.id.is_empty() {
         description.push(format!("proxctl:catalog={}", e.id));
     }
+    // proxctl's from the create call, so safe mode lets the build's own next steps through.
+    description.push(proxctl_types::managed::MANAGED_LINE.to_string());
     let mut cfg = QemuConfig {
         name: Some(format!("{}-{version}", spec.name)),
         description: Some(description.join("\n")),

@@ -212,7 +212,14 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
         scsihw: Some("virtio-scsi-single".into()),
         agent: Some(Agent::enabled()),
         vga: Some(Vga::of_type("serial0")),
-        tags: (!spec.tags.is_empty()).then(|| spec.tags.clone()),
+        // Marked as proxctl's from its creating call, so safe mode never refuses the next step.
+        tags: Some(
+            spec.tags
+                .iter()
+                .cloned()
+                .chain([proxctl_types::managed::MANAGED_TAG.to_string()])
+                .collect(),
+        ),
         ..QemuConfig::default()
     };
     cfg.serial.insert(0, Serial::Socket);
@@ -284,7 +291,17 @@ pub async fn clone(
     }
     crate::guest::expect_kind(src, GuestKind::Qemu)?;
     let newid = client.next_id(newid).await?;
-    let req = CloneRequest { name: Some(name.into()), full, target, ..CloneRequest::default() };
+    // The copy is proxctl's from its creating call (safe mode lets proxctl's next steps
+    // through), and does not inherit the source's resource marker.
+    let source = client.qemu_config(&src.node, src.vmid).await?;
+    let text = source.get("description").and_then(|d| d.as_str()).unwrap_or("");
+    let req = CloneRequest {
+        name: Some(name.into()),
+        description: Some(proxctl_types::managed::owned_copy_description(text)),
+        full,
+        target,
+        ..CloneRequest::default()
+    };
     let started = client.qemu_clone(&src.node, src.vmid, newid, &req).await?;
     Ok((newid, started))
 }

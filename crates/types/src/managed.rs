@@ -10,10 +10,31 @@ pub const MANAGED_TAG: &str = "proxctl";
 /// The description line naming the declared resource a guest belongs to.
 pub const RESOURCE_PREFIX: &str = "proxctl:resource=";
 
+/// The description line of a guest a command (not a manifest) created: proxctl made it, so
+/// safe mode lets proxctl change it, but no declared resource owns it.
+pub const MANAGED_LINE: &str = "proxctl:managed";
+
 /// Whether a guest's `tags` (PVE's `;`-separated string) and `description` mark it as managed.
 pub fn is_managed(tags: Option<&str>, description: Option<&str>) -> bool {
     tags.is_some_and(|t| split_tags(t).any(|t| t == MANAGED_TAG))
         || description.and_then(resource_of).is_some()
+        || description.is_some_and(|d| d.lines().any(|l| l.trim() == MANAGED_LINE))
+}
+
+/// The description for a copy (a clone) a command makes of a guest with `source`'s
+/// description: the source's text kept, its resource line dropped (the copy is not that
+/// resource: two carriers of one marker are a conflict), and [`MANAGED_LINE`] added, so the
+/// copy is proxctl's from its creating call.
+pub fn owned_copy_description(source: &str) -> String {
+    let mut lines: Vec<&str> = source
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !l.starts_with(RESOURCE_PREFIX) && l != MANAGED_LINE
+        })
+        .collect();
+    lines.push(MANAGED_LINE);
+    lines.join("\n")
 }
 
 /// The `kind/name` recorded in a description, if any.
@@ -40,6 +61,8 @@ pub fn seed_iso_of(ide2: Option<&str>, vmid: u32) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn only_proxctls_own_seed_for_that_vmid_counts() {
         let d = "local:iso/proxctl-100-iid-0123456789abcdef.iso,media=cdrom";
@@ -52,7 +75,15 @@ mod tests {
         assert_eq!(super::seed_iso_of(Some("local-lvm:vm-100-cloudinit,media=cdrom"), 100), None);
     }
 
-    use super::*;
+    #[test]
+    fn a_copy_is_managed_but_carries_no_resource() {
+        let d = owned_copy_description("web tier\nproxctl:resource=VirtualMachine/web-1");
+        assert_eq!(d, "web tier\nproxctl:managed");
+        assert!(is_managed(None, Some(&d)));
+        assert_eq!(resource_of(&d), None);
+        assert_eq!(owned_copy_description(&d), d, "idempotent");
+        assert!(!is_managed(Some("web"), Some("hand made")));
+    }
 
     #[test]
     fn the_tag_or_the_description_line_marks_a_guest() {

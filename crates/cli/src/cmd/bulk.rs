@@ -52,9 +52,20 @@ async fn execute(
     let report = bulk::run(client, &targets, &action, parallel, r.force).await;
     out!("{}", render(&report, r.output)?);
     let failed = report.iter().filter(|i| i.outcome == Outcome::Failed).count();
+    let refused = report.iter().filter(|i| i.outcome == Outcome::Refused).count();
     if failed > 0 {
         return Err(PartialFailure(format!(
-            "{failed} of {} guest(s) failed; see the report above",
+            "{} of {} guest(s) failed; see the report above",
+            failed + refused,
+            report.len()
+        ))
+        .into());
+    }
+    if refused > 0 {
+        // Nothing failed in PVE: safe mode said no, which is the user's to decide (exit 1).
+        return Err(UserError(format!(
+            "safe mode refused {refused} of {} guest(s) proxctl does not manage; pass --force to \
+             act on them anyway",
             report.len()
         ))
         .into());
