@@ -27,14 +27,16 @@ pub async fn handle(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Resp {
-    if !authorized(shared, headers) {
+    if !authorized(shared, method, headers) {
         return json_response(
             401,
             json!({"error": "the control API needs the admin token or a root ticket"}),
         );
     }
     let q: BTreeMap<String, String> = FormParams::decode(query).into_vec().into_iter().collect();
-    let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
+    // Durations are simulated milliseconds, at most ten years: a larger one is a mistake
+    // (or an overflow), not a wish to jump to the year 584 million.
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok()).filter(|v| *v <= MAX_MS);
     let resp = {
         let mut w = shared.world();
         match (method.as_str(), path.trim_end_matches('/')) {
@@ -45,7 +47,9 @@ pub async fn handle(
                     w.advance_to(t);
                     Ok(json!({"now": w.now}))
                 }
-                None => Err("advance needs ?ms=<simulated milliseconds>".to_string()),
+                None => Err(format!(
+                    "advance needs ?ms=<simulated milliseconds>, at most {MAX_MS} (ten years)"
+                )),
             },
             ("POST", "/_sim/step") => {
                 let advanced = step(&mut w);
@@ -62,10 +66,13 @@ pub async fn handle(
             }
             ("GET", "/_sim/faults") => Ok(serde_json::to_value(&w.faults).unwrap_or(Value::Null)),
             ("PUT", "/_sim/faults") => match serde_json::from_slice::<Faults>(body) {
-                Ok(f) => {
-                    w.faults = f;
-                    Ok(Value::Null)
-                }
+                Ok(f) => match f.validate() {
+                    Ok(()) => {
+                        w.faults = f;
+                        Ok(Value::Null)
+                    }
+                    Err(e) => Err(format!("faults not set: {e}")),
+                },
                 Err(e) => Err(format!("faults body is not valid: {e}")),
             },
             ("PUT", "/_sim/quorum") => {
@@ -111,7 +118,12 @@ pub async fn handle(
     }
 }
 
-fn authorized(shared: &Shared, headers: &http::HeaderMap) -> bool {
+/// Ten years of simulated milliseconds: the longest duration a control call takes.
+pub const MAX_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+
+/// The admin token, or a root ticket; with a ticket, a change also needs the CSRF token, as
+/// on the PVE routes (a cookie alone is what a cross-site request carries).
+fn authorized(shared: &Shared, method: &Method, headers: &http::HeaderMap) -> bool {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     if let Some(a) = h("authorization")
         && let Some(p) = shared.env.auth.verify_token_header(a)
@@ -119,10 +131,17 @@ fn authorized(shared: &Shared, headers: &http::HeaderMap) -> bool {
         return p.role == Role::Admin;
     }
     let now = shared.world().now_secs();
-    h("cookie")
+    let root = h("cookie")
         .and_then(cookie_ticket)
         .and_then(|t| shared.env.auth.verify_ticket(&t, now))
-        .is_some_and(|u| u == "root@pam")
+        .filter(|u| u == "root@pam");
+    match root {
+        Some(user) if *method == Method::GET => !user.is_empty(),
+        Some(user) => {
+            shared.env.auth.verify_csrf(h("csrfpreventiontoken").unwrap_or(""), &user, now)
+        }
+        None => false,
+    }
 }
 
 pub fn state_summary(w: &World) -> Value {

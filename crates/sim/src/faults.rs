@@ -59,6 +59,31 @@ pub struct Faults {
     pub task_failure_message: Option<String>,
 }
 
+impl Faults {
+    /// Refuse rules that cannot mean anything: rates outside 0..=1, statuses that are not HTTP
+    /// errors. (A silently clamped `error_rate: 5` hides a typo in a test.)
+    pub fn validate(&self) -> Result<(), String> {
+        let rate = |what: &str, r: f64| {
+            if r.is_finite() && (0.0..=1.0).contains(&r) {
+                Ok(())
+            } else {
+                Err(format!("{what} must be a probability between 0 and 1, not {r}"))
+            }
+        };
+        for (i, r) in self.rules.iter().enumerate() {
+            rate(&format!("rules[{i}].error_rate"), r.error_rate)?;
+            rate(&format!("rules[{i}].reset_rate"), r.reset_rate)?;
+            if !(400..=599).contains(&r.status) {
+                return Err(format!(
+                    "rules[{i}].status must be an HTTP error status (400-599), not {}",
+                    r.status
+                ));
+            }
+        }
+        rate("task_failure_rate", self.task_failure_rate)
+    }
+}
+
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {

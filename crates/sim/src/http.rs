@@ -27,6 +27,14 @@ use crate::state::World;
 /// Non-upload bodies are capped at 512 KiB (PVE >= 8.4).
 const MAX_BODY: usize = 512 * 1024;
 
+/// PVE streams uploads to disk without a limit; the simulator keeps them in memory, so it caps
+/// them (far above any test image) rather than let one request take the machine's memory.
+const MAX_UPLOAD: usize = 8 * 1024 * 1024 * 1024;
+
+/// How long a connection may take to finish its TLS handshake, and to send a request's
+/// headers, before it is dropped (half-open connections must not pile up).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything the request handlers share.
 pub struct Shared {
     pub world: Mutex<World>,
@@ -68,6 +76,7 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     shared: Arc<Shared>,
     shutdown: Arc<Notify>,
+    io_timeout: Duration,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
@@ -79,7 +88,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
+            let Ok(Ok(tls)) = tokio::time::timeout(io_timeout, acceptor.accept(tcp)).await else {
                 return;
             };
             let io = hyper_util::rt::TokioIo::new(tls);
@@ -89,6 +98,8 @@ pub async fn serve(
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(io_timeout)
                 .serve_connection(io, svc)
                 .await;
         });
@@ -125,7 +136,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     }
     let decoded = percent_encoding::percent_decode_str(&uri_path).decode_utf8_lossy().into_owned();
     if decoded.starts_with("/_sim/") || decoded == "/_sim" {
-        let body = read_body(req, usize::MAX).await.unwrap_or_default();
+        let Some(body) = read_body(req, MAX_BODY).await else {
+            return Ok(plain(501, "for data too large"));
+        };
         return Ok(
             crate::control::handle(&shared, &method, &decoded, &query, &headers, &body).await
         );
@@ -159,18 +172,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     if !is_upload && content_len > MAX_BODY {
         return Ok(plain(501, "for data too large"));
     }
-    let body = match read_body(req, if is_upload { usize::MAX } else { MAX_BODY }).await {
-        Some(b) => b,
-        None => return Ok(plain(501, "for data too large")),
-    };
-
-    // Authentication comes before routing: an unknown path still gets 401.
+    // Authentication comes before the body is read (a stranger's upload is never taken in)
+    // and before routing (an unknown path still gets 401).
     let who = match authenticate(&shared, &method, &api_path, &headers, is_upload) {
         Ok(w) => w,
         Err(e) => {
             delay_auth_failure(&shared).await;
             return Ok(error_response(&e));
         }
+    };
+    let body = match read_body(req, if is_upload { MAX_UPLOAD } else { MAX_BODY }).await {
+        Some(b) => b,
+        None => return Ok(plain(501, "for data too large")),
     };
 
     // Parameters: body first, then the query string, whose values win.
@@ -451,12 +464,11 @@ fn scalar(v: Value) -> String {
     }
 }
 
+/// The body, or `None` once it passes `limit`: reading stops there, so a body that lies about
+/// (or leaves out) its length cannot fill memory.
 async fn read_body(req: Request<Incoming>, limit: usize) -> Option<Vec<u8>> {
-    let collected = req.into_body().collect().await.ok()?.to_bytes();
-    if collected.len() > limit {
-        return None;
-    }
-    Some(collected.to_vec())
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    Some(limited.collect().await.ok()?.to_bytes().to_vec())
 }
 
 fn base_headers(resp: &mut Resp) {

@@ -88,6 +88,9 @@ pub struct SimConfig {
     pub faults: Option<Faults>,
     /// Model the ~10 s RRD lag of `/cluster/resources`.
     pub resources_lag: bool,
+    /// Drop connections that take longer than this for the TLS handshake or a request's
+    /// headers (real time).
+    pub io_timeout: std::time::Duration,
 }
 
 impl Default for SimConfig {
@@ -107,6 +110,7 @@ impl Default for SimConfig {
             scenario: None,
             faults: None,
             resources_lag: false,
+            io_timeout: http::IO_TIMEOUT,
         }
     }
 }
@@ -168,6 +172,7 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         }
     };
     if let Some(f) = &config.faults {
+        f.validate().map_err(|e| SimError::Config(format!("fault rules: {e}")))?;
         world.faults = f.clone();
     }
     world.resources_lag = config.resources_lag;
@@ -217,7 +222,13 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         waiting: std::sync::atomic::AtomicUsize::new(0),
     });
     let shutdown = Arc::new(Notify::new());
-    tokio::spawn(http::serve(listener, tls_cfg, shared.clone(), shutdown.clone()));
+    tokio::spawn(http::serve(
+        listener,
+        tls_cfg,
+        shared.clone(),
+        shutdown.clone(),
+        config.io_timeout,
+    ));
     let host =
         if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
     Ok(SimHandle {

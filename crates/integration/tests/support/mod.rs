@@ -91,10 +91,9 @@ impl Harness {
     }
 }
 
-/// Send one raw HTTP/1.1 request over TLS (trusting the simulator's CA) and return the whole
-/// answer: for requests the project's client would never send.
-pub async fn raw_https(h: &Harness, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// A TLS connection to the simulator (trusting its CA), for requests the project's client
+/// would never send.
+pub async fn tls_stream(h: &Harness) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     let der = rustls_pemfile::certs(&mut h.sim.ca_pem.as_bytes()).next().unwrap().unwrap().to_vec();
     roots.add(rustls::pki_types::CertificateDer::from(der)).unwrap();
@@ -108,7 +107,13 @@ pub async fn raw_https(h: &Harness, request: &str) -> String {
     let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let tcp = tokio::net::TcpStream::connect(h.sim.addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = conn.connect(name, tcp).await.unwrap();
+    conn.connect(name, tcp).await.unwrap()
+}
+
+/// Send one raw HTTP/1.1 request over TLS and return the whole answer.
+pub async fn raw_https(h: &Harness, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = tls_stream(h).await;
     tls.write_all(request.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out).await;
