@@ -1,6 +1,7 @@
 //! `kill -9` of an apply at many points (clones, configs, starts), each followed by a second
 //! apply: the second never fails, never starts a VM twice, leaves no duplicate and no orphan
-//! disk, and the killed apply's history row ends as `interrupted`.
+//! disk, and the killed apply's history row ends as `interrupted`. And an apply waits for a live
+//! holder's locks (then refuses, saying whose), but takes over a dead one's at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -115,4 +116,56 @@ async fn kill_9_at_any_point_then_apply_again_never_fails_or_starts_a_vm_twice()
         assert!(statuses.iter().all(Option::is_some), "every apply ended: {statuses:?}\n{context}");
         assert_eq!(statuses[0].as_deref(), Some("interrupted"), "{context}");
     }
+}
+
+/// Another live apply's locks make apply wait and then refuse, saying whose they are; a dead
+/// holder's locks (a process of this machine that is gone) are taken over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_waits_for_a_live_holder_and_takes_over_a_dead_one() {
+    let s = support::start_with(CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let m = dir.path().join("web.yaml");
+    std::fs::write(
+        &m,
+        "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: web-1}\nspec: {template: debian-12}\n",
+    )
+    .unwrap();
+    let (mp, dbp) = (m.to_str().unwrap(), db.to_str().unwrap());
+    let env = [("PROXCTL_STATE", dbp)];
+    let r = proxctl(&s, &["plan", "-f", mp], &env).await; // creates and migrates the store
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let hold = |holder: &str| {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let now = jiff::Timestamp::now().as_microsecond();
+        c.execute("DELETE FROM locks", []).unwrap();
+        c.execute(
+            "INSERT INTO locks (name, holder, purpose, acquired_at, expires_at) VALUES (?1, ?2, 'apply by bob', ?3, ?4)",
+            rusqlite::params!["VirtualMachine/web-1", holder, now, now + 3_600_000_000],
+        )
+        .unwrap();
+    };
+
+    // A holder on another machine is alive until its lease expires.
+    hold("elsewhere:4242:1:ab#1");
+    let r = proxctl(&s, &["apply", "-f", mp, "--yes", "--lock-timeout", "0"], &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("VirtualMachine/web-1 is being changed by another apply by bob")
+            && r.stderr.contains("elsewhere:4242")
+            && r.stderr.contains("--lock-timeout"),
+        "{}",
+        r.stderr
+    );
+    let r = proxctl(&s, &["apply", "-f", mp, "--yes", "--lock-timeout", "1s"], &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("waiting for another apply by bob"), "says it waits: {}", r.stderr);
+    assert_eq!(s.with_world(|w| w.guests.len()), 1, "nothing was created");
+
+    // A holder that was a process of this machine and is gone: taken over at once.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    hold(&format!("{}:4294967294:1:ab#1", host.trim()));
+    let r = proxctl(&s, &["apply", "-f", mp, "--yes", "--lock-timeout", "0"], &env).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(s.with_world(|w| w.guests.len()), 2);
 }
