@@ -37,7 +37,11 @@ fn invalid(msg: impl Into<String>) -> OpsError {
 }
 
 /// Validate against PVE's rules and the node, then create; returns the VMID and the task.
-pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, Upid), OpsError> {
+pub async fn create(
+    client: &Client,
+    state: Option<&crate::state::StateHandle>,
+    spec: &CtSpec,
+) -> Result<(NodeName, VmId, Upid), OpsError> {
     if !ids::is_dns_name(&spec.hostname) {
         return Err(invalid(format!(
             "'{}' is not a valid hostname: use letters, digits and '-'",
@@ -129,7 +133,9 @@ pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, U
     }
     let bridge = spec.bridge.clone().unwrap_or_else(|| "vmbr0".into());
     crate::vm::require_bridges(client, &node, &[bridge.as_str()]).await?;
-    let vmid = client.next_id(spec.vmid).await?;
+    if let Some(v) = spec.vmid {
+        client.next_id(Some(v)).await?; // a given VMID must be free: say so before creating
+    }
     let net = LxcNet {
         name: "eth0".into(),
         bridge: Some(bridge),
@@ -157,13 +163,19 @@ pub async fn create(client: &Client, spec: &CtSpec) -> Result<(NodeName, VmId, U
         start: spec.start,
         pool: None,
     };
-    let upid = client.lxc_create(&node, vmid, &req).await?;
+    let (node_ref, req) = (&node, &req);
+    let (vmid, upid) =
+        crate::vmid::with_new_vmid(client, state, spec.vmid, &spec.hostname, |v| async move {
+            Ok(client.lxc_create(node_ref, v, req).await?)
+        })
+        .await?;
     Ok((node, vmid, upid))
 }
 
 /// Clone container `src` as `hostname`; the new VMID comes from `/cluster/nextid`.
 pub async fn clone(
     client: &Client,
+    state: Option<&crate::state::StateHandle>,
     src: &crate::GuestRef,
     hostname: &str,
     newid: Option<VmId>,
@@ -175,7 +187,9 @@ pub async fn clone(
         )));
     }
     crate::guest::expect_kind(src, proxctl_types::messages::GuestKind::Lxc)?;
-    let newid = client.next_id(newid).await?;
+    if let Some(v) = newid {
+        client.next_id(Some(v)).await?;
+    }
     let source = client.lxc_config(&src.node, src.vmid).await?;
     let text = source.get("description").and_then(|d| d.as_str()).unwrap_or("");
     let req = proxctl_client::endpoints::lxc::LxcCloneRequest {
@@ -184,8 +198,11 @@ pub async fn clone(
         full,
         ..Default::default()
     };
-    let upid = client.lxc_clone(&src.node, src.vmid, newid, &req).await?;
-    Ok((newid, upid))
+    let req = &req;
+    crate::vmid::with_new_vmid(client, state, newid, hostname, |v| async move {
+        Ok(client.lxc_clone(&src.node, src.vmid, v, req).await?)
+    })
+    .await
 }
 
 /// Grow `rootfs` or an `mpN`; shrinking is refused before PVE refuses it.

@@ -22,6 +22,7 @@ pub mod tags;
 pub mod template;
 pub mod views;
 pub mod vm;
+pub mod vmid;
 
 pub use error::OpsError;
 pub use guest::{GuestRef, resolve_guest};

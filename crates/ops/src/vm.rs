@@ -67,7 +67,11 @@ pub struct CreateSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatePlan {
     pub node: NodeName,
+    /// The VMID given, or the first candidate; [`create`] may move past a candidate someone
+    /// else takes first, and sets the one used here.
     pub vmid: VmId,
+    /// Whether the user gave the VMID (then it is never changed).
+    pub vmid_given: bool,
     pub config: QemuConfig,
     pub start: bool,
     pub warnings: Vec<String>,
@@ -251,12 +255,33 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
     ipc.ip6 = Some(spec.ip6.map_or(Ipv6Setting::Auto, Ipv6Setting::Static));
     ipc.gw6 = spec.gateway6;
     cfg.ipconfig.insert(0, ipc);
-    Ok(CreatePlan { node, vmid, config: cfg, start: spec.start, warnings })
+    Ok(CreatePlan {
+        node,
+        vmid,
+        vmid_given: spec.vmid.is_some(),
+        config: cfg,
+        start: spec.start,
+        warnings,
+    })
 }
 
-/// Send a validated create.
-pub async fn create(client: &Client, plan: &CreatePlan) -> Result<Started, OpsError> {
-    Ok(client.qemu_create(&plan.node, plan.vmid, &plan.config, &CreateOptions::default()).await?)
+/// Send a validated create. Without a VMID from the user, the VMID is chosen race-free
+/// ([`crate::vmid`]) and `plan.vmid` set to the one used.
+pub async fn create(
+    client: &Client,
+    state: Option<&crate::state::StateHandle>,
+    plan: &mut CreatePlan,
+) -> Result<Started, OpsError> {
+    let given = plan.vmid_given.then_some(plan.vmid);
+    let label = plan.config.name.clone().unwrap_or_else(|| "vm".into());
+    let (node, config) = (&plan.node, &plan.config);
+    let (vmid, started) =
+        crate::vmid::with_new_vmid(client, state, given, &label, |v| async move {
+            Ok(client.qemu_create(node, v, config, &CreateOptions::default()).await?)
+        })
+        .await?;
+    plan.vmid = vmid;
+    Ok(started)
 }
 
 /// After an import, grow the boot disk to the requested size (an image is usually smaller).
@@ -278,6 +303,7 @@ pub async fn grow_boot_disk(
 /// Clone `src` (usually a template) as `name`; the new VMID comes from `/cluster/nextid`.
 pub async fn clone(
     client: &Client,
+    state: Option<&crate::state::StateHandle>,
     src: &GuestRef,
     name: &str,
     newid: Option<VmId>,
@@ -290,7 +316,9 @@ pub async fn clone(
         )));
     }
     crate::guest::expect_kind(src, GuestKind::Qemu)?;
-    let newid = client.next_id(newid).await?;
+    if let Some(v) = newid {
+        client.next_id(Some(v)).await?; // a given VMID must be free: say so before cloning
+    }
     // The copy is proxctl's from its creating call (safe mode lets proxctl's next steps
     // through), and does not inherit the source's resource marker.
     let source = client.qemu_config(&src.node, src.vmid).await?;
@@ -302,8 +330,11 @@ pub async fn clone(
         target,
         ..CloneRequest::default()
     };
-    let started = client.qemu_clone(&src.node, src.vmid, newid, &req).await?;
-    Ok((newid, started))
+    let req = &req;
+    crate::vmid::with_new_vmid(client, state, newid, name, |v| async move {
+        Ok(client.qemu_clone(&src.node, src.vmid, v, req).await?)
+    })
+    .await
 }
 
 /// Change config keys, guarded by the digest read just before, so a concurrent edit is not lost.

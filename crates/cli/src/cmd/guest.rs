@@ -40,7 +40,8 @@ pub async fn run_vm(r: &Resolved, client: &Client, c: VmCommand) -> anyhow::Resu
             } else {
                 None
             };
-            let (newid, started) = vm::clone(client, &src, &name, vmid, mode, node).await?;
+            let (newid, started) =
+                vm::clone(client, Some(&r.state), &src, &name, vmid, mode, node).await?;
             match started {
                 Started::Task(u) => {
                     wait(r, client, &u, &format!("clone {} as {name} ({newid})", src.label())).await
@@ -115,13 +116,20 @@ pub async fn run_ct(r: &Resolved, client: &Client, c: CtCommand) -> anyhow::Resu
                 unprivileged: !a.privileged,
                 start: a.start,
             };
-            let (node, vmid, upid) = proxctl_ops::ct::create(client, &spec).await?;
+            let (node, vmid, upid) = proxctl_ops::ct::create(client, Some(&r.state), &spec).await?;
             wait(r, client, &upid, &format!("create {} ({vmid} on {node})", a.hostname)).await
         }
         CtCommand::Clone { source, hostname, vmid, full } => {
             let src = guest::resolve_guest(client, &source).await?;
-            let (newid, upid) =
-                proxctl_ops::ct::clone(client, &src, &hostname, vmid, full.then_some(true)).await?;
+            let (newid, upid) = proxctl_ops::ct::clone(
+                client,
+                Some(&r.state),
+                &src,
+                &hostname,
+                vmid,
+                full.then_some(true),
+            )
+            .await?;
             wait(r, client, &upid, &format!("clone {} as {hostname} ({newid})", src.label())).await
         }
         CtCommand::Resize { target, disk, size } => {
@@ -378,12 +386,13 @@ async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Res
         tags: a.tags,
         start: a.start,
     };
-    let plan = vm::plan_create(client, &spec).await?;
+    let mut plan = vm::plan_create(client, &spec).await?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
+    let started = vm::create(client, Some(&r.state), &mut plan).await?;
     let label = format!("create {} ({} on {})", spec.name, plan.vmid, plan.node);
-    match vm::create(client, &plan).await? {
+    match started {
         Started::Task(u) => wait(r, client, &u, &label).await?,
         Started::AlreadyDone => outln!("{label}: already exists as asked"),
     }

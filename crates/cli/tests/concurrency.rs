@@ -1,7 +1,9 @@
-//! `kill -9` of an apply at many points (clones, configs, starts), each followed by a second
-//! apply: the second never fails, never starts a VM twice, leaves no duplicate and no orphan
-//! disk, and the killed apply's history row ends as `interrupted`. And an apply waits for a live
-//! holder's locks (then refuses, saying whose), but takes over a dead one's at once.
+//! The binary when several things run at once or die midway. `kill -9` of an apply at many
+//! points (clones, configs, starts), each followed by a second apply: the second never fails,
+//! never starts a VM twice, leaves no duplicate and no orphan disk, and the killed apply's
+//! history row ends as `interrupted`. An apply waits for a live holder's locks (then refuses,
+//! saying whose) but takes over a dead one's at once. Sixteen `vm clone` runs at once without
+//! `--vmid` all succeed with distinct VMIDs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -168,4 +170,38 @@ async fn apply_waits_for_a_live_holder_and_takes_over_a_dead_one() {
     let r = proxctl(&s, &["apply", "-f", mp, "--yes", "--lock-timeout", "0"], &env).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(s.with_world(|w| w.guests.len()), 2);
+}
+
+/// Sixteen `vm clone` runs at once without `--vmid` (a common `xargs -P` loop): all succeed,
+/// each with its own VMID, because each leases its candidate and moves on when another
+/// run or tool took it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_concurrent_clones_without_vmid_all_succeed_with_distinct_vmids() {
+    let s = support::start_with(CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let env = [("PROXCTL_STATE", db.to_str().unwrap())];
+    let mut children = Vec::new();
+    for i in 0..16 {
+        let name = format!("par-{i}");
+        let mut cmd = command(&s, dir.path(), &["vm", "clone", "debian-12", "--name", &name], &env);
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        children.push((name, cmd.spawn().unwrap()));
+    }
+    let outputs = tokio::task::spawn_blocking(move || {
+        children.into_iter().map(|(n, c)| (n, c.wait_with_output().unwrap())).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for (name, o) in &outputs {
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let ids: BTreeSet<u32> = s.with_world(|w| {
+        w.guests
+            .iter()
+            .filter(|(_, g)| g.conf.get("name").is_some_and(|n| n.starts_with("par-")))
+            .map(|(id, _)| *id)
+            .collect()
+    });
+    assert_eq!(ids.len(), 16, "{ids:?}");
 }
