@@ -60,7 +60,6 @@ pub async fn observe(
     known_vmids: &BTreeSet<u32>,
 ) -> Result<Observed, proxctl_client::ClientError> {
     let resources = client.cluster_resources(None).await?;
-    let next_vmid = client.next_id(None).await?.get();
     let names: BTreeSet<(&str, &str)> = declared
         .iter()
         .filter_map(|d| match &d.body {
@@ -146,5 +145,31 @@ pub async fn observe(
     for (i, cfg) in configs {
         guests[i].config = Some(cfg);
     }
+    // The next free VMID matters only when something will be created: a plan over guests
+    // that all exist costs /cluster/resources and their configs, nothing more.
+    let next_vmid = if may_create(declared, &guests, known_vmids) {
+        client.next_id(None).await?.get()
+    } else {
+        0
+    };
     Ok(Observed { guests, nodes, next_vmid })
+}
+
+/// Whether planning `declared` may create a guest: a template build, or a VM or container no
+/// observed guest already is (by its marker, or by a recorded VMID with the same name).
+fn may_create(declared: &[Declared], guests: &[ObservedGuest], known: &BTreeSet<u32>) -> bool {
+    declared.iter().any(|d| {
+        let kind = match &d.body {
+            Body::VirtualMachine { .. } => "qemu",
+            Body::Container { .. } => "lxc",
+            Body::Template { .. } => return true,
+            Body::IpPool { .. } => return false,
+        };
+        let key = d.key();
+        !guests.iter().any(|g| {
+            g.text("description").and_then(proxctl_types::managed::resource_of)
+                == Some(key.as_str())
+                || (known.contains(&g.vmid) && g.kind == kind && g.name == d.name())
+        })
+    })
 }

@@ -189,3 +189,28 @@ async fn thirty_vms_converge_within_six_rounds_when_every_route_fails_a_fifth_of
     assert!(orphans.is_empty(), "orphan volumes: {orphans:?}");
     eprintln!("converged in {rounds} round(s): {outcomes:?}");
 }
+
+/// A plan over guests that all exist costs one /cluster/resources and the configs that matter
+/// (N + 2 requests for N VMs cloned from one template): no /cluster/nextid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planning_existing_guests_costs_resources_and_configs_only() {
+    let (h, _dir, store) = setup().await;
+    let d = manifest::parse(Path::new("fleet.yaml"), &fleet(20)).unwrap();
+    let (_, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &d, false, &opts(8)).await.unwrap();
+    assert_eq!(report.failed(), 0);
+    h.sim.with_world(|w| w.counters.clear());
+    let plan = make_plan(&h.client, store.as_ref(), &d, false).await.unwrap();
+    assert!(!plan.has_changes());
+    let counters = h.sim.counters();
+    let total: u64 = counters.values().sum();
+    assert!(!counters.contains_key("GET /cluster/nextid"), "{counters:?}");
+    assert_eq!(counters.get("GET /cluster/resources"), Some(&1), "{counters:?}");
+    // One listing, the 20 VMs' configs, and the template they clone (its disks size them).
+    assert_eq!(total, 1 + 20 + 1, "{counters:?}");
+    // A new resource does need the next free VMID.
+    h.sim.with_world(|w| w.counters.clear());
+    let more = manifest::parse(Path::new("fleet.yaml"), &fleet(21)).unwrap();
+    make_plan(&h.client, store.as_ref(), &more, false).await.unwrap();
+    assert_eq!(h.sim.counters().get("GET /cluster/nextid"), Some(&1));
+}
