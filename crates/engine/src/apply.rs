@@ -1,8 +1,9 @@
 //! The executor: carries out a plan's steps, resource by resource, a bounded number at a time.
-//! It decides nothing the plan did not decide. It is lock-aware (clones of one source, and
-//! allocations on one storage, run a few at a time; lock timeouts and locked guests are retried
-//! with backoff), journals every mutating call before making it, leases new VMIDs in the state
-//! store first, and records the outcome of the whole apply.
+//! It decides nothing the plan did not decide. It is limited only by what PVE serialises:
+//! clones of a template run together (PVE locks a template shared), allocations on one storage
+//! adapt to PVE's pushback ([`crate::limiter`]), lock timeouts and locked guests are retried
+//! with backoff, and `--parallel` is the overall cap. It journals every mutating call before
+//! making it, leases new VMIDs in the state store first, and records the outcome of the apply.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,10 +66,6 @@ pub struct ApplyOptions {
     pub lock_attempts: u32,
     /// First backoff after a lock; doubles each time.
     pub lock_backoff: Duration,
-    /// Clones of one source running at once.
-    pub clones_per_source: usize,
-    /// Allocating steps (creates, full clones, seed uploads) per storage at once.
-    pub allocs_per_storage: usize,
     /// The local image cache, for template builds that upload.
     pub image_cache: std::path::PathBuf,
     pub progress: Option<Progress>,
@@ -93,8 +90,6 @@ impl ApplyOptions {
             locks: crate::locks::LockOptions::default(),
             lock_attempts: 6,
             lock_backoff: Duration::from_millis(500),
-            clones_per_source: 4,
-            allocs_per_storage: 4,
             image_cache: proxctl_images::cache::Cache::default_root(&|k| std::env::var(k).ok())
                 .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
             progress: None,
@@ -140,8 +135,8 @@ impl ApplyReport {
     }
 }
 
-type SourceLocks = BTreeMap<u32, Arc<tokio::sync::Semaphore>>;
-type StorageLocks = BTreeMap<String, Arc<tokio::sync::Semaphore>>;
+/// One adaptive limit per storage that steps allocate on (see [`crate::limiter`]).
+type StorageLimits = BTreeMap<String, crate::limiter::Aimd>;
 
 /// The storage a step allocates volumes on, when the plan says: creates and seeds queue per
 /// storage, because each allocation takes that storage's lock.
@@ -213,26 +208,16 @@ pub async fn apply(
         }
         leased.push(id);
     }
-    let sources: SourceLocks = plan
-        .changes
-        .iter()
-        .flat_map(|c| &c.steps)
-        .filter_map(|s| match s {
-            Step::Clone { source, .. } => Some((
-                *source,
-                Arc::new(tokio::sync::Semaphore::new(opts.clones_per_source.max(1))),
-            )),
-            _ => None,
-        })
-        .collect();
-    let storages: StorageLocks = plan
+    // Clones of a template take its lock shared, so they need no queue of their own; what PVE
+    // serialises is each storage's allocations, and that limit adapts to PVE's answers.
+    let storages: StorageLimits = plan
         .changes
         .iter()
         .flat_map(|c| &c.steps)
         .filter_map(alloc_storage)
-        .map(|s| (s, Arc::new(tokio::sync::Semaphore::new(opts.allocs_per_storage.max(1)))))
+        .map(|s| (s, crate::limiter::Aimd::new(opts.parallel)))
         .collect();
-    let queues = Queues { sources: &sources, storages: &storages };
+    let queues = Queues { storages: &storages };
     // Two levels: template builds first, then everything else (which may clone them). A
     // failed build fails the resources that clone it, not the others.
     let work = |builds: bool| {
@@ -287,10 +272,9 @@ pub async fn apply(
     Ok(ApplyReport { apply, results })
 }
 
-/// The queues steps wait in: per clone source and per storage.
+/// The limits steps wait under: per storage they allocate on.
 struct Queues<'a> {
-    sources: &'a SourceLocks,
-    storages: &'a StorageLocks,
+    storages: &'a StorageLimits,
 }
 
 async fn run_change(
@@ -450,18 +434,9 @@ async fn run_step(
     {
         p(&c.key, &describe(step));
     }
-    // A bounded number of clones per source: each holds the source's config lock (shared for
-    // a template, exclusive otherwise) and allocates on the same storage, so an unbounded
-    // burst only turns into lock timeouts.
-    let _source = match step {
-        Step::Clone { source, .. } => match queues.sources.get(source) {
-            Some(m) => m.acquire().await.ok(),
-            None => None,
-        },
-        _ => None,
-    };
-    let _storage = match alloc_storage(step).and_then(|s| queues.storages.get(&s)) {
-        Some(m) => m.acquire().await.ok(),
+    let limit = alloc_storage(step).and_then(|s| queues.storages.get(&s));
+    let _slot = match limit {
+        Some(l) => Some(l.acquire().await),
         None => None,
     };
     let mut attempt = 0;
@@ -472,6 +447,11 @@ async fn run_step(
                 if attempt + 1 < opts.lock_attempts
                     && (is_lock(&e) || safe_to_resend(client, step, &e).await) =>
             {
+                if is_lock(&e)
+                    && let Some(l) = limit
+                {
+                    l.pushback();
+                }
                 attempt += 1;
                 tracing::info!(resource = %key, step = step_name(step), attempt, "lock busy; retrying");
                 tokio::time::sleep(backoff).await;
@@ -480,6 +460,9 @@ async fn run_step(
             other => break other,
         }
     };
+    if let (Some(l), Ok(())) = (limit, &result) {
+        l.success();
+    }
     if let Some(id) = journal {
         let state = match &result {
             Ok(()) => JournalState::Done,
