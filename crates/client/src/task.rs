@@ -1,6 +1,11 @@
-//! Waiting for PVE tasks: poll status with a growing interval, stream new log lines as progress,
-//! honour a timeout, and turn a failed task into an error carrying the tail of its log.
+//! Waiting for PVE tasks: notice the end with a growing interval, stream new log lines as
+//! progress, honour a timeout, and turn a failed task into an error carrying the tail of its log.
+//! Many waits on one node share one request per round: the node's list of running tasks
+//! (`/nodes/{node}/tasks?source=active`), fetched at most every [`ROUND`] and reused by every
+//! waiter; a task's status (and log) is read only once it has left that list.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proxctl_types::api::{TaskOutcome, TaskStatus};
@@ -41,7 +46,57 @@ impl std::fmt::Debug for WaitOptions<'_> {
     }
 }
 
+/// The shortest time between two listings of one node's running tasks.
+pub const ROUND: Duration = Duration::from_millis(100);
+
+/// The first and the longest pause between two looks at a waited task. Short, because a look
+/// usually costs nothing (another waiter's listing is reused); capped, so a long task costs a
+/// listing a second.
+const FIRST_LOOK: Duration = Duration::from_millis(100);
+const LONGEST_LOOK: Duration = Duration::from_secs(1);
+
+/// The running-task listings, per node.
+#[derive(Debug, Default)]
+pub(crate) struct Watches {
+    nodes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Listing>>>>,
+}
+
+#[derive(Debug, Default)]
+struct Listing {
+    fetched: Option<Instant>,
+    running: Arc<BTreeSet<String>>,
+}
+
+impl Watches {
+    fn node(&self, node: &NodeName) -> Arc<tokio::sync::Mutex<Listing>> {
+        let mut m = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(m.entry(node.to_string()).or_default())
+    }
+}
+
 impl Client {
+    /// The UPIDs running on `node`, from a listing at most [`ROUND`] old. Concurrent callers
+    /// wait for one fetch and share it.
+    async fn running_on(&self, node: &NodeName) -> Result<Arc<BTreeSet<String>>, ClientError> {
+        let slot = self.watches().node(node);
+        let mut l = slot.lock().await;
+        if l.fetched.is_some_and(|t| t.elapsed() < ROUND) {
+            return Ok(Arc::clone(&l.running));
+        }
+        let filter = crate::endpoints::tasks::TaskFilter {
+            source: Some("active".into()),
+            // PVE lists 50 by default; a task missing from a short list only costs a status read.
+            limit: Some(10_000),
+            ..Default::default()
+        };
+        let list = self.task_list(node, &filter).await?;
+        l.running = Arc::new(
+            list.iter().filter(|t| t.endtime.is_none()).map(|t| t.upid.to_string()).collect(),
+        );
+        l.fetched = Some(Instant::now());
+        Ok(Arc::clone(&l.running))
+    }
+
     /// Wait until the task stops. `OK` and `WARNINGS: n` are success; anything else is
     /// `ClientError::TaskFailed` with the last lines of the log.
     pub async fn wait_task(
@@ -51,9 +106,34 @@ impl Client {
     ) -> Result<TaskDone, ClientError> {
         let start = Instant::now();
         let poll = self.settings().poll.clone();
-        let mut interval = poll.initial;
+        let mut interval = if opts.on_log.is_some() { poll.initial } else { FIRST_LOOK };
         let mut log_seen = 0u64;
+        let key = upid.to_string();
         loop {
+            // Without a log to follow, a task still in its node's shared listing needs no
+            // request of its own.
+            if opts.on_log.is_none() {
+                match self.running_on(&upid.node).await {
+                    Ok(running) if running.contains(&key) => {
+                        if let Some(t) = opts.timeout
+                            && start.elapsed() + interval > t
+                        {
+                            return Err(ClientError::TaskTimeout {
+                                upid: upid.clone(),
+                                waited: start.elapsed(),
+                            });
+                        }
+                        tokio::time::sleep(interval).await;
+                        interval = (interval.mul_f64(1.5)).min(LONGEST_LOOK);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    // The listing is an optimisation; the status read below is the truth.
+                    Err(e) => {
+                        tracing::debug!(node = %upid.node, error = %e, "cannot list running tasks")
+                    }
+                }
+            }
             let status: TaskStatus = self.task_status(&upid.node, upid).await?;
             if let Some(cb) = opts.on_log {
                 log_seen = self.forward_log(upid, log_seen, cb).await?;
@@ -91,7 +171,11 @@ impl Client {
                 });
             }
             tokio::time::sleep(interval).await;
-            interval = poll.next(interval);
+            interval = if opts.on_log.is_some() {
+                poll.next(interval)
+            } else {
+                (interval.mul_f64(1.5)).min(LONGEST_LOOK)
+            };
         }
     }
 

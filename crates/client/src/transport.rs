@@ -52,9 +52,15 @@ struct Inner {
     metrics: Metrics,
     warnings: Vec<String>,
     hook: std::sync::OnceLock<Arc<dyn crate::MutationHook>>,
+    /// Per node, the last list of its running tasks, shared by every `wait_task` on it.
+    watches: crate::task::Watches,
 }
 
 impl Client {
+    pub(crate) fn watches(&self) -> &crate::task::Watches {
+        &self.inner.watches
+    }
+
     /// Build a client. With `TlsMode::Insecure` a warning is logged and kept in `warnings()`,
     /// for the CLI to print on every run.
     pub fn new(settings: ClientSettings) -> Result<Self, ClientError> {
@@ -91,6 +97,7 @@ impl Client {
                 warnings,
                 settings,
                 hook: std::sync::OnceLock::new(),
+                watches: crate::task::Watches::default(),
             }),
         })
     }

@@ -186,27 +186,51 @@ pub async fn apply(
     let now = jiff::Timestamp::now();
     let until = now + jiff::SignedDuration::from_hours(1);
     // Lease every new VMID before touching PVE: a concurrent apply that planned the same one
-    // is stopped here, not halfway through a clone.
-    let mut leased = Vec::new();
-    for c in plan.changes.iter().filter(|c| c.action == Action::Create) {
-        let (Some(vmid), Ok(owner)) = (c.vmid, c.key.parse::<ResourceKey>()) else { continue };
-        let Ok(id) = VmId::new(vmid) else { continue };
-        // The lease keeps other proxctl applies off the VMID; `nextid?vmid=` confirms that
-        // nobody else (the web UI, another tool) took it since the plan.
-        let free = store.lease_vmid(id, &holder, &owner, until, now).await?
-            && client.next_id(Some(id)).await.is_ok();
-        if !free {
-            if let Err(e) = store.release_vmid(id, &holder).await {
-                tracing::warn!(vmid = %id, error = %e, "cannot release a VMID lease");
+    // is stopped here, not halfway through a clone. The lease keeps other proxctl applies off
+    // the VMID; `nextid?vmid=` confirms that nobody else (the web UI, another tool) took it
+    // since the plan. Both are independent per VMID, so they run `--parallel` at a time.
+    let wanted: Vec<(VmId, ResourceKey, String)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .filter_map(|c| {
+            let id = VmId::new(c.vmid?).ok()?;
+            Some((id, c.key.parse::<ResourceKey>().ok()?, c.key.clone()))
+        })
+        .collect();
+    let checks: Vec<(VmId, String, Result<bool, proxctl_state::StateError>)> =
+        futures_util::stream::iter(wanted)
+            .map(|(id, owner, key)| {
+                let (store, holder) = (&store, &holder);
+                async move {
+                    let free = match store.lease_vmid(id, holder, &owner, until, now).await {
+                        Ok(true) => Ok(client.next_id(Some(id)).await.is_ok()),
+                        other => other,
+                    };
+                    (id, key, free)
+                }
+            })
+            .buffer_unordered(opts.parallel.max(1))
+            .collect()
+            .await;
+    let leased: Vec<VmId> = checks.iter().map(|(id, _, _)| *id).collect();
+    let failure = checks.into_iter().find_map(|(id, key, free)| match free {
+        Ok(true) => None,
+        Ok(false) => Some(Ok(ApplyError::VmidTaken { vmid: id.get(), key })),
+        Err(e) => Some(Err(e)),
+    });
+    if let Some(f) = failure {
+        for v in &leased {
+            if let Err(e) = store.release_vmid(*v, &holder).await {
+                tracing::warn!(vmid = %v, error = %e, "cannot release a VMID lease");
             }
-            for v in leased {
-                let _ = store.release_vmid(v, &holder).await;
-            }
-            let e = ApplyError::VmidTaken { vmid, key: c.key.clone() };
-            store.finish_apply(apply, &ApplyOutcome::Failed(e.to_string())).await?;
-            return Err(e);
         }
-        leased.push(id);
+        let e = match f {
+            Ok(taken) => taken,
+            Err(state) => ApplyError::State(state),
+        };
+        store.finish_apply(apply, &ApplyOutcome::Failed(e.to_string())).await?;
+        return Err(e);
     }
     // Clones of a template take its lock shared, so they need no queue of their own; what PVE
     // serialises is each storage's allocations, and that limit adapts to PVE's answers.

@@ -1,0 +1,58 @@
+//! Following many running tasks costs requests per round and node, not per task: a hundred
+//! concurrent `wait_task`s on one node share one listing of its running tasks per round, and
+//! each task's own status is read about once, when it has left that listing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use proxctl_client::endpoints::qemu::CloneRequest;
+use proxctl_client::{Started, WaitOptions};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_waits_share_one_listing_per_round_and_read_each_status_about_once() {
+    let mut cfg = config(1);
+    cfg.scenario = Some(
+        proxctl_sim::scenario::Scenario::from_yaml(
+            "guests:\n  - {vmid: 9000, config: {name: t, template: true, scsi0: \"local-lvm:base-9000-disk-0,size=2G\"}}\n",
+        )
+        .unwrap(),
+    );
+    cfg.clock = proxctl_sim::ClockMode::Realtime;
+    cfg.time_scale = 1.0;
+    let h = Arc::new(harness_with(cfg).await);
+    // Allocations on one storage are serialised: the clones end one after another over ~2 s.
+    h.sim.with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = 20);
+    let node = node(&h);
+    let mut upids = Vec::new();
+    for i in 0..100u32 {
+        let req = CloneRequest { name: Some(format!("w-{i}")), ..Default::default() };
+        match h.client.qemu_clone(&node, id(9000), id(1000 + i), &req).await.unwrap() {
+            Started::Task(u) => upids.push(u),
+            Started::AlreadyDone => panic!("a new clone"),
+        }
+    }
+    h.sim.with_world(|w| w.counters.clear());
+    let started = std::time::Instant::now();
+    let waits = upids.into_iter().map(|u| {
+        let h = Arc::clone(&h);
+        tokio::spawn(async move { h.client.wait_task(&u, &WaitOptions::default()).await })
+    });
+    for w in waits.collect::<Vec<_>>() {
+        w.await.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let counters = h.sim.counters();
+    let status = counters.get("GET /nodes/{node}/tasks/{upid}/status").copied().unwrap_or(0);
+    let listings = counters.get("GET /nodes/{node}/tasks").copied().unwrap_or(0);
+    // About one status read per task (a listing fetched just before a task began can cost one
+    // more), where one poll per task per interval used to cost several each.
+    eprintln!("status reads {status}, listings {listings} in {elapsed:?}");
+    assert!(status <= 150, "status reads: {status} for 100 tasks; {counters:?}");
+    // At most one listing per round on the one node, however many tasks are waited on.
+    let rounds = (elapsed.as_millis() / proxctl_client::task::ROUND.as_millis()) as u64 + 1;
+    assert!(listings <= rounds, "{listings} listings in {rounds} rounds; {counters:?}");
+}
