@@ -21,8 +21,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USER } else { 0 });
         }
     };
+    // One worker per core (tokio's default): `proxctl sim` and long applies scale with the
+    // machine; a short command only starts threads it barely uses.
     let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
