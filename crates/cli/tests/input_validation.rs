@@ -169,3 +169,35 @@ async fn no_message_echoes_a_secret_and_tls_settings_never_silently_weaken() {
     assert_eq!(r.code, 1, "PROXCTL_FINGERPRINT and PROXCTL_INSECURE, both env: {}", r.stderr);
     assert!(r.stderr.contains("drop one"), "{}", r.stderr);
 }
+
+/// Every output-producing command ends quietly (exit 0, no panic) when its reader has gone:
+/// `proxctl ... | head -1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_every_command_quietly() {
+    let s = start_with(CLUSTER).await;
+    let dir = tempfile::tempdir().unwrap();
+    let commands: &[&[&str]] = &[
+        &["completions", "bash"],
+        &["completions", "zsh"],
+        &["completions", "fish"],
+        &["man", "--markdown"],
+        &["schema"],
+        &["--help"],
+        &["image", "list"],
+        &["get", "vms"],
+        &["get", "vms", "-o", "json"],
+        &["config", "show"],
+        &["describe", "vm", "z2"],
+    ];
+    for args in commands {
+        let mut cmd = support::command(&s, dir.path(), args, &[]);
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first write
+        let out =
+            tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

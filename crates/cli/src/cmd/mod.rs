@@ -67,8 +67,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Completions { shell } => {
+            // clap_complete panics on a write error, so generate into memory and write that
+            // ourselves: `proxctl completions bash | head -1` ends quietly on the broken pipe.
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "proxctl", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "proxctl", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(())
         }
         Command::Man { markdown: true, .. } => {
