@@ -345,7 +345,8 @@ async fn get_filters_by_name_and_tags_and_lists_snapshots_and_backups() {
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
     assert!(r.stdout.contains("web-1"));
     let r = proxctl(&s, &["get", "vms", "-l", "prod,db"], &[]).await;
-    assert!(r.stderr.contains("no resources found"), "{}", r.stderr);
+    assert!(r.stderr.contains("No resources found."), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "no header for no rows: {}", r.stdout);
     let r = proxctl(&s, &["get", "vms", "-l", "name:web-* & !prod", "-o", "json"], &[]).await;
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let ids: Vec<u64> = v.as_array().unwrap().iter().map(|g| g["vmid"].as_u64().unwrap()).collect();

@@ -201,3 +201,22 @@ async fn a_closed_pipe_ends_every_command_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// One convention for empty results, across every `get`: nothing on stdout (no header),
+/// `No resources found.` on stderr, exit 0; JSON is `[]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_results_look_the_same_for_every_get() {
+    let s = start_with("guests: []\n").await;
+    let mut transcript = String::new();
+    for kind in ["vms", "containers", "templates", "backups", "tasks"] {
+        let r = proxctl(&s, &["get", kind], &[]).await;
+        transcript.push_str(&format!(
+            "$ proxctl get {kind}\nexit {}\nstdout: {:?}\nstderr: {:?}\n",
+            r.code, r.stdout, r.stderr
+        ));
+    }
+    let r = proxctl(&s, &["get", "vms", "-o", "json"], &[]).await;
+    transcript
+        .push_str(&format!("$ proxctl get vms -o json\nexit {}\nstdout: {:?}\n", r.code, r.stdout));
+    insta::assert_snapshot!("empty_gets", transcript);
+}

@@ -44,6 +44,10 @@ pub fn render<T: Tabular + Serialize>(rows: &[T], format: Format) -> Result<Stri
 }
 
 fn table<T: Tabular>(rows: &[T], wide: bool) -> String {
+    // No rows, no header: the one convention for empty results (faces say so on stderr).
+    if rows.is_empty() {
+        return String::new();
+    }
     let headers = T::headers(wide);
     // Cells hold strings from the cluster (names, tags, descriptions): a control character
     // there must not reach the terminal as one.

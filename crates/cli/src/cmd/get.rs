@@ -96,14 +96,9 @@ pub async fn run(r: &Resolved, client: &Client, a: GetArgs) -> anyhow::Result<()
         GetKind::Ha => render(&cluster_views::ha(client).await?, r.output)?,
         GetKind::Cluster => render(&cluster_views::cluster_status(client).await?, r.output)?,
     };
-    if out.is_empty()
-        || out.lines().count() <= 1
-            && matches!(
-                r.output,
-                proxctl_ops::output::Format::Table | proxctl_ops::output::Format::Wide
-            )
-    {
-        eprintln!("no resources found");
+    // Empty: no header on stdout, the reason on stderr, exit 0; JSON and YAML print `[]`.
+    if out.is_empty() {
+        eprintln!("No resources found.");
     }
     out!("{out}");
     Ok(())
