@@ -4,7 +4,7 @@
 
 use futures_util::StreamExt;
 use proxctl_client::endpoints::storage::{VzdumpRequest, VzdumpStarted};
-use proxctl_client::{Client, DeleteOptions, PowerAction, SnapshotRequest, WaitOptions};
+use proxctl_client::{Client, PowerAction, SnapshotRequest, WaitOptions};
 use proxctl_types::messages::GuestKind;
 use proxctl_types::selector::Selector;
 use proxctl_types::{NodeName, SnapshotName, StorageId, VmId};
@@ -155,8 +155,9 @@ async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<S
         }
         BulkAction::Reboot => wait(power(PowerAction::Reboot { timeout: None }).await?).await?,
         BulkAction::Delete => {
-            let r = guest_ref(g)?;
-            wait(crate::guest::delete(client, &r, &DeleteOptions::default()).await?).await?
+            let done = crate::guest::destroy(client, &guest_ref(g)?, false).await?;
+            let what = if done.stopped { "stopped, then deleted" } else { "deleted" };
+            return Ok(what.into());
         }
         BulkAction::Snapshot(name) => {
             let r = guest_ref(g)?;

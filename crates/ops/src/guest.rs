@@ -116,6 +116,43 @@ pub async fn delete(client: &Client, g: &GuestRef, opts: &DeleteOptions) -> Resu
     })
 }
 
+/// Whether the guest runs now (a face says so before deleting it).
+pub async fn is_running(client: &Client, g: &GuestRef) -> Result<bool, OpsError> {
+    let st = match g.kind {
+        GuestKind::Qemu => client.qemu_status(&g.node, g.vmid).await?,
+        GuestKind::Lxc => client.lxc_status(&g.node, g.vmid).await?,
+    };
+    Ok(st.status == "running")
+}
+
+/// What [`destroy`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destroyed {
+    /// It was running and was stopped first.
+    pub stopped: bool,
+    /// The NoCloud seed ISO proxctl had made for it, deleted too.
+    pub seed: Option<String>,
+}
+
+/// Delete a guest the face has confirmed, whatever its state: a running one is stopped first
+/// (PVE refuses to destroy it otherwise), and the cloud-init seed proxctl made for it goes too.
+pub async fn destroy(client: &Client, g: &GuestRef, purge: bool) -> Result<Destroyed, OpsError> {
+    let wait = |u: Upid| async move {
+        client.wait_task(&u, &proxctl_client::WaitOptions::default()).await.map(drop)
+    };
+    let stopped = is_running(client, g).await?;
+    if stopped {
+        wait(power(client, g, &PowerAction::Stop { timeout: None }).await?).await?;
+    }
+    let seed = seed_of(client, g).await?;
+    let opts = DeleteOptions { purge, ..DeleteOptions::default() };
+    wait(delete(client, g, &opts).await?).await?;
+    if let Some(s) = &seed {
+        delete_seed(client, &g.node, s).await?;
+    }
+    Ok(Destroyed { stopped, seed })
+}
+
 /// Whether an action stops or destroys something, so a face must confirm it.
 pub fn is_destructive(action: &PowerAction) -> bool {
     matches!(

@@ -1,7 +1,7 @@
 //! `proxctl vm|ct …` and `proxctl describe …`: parse, confirm, call the operations layer, wait.
 
 use anyhow::Context;
-use proxctl_client::{Client, DeleteOptions, PowerAction, Started};
+use proxctl_client::{Client, PowerAction, Started};
 use proxctl_ops::guest::{self, GuestRef, expect_kind, is_destructive};
 use proxctl_ops::output::{Format, to_yaml};
 use proxctl_ops::vm::{self, CreateSpec};
@@ -184,14 +184,21 @@ async fn power(r: &Resolved, client: &Client, kind: GuestKind, v: PowerVerb) -> 
         PowerVerb::Resume(t) => (t.target, PowerAction::Resume),
         PowerVerb::Delete { target, purge } => {
             let g = find(client, &target, kind).await?;
-            confirm(r, &format!("delete {}", g.label()))?;
-            let seed = guest::seed_of(client, &g).await?;
-            let upid =
-                guest::delete(client, &g, &DeleteOptions { purge, ..DeleteOptions::default() })
-                    .await?;
-            wait(r, client, &upid, &format!("delete {}", g.label())).await?;
-            if let Some(seed) = seed.filter(|_| r.wait) {
-                guest::delete_seed(client, &g.node, &seed).await?;
+            let running = guest::is_running(client, &g).await?;
+            let what = if running {
+                format!("delete {}, which is running and will be stopped first", g.label())
+            } else {
+                format!("delete {}", g.label())
+            };
+            confirm(r, &what)?;
+            // Under --dry-run the client answers the first call that would change anything
+            // (the stop, or the delete) with what it would send.
+            let done = guest::destroy(client, &g, purge).await?;
+            if done.stopped {
+                outln!("stopped {}", g.label());
+            }
+            outln!("deleted {}", g.label());
+            if let Some(seed) = done.seed {
                 outln!("deleted its cloud-init seed {seed}");
             }
             return Ok(());
