@@ -546,12 +546,17 @@ fn into_seed(
     }
 }
 
+/// `observed` is the guest's config (for updates); `inherited` the NIC slots the guest has or
+/// will have without the spec (its own, or the template's for a clone), which an address in
+/// `cloudInit.ip` may use without a `networks` entry.
+#[allow(clippy::too_many_arguments)]
 fn desired_config(
     key: &str,
     name: &str,
     vmid: u32,
     spec: &VmSpec,
     observed: Option<&QemuConfig>,
+    inherited: &[u8],
     pools: &BTreeMap<&str, &IpPoolSpec>,
     ipam: &mut Ipam<'_>,
 ) -> Result<Desired, String> {
@@ -624,6 +629,14 @@ fn desired_config(
         let mut allocations = Vec::new();
         for (nic, ip) in &ci.ip {
             let n = nic.trim_start_matches("net");
+            let has_nic = spec.networks.contains_key(nic)
+                || n.parse::<u8>().is_ok_and(|i| inherited.contains(&i));
+            if !has_nic {
+                return Err(format!(
+                    "cloudInit.ip.{nic} gives an address, but the VM has no {nic}: declare it \
+                     under spec.networks (the template does not have it either)"
+                ));
+            }
             let mut parts = Vec::new();
             match (&ip.pool, &ip.address) {
                 (Some(p), _) => {
@@ -775,7 +788,8 @@ fn update_vm(
         .transpose()
         .map_err(|e| format!("cannot read the config of VMID {}: {e}", g.vmid))?
         .unwrap_or_default();
-    let want = desired_config(key, name, g.vmid, spec, Some(&cfg), pools, ipam)?;
+    let own: Vec<u8> = cfg.net.keys().copied().collect();
+    let want = desired_config(key, name, g.vmid, spec, Some(&cfg), &own, pools, ipam)?;
     let mut diffs = Vec::new();
     let mut set = BTreeMap::new();
     for (k, (val, reboot)) in &want.values {
@@ -924,7 +938,10 @@ fn create_vm(
     if !obs.nodes.is_empty() && !obs.nodes.contains(&node) {
         return Err(format!("node {node} is not online (online: {})", obs.nodes.join(", ")));
     }
-    let want = desired_config(key, name, vmid, spec, None, pools, ipam)?;
+    // Disks are sized against the template's, and its NICs are the clone's too.
+    let tcfg = template.config.as_ref().and_then(|c| QemuConfig::from_api(c).ok());
+    let template_nics: Vec<u8> = tcfg.iter().flat_map(|c| c.net.keys().copied()).collect();
+    let want = desired_config(key, name, vmid, spec, None, &template_nics, pools, ipam)?;
     let mut diffs: Vec<FieldDiff> = want
         .values
         .iter()
@@ -942,8 +959,6 @@ fn create_vm(
         .filter(|(k, _)| k != "name" && k != "description")
         .map(|(k, (v, _))| (k, v))
         .collect();
-    // Disks are sized against the template's, which the clone inherits.
-    let tcfg = template.config.as_ref().and_then(|c| QemuConfig::from_api(c).ok());
     let resize = disk_steps(spec, tcfg.as_ref(), &node, vmid, &mut diffs, &mut set)?;
     let mut steps: Vec<Step> = want
         .allocations
@@ -1404,7 +1419,7 @@ fn create_vm_from_image(
         return Err(format!("node {node} is not online (online: {})", obs.nodes.join(", ")));
     }
     let storage = spec.storage.clone().unwrap_or_else(|| "local-lvm".into());
-    let want = desired_config(key, name, vmid, spec, None, pools, ipam)?;
+    let want = desired_config(key, name, vmid, spec, None, &[], pools, ipam)?;
     let diffs: Vec<FieldDiff> = want
         .values
         .iter()

@@ -578,3 +578,28 @@ async fn a_vm_can_come_straight_from_an_import_image_and_is_then_in_sync() {
     let again = make_plan(&h.client, store.as_ref(), &declared(m), false).await.unwrap();
     assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_for_a_nic_the_template_has_needs_no_networks_entry() {
+    let (h, _dir, store) = setup().await;
+    let vm = |nic: &str| {
+        format!(
+            "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {{name: inh-1}}\n\
+             spec: {{template: debian-12, cloudInit: {{ip: {{{nic}: {{address: 10.0.10.5/24, gateway: 10.0.10.1}}}}}}}}\n"
+        )
+    };
+    // net0 comes with the template.
+    let d = declared(&vm("net0"));
+    let (_, report) =
+        plan_and_apply(&h.client, Arc::clone(&store), &d, false, &opts()).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    let vmid = report.results[0].vmid.unwrap();
+    let ipc = h.sim.with_world(|w| w.guests[&vmid].conf.get("ipconfig0").cloned());
+    assert_eq!(ipc.as_deref(), Some("ip=10.0.10.5/24,gw=10.0.10.1"));
+    let again = make_plan(&h.client, store.as_ref(), &d, false).await.unwrap();
+    assert!(!again.has_changes(), "{}", proxctl_engine::render::text(&again, false, true));
+    // net1 it does not have: the plan says where to declare it.
+    let err =
+        make_plan(&h.client, store.as_ref(), &declared(&vm("net1")), false).await.unwrap_err();
+    assert!(err.to_string().contains("declare it under spec.networks"), "{err}");
+}
