@@ -208,7 +208,7 @@ async fn vm_create_validates_before_sending_anything() {
             &["--name", "w", "--bridge", "vmbr9"],
             "bridge 'vmbr9' does not exist on pve; bridges there: vmbr0, vmbr1",
         ),
-        (&["--name", "w", "--cores", "64"], "--cores 64 is more than node pve has (16)"),
+        (&["--name", "w", "--cores", "64"], "pve has 16 CPUs; pick at most 16"),
         (&["--name", "w", "--storage", "local"], "storage 'local' on pve cannot hold VM disks"),
         (
             &["--name", "w", "--image", "local:import/missing.qcow2"],

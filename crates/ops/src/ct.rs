@@ -37,11 +37,21 @@ fn invalid(msg: impl Into<String>) -> OpsError {
 }
 
 /// Validate against PVE's rules and the node, then create; returns the VMID and the task.
+/// A container create that has started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtCreated {
+    pub node: NodeName,
+    pub vmid: VmId,
+    pub upid: Upid,
+    /// What proxctl chose because the command did not say (node, storage).
+    pub chosen: Vec<String>,
+}
+
 pub async fn create(
     client: &Client,
     state: Option<&crate::state::StateHandle>,
     spec: &CtSpec,
-) -> Result<(NodeName, VmId, Upid), OpsError> {
+) -> Result<CtCreated, OpsError> {
     if !ids::is_dns_name(&spec.hostname) {
         return Err(invalid(format!(
             "'{}' is not a valid hostname: use letters, digits and '-'",
@@ -77,17 +87,16 @@ pub async fn create(
         (None, Some(_)) => return Err(invalid("--gateway needs --ip")),
         _ => {}
     }
-    let node = match &spec.node {
-        Some(n) => n.clone(),
-        None => match client.nodes().await?.as_slice() {
-            [one] => one.node.clone(),
-            _ => {
-                return Err(invalid(
-                    "this cluster has several nodes: pick one with --node (or a profile's node)",
-                ));
-            }
-        },
-    };
+    let placed = crate::placement::place(
+        client,
+        spec.node.clone(),
+        spec.storage.clone(),
+        "rootdir",
+        spec.cores,
+        spec.memory_mib,
+    )
+    .await?;
+    let node = placed.node.clone();
     let status = client.node_status(&node).await?;
     if spec.cores == 0 || spec.cores > status.cpuinfo.cpus {
         return Err(invalid(format!(
@@ -101,9 +110,7 @@ pub async fn create(
             spec.memory_mib
         )));
     }
-    let storage = spec.storage.clone().ok_or_else(|| {
-        invalid("no storage for the root disk: pass --storage or set one in the profile")
-    })?;
+    let storage = placed.storage.clone();
     let stores = client.storage_list(&node, None).await?;
     match stores.iter().find(|s| s.storage == storage.as_str()) {
         Some(s) if s.supports("rootdir") => {}
@@ -169,7 +176,7 @@ pub async fn create(
             Ok(client.lxc_create(node_ref, v, req).await?)
         })
         .await?;
-    Ok((node, vmid, upid))
+    Ok(CtCreated { node, vmid, upid, chosen: placed.chosen })
 }
 
 /// Clone container `src` as `hostname`; the new VMID comes from `/cluster/nextid`.

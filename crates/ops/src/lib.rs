@@ -16,6 +16,7 @@ pub mod image;
 pub mod migrate;
 pub mod nic;
 pub mod output;
+pub mod placement;
 pub mod snapshot;
 pub mod state;
 pub mod tags;

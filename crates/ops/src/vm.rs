@@ -72,6 +72,8 @@ pub struct CreatePlan {
     pub vmid: VmId,
     /// Whether the user gave the VMID (then it is never changed).
     pub vmid_given: bool,
+    /// What proxctl chose because the command did not say (node, storage), for the user.
+    pub chosen: Vec<String>,
     pub config: QemuConfig,
     pub start: bool,
     pub warnings: Vec<String>,
@@ -121,20 +123,21 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
         (None, Some(_)) => return Err(invalid("--gateway6 needs --ip6")),
         _ => {}
     }
-    let node = match &spec.node {
-        Some(n) => n.clone(),
-        None => {
-            let nodes = client.nodes().await?;
-            match nodes.as_slice() {
-                [one] => one.node.clone(),
-                _ => {
-                    return Err(invalid(
-                        "this cluster has several nodes: pick one with --node (or a profile's node)",
-                    ));
-                }
-            }
-        }
+    // An image lives on one node's storage: the VM goes where the image is, unless told.
+    let image_node = match (&spec.node, &spec.image) {
+        (None, Some(img)) => node_with_volume(client, img).await?,
+        _ => None,
     };
+    let placed = crate::placement::place(
+        client,
+        spec.node.clone().or(image_node),
+        spec.storage.clone(),
+        "images",
+        spec.cores,
+        spec.memory_mib,
+    )
+    .await?;
+    let node = placed.node.clone();
     let status = client.node_status(&node).await?;
     let mut warnings = Vec::new();
     if spec.cores > status.cpuinfo.cpus {
@@ -167,9 +170,7 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
             status.memory.total / 1024 / 1024
         ));
     }
-    let storage = spec.storage.clone().ok_or_else(|| {
-        invalid("no storage for the disk: pass --storage or set one in the profile")
-    })?;
+    let storage = placed.storage.clone();
     let stores = client.storage_list(&node, None).await?;
     let store = stores.iter().find(|s| s.storage == storage.as_str()).ok_or_else(|| {
         let names: Vec<&str> =
@@ -262,7 +263,23 @@ pub async fn plan_create(client: &Client, spec: &CreateSpec) -> Result<CreatePla
         config: cfg,
         start: spec.start,
         warnings,
+        chosen: placed.chosen,
     })
+}
+
+/// The node whose storage holds `volid` (for a node-local one, the only node it can be used
+/// on); `None` when it is on several (shared storage) or none.
+async fn node_with_volume(client: &Client, volid: &str) -> Result<Option<NodeName>, OpsError> {
+    let Some((store, _)) = volid.split_once(':') else { return Ok(None) };
+    let Ok(sid) = StorageId::new(store) else { return Ok(None) };
+    let mut holders = Vec::new();
+    for n in client.nodes().await?.into_iter().filter(|n| n.status == "online") {
+        let content = client.storage_content(&n.node, &sid, None, None).await.unwrap_or_default();
+        if content.iter().any(|c| c.volid == volid) {
+            holders.push(n.node);
+        }
+    }
+    Ok(if holders.len() == 1 { holders.pop() } else { None })
 }
 
 /// Send a validated create. Without a VMID from the user, the VMID is chosen race-free

@@ -116,8 +116,12 @@ pub async fn run_ct(r: &Resolved, client: &Client, c: CtCommand) -> anyhow::Resu
                 unprivileged: !a.privileged,
                 start: a.start,
             };
-            let (node, vmid, upid) = proxctl_ops::ct::create(client, Some(&r.state), &spec).await?;
-            wait(r, client, &upid, &format!("create {} ({vmid} on {node})", a.hostname)).await
+            let made = proxctl_ops::ct::create(client, Some(&r.state), &spec).await?;
+            for c in &made.chosen {
+                outln!("chose {c}");
+            }
+            let label = format!("create {} ({} on {})", a.hostname, made.vmid, made.node);
+            wait(r, client, &made.upid, &label).await
         }
         CtCommand::Clone { source, hostname, vmid, full } => {
             let src = guest::resolve_guest(client, &source).await?;
@@ -394,6 +398,9 @@ async fn create(r: &Resolved, client: &Client, mut a: CreateArgs) -> anyhow::Res
         start: a.start,
     };
     let mut plan = vm::plan_create(client, &spec).await?;
+    for c in &plan.chosen {
+        outln!("chose {c}");
+    }
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
