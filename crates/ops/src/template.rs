@@ -628,7 +628,8 @@ async fn set_pin(
 }
 
 /// A catalog entry for an image outside the catalog (`template build --image-url`): generic
-/// facts (BIOS, SCSI, cloud-init, 10G) the user can override with their own catalog entry.
+/// facts (BIOS, SCSI, cloud-init, guest agent, 10G) the user can override with their own
+/// catalog entry.
 pub fn entry_for_url(
     url: &str,
     checksum_url: Option<&str>,
@@ -655,9 +656,28 @@ pub fn entry_for_url(
         disk_bus: DiskBus::Scsi,
         disk_size: "10G".into(),
         cloud_init: true,
-        guest_agent: false,
+        // On, as for catalog images: cloud images ship the agent, and `vm create
+        // --wait-cloud-init` needs it.
+        guest_agent: true,
         ignition: false,
         notes: None,
         source: url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_from_a_url_gets_the_guest_agent_like_catalog_images() {
+        let e = entry_for_url(
+            "https://example.com/images/my-image.qcow2",
+            None,
+            proxctl_images::checksum::ChecksumFormat::GnuSha256,
+        );
+        assert!(e.guest_agent, "vm create --wait-cloud-init needs it");
+        assert!(e.cloud_init);
+        assert_eq!((e.id.as_str(), e.format.as_str()), ("my-image", "qcow2"));
     }
 }
