@@ -241,7 +241,7 @@ pub async fn apply(
         .filter_map(alloc_storage)
         .map(|s| (s, crate::limiter::Aimd::new(opts.parallel)))
         .collect();
-    let queues = Queues { storages: &storages };
+    let queues = Queues { storages: &storages, locks };
     // Two levels: template builds first, then everything else (which may clone them). A
     // failed build fails the resources that clone it, not the others.
     let work = |builds: bool| {
@@ -296,9 +296,10 @@ pub async fn apply(
     Ok(ApplyReport { apply, results })
 }
 
-/// The limits steps wait under: per storage they allocate on.
+/// What steps wait under and check: the limits per storage they allocate on, and the locks.
 struct Queues<'a> {
     storages: &'a StorageLimits,
+    locks: &'a Locks,
 }
 
 async fn run_change(
@@ -440,6 +441,13 @@ async fn run_step(
     queues: &Queues<'_>,
 ) -> Result<u32, StepError> {
     let key: ResourceKey = c.key.parse().map_err(|e| StepError::Other(format!("{e}")))?;
+    if step.mutates_pve() && queues.locks.is_lost() {
+        return Err(StepError::Other(
+            "this apply stalled past its lock lease and another run took the resources over; \
+             nothing more was sent. Run apply again"
+                .into(),
+        ));
+    }
     let journal = if step.mutates_pve() {
         let e = NewJournalEntry {
             apply,

@@ -96,6 +96,9 @@ pub struct Locks {
     names: BTreeSet<String>,
     opts: LockOptions,
     renewer: Option<tokio::task::JoinHandle<()>>,
+    /// Set when a renewal finds the locks gone (this holder stalled past the TTL and another
+    /// took them): the work must stop, it no longer owns the resources.
+    lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Locks {
@@ -116,15 +119,21 @@ impl Locks {
             names: BTreeSet::new(),
             opts,
             renewer: None,
+            lost: Arc::default(),
         };
         locks.extend(names, progress).await?;
         let (store, holder, ttl) = (Arc::clone(&locks.store), locks.holder.clone(), opts.ttl);
+        let lost = Arc::clone(&locks.lost);
         locks.renewer = Some(tokio::spawn(async move {
             let every = (ttl / 3).max(Duration::from_millis(100));
             loop {
                 tokio::time::sleep(every).await;
                 match store.renew_locks(&holder, deadline(ttl)).await {
-                    Ok(0) => tracing::warn!(%holder, "this apply lost its locks"),
+                    Ok(0) => {
+                        tracing::warn!(%holder, "this apply lost its locks");
+                        lost.store(true, Ordering::SeqCst);
+                        return;
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(%holder, error = %e, "cannot renew locks"),
                 }
@@ -196,7 +205,12 @@ impl Locks {
 
     /// Whether this holder has the lock of `name`.
     pub fn covers(&self, name: &str) -> bool {
-        self.names.contains(name)
+        self.names.contains(name) && !self.is_lost()
+    }
+
+    /// Whether the locks were taken over while this holder worked (it stalled past the TTL).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
     }
 
     pub fn holder(&self) -> &str {
@@ -238,6 +252,31 @@ fn deadline(ttl: Duration) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_holder_whose_locks_were_taken_over_knows_it_and_covers_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> = Arc::new(
+            proxctl_state_sqlite::SqliteStore::open(&dir.path().join("s.db")).await.unwrap(),
+        );
+        let opts = LockOptions { wait: Duration::ZERO, ttl: Duration::from_millis(300) };
+        let names = ["VirtualMachine/a".to_string()];
+        let l = Locks::acquire(Arc::clone(&store), &process_holder(), "apply", names, opts, None)
+            .await
+            .unwrap();
+        assert!(l.covers("VirtualMachine/a") && !l.is_lost());
+        // Another run took the resources over (as after this holder stalled past its TTL).
+        store.release_locks(l.holder()).await.unwrap();
+        // Wait for the condition (the next renewal), with a guard against a hang.
+        let seen = tokio::time::timeout(Duration::from_secs(30), async {
+            while !l.is_lost() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "the renewal noticed the loss");
+        assert!(!l.covers("VirtualMachine/a"), "so apply refuses to go on");
+    }
 
     #[test]
     fn this_process_is_alive_and_a_gone_pid_is_dead() {
