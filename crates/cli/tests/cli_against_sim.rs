@@ -335,7 +335,7 @@ async fn vm_create_clone_set_resize_and_console_work_end_to_end() {
 
     let r = proxctl(&s, &["describe", "node", "pve"], &[]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("pveversion: pve-manager/9.1.3/"), "{}", r.stdout);
+    assert!(r.stdout.contains("Version  pve-manager/9.1.3/"), "{}", r.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

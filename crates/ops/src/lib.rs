@@ -9,6 +9,7 @@ pub mod checks;
 pub mod choices;
 pub mod cluster_views;
 pub mod ct;
+pub mod describe;
 pub mod doctor;
 pub mod error;
 pub mod guest;

@@ -444,6 +444,24 @@ async fn set(client: &Client, a: SetArgs) -> anyhow::Result<()> {
 }
 
 pub async fn describe(r: &Resolved, client: &Client, a: DescribeArgs) -> anyhow::Result<()> {
+    // For people: the curated, sectioned view. `-o json|yaml` keeps the raw data below.
+    if !matches!(r.output, Format::Json | Format::Yaml) {
+        let d = match a.kind {
+            DescribeKind::Node => {
+                let node = proxctl_types::NodeName::new(a.name.as_str())
+                    .map_err(|e| UserError(e.to_string()))?;
+                proxctl_ops::describe::node(client, &node).await?
+            }
+            DescribeKind::Vm | DescribeKind::Container => {
+                let kind =
+                    if a.kind == DescribeKind::Vm { GuestKind::Qemu } else { GuestKind::Lxc };
+                let g = find(client, &a.name, kind).await?;
+                proxctl_ops::describe::guest(client, &g).await?
+            }
+        };
+        out!("{}", d.text());
+        return Ok(());
+    }
     let doc = match a.kind {
         DescribeKind::Node => {
             let node = proxctl_types::NodeName::new(a.name.as_str())
