@@ -197,8 +197,8 @@ pub enum ClientError {
     /// The audit log could not record the request, so it was not sent (audit fails closed).
     #[error(
         "not sent: {request} could not be written to the audit log ({reason}); fix the state \
-         store (`proxctl doctor`), or set `audit = \"best-effort\"` in the profile to act \
-         without a record"
+         store (`proxctl config show` names it), or set `audit = \"best-effort\"` in the \
+         profile to act without a record"
     )]
     Unaudited { request: String, reason: String },
 

@@ -62,6 +62,27 @@ pub async fn carriers(client: &Client, key: &str) -> Result<Vec<Carrier>, Engine
         .collect())
 }
 
+/// The carrier to keep and the others, or why `keep` cannot be kept (it does not carry `key`).
+/// What a face shows before it asks for confirmation, and what [`resolve`] acts on.
+pub async fn split(
+    client: &Client,
+    key: &str,
+    keep: u32,
+) -> Result<(Carrier, Vec<Carrier>), EngineError> {
+    let (kept, others): (Vec<Carrier>, Vec<Carrier>) =
+        carriers(client, key).await?.into_iter().partition(|c| c.vmid == keep);
+    match kept.into_iter().next() {
+        Some(k) => Ok((k, others)),
+        None => {
+            let list: Vec<String> = others.iter().map(|c| c.vmid.to_string()).collect();
+            Err(EngineError::Invalid(format!(
+                "VMID {keep} does not carry {key}; the guests that do are: {}",
+                if list.is_empty() { "none".to_string() } else { list.join(", ") }
+            )))
+        }
+    }
+}
+
 /// Keep `keep` as `key` and delete or release every other carrier, under the key's lock.
 pub async fn resolve(
     client: &Client,
@@ -95,18 +116,11 @@ async fn resolve_locked(
     keep: u32,
     others: Others,
 ) -> Result<Resolution, EngineError> {
-    let found = carriers(client, &key.to_string()).await?;
-    let Some(kept) = found.iter().find(|c| c.vmid == keep) else {
-        let list: Vec<String> = found.iter().map(|c| c.vmid.to_string()).collect();
-        return Err(EngineError::Invalid(format!(
-            "VMID {keep} does not carry {key}; the guests that do are: {}",
-            if list.is_empty() { "none".to_string() } else { list.join(", ") }
-        )));
-    };
+    let (kept, rest) = split(client, &key.to_string(), keep).await?;
     let bad = |e: proxctl_types::IdError| EngineError::Invalid(e.to_string());
     let mut out =
         Resolution { key: key.to_string(), kept: keep, deleted: Vec::new(), released: Vec::new() };
-    for c in found.iter().filter(|c| c.vmid != keep) {
+    for c in &rest {
         let g = guest_ref(client, c).await?;
         match others {
             Others::Delete => {

@@ -311,20 +311,9 @@ async fn activation(
 
 pub async fn resolve(r: &Resolved, client: &Client, a: ResolveArgs) -> anyhow::Result<()> {
     use proxctl_engine::resolve::{self, Others};
-    let found = resolve::carriers(client, &a.resource).await?;
-    if !found.iter().any(|c| c.vmid == a.keep) {
-        let list: Vec<String> = found.iter().map(|c| c.vmid.to_string()).collect();
-        return Err(UserError(format!(
-            "VMID {} does not carry {}; the guests that do: {}",
-            a.keep,
-            a.resource,
-            if list.is_empty() { "none".into() } else { list.join(", ") }
-        ))
-        .into());
-    }
-    let others: Vec<String> = found
+    let (_, others) = resolve::split(client, &a.resource, a.keep).await?;
+    let others: Vec<String> = others
         .iter()
-        .filter(|c| c.vmid != a.keep)
         .map(|c| {
             let state = if c.running { ", running" } else { "" };
             format!("{} ({} on {}{state})", c.vmid, c.name, c.node)
