@@ -84,7 +84,7 @@ async fn destructive_actions_need_yes_without_a_terminal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_prints_the_call_and_sends_nothing_that_mutates() {
     let s = sim().await;
-    s.with_world(|w| w.counters.clear());
+    s.clear_counters();
     let r = proxctl(&s, &["--dry-run", "vm", "start", "web-1"], &[]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -197,7 +197,7 @@ async fn doctor_passes_with_enough_privileges_and_fails_with_too_few() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vm_create_validates_before_sending_anything() {
     let s = sim().await;
-    s.with_world(|w| w.counters.clear());
+    s.clear_counters();
     let cases: &[(&[&str], &str)] = &[
         (&["--name", "web_1"], "is not a valid VM name"),
         (
@@ -549,7 +549,7 @@ async fn bulk_actions_report_per_guest_honour_always_on_and_continue_on_error() 
 
     let r = proxctl(&s, &["tag", "add", "-l", "name:web-1", "always-on"], &[]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    s.with_world(|w| w.counters.clear());
+    s.clear_counters();
     let r = proxctl(&s, &["--dry-run", "bulk", "stop", "-l", "all"], &[]).await;
     assert!(r.stdout.starts_with("dry run: would stop 4 guest(s):"), "{}", r.stdout);
     assert!(

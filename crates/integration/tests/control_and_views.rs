@@ -158,3 +158,27 @@ async fn a_task_ending_with_warnings_counts_as_success() {
     let done = h.client.wait_task(&t, &WaitOptions::default()).await.unwrap();
     assert_eq!(done.warnings, 1);
 }
+
+#[tokio::test]
+async fn a_cached_resources_answer_never_outlives_a_change() {
+    let h = harness().await;
+    let n = node(&h);
+    let s =
+        h.client.qemu_create(&n, id(100), &vm("before"), &CreateOptions::default()).await.unwrap();
+    let Started::Task(t) = s else { panic!() };
+    h.finish(&t).await.unwrap();
+    let name = |r: &[proxctl_types::api::ClusterResource]| r[0].name.clone();
+    let first = h.client.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    let again = h.client.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    assert_eq!(first, again, "an unchanged world answers the same");
+    let mut u = ConfigUpdate::default();
+    u.set.name = Some("after".into());
+    h.client.qemu_update_config(&n, id(100), &u).await.unwrap();
+    let r = h.client.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    assert_eq!(name(&r).as_deref(), Some("after"), "a write is seen by the next read");
+    // A change made by a task (time passing) is seen too.
+    let t = h.client.qemu_power(&n, id(100), &PowerAction::Start { timeout: None }).await.unwrap();
+    h.finish(&t).await.unwrap();
+    let r = h.client.cluster_resources(Some(ResourceType::Vm)).await.unwrap();
+    assert_eq!(r[0].status.as_deref(), Some("running"));
+}

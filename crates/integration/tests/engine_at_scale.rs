@@ -199,7 +199,7 @@ async fn planning_existing_guests_costs_resources_and_configs_only() {
     let (_, report) =
         plan_and_apply(&h.client, Arc::clone(&store), &d, false, &opts(8)).await.unwrap();
     assert_eq!(report.failed(), 0);
-    h.sim.with_world(|w| w.counters.clear());
+    h.sim.clear_counters();
     let plan = make_plan(&h.client, store.as_ref(), &d, false).await.unwrap();
     assert!(!plan.has_changes());
     let counters = h.sim.counters();
@@ -209,7 +209,7 @@ async fn planning_existing_guests_costs_resources_and_configs_only() {
     // One listing, the 20 VMs' configs, and the template they clone (its disks size them).
     assert_eq!(total, 1 + 20 + 1, "{counters:?}");
     // A new resource does need the next free VMID.
-    h.sim.with_world(|w| w.counters.clear());
+    h.sim.clear_counters();
     let more = manifest::parse(Path::new("fleet.yaml"), &fleet(21)).unwrap();
     make_plan(&h.client, store.as_ref(), &more, false).await.unwrap();
     assert_eq!(h.sim.counters().get("GET /cluster/nextid"), Some(&1));

@@ -59,9 +59,11 @@ pub async fn handle(
                 settle(&mut w);
                 Ok(json!({"now": w.now}))
             }
-            ("GET", "/_sim/counters") => Ok(json!(w.counters)),
+            ("GET", "/_sim/counters") => {
+                Ok(json!(*shared.counters.lock().unwrap_or_else(|p| p.into_inner())))
+            }
             ("DELETE", "/_sim/counters") => {
-                w.counters.clear();
+                shared.counters.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 Ok(Value::Null)
             }
             ("GET", "/_sim/faults") => Ok(serde_json::to_value(&w.faults).unwrap_or(Value::Null)),
@@ -130,7 +132,7 @@ fn authorized(shared: &Shared, method: &Method, headers: &http::HeaderMap) -> bo
     {
         return p.role == Role::Admin;
     }
-    let now = shared.world().now_secs();
+    let now = shared.read().now_secs();
     let root = h("cookie")
         .and_then(cookie_ticket)
         .and_then(|t| shared.env.auth.verify_ticket(&t, now))

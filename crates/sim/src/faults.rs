@@ -60,6 +60,11 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Whether no request can get a fault (task failures are decided elsewhere).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// Refuse rules that cannot mean anything: rates outside 0..=1, statuses that are not HTTP
     /// errors. (A silently clamped `error_rate: 5` hides a typo in a test.)
     pub fn validate(&self) -> Result<(), String> {

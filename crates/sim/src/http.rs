@@ -1,8 +1,9 @@
 //! The HTTPS front end: TLS, PVE's transport rules (§1.1–1.2), authentication, schema
 //! validation, dispatch, the `{"data": ...}` envelope and PVE's error shapes (§1.5).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,7 +22,7 @@ use crate::clock::{Clock, ClockMode};
 use crate::error::PveError;
 use crate::faults::FaultAction;
 use crate::params::Params;
-use crate::router::{self, Ctx, Env, Match, Reply, Route};
+use crate::router::{self, Ctx, Env, Handler, Match, ReadHandler, Reply, Route};
 use crate::state::World;
 
 /// Non-upload bodies are capped at 512 KiB (PVE >= 8.4).
@@ -37,7 +38,16 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything the request handlers share.
 pub struct Shared {
-    pub world: Mutex<World>,
+    /// Reads share it; anything that changes the world (time passing included) takes it alone.
+    pub world: RwLock<World>,
+    /// Bumped each time the world is taken for writing: a read answer made at one generation
+    /// holds until the next.
+    pub generation: AtomicU64,
+    /// The big read answers (`/cluster/resources`), as response bodies, kept until the world
+    /// changes.
+    pub read_cache: Mutex<HashMap<String, (u64, Bytes)>>,
+    /// Requests per route pattern, for benchmarks and tests to count API calls.
+    pub counters: Mutex<crate::state::Counters>,
     pub clock: Clock,
     pub env: Arc<Env>,
     pub schema: Option<Arc<ApiSchema>>,
@@ -58,13 +68,68 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Lock the world and bring it to the clock's present.
-    pub fn world(&self) -> MutexGuard<'_, World> {
-        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+    /// Take the world alone, brought to the clock's present.
+    pub fn world(&self) -> RwLockWriteGuard<'_, World> {
+        let mut w = self.world.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::Relaxed);
         if let Some(t) = self.clock.target() {
             w.advance_to(t);
         }
         w
+    }
+
+    /// Take the world to read, beside other readers. When time has moved past an event (a
+    /// task step), or far enough that the clock shown would be stale, the world is brought to
+    /// the present first, alone.
+    pub fn read(&self) -> RwLockReadGuard<'_, World> {
+        loop {
+            let w = self.world.read().unwrap_or_else(|p| p.into_inner());
+            match self.clock.target() {
+                Some(t) if w.behind(t) => {
+                    drop(w);
+                    drop(self.world());
+                }
+                _ => return w,
+            }
+        }
+    }
+
+    pub fn count(&self, route: &str) {
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        match c.get_mut(route) {
+            Some(n) => *n += 1,
+            None => {
+                c.insert(route.to_string(), 1);
+            }
+        }
+    }
+
+    /// Run a read handler, from the cache when the world has not changed since.
+    fn read_response(&self, route: &Route, h: ReadHandler, ctx: &mut Ctx, key: &str) -> Resp {
+        let w = self.read();
+        if route.template != "/cluster/resources" {
+            return match h(ctx, &w) {
+                Ok(reply) => ok_response(reply),
+                Err(e) => error_response(&e),
+            };
+        }
+        // Readers hold the lock, so no writer can bump the generation under them.
+        let generation = self.generation.load(Ordering::Relaxed);
+        let cached = {
+            let c = self.read_cache.lock().unwrap_or_else(|p| p.into_inner());
+            c.get(key).filter(|(g, _)| *g == generation).map(|(_, b)| b.clone())
+        };
+        if let Some(body) = cached {
+            return json_body_response(body);
+        }
+        let body = match h(ctx, &w) {
+            Ok(reply) => ok_body(reply),
+            Err(e) => return error_response(&e),
+        };
+        let mut c = self.read_cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.retain(|_, (g, _)| *g == generation);
+        c.insert(key.to_string(), (generation, body.clone()));
+        json_body_response(body)
     }
 }
 
@@ -221,10 +286,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     pairs.extend(query_pairs);
 
     let m = method.as_str().to_string();
-    let fault = {
+    // Deciding a fault draws from the world's random numbers, so only when there are faults.
+    let faulty = !shared.read().faults.is_empty();
+    let fault = if faulty {
         let mut w = shared.world();
         let f = w.faults.clone();
         f.decide(&mut w.rng, &m, &api_path)
+    } else {
+        FaultAction::None
     };
     match fault {
         FaultAction::Reset => return Err(ResetConnection),
@@ -239,11 +308,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         Match::Found(r, p) => (r, p),
         Match::NoRoute => return Ok(error_response(&PveError::not_implemented(&m, &api_path))),
     };
-    shared
-        .world
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .count(&format!("{m} {}", route.template));
+    shared.count(&format!("{m} {}", route.template));
 
     if let Some(schema) = &shared.schema {
         let mut all = pairs.clone();
@@ -292,6 +357,23 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         None
     };
     let params = Params::new(pairs);
+    let handler = match route.handler {
+        Handler::Write(h) => h,
+        Handler::Read(h) => {
+            let key = format!("{api_path}?{}", params.cache_key());
+            let mut ctx = Ctx {
+                method: m.clone(),
+                path: api_path.clone(),
+                template: route.template,
+                p: params,
+                who: who.clone(),
+                file,
+                env: shared.env.clone(),
+                fetched,
+            };
+            return Ok(shared.read_response(route, h, &mut ctx, &key));
+        }
+    };
     let mut deadline: Option<u64> = None;
     loop {
         // Registered before the attempt, so a change that lands in between is not missed.
@@ -310,7 +392,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         };
         let (result, now) = {
             let mut w = shared.world();
-            let r = (route.handler)(&mut ctx, &mut w);
+            let r = handler(&mut ctx, &mut w);
             // Start spawned tasks right away: their first steps happen before the answer.
             let now = w.now;
             w.advance_to(now);
@@ -370,7 +452,7 @@ fn authenticate(
     is_upload: bool,
 ) -> Result<Principal, PveError> {
     let open = matches!(path, "/access/ticket" | "/access/domains");
-    let now = shared.world().now_secs();
+    let now = shared.read().now_secs();
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let ticket = header("cookie").and_then(|c| cookie_ticket(&c)).or_else(|| {
         header("authorization").and_then(|a| a.strip_prefix("PVEAuthCookie=").map(str::to_string))
@@ -487,11 +569,19 @@ fn httpdate_now() -> String {
 }
 
 pub fn ok_response(r: Reply) -> Resp {
-    let body = match r.total {
+    json_body_response(ok_body(r))
+}
+
+/// The `{"data": ...}` envelope of a reply.
+fn ok_body(r: Reply) -> Bytes {
+    Bytes::from(match r.total {
         Some(t) => format!("{{\"data\":{},\"total\":{t}}}", r.data),
         None => format!("{{\"data\":{}}}", r.data),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    })
+}
+
+fn json_body_response(body: Bytes) -> Resp {
+    let mut resp = Response::new(Full::new(body));
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json;charset=UTF-8"));
     base_headers(&mut resp);

@@ -207,7 +207,10 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
     let shared = Arc::new(Shared {
-        world: Mutex::new(world),
+        world: std::sync::RwLock::new(world),
+        generation: std::sync::atomic::AtomicU64::new(0),
+        read_cache: Mutex::new(std::collections::HashMap::new()),
+        counters: Mutex::new(state::Counters::new()),
         clock,
         env: Arc::new(Env {
             auth,
@@ -306,8 +309,14 @@ impl SimHandle {
         self.with_world(|w| w.faults = f);
     }
 
+    /// Requests so far, per route pattern.
     pub fn counters(&self) -> state::Counters {
-        self.with_world(|w| w.counters.clone())
+        self.shared.counters.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Start counting requests afresh.
+    pub fn clear_counters(&self) {
+        self.shared.counters.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// How many requests are blocked waiting for a lock right now.

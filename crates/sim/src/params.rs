@@ -17,6 +17,11 @@ pub struct Params {
 }
 
 impl Params {
+    /// The parameters as one string, equal for equal parameters (a cache key).
+    pub fn cache_key(&self) -> String {
+        format!("{:?}", self.values)
+    }
+
     pub fn new(pairs: Vec<(String, String)>) -> Self {
         let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in pairs {

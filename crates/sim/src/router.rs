@@ -58,7 +58,16 @@ impl Reply {
     }
 }
 
-pub type Handler = fn(&mut Ctx, &mut World) -> PveResult<Reply>;
+/// A handler that may change the world; it runs alone.
+pub type WriteHandler = fn(&mut Ctx, &mut World) -> PveResult<Reply>;
+/// A handler that only reads; any number run at once, beside no writer.
+pub type ReadHandler = fn(&mut Ctx, &World) -> PveResult<Reply>;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Handler {
+    Write(WriteHandler),
+    Read(ReadHandler),
+}
 
 #[derive(Debug)]
 pub struct Route {

@@ -13,7 +13,7 @@ use crate::lock::{LockKey, LockMode, Owner, timeout_message};
 use crate::state::World;
 
 /// A task step's action: mutate the world; an `Err` fails the task with that text.
-pub type Action = Box<dyn FnOnce(&mut World, u64) -> Result<(), String> + Send>;
+pub type Action = Box<dyn FnOnce(&mut World, u64) -> Result<(), String> + Send + Sync>;
 
 pub enum Step {
     Log(String),
@@ -149,7 +149,7 @@ impl Plan {
     }
     pub fn act(
         mut self,
-        f: impl FnOnce(&mut World, u64) -> Result<(), String> + Send + 'static,
+        f: impl FnOnce(&mut World, u64) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.steps.push_back(Step::Do(Box::new(f)));
         self
@@ -157,12 +157,20 @@ impl Plan {
     /// Cleanup run when the task fails (free volumes, remove a half-made config).
     pub fn on_fail(
         mut self,
-        f: impl FnOnce(&mut World, u64) -> Result<(), String> + Send + 'static,
+        f: impl FnOnce(&mut World, u64) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.on_fail.push(Box::new(f));
         self
     }
 }
+
+/// What a VM clone takes after its disks are allocated (writing the config, fixing up MACs and
+/// UUIDs), in simulated ms. Clones do it in parallel; only allocations queue on a storage.
+pub const CLONE_FINISH_MS: SimMillis = 500;
+
+/// How far behind the clock a read may see the world when no task event is due (simulated
+/// ms): uptimes may lag this much, so readers need not queue behind a writer to move time.
+pub const READ_STALE_MS: SimMillis = 1_000;
 
 impl World {
     /// Start a task and return its UPID. Nothing runs until the next `advance_to`, which the
@@ -234,10 +242,12 @@ impl World {
     /// Run every task event due up to `target`, in time order, then set the clock to `target`.
     pub fn advance_to(&mut self, target: SimMillis) {
         loop {
+            let from = self.skip_stopped();
             let next = self
                 .tasks
                 .iter()
                 .enumerate()
+                .skip(from)
                 .filter(|(_, t)| t.is_running() && t.wake_at <= target)
                 .min_by_key(|(_, t)| (t.wake_at, t.id))
                 .map(|(i, t)| (i, t.wake_at));
@@ -256,7 +266,29 @@ impl World {
 
     /// The time of the next pending task event, if any (manual mode: "step" to it).
     pub fn next_event(&self) -> Option<SimMillis> {
-        self.tasks.iter().filter(|t| t.is_running()).map(|t| t.wake_at).min()
+        self.running().map(|t| t.wake_at).min()
+    }
+
+    /// The running tasks.
+    pub fn running(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.iter().skip(self.scan_from).filter(|t| t.is_running())
+    }
+
+    /// Move `scan_from` past the tasks that have stopped; returns it.
+    fn skip_stopped(&mut self) -> usize {
+        while self.tasks.get(self.scan_from).is_some_and(|t| !t.is_running()) {
+            self.scan_from += 1;
+        }
+        self.scan_from
+    }
+
+    /// Whether reading the world at `target` needs it brought forward first: a task event is
+    /// due, or the clock it shows would be more than [`READ_STALE_MS`] behind.
+    pub fn behind(&self, target: SimMillis) -> bool {
+        target > self.now
+            && (target - self.now > READ_STALE_MS
+                || self.resources_lag
+                || self.next_event().is_some_and(|e| e <= target))
     }
 
     fn run_task(&mut self, i: usize) {
@@ -333,7 +365,10 @@ impl World {
     /// After a release, blocked tasks retry at once.
     pub fn wake_lock_waiters(&mut self) {
         let now = self.now;
-        for t in self.tasks.iter_mut().filter(|t| t.is_running() && t.lock_deadline.is_some()) {
+        let from = self.scan_from;
+        for t in
+            self.tasks.iter_mut().skip(from).filter(|t| t.is_running() && t.lock_deadline.is_some())
+        {
             t.wake_at = now;
         }
     }

@@ -18,7 +18,7 @@ use crate::state::{GIB, World, node_name};
 pub const PVE_VERSION: &str = "9.1.3";
 pub const REPOID: &str = "a5d8a3f3e5b2c1d0";
 
-pub fn version(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
+pub fn version(ctx: &mut Ctx, _w: &World) -> PveResult<Reply> {
     ctx.p.finish()?;
     Ok(Reply::json(&VersionInfo {
         version: PVE_VERSION.into(),
@@ -38,7 +38,7 @@ fn node_mem_used(w: &World, n: &str) -> u64 {
             .sum::<u64>()
 }
 
-pub fn nodes(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn nodes(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     ctx.p.finish()?;
     let fp = ctx.env.fingerprint.clone();
     let list: Vec<NodeListItem> = w
@@ -156,7 +156,7 @@ pub fn node_network(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     Ok(Reply::json(&out))
 }
 
-pub fn cluster_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn cluster_status(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     ctx.p.finish()?;
     let mut out = Vec::new();
     let standalone = w.nodes.len() == 1;
@@ -194,7 +194,7 @@ pub fn cluster_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     Ok(Reply::json(&out))
 }
 
-pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let t = ctx.p.opt_enum("type", &["vm", "storage", "node", "sdn"]);
     ctx.p.finish()?;
     let want = |k: &str| t.as_deref().is_none_or(|t| t == k);
@@ -271,6 +271,11 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         }
     }
     if want("node") {
+        // One pass over the guests for every node's memory, not one per node.
+        let mut mem: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for g in w.guests.values().filter(|g| g.is_running()) {
+            *mem.entry(g.node.as_str()).or_default() += g.memory_bytes();
+        }
         for n in w.nodes.values() {
             out.push(ClusterResource {
                 id: format!("node/{}", n.name),
@@ -280,7 +285,7 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 level: Some(String::new()),
                 cpu: Some(0.02),
                 maxcpu: Some(f64::from(n.cpus)),
-                mem: Some(node_mem_used(w, &n.name)),
+                mem: Some(2 * GIB + mem.get(n.name.as_str()).copied().unwrap_or(0)),
                 maxmem: Some(n.memory),
                 disk: Some(8 * GIB),
                 maxdisk: Some(100 * GIB),
@@ -290,15 +295,16 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         }
     }
     if want("storage") {
+        // One pass over the volumes for every storage's use, not one per node and storage.
+        let mut used_by: std::collections::HashMap<(&str, &str), u64> =
+            std::collections::HashMap::new();
+        for ((scope, _), v) in &w.volumes {
+            *used_by.entry((scope.as_str(), v.storage.as_str())).or_default() += v.size;
+        }
         for n in w.nodes.values() {
             for s in w.storages.values() {
                 let scope = s.scope(&n.name);
-                let used: u64 = w
-                    .volumes
-                    .iter()
-                    .filter(|((sc, _), v)| *sc == scope && v.storage == s.id)
-                    .map(|(_, v)| v.size)
-                    .sum();
+                let used = used_by.get(&(scope.as_str(), s.id.as_str())).copied().unwrap_or(0);
                 out.push(ClusterResource {
                     id: format!("storage/{}/{}", n.name, s.id),
                     res_type: "storage".into(),
@@ -341,7 +347,7 @@ pub fn default_name(kind: GuestKind, vmid: u32) -> String {
 
 /// `GET /cluster/nextid`: the lowest free id (a string on the wire), or confirm `vmid` is free.
 /// Nothing is reserved.
-pub fn nextid(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn nextid(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let want = ctx.p.opt_vmid("vmid");
     ctx.p.finish()?;
     if let Some(id) = want {
@@ -357,7 +363,7 @@ pub fn nextid(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 }
 
 /// Running tasks plus the newest finished ones, up to 25 per node.
-pub fn cluster_tasks(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn cluster_tasks(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     ctx.p.finish()?;
     let mut out = Vec::new();
     for n in w.nodes.keys() {

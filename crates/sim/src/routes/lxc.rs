@@ -19,7 +19,7 @@ use crate::task::Plan;
 
 const K: GuestKind = GuestKind::Lxc;
 
-pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn list(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     ctx.p.finish()?;
     let out: Vec<_> = w
@@ -31,7 +31,7 @@ pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     Ok(Reply::json(&out))
 }
 
-pub fn status_current(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn status_current(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
     ctx.p.finish()?;
@@ -208,7 +208,7 @@ fn restore_config(
     super::common::overlay(kv, explicit)
 }
 
-pub fn config_get(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn config_get(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
     let current = ctx.p.flag("current");

@@ -16,12 +16,15 @@ pub mod tasks;
 use proxctl_types::messages::GuestKind;
 
 use crate::error::PveResult;
-use crate::router::{Ctx, Reply, Route};
+use crate::router::{Ctx, Handler, Reply, Route};
 use crate::state::World;
 
 macro_rules! route {
+    (read $m:literal, $t:literal, $h:expr) => {
+        Route { method: $m, template: $t, handler: Handler::Read($h), write: false }
+    };
     ($m:literal, $t:literal, $h:expr) => {
-        Route { method: $m, template: $t, handler: $h, write: $m != "GET" }
+        Route { method: $m, template: $t, handler: Handler::Write($h), write: $m != "GET" }
     };
 }
 
@@ -68,22 +71,22 @@ pub fn all() -> Vec<Route> {
         Route {
             method: "POST",
             template: "/access/ticket",
-            handler: access::ticket_post,
+            handler: Handler::Write(access::ticket_post),
             write: false,
         },
         route!("GET", "/access/ticket", access::ticket_get),
         route!("GET", "/access/domains", access::domains),
         route!("GET", "/access/permissions", access::permissions),
-        route!("GET", "/version", cluster::version),
-        route!("GET", "/nodes", cluster::nodes),
+        route!(read "GET", "/version", cluster::version),
+        route!(read "GET", "/nodes", cluster::nodes),
         route!("GET", "/nodes/{node}/status", cluster::node_status),
         route!("GET", "/nodes/{node}/time", cluster::node_time),
         route!("GET", "/nodes/{node}/network", cluster::node_network),
         route!("POST", "/nodes/{node}/termproxy", cluster::node_termproxy),
-        route!("GET", "/cluster/status", cluster::cluster_status),
-        route!("GET", "/cluster/resources", cluster::cluster_resources),
-        route!("GET", "/cluster/nextid", cluster::nextid),
-        route!("GET", "/cluster/tasks", cluster::cluster_tasks),
+        route!(read "GET", "/cluster/status", cluster::cluster_status),
+        route!(read "GET", "/cluster/resources", cluster::cluster_resources),
+        route!(read "GET", "/cluster/nextid", cluster::nextid),
+        route!(read "GET", "/cluster/tasks", cluster::cluster_tasks),
         route!("GET", "/cluster/ha/status/current", cluster::ha_status),
         route!("GET", "/cluster/ha/resources", cluster::ha_resources),
         route!("POST", "/cluster/ha/resources", cluster::ha_resource_create),
@@ -91,14 +94,14 @@ pub fn all() -> Vec<Route> {
         route!("DELETE", "/cluster/ha/resources/{sid}", cluster::ha_resource_delete),
         route!("GET", "/cluster/sdn/zones", cluster::sdn_zones),
         route!("GET", "/cluster/sdn/vnets", cluster::sdn_vnets),
-        route!("GET", "/nodes/{node}/qemu", qemu::list),
+        route!(read "GET", "/nodes/{node}/qemu", qemu::list),
         route!("POST", "/nodes/{node}/qemu", qemu::create),
         route!("DELETE", "/nodes/{node}/qemu/{vmid}", qemu_ops::destroy),
-        route!("GET", "/nodes/{node}/qemu/{vmid}/config", qemu::config_get),
+        route!(read "GET", "/nodes/{node}/qemu/{vmid}/config", qemu::config_get),
         route!("PUT", "/nodes/{node}/qemu/{vmid}/config", qemu::config_put),
         route!("POST", "/nodes/{node}/qemu/{vmid}/config", qemu::config_post),
         route!("GET", "/nodes/{node}/qemu/{vmid}/pending", qemu::pending),
-        route!("GET", "/nodes/{node}/qemu/{vmid}/status/current", qemu::status_current),
+        route!(read "GET", "/nodes/{node}/qemu/{vmid}/status/current", qemu::status_current),
         route!("POST", "/nodes/{node}/qemu/{vmid}/status/start", qemu::power),
         route!("POST", "/nodes/{node}/qemu/{vmid}/status/stop", qemu::power),
         route!("POST", "/nodes/{node}/qemu/{vmid}/status/shutdown", qemu::power),
@@ -123,12 +126,12 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/nodes/{node}/qemu/{vmid}/vncproxy", q_vnc),
         route!("POST", "/nodes/{node}/qemu/{vmid}/termproxy", q_term),
         route!("POST", "/nodes/{node}/qemu/{vmid}/spiceproxy", console::spiceproxy),
-        route!("GET", "/nodes/{node}/lxc", lxc::list),
+        route!(read "GET", "/nodes/{node}/lxc", lxc::list),
         route!("POST", "/nodes/{node}/lxc", lxc::create),
         route!("DELETE", "/nodes/{node}/lxc/{vmid}", lxc::destroy),
-        route!("GET", "/nodes/{node}/lxc/{vmid}/config", lxc::config_get),
+        route!(read "GET", "/nodes/{node}/lxc/{vmid}/config", lxc::config_get),
         route!("PUT", "/nodes/{node}/lxc/{vmid}/config", lxc::config_put),
-        route!("GET", "/nodes/{node}/lxc/{vmid}/status/current", lxc::status_current),
+        route!(read "GET", "/nodes/{node}/lxc/{vmid}/status/current", lxc::status_current),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/start", lxc::power),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/stop", lxc::power),
         route!("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown", lxc::power),
@@ -143,9 +146,9 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/nodes/{node}/lxc/{vmid}/termproxy", c_term),
         route!("POST", "/nodes/{node}/lxc/{vmid}/clone", lxc::clone),
         route!("PUT", "/nodes/{node}/lxc/{vmid}/resize", lxc::resize),
-        route!("GET", "/nodes/{node}/storage", storage::list),
+        route!(read "GET", "/nodes/{node}/storage", storage::list),
         route!("GET", "/nodes/{node}/storage/{storage}/status", storage::status),
-        route!("GET", "/nodes/{node}/storage/{storage}/content", storage::content),
+        route!(read "GET", "/nodes/{node}/storage/{storage}/content", storage::content),
         route!("GET", "/nodes/{node}/storage/{storage}/content/{volume}", storage::content_get),
         route!("PUT", "/nodes/{node}/storage/{storage}/content/{volume}", storage::content_update),
         route!(
@@ -156,9 +159,9 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/nodes/{node}/storage/{storage}/upload", storage::upload),
         route!("POST", "/nodes/{node}/storage/{storage}/download-url", storage::download_url),
         route!("POST", "/nodes/{node}/vzdump", storage::vzdump),
-        route!("GET", "/nodes/{node}/tasks", tasks::list),
-        route!("GET", "/nodes/{node}/tasks/{upid}/status", tasks::status),
-        route!("GET", "/nodes/{node}/tasks/{upid}/log", tasks::log),
+        route!(read "GET", "/nodes/{node}/tasks", tasks::list),
+        route!(read "GET", "/nodes/{node}/tasks/{upid}/status", tasks::status),
+        route!(read "GET", "/nodes/{node}/tasks/{upid}/log", tasks::log),
         route!("DELETE", "/nodes/{node}/tasks/{upid}", tasks::stop),
     ]
 }

@@ -22,7 +22,7 @@ use crate::task::Plan;
 
 const K: GuestKind = GuestKind::Qemu;
 
-pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn list(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let _ = ctx.p.opt_bool("full");
     ctx.p.finish()?;
@@ -85,7 +85,7 @@ pub fn agent_enabled(g: &Guest) -> bool {
         .is_some_and(|a| a.parse::<proxctl_types::prop::Agent>().is_ok_and(|a| a.enabled))
 }
 
-pub fn status_current(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn status_current(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
     ctx.p.finish()?;
@@ -484,7 +484,7 @@ pub fn apply_pending(g: &mut Guest) {
     }
 }
 
-pub fn config_get(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn config_get(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
     let current = ctx.p.flag("current");

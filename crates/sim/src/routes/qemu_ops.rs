@@ -200,7 +200,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     let uuid = w.random_uuid();
     let genid = w.random_uuid();
-    plan = plan.sleep(500).act(move |w, task| {
+    plan = plan.sleep(crate::task::CLONE_FINISH_MS).act(move |w, task| {
         let dropped_pending = w.guests.get(&sid).is_some_and(|s| !s.pending.is_empty());
         let Some(g) = w.guests.get_mut(&nid) else {
             return Err("clone failed: target config vanished".into());

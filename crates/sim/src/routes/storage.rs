@@ -46,7 +46,7 @@ fn status_of(w: &World, def: &StorageDef, node: &str) -> StorageStatus {
     }
 }
 
-pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn list(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let content = ctx.p.opt_str("content");
     let _enabled = ctx.p.opt_bool("enabled");
@@ -102,7 +102,7 @@ fn content_item(v: &crate::state::Volume) -> ContentItem {
     }
 }
 
-pub fn content(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn content(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let s = ctx.p.str("storage");
     let content = ctx.p.opt_str("content");

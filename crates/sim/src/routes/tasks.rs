@@ -42,7 +42,7 @@ fn find_task<'a>(ctx: &mut Ctx, w: &'a World) -> PveResult<&'a Task> {
     w.task_by_upid(&upid).ok_or_else(|| PveError::param("upid", "no such task"))
 }
 
-pub fn status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn status(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     node(ctx, w)?;
     let t = find_task(ctx, w)?;
     ctx.p.finish()?;
@@ -63,7 +63,7 @@ pub fn status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 }
 
 /// `start` is 0-based, `n` 1-based; `limit=0` means all; an empty log is `no content`.
-pub fn log(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn log(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     node(ctx, w)?;
     let start = ctx.p.opt_int("start", Some(0), None).unwrap_or(0) as usize;
     let limit = ctx.p.opt_int("limit", Some(0), None).unwrap_or(50) as usize;
@@ -86,7 +86,7 @@ pub fn log(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     Ok(Reply::with_total(serde_json::to_value(lines).unwrap_or(Value::Null), t.log.len() as u64))
 }
 
-pub fn list(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
+pub fn list(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let start = ctx.p.opt_int("start", Some(0), None).unwrap_or(0) as usize;
     let limit = ctx.p.opt_int("limit", Some(0), None).unwrap_or(50) as usize;

@@ -76,13 +76,16 @@ pub struct World {
     pub volumes: BTreeMap<(String, String), Volume>,
     pub guests: BTreeMap<u32, Guest>,
     pub tasks: Vec<Task>,
+    /// No task before this index runs: where scans for running tasks start (tasks are only
+    /// ever appended, and a stopped task never runs again).
+    #[serde(skip)]
+    pub scan_from: usize,
     #[serde(skip)]
     pub locks: Locks,
     pub ha: BTreeMap<String, HaResource>,
     pub sdn_zones: Vec<SdnZone>,
     pub sdn_vnets: Vec<SdnVnet>,
     pub faults: Faults,
-    pub counters: Counters,
     pub quorate: bool,
     pub next_pid: u32,
     pub next_task_id: u64,
@@ -207,10 +210,10 @@ impl World {
             }],
             sdn_vnets: vec![SdnVnet { vnet: "vnet0".into(), zone: "localnet".into(), tag: None }],
             faults: Faults::default(),
-            counters: Counters::new(),
             quorate: true,
             next_pid,
             next_task_id: 1,
+            scan_from: 0,
             bandwidth: 100 * 1024 * 1024,
             copy_rate: 500 * 1024 * 1024,
             cloud_init_ok: true,
@@ -278,10 +281,6 @@ impl World {
     pub fn random_hex(&mut self, bytes: usize) -> String {
         let v: Vec<u8> = (0..bytes).map(|_| self.rng.random()).collect();
         hex::encode(v)
-    }
-
-    pub fn count(&mut self, route: &str) {
-        *self.counters.entry(route.to_string()).or_default() += 1;
     }
 
     /// Whether `vmid` exists anywhere in the cluster.
