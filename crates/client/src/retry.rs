@@ -51,11 +51,19 @@ pub struct PollPolicy {
     pub initial: Duration,
     pub max: Duration,
     pub factor: f64,
+    /// Waits without a log to follow: the shortest time between two listings of a node's
+    /// tasks (shared by every wait on the node), so an end is noticed within about this long.
+    pub round: Duration,
 }
 
 impl Default for PollPolicy {
     fn default() -> Self {
-        Self { initial: Duration::from_millis(200), max: Duration::from_secs(2), factor: 1.5 }
+        Self {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(2),
+            factor: 1.5,
+            round: crate::task::ROUND,
+        }
     }
 }
 

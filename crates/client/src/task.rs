@@ -1,14 +1,16 @@
-//! Waiting for PVE tasks: notice the end with a growing interval, stream new log lines as
+//! Waiting for PVE tasks: notice the end soon after it happens, stream new log lines as
 //! progress, honour a timeout, and turn a failed task into an error carrying the tail of its log.
-//! Many waits on one node share one request per round: the node's list of running tasks
-//! (`/nodes/{node}/tasks?source=active`), fetched at most every [`ROUND`] and reused by every
-//! waiter; a task's status (and log) is read only once it has left that list.
+//! Many waits on one node share one request per round: the node's task list since the oldest
+//! waited task began (`/nodes/{node}/tasks?source=all&since=...`), fetched at most every round
+//! and reused by every waiter. It says of each task whether it runs and, once it ended, how, so
+//! a task's own status is read only when the list does not show it, and its log only when it
+//! failed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proxctl_types::api::{TaskOutcome, TaskStatus};
+use proxctl_types::api::{TaskOutcome, TaskStatus, parse_exitstatus};
 use proxctl_types::{NodeName, Upid};
 use tokio::time::Instant;
 
@@ -46,55 +48,135 @@ impl std::fmt::Debug for WaitOptions<'_> {
     }
 }
 
-/// The shortest time between two listings of one node's running tasks.
+/// The default shortest time between two listings of one node's tasks
+/// ([`crate::PollPolicy::round`]).
 pub const ROUND: Duration = Duration::from_millis(100);
 
-/// The first and the longest pause between two looks at a waited task. Short, because a look
-/// usually costs nothing (another waiter's listing is reused); capped, so a long task costs a
-/// listing a second.
-const FIRST_LOOK: Duration = Duration::from_millis(100);
+/// The longest pause between two looks at a waited task. A look costs at most one listing per
+/// node and round, whoever asks; a wait looks about ten times over the time it has waited so
+/// far (every round at first), so a long task costs a listing a second at most and its end is
+/// noticed within a tenth of its run.
 const LONGEST_LOOK: Duration = Duration::from_secs(1);
 
-/// The running-task listings, per node.
+/// The task lists, per node.
 #[derive(Debug, Default)]
 pub(crate) struct Watches {
-    nodes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Listing>>>>,
+    nodes: Mutex<HashMap<String, Arc<NodeWatch>>>,
+}
+
+#[derive(Debug, Default)]
+struct NodeWatch {
+    state: Mutex<Listing>,
+    /// One fetch at a time; the others wait for it and use its answer.
+    fetch: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
 struct Listing {
     fetched: Option<Instant>,
-    running: Arc<BTreeSet<String>>,
+    /// What the last list said of each task: `None` while it runs, its status once ended.
+    seen: Arc<HashMap<String, Option<String>>>,
+    /// The waits in progress on this node, by UPID: how many, and when the task began (the
+    /// node's clock, from the UPID, which is what `since` compares with).
+    watched: BTreeMap<String, (usize, u64)>,
+}
+
+/// What a node's list says of a task.
+enum Look {
+    Running,
+    Ended(String),
+    /// Not in the list: begun after it was fetched, or beyond its limit.
+    Unknown,
+}
+
+/// A wait registered on its node; dropping it ends the registration.
+struct Watched {
+    node: Arc<NodeWatch>,
+    key: String,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let mut s = self.node.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, _)) = s.watched.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                s.watched.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Watches {
-    fn node(&self, node: &NodeName) -> Arc<tokio::sync::Mutex<Listing>> {
+    fn node(&self, node: &NodeName) -> Arc<NodeWatch> {
         let mut m = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(m.entry(node.to_string()).or_default())
+    }
+
+    fn watch(&self, upid: &Upid) -> Watched {
+        let node = self.node(&upid.node);
+        let key = upid.to_string();
+        {
+            let mut s = node.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.watched.entry(key.clone()).or_insert((0, u64::from(upid.starttime))).0 += 1;
+        }
+        Watched { node, key }
+    }
+}
+
+fn state(w: &Watched) -> std::sync::MutexGuard<'_, Listing> {
+    w.node.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Listing {
+    fn look(&self, key: &str, round: Duration) -> Option<Look> {
+        if self.fetched.is_none_or(|t| t.elapsed() >= round) {
+            return None;
+        }
+        Some(match self.seen.get(key) {
+            Some(None) => Look::Running,
+            Some(Some(status)) => Look::Ended(status.clone()),
+            None => Look::Unknown,
+        })
     }
 }
 
 impl Client {
-    /// The UPIDs running on `node`, from a listing at most [`ROUND`] old. Concurrent callers
-    /// wait for one fetch and share it.
-    async fn running_on(&self, node: &NodeName) -> Result<Arc<BTreeSet<String>>, ClientError> {
-        let slot = self.watches().node(node);
-        let mut l = slot.lock().await;
-        if l.fetched.is_some_and(|t| t.elapsed() < ROUND) {
-            return Ok(Arc::clone(&l.running));
+    /// What `node`'s task list says of `upid`, from a list at most a round old. Concurrent
+    /// callers wait for one fetch and share it.
+    async fn look(&self, w: &Watched, upid: &Upid) -> Result<Look, ClientError> {
+        let round = self.settings().poll.round;
+        if let Some(l) = state(w).look(&w.key, round) {
+            return Ok(l);
         }
+        let _one = w.node.fetch.lock().await;
+        let since = {
+            let s = state(w);
+            if let Some(l) = s.look(&w.key, round) {
+                return Ok(l);
+            }
+            s.watched.values().map(|(_, t)| *t).min()
+        };
         let filter = crate::endpoints::tasks::TaskFilter {
-            source: Some("active".into()),
+            source: Some("all".into()),
+            since,
             // PVE lists 50 by default; a task missing from a short list only costs a status read.
             limit: Some(10_000),
             ..Default::default()
         };
-        let list = self.task_list(node, &filter).await?;
-        l.running = Arc::new(
-            list.iter().filter(|t| t.endtime.is_none()).map(|t| t.upid.to_string()).collect(),
-        );
-        l.fetched = Some(Instant::now());
-        Ok(Arc::clone(&l.running))
+        let list = self.task_list(&upid.node, &filter).await?;
+        let seen: HashMap<String, Option<String>> = list
+            .into_iter()
+            .map(|t| {
+                let ended =
+                    t.endtime.is_some() || t.status.as_deref().is_some_and(|s| s != "RUNNING");
+                (t.upid.to_string(), if ended { Some(t.status.unwrap_or_default()) } else { None })
+            })
+            .collect();
+        let mut s = state(w);
+        s.seen = Arc::new(seen);
+        s.fetched = Some(Instant::now());
+        Ok(s.look(&w.key, Duration::MAX).unwrap_or(Look::Unknown))
     }
 
     /// Wait until the task stops. `OK` and `WARNINGS: n` are success; anything else is
@@ -104,63 +186,56 @@ impl Client {
         upid: &Upid,
         opts: &WaitOptions<'_>,
     ) -> Result<TaskDone, ClientError> {
+        if opts.on_log.is_some() {
+            return self.follow_task(upid, opts).await;
+        }
+        let start = Instant::now();
+        let watched = self.watches().watch(upid);
+        let round = self.settings().poll.round;
+        let mut first = true;
+        loop {
+            let outcome = match self.look(&watched, upid).await {
+                Ok(Look::Running) => None,
+                Ok(Look::Ended(status)) => Some(parse_exitstatus(&status)),
+                // A list fetched just before the task began does not show it; the next does.
+                Ok(Look::Unknown) if first => None,
+                // The list is an optimisation; the task's own status is the truth.
+                Ok(Look::Unknown) | Err(_) => self.task_status(&upid.node, upid).await?.outcome(),
+            };
+            first = false;
+            if let Some(o) = outcome {
+                return self.ended(upid, o, opts).await;
+            }
+            let pause = (start.elapsed() / 10).clamp(round, LONGEST_LOOK.max(round));
+            if let Some(t) = opts.timeout
+                && start.elapsed() + pause > t
+            {
+                return Err(ClientError::TaskTimeout {
+                    upid: upid.clone(),
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// A wait that streams the task's log: its status and new log lines, read each poll.
+    async fn follow_task(
+        &self,
+        upid: &Upid,
+        opts: &WaitOptions<'_>,
+    ) -> Result<TaskDone, ClientError> {
         let start = Instant::now();
         let poll = self.settings().poll.clone();
-        let mut interval = if opts.on_log.is_some() { poll.initial } else { FIRST_LOOK };
+        let mut interval = poll.initial;
         let mut log_seen = 0u64;
-        let key = upid.to_string();
         loop {
-            // Without a log to follow, a task still in its node's shared listing needs no
-            // request of its own.
-            if opts.on_log.is_none() {
-                match self.running_on(&upid.node).await {
-                    Ok(running) if running.contains(&key) => {
-                        if let Some(t) = opts.timeout
-                            && start.elapsed() + interval > t
-                        {
-                            return Err(ClientError::TaskTimeout {
-                                upid: upid.clone(),
-                                waited: start.elapsed(),
-                            });
-                        }
-                        tokio::time::sleep(interval).await;
-                        interval = (interval.mul_f64(1.5)).min(LONGEST_LOOK);
-                        continue;
-                    }
-                    Ok(_) => {}
-                    // The listing is an optimisation; the status read below is the truth.
-                    Err(e) => {
-                        tracing::debug!(node = %upid.node, error = %e, "cannot list running tasks")
-                    }
-                }
-            }
             let status: TaskStatus = self.task_status(&upid.node, upid).await?;
             if let Some(cb) = opts.on_log {
                 log_seen = self.forward_log(upid, log_seen, cb).await?;
             }
-            let outcome = status.outcome();
-            if let (Some(o), Some(hook)) = (&outcome, self.hook()) {
-                hook.task_ended(upid, o).await;
-            }
-            match outcome {
-                Some(TaskOutcome::Ok) => {
-                    return Ok(TaskDone { upid: upid.clone(), warnings: 0 });
-                }
-                Some(TaskOutcome::Warnings(n)) => {
-                    tracing::info!(%upid, warnings = n, "task finished with warnings");
-                    return Ok(TaskDone { upid: upid.clone(), warnings: n });
-                }
-                Some(TaskOutcome::Failed(exitstatus)) => {
-                    let log_tail =
-                        self.log_tail(&upid.node, upid, opts.tail_lines).await.unwrap_or_default();
-                    return Err(ClientError::TaskFailed {
-                        upid: upid.clone(),
-                        node: upid.node.clone(),
-                        exitstatus,
-                        log_tail,
-                    });
-                }
-                None => {}
+            if let Some(o) = status.outcome() {
+                return self.ended(upid, o, opts).await;
             }
             if let Some(t) = opts.timeout
                 && start.elapsed() + interval > t
@@ -171,11 +246,36 @@ impl Client {
                 });
             }
             tokio::time::sleep(interval).await;
-            interval = if opts.on_log.is_some() {
-                poll.next(interval)
-            } else {
-                (interval.mul_f64(1.5)).min(LONGEST_LOOK)
-            };
+            interval = poll.next(interval);
+        }
+    }
+
+    /// A task ended: tell the hook, and turn a failure into an error with its log's tail.
+    async fn ended(
+        &self,
+        upid: &Upid,
+        outcome: TaskOutcome,
+        opts: &WaitOptions<'_>,
+    ) -> Result<TaskDone, ClientError> {
+        if let Some(hook) = self.hook() {
+            hook.task_ended(upid, &outcome).await;
+        }
+        match outcome {
+            TaskOutcome::Ok => Ok(TaskDone { upid: upid.clone(), warnings: 0 }),
+            TaskOutcome::Warnings(n) => {
+                tracing::info!(%upid, warnings = n, "task finished with warnings");
+                Ok(TaskDone { upid: upid.clone(), warnings: n })
+            }
+            TaskOutcome::Failed(exitstatus) => {
+                let log_tail =
+                    self.log_tail(&upid.node, upid, opts.tail_lines).await.unwrap_or_default();
+                Err(ClientError::TaskFailed {
+                    upid: upid.clone(),
+                    node: upid.node.clone(),
+                    exitstatus,
+                    log_tail,
+                })
+            }
         }
     }
 
