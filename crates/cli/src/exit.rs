@@ -53,6 +53,8 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
                 E::Apply(ApplyError::State(_) | ApplyError::Lock(LockError::State(_))) => {
                     return SYSTEM;
                 }
+                // PVE failed under the engine: classified below, as the client error it is.
+                E::Apply(ApplyError::Confirm(_)) => {}
                 // Bad manifests or plans, names taken, a cluster that moved on: the user's to fix.
                 E::Manifest(_) | E::Plan(_) | E::Stale(_) | E::Invalid(_) | E::Apply(_) => {
                     return USER;

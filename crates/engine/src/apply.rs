@@ -5,11 +5,12 @@
 //! with backoff, and `--parallel` is the overall cap. It journals every mutating call before
 //! making it, leases new VMIDs in the state store first, and records the outcome of the apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use proxctl_client::endpoints::cluster::ResourceType;
 use proxctl_client::endpoints::qemu::{CloneRequest, MigrateRequest};
 use proxctl_client::{
     ApiErrorKind, ApiRequest, Client, ClientError, DeleteOptions, Endpoint, PowerAction, Started,
@@ -46,6 +47,8 @@ pub enum ApplyError {
     Lock(#[from] crate::locks::LockError),
     #[error(transparent)]
     State(#[from] proxctl_state::StateError),
+    #[error("cannot list the cluster's guests to confirm the new VMIDs are free")]
+    Confirm(#[source] ClientError),
 }
 
 /// Called with (resource key, message) as work progresses.
@@ -186,9 +189,11 @@ pub async fn apply(
     let now = jiff::Timestamp::now();
     let until = now + jiff::SignedDuration::from_hours(1);
     // Lease every new VMID before touching PVE: a concurrent apply that planned the same one
-    // is stopped here, not halfway through a clone. The lease keeps other proxctl applies off
-    // the VMID; `nextid?vmid=` confirms that nobody else (the web UI, another tool) took it
-    // since the plan. Both are independent per VMID, so they run `--parallel` at a time.
+    // is stopped here, not halfway through a clone. The leases keep other proxctl applies off
+    // the VMIDs; one look at the cluster's guests after leasing confirms that nobody else (the
+    // web UI, another tool) took one since the plan: one request, where asking
+    // `nextid?vmid=` per VMID cost one each. (A VMID taken after that look makes its create
+    // fail on its own; PVE's create is atomic.)
     let wanted: Vec<(VmId, ResourceKey, String)> = plan
         .changes
         .iter()
@@ -198,37 +203,37 @@ pub async fn apply(
             Some((id, c.key.parse::<ResourceKey>().ok()?, c.key.clone()))
         })
         .collect();
-    let checks: Vec<(VmId, String, Result<bool, proxctl_state::StateError>)> =
-        futures_util::stream::iter(wanted)
-            .map(|(id, owner, key)| {
-                let (store, holder) = (&store, &holder);
-                async move {
-                    let free = match store.lease_vmid(id, holder, &owner, until, now).await {
-                        Ok(true) => Ok(client.next_id(Some(id)).await.is_ok()),
-                        other => other,
-                    };
-                    (id, key, free)
-                }
-            })
-            .buffer_unordered(opts.parallel.max(1))
-            .collect()
-            .await;
-    let leased: Vec<VmId> = checks.iter().map(|(id, _, _)| *id).collect();
-    let failure = checks.into_iter().find_map(|(id, key, free)| match free {
-        Ok(true) => None,
-        Ok(false) => Some(Ok(ApplyError::VmidTaken { vmid: id.get(), key })),
-        Err(e) => Some(Err(e)),
-    });
-    if let Some(f) = failure {
-        for v in &leased {
-            if let Err(e) = store.release_vmid(*v, &holder).await {
-                tracing::warn!(vmid = %v, error = %e, "cannot release a VMID lease");
-            }
+    let pairs: Vec<(VmId, ResourceKey)> =
+        wanted.iter().map(|(id, owner, _)| (*id, owner.clone())).collect();
+    let mut leased: Vec<VmId> = Vec::new();
+    let mut failure = match store.lease_vmids(&pairs, &holder, until, now).await {
+        Ok(None) => {
+            leased = pairs.iter().map(|(id, _)| *id).collect();
+            None
         }
-        let e = match f {
-            Ok(taken) => taken,
-            Err(state) => ApplyError::State(state),
-        };
+        Ok(Some(taken)) => wanted
+            .iter()
+            .find(|(id, _, _)| *id == taken)
+            .map(|(id, _, key)| ApplyError::VmidTaken { vmid: id.get(), key: key.clone() }),
+        Err(e) => Some(ApplyError::State(e)),
+    };
+    if failure.is_none() && !wanted.is_empty() {
+        match client.cluster_resources(Some(ResourceType::Vm)).await {
+            Ok(guests) => {
+                let taken: BTreeSet<u32> =
+                    guests.iter().filter_map(|g| g.vmid.map(VmId::get)).collect();
+                failure = wanted
+                    .iter()
+                    .find(|(id, _, _)| taken.contains(&id.get()))
+                    .map(|(id, _, key)| ApplyError::VmidTaken { vmid: id.get(), key: key.clone() });
+            }
+            Err(e) => failure = Some(ApplyError::Confirm(e)),
+        }
+    }
+    if let Some(e) = failure {
+        if let Err(e) = store.release_vmids(&leased, &holder).await {
+            tracing::warn!(error = %e, "cannot release VMID leases; they expire on their own");
+        }
         store.finish_apply(apply, &ApplyOutcome::Failed(e.to_string())).await?;
         return Err(e);
     }
@@ -281,10 +286,8 @@ pub async fn apply(
         .await;
     results.extend(more);
     results.sort_by(|a, b| a.key.cmp(&b.key));
-    for v in leased {
-        if let Err(e) = store.release_vmid(v, &holder).await {
-            tracing::warn!(vmid = %v, error = %e, "cannot release a VMID lease; it expires on its own");
-        }
+    if let Err(e) = store.release_vmids(&leased, &holder).await {
+        tracing::warn!(error = %e, "cannot release VMID leases; they expire on their own");
     }
     let failed = results.iter().filter(|r| !r.ok).count();
     let outcome = if failed == 0 {

@@ -246,6 +246,16 @@ impl Vmids {
         self.taken.insert(self.next);
         self.next
     }
+
+    /// The lowest free VMID from `floor` up (templates live apart from ordinary guests).
+    fn take_from(&mut self, floor: u32) -> u32 {
+        let mut v = floor;
+        while self.taken.contains(&v) {
+            v += 1;
+        }
+        self.taken.insert(v);
+        v
+    }
 }
 
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
@@ -1313,7 +1323,7 @@ fn plan_template(
     if !input.observed.nodes.is_empty() && !input.observed.nodes.contains(&spec.node) {
         return Err(format!("node {} is not online", spec.node));
     }
-    let vmid = vmids.take();
+    let vmid = vmids.take_from(proxctl_types::ids::TEMPLATE_VMID_FLOOR);
     let vm_storage = spec.vm_storage.clone().unwrap_or_else(|| "local-lvm".into());
     let size = spec.disk_size.clone().unwrap_or_else(|| entry.disk_size.clone());
     let mut config = proxctl_types::api::GuestConfig::new();

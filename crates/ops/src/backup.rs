@@ -62,25 +62,30 @@ pub async fn restore(
 ) -> Result<(VmId, Upid), OpsError> {
     let b = find(client, volid).await?;
     let is_ct = b.volid.contains("vzdump-lxc-");
-    let vmid = match vmid {
-        Some(v) => match client.next_id(Some(v)).await {
-            Ok(_) => v,
+    if let Some(v) = vmid {
+        match client.next_id(Some(v)).await {
+            Ok(_) => {}
             Err(proxctl_client::ClientError::Api(_)) => {
                 return Err(OpsError::Invalid(format!(
                     "VMID {v} is in use; pick a free one or leave --vmid out"
                 )));
             }
             Err(e) => return Err(e.into()),
-        },
-        None => client.next_id(None).await?,
-    };
+        }
+    }
     let node = node_of(&b)?;
-    let upid = if is_ct {
-        client.lxc_restore(&node, vmid, volid, storage).await?
-    } else {
-        client.qemu_restore(&node, vmid, volid, storage, true).await?
-    };
-    Ok((vmid, upid))
+    // Without --vmid, chosen race-free: a VMID another tool takes meanwhile is skipped.
+    crate::vmid::with_new_vmid(client, None, vmid, "restore", |v| {
+        let node = &node;
+        async move {
+            Ok(if is_ct {
+                client.lxc_restore(node, v, volid, storage).await?
+            } else {
+                client.qemu_restore(node, v, volid, storage, true).await?
+            })
+        }
+    })
+    .await
 }
 
 /// Find one backup by its volume ID, to learn its node and protection.

@@ -328,10 +328,6 @@ pub async fn build(
         version = format!("{day}-{n}");
         n += 1;
     }
-    let vmid = match spec.vmid {
-        Some(v) => v,
-        None => client.next_id(None).await?,
-    };
     let built = jiff::Timestamp::now().to_string();
     let alg_key = if alg == Algorithm::Sha512 { "sha512" } else { "sha256" };
     let mut description = vec![
@@ -380,10 +376,25 @@ pub async fn build(
         cfg.machine = Some("q35".into());
         cfg.efidisk0 = format!("{}:1,efitype=4m,pre-enrolled-keys=0", spec.vm_storage).parse().ok();
     }
-    progress(&format!("creating VM {vmid} from {volid}"));
-    if let Started::Task(u) =
-        client.qemu_create(&spec.node, vmid, &cfg, &CreateOptions::default()).await?
-    {
+    // Templates live apart from ordinary guests, from 9000 up, chosen race-free (another run
+    // or tool creating at the same time makes this one take the next VMID, not fail).
+    let (vmid, started) =
+        crate::vmid::with_new_vmid_from(
+            client,
+            None,
+            spec.vmid,
+            &spec.name,
+            Some(proxctl_types::ids::TEMPLATE_VMID_FLOOR),
+            |v| {
+                progress(&format!("creating VM {v} from {volid}"));
+                let cfg = &cfg;
+                async move {
+                    Ok(client.qemu_create(&spec.node, v, cfg, &CreateOptions::default()).await?)
+                }
+            },
+        )
+        .await?;
+    if let Started::Task(u) = started {
         wait(client, u).await?;
     }
     let size = match spec.disk_size {

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
+use proxctl_client::endpoints::cluster::ResourceType;
 use proxctl_client::{ApiErrorKind, Client, ClientError};
 use proxctl_state::ResourceKey;
 use proxctl_types::VmId;
@@ -33,6 +34,23 @@ pub async fn with_new_vmid<T, F, Fut>(
     state: Option<&StateHandle>,
     given: Option<VmId>,
     label: &str,
+    create: F,
+) -> Result<(VmId, T), OpsError>
+where
+    F: FnMut(VmId) -> Fut,
+    Fut: Future<Output = Result<T, OpsError>>,
+{
+    with_new_vmid_from(client, state, given, label, None, create).await
+}
+
+/// [`with_new_vmid`], choosing from `floor` up when given (templates: from
+/// [`proxctl_types::ids::TEMPLATE_VMID_FLOOR`]), skipping the VMIDs the cluster lists.
+pub async fn with_new_vmid_from<T, F, Fut>(
+    client: &Client,
+    state: Option<&StateHandle>,
+    given: Option<VmId>,
+    label: &str,
+    floor: Option<u32>,
     mut create: F,
 ) -> Result<(VmId, T), OpsError>
 where
@@ -59,7 +77,14 @@ where
         .map_err(|e| OpsError::Invalid(e.to_string()))?;
     let holder = format!("cmd:{}:{}", std::process::id(), jiff::Timestamp::now().as_microsecond());
     let mut skip = BTreeSet::new();
-    let mut candidate = client.next_id(None).await?.get();
+    let mut candidate = match floor {
+        Some(f) => {
+            let listed = client.cluster_resources(Some(ResourceType::Vm)).await?;
+            skip.extend(listed.iter().filter_map(|g| g.vmid.map(VmId::get)).filter(|v| *v >= f));
+            f
+        }
+        None => client.next_id(None).await?.get(),
+    };
     for _ in 0..MAX_TRIES {
         while skip.contains(&candidate) {
             candidate += 1;

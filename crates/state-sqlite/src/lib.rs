@@ -77,6 +77,15 @@ impl SqliteStore {
     }
 }
 
+/// Take a VMID unless another holder's lease on it is unexpired (?5 is now); one row changed
+/// means it is the holder's.
+const LEASE_VMID: &str =
+    "INSERT INTO vmid_leases (vmid, holder, owner, expires_at) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (vmid) DO UPDATE SET holder = excluded.holder,
+       owner = excluded.owner, expires_at = excluded.expires_at
+     WHERE vmid_leases.expires_at <= ?5
+        OR (vmid_leases.holder = excluded.holder AND vmid_leases.owner = excluded.owner)";
+
 fn open_blocking(path: &Path) -> Result<Connection> {
     let open_err = |e: Box<dyn std::error::Error + Send + Sync>| StateError::Open {
         location: path.display().to_string(),
@@ -523,14 +532,64 @@ impl StateStore for SqliteStore {
         let (holder, owner) = (holder.to_string(), owner.to_string());
         self.with("leasing a VMID", move |c| {
             c.execute(
-                "INSERT INTO vmid_leases (vmid, holder, owner, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (vmid) DO UPDATE SET holder = excluded.holder,
-                   owner = excluded.owner, expires_at = excluded.expires_at
-                 WHERE vmid_leases.expires_at <= ?5 OR (vmid_leases.holder = excluded.holder AND vmid_leases.owner = excluded.owner)",
+                LEASE_VMID,
                 params![i64::from(vmid.get()), holder, owner, time_to_us(until), time_to_us(now)],
             )
             .map(|n| n == 1)
             .map_err(q("leasing a VMID"))
+        })
+        .await
+    }
+
+    async fn lease_vmids(
+        &self,
+        wanted: &[(VmId, ResourceKey)],
+        holder: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VmId>> {
+        let holder = holder.to_string();
+        let wanted: Vec<(VmId, String)> = wanted.iter().map(|(v, o)| (*v, o.to_string())).collect();
+        self.with("leasing VMIDs", move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(q("leasing VMIDs"))?;
+            for (vmid, owner) in &wanted {
+                let n = tx
+                    .execute(
+                        LEASE_VMID,
+                        params![
+                            i64::from(vmid.get()),
+                            holder,
+                            owner,
+                            time_to_us(until),
+                            time_to_us(now)
+                        ],
+                    )
+                    .map_err(q("leasing VMIDs"))?;
+                if n != 1 {
+                    // Dropping the transaction rolls back the ones leased so far.
+                    return Ok(Some(*vmid));
+                }
+            }
+            tx.commit().map_err(q("leasing VMIDs"))?;
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn release_vmids(&self, vmids: &[VmId], holder: &str) -> Result<()> {
+        let (vmids, holder) = (vmids.to_vec(), holder.to_string());
+        self.with("releasing VMIDs", move |c| {
+            let tx = c.transaction().map_err(q("releasing VMIDs"))?;
+            for v in &vmids {
+                tx.execute(
+                    "DELETE FROM vmid_leases WHERE vmid = ?1 AND holder = ?2",
+                    params![i64::from(v.get()), holder],
+                )
+                .map_err(q("releasing VMIDs"))?;
+            }
+            tx.commit().map_err(q("releasing VMIDs"))
         })
         .await
     }

@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             apply_history_is_newest_first_with_outcomes,
             journal_lists_only_unfinished_intents,
             a_vmid_lease_excludes_other_holders_until_it_expires,
+            vmids_are_leased_all_or_none,
             concurrent_leasers_on_two_connections_never_share_a_vmid,
             ip_allocations_belong_to_one_owner,
             snapshot_expiries_are_upserted_and_removed,
@@ -181,6 +182,22 @@ pub async fn a_vmid_lease_excludes_other_holders_until_it_expires(h: &impl Harne
     assert_eq!(s.vmid_leases(t(122)).await.unwrap().len(), 1);
     s.release_vmid(id, "apply-b").await.unwrap();
     assert!(s.vmid_leases(t(122)).await.unwrap().is_empty());
+}
+
+pub async fn vmids_are_leased_all_or_none(h: &impl Harness) {
+    let s = h.store();
+    assert!(s.lease_vmid(vmid(162), "apply-b", &key("held"), t(60), t(0)).await.unwrap());
+    let want: Vec<(VmId, ResourceKey)> =
+        (160..165).map(|n| (vmid(n), key(&format!("r{n}")))).collect();
+    assert_eq!(s.lease_vmids(&want, "apply-a", t(60), t(1)).await.unwrap(), Some(vmid(162)));
+    let leases = s.vmid_leases(t(2)).await.unwrap();
+    assert_eq!(leases.len(), 1, "none of the others was leased: {leases:?}");
+    s.release_vmid(vmid(162), "apply-b").await.unwrap();
+    assert_eq!(s.lease_vmids(&want, "apply-a", t(60), t(3)).await.unwrap(), None);
+    assert_eq!(s.vmid_leases(t(4)).await.unwrap().len(), 5);
+    let ids: Vec<VmId> = want.iter().map(|(v, _)| *v).collect();
+    s.release_vmids(&ids, "apply-a").await.unwrap();
+    assert!(s.vmid_leases(t(5)).await.unwrap().is_empty());
 }
 
 /// Two applies on two connections, each taking the lowest VMID it can lease, as the engine

@@ -127,6 +127,36 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> Result<bool>;
     async fn release_vmid(&self, vmid: VmId, holder: &str) -> Result<()>;
+    /// Lease every VMID of `wanted` for its owner, all or none ([`Self::lease_vmid`] for
+    /// each). Returns `None` when all are `holder`'s now, or the first that another holder has
+    /// (and then none was leased). Backends do it in one transaction where they can: an apply
+    /// creating a thousand guests should not wait for a thousand commits.
+    async fn lease_vmids(
+        &self,
+        wanted: &[(VmId, ResourceKey)],
+        holder: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<VmId>> {
+        let mut done = Vec::new();
+        for (vmid, owner) in wanted {
+            if !self.lease_vmid(*vmid, holder, owner, until, now).await? {
+                for v in done {
+                    self.release_vmid(v, holder).await?;
+                }
+                return Ok(Some(*vmid));
+            }
+            done.push(*vmid);
+        }
+        Ok(None)
+    }
+    /// Release several of `holder`'s leases (one transaction where the backend can).
+    async fn release_vmids(&self, vmids: &[VmId], holder: &str) -> Result<()> {
+        for v in vmids {
+            self.release_vmid(*v, holder).await?;
+        }
+        Ok(())
+    }
     /// Leases not expired at `now`.
     async fn vmid_leases(&self, now: Timestamp) -> Result<Vec<VmidLease>>;
 

@@ -28,6 +28,10 @@ pub enum IdError {
     UserId(String),
 }
 
+/// Where templates' VMIDs start when nobody chose one: apart from ordinary guests (100 up),
+/// as admins number them by hand.
+pub const TEMPLATE_VMID_FLOOR: u32 = 9000;
+
 /// A guest ID, unique across QEMU and LXC in a cluster: 100..=999_999_999.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VmId(u32);
