@@ -23,9 +23,11 @@ use tokio_postgres::{Client, NoTls, Row};
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
     Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
+    Migration { version: 3, name: "tokens", sql: include_str!("../migrations/0003_tokens.sql") },
 ];
 
 mod locks;
+mod tokens;
 
 /// Serialises migrations across every process sharing the database.
 const MIGRATION_LOCK: i64 = 0x7072_6f78_6374_6c00; // "proxctl\0"
@@ -385,6 +387,22 @@ impl StateStore for PostgresStore {
 
     async fn locks(&self) -> Result<Vec<LockInfo>> {
         locks::list(&*self.client.lock().await).await
+    }
+
+    async fn token_insert(&self, t: &proxctl_state::ApiToken) -> Result<bool> {
+        tokens::insert(&*self.client.lock().await, t).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<proxctl_state::ApiToken>> {
+        tokens::list(&*self.client.lock().await).await
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<proxctl_state::ApiToken>> {
+        tokens::get(&*self.client.lock().await, id).await
+    }
+
+    async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool> {
+        tokens::revoke(&*self.client.lock().await, name, at).await
     }
 
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId> {

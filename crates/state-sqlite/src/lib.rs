@@ -25,9 +25,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
     Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
+    Migration { version: 3, name: "tokens", sql: include_str!("../migrations/0003_tokens.sql") },
 ];
 
 mod locks;
+mod tokens;
 
 /// How long a writer waits for another process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -444,6 +446,25 @@ impl StateStore for SqliteStore {
 
     async fn locks(&self) -> Result<Vec<LockInfo>> {
         self.with("listing locks", |c| locks::list(c)).await
+    }
+
+    async fn token_insert(&self, t: &proxctl_state::ApiToken) -> Result<bool> {
+        let t = t.clone();
+        self.with("storing a token", move |c| tokens::insert(c, &t)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<proxctl_state::ApiToken>> {
+        self.with("listing tokens", |c| tokens::list(c)).await
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<proxctl_state::ApiToken>> {
+        let id = id.to_string();
+        self.with("reading a token", move |c| tokens::get(c, &id)).await
+    }
+
+    async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool> {
+        let name = name.to_string();
+        self.with("revoking a token", move |c| tokens::revoke(c, &name, at)).await
     }
 
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId> {

@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             journal_lists_only_unfinished_intents,
             a_vmid_lease_excludes_other_holders_until_it_expires,
             vmids_are_leased_all_or_none,
+            tokens_keep_one_live_name_and_revoke_by_name,
             concurrent_leasers_on_two_connections_never_share_a_vmid,
             ip_allocations_belong_to_one_owner,
             snapshot_expiries_are_upserted_and_removed,
@@ -198,6 +199,31 @@ pub async fn vmids_are_leased_all_or_none(h: &impl Harness) {
     let ids: Vec<VmId> = want.iter().map(|(v, _)| *v).collect();
     s.release_vmids(&ids, "apply-a").await.unwrap();
     assert!(s.vmid_leases(t(5)).await.unwrap().is_empty());
+}
+
+pub async fn tokens_keep_one_live_name_and_revoke_by_name(h: &impl Harness) {
+    let s = h.store();
+    let tok = |id: &str, name: &str| crate::ApiToken {
+        id: id.into(),
+        name: name.into(),
+        role: "viewer".into(),
+        scope: Some("tag=web".into()),
+        hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_by: "admin".into(),
+        created_at: t(0),
+        expires_at: Some(t(3600)),
+        revoked_at: None,
+    };
+    assert!(s.token_insert(&tok("a1", "ci")).await.unwrap());
+    assert!(!s.token_insert(&tok("a2", "ci")).await.unwrap(), "one live token per name");
+    assert_eq!(s.token("a1").await.unwrap(), Some(tok("a1", "ci")));
+    assert_eq!(s.token("nope").await.unwrap(), None);
+    assert!(s.token_revoke("ci", t(10)).await.unwrap());
+    assert!(!s.token_revoke("ci", t(11)).await.unwrap(), "nothing live to revoke");
+    assert_eq!(s.token("a1").await.unwrap().unwrap().revoked_at, Some(t(10)));
+    assert!(s.token_insert(&tok("a3", "ci")).await.unwrap(), "the name is free again");
+    let all = s.tokens().await.unwrap();
+    assert_eq!(all.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a1", "a3"]);
 }
 
 /// Two applies on two connections, each taking the lowest VMID it can lease, as the engine

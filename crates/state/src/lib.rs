@@ -9,6 +9,7 @@ pub mod conformance;
 pub mod lock;
 pub mod migrations;
 pub mod record;
+pub mod token;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -21,6 +22,7 @@ pub use record::{
     ApplyId, ApplyOutcome, ApplyRecord, IpAllocation, JournalEntry, JournalId, JournalState,
     NewJournalEntry, ResourceKey, ResourceRecord, SnapshotTtl, VmidLease,
 };
+pub use token::ApiToken;
 
 /// A boxed error from a database driver, kept as the source of a [`StateError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -107,6 +109,15 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn release_locks(&self, holder: &str) -> Result<()>;
     /// Every lock row, expired ones included, by name.
     async fn locks(&self) -> Result<Vec<LockInfo>>;
+
+    // API tokens (see [`token`]).
+    /// Store a new token; `false` when a token not revoked already has its name.
+    async fn token_insert(&self, t: &token::ApiToken) -> Result<bool>;
+    /// Every token, revoked ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<token::ApiToken>>;
+    async fn token(&self, id: &str) -> Result<Option<token::ApiToken>>;
+    /// Revoke the live token called `name`; `false` when there is none.
+    async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool>;
 
     // The operation journal: intent before each mutating call, completion after.
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId>;
