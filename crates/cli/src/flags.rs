@@ -187,6 +187,14 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Run proxctl as a service: the REST API (HTTPS, OpenAPI, tokens and roles) over the
+    /// same operations as the CLI.
+    Serve(ServeArgs),
+    /// API tokens for `proxctl serve`: create one (its secret is printed once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run a simulated Proxmox VE cluster that speaks the real API.
     Sim(SimArgs),
     /// A short tour on an in-process simulator: template, three VMs, a snapshot.
@@ -574,6 +582,51 @@ pub enum ClockArg {
     Realtime,
     /// Simulated time moves only through POST /_sim/advance or /_sim/step.
     Manual,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (see --ready-file).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// The server's certificate (PEM); without it, a self-signed one is made once and kept
+    /// in --data-dir.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where the server keeps its own files (default: ~/.local/share/proxctl/server).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Write {"url", "fingerprint"} here once listening.
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+    /// Requests per second each token may make (bursts of twice that).
+    #[arg(long, default_value_t = 50)]
+    pub rate_limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print its secret, once: keep it, it cannot be shown again.
+    Create {
+        /// A name to list and revoke it by (letters, digits, '-', '_', '.').
+        name: String,
+        /// viewer (read), operator (power, snapshots, backups, tags, bulk) or admin.
+        #[arg(long)]
+        role: String,
+        /// Limit the token to the guests this selector picks (the -l language).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Expire after this long, e.g. 90d or 12h (default: never).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens: names, roles, scopes and dates (never secrets).
+    List,
+    /// Revoke a token: requests with it fail from then on (within seconds on every instance).
+    Revoke { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,17 @@ use crate::OpsError;
 use crate::output::Tabular;
 use crate::state::StateHandle;
 
+tokio::task_local! {
+    /// Who acts in this task, when one client serves many callers (`proxctl serve`: the API
+    /// token's name). Unset, the auditor's own actor is recorded.
+    static ACTOR: String;
+}
+
+/// Run `f` acting as `actor`: every change it makes is audited under that name.
+pub async fn acting_as<F: std::future::Future>(actor: String, f: F) -> F::Output {
+    ACTOR.scope(actor, f).await
+}
+
 /// Who acts, and under which rules.
 #[derive(Debug, Clone)]
 pub struct AuditContext {
@@ -82,7 +93,7 @@ impl Auditor {
     ) -> Result<AuditEntry, OpsError> {
         let entry = NewAuditEntry {
             time: jiff::Timestamp::now(),
-            actor: self.ctx.actor.clone(),
+            actor: ACTOR.try_with(Clone::clone).unwrap_or_else(|_| self.ctx.actor.clone()),
             profile: self.ctx.profile.clone(),
             target,
             action,

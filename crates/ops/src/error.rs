@@ -1,6 +1,6 @@
 //! Errors of the operations layer.
 
-use proxctl_client::ClientError;
+use proxctl_client::{ApiErrorKind, ClientError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -28,4 +28,60 @@ pub enum OpsError {
     Invalid(String),
     #[error("cannot render output as {format}")]
     Render { format: String, source: Box<dyn std::error::Error + Send + Sync> },
+}
+
+/// What kind of failure an error is, for every face to report the same way: the CLI as its
+/// exit code, the REST API as its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad input or configuration: the caller's to fix.
+    Invalid,
+    /// The thing asked for is not there.
+    NotFound,
+    /// It is there, but busy or taken (a lock, a VMID, a changed config).
+    Conflict,
+    /// Proxmox said no, or a task failed: its message says why.
+    Proxmox,
+    /// Proxmox cannot be reached.
+    Unavailable,
+    /// Everything else: the machine's to fix.
+    System,
+}
+
+impl ErrorClass {
+    pub fn of_client(e: &ClientError) -> Self {
+        match e {
+            ClientError::Api(a) => match a.kind {
+                ApiErrorKind::DoesNotExist => ErrorClass::NotFound,
+                ApiErrorKind::LockTimeout { .. }
+                | ApiErrorKind::Locked { .. }
+                | ApiErrorKind::DigestMismatch
+                | ApiErrorKind::AlreadyExists => ErrorClass::Conflict,
+                ApiErrorKind::ParamVerification => ErrorClass::Invalid,
+                _ => ErrorClass::Proxmox,
+            },
+            ClientError::CreateConflict { .. } => ErrorClass::Conflict,
+            ClientError::TaskFailed { .. } => ErrorClass::Proxmox,
+            ClientError::Connect { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::Tls { .. }
+            | ClientError::Http { .. } => ErrorClass::Unavailable,
+            ClientError::Config(_) | ClientError::Refused { .. } | ClientError::DryRun { .. } => {
+                ErrorClass::Invalid
+            }
+            _ => ErrorClass::System,
+        }
+    }
+
+    pub fn of(e: &OpsError) -> Self {
+        match e {
+            OpsError::Client(c) => Self::of_client(c),
+            OpsError::GuestNotFound(_) => ErrorClass::NotFound,
+            OpsError::CloudInit { .. } => ErrorClass::Proxmox,
+            OpsError::Invalid(_) | OpsError::Ambiguous { .. } | OpsError::WrongKind { .. } => {
+                ErrorClass::Invalid
+            }
+            _ => ErrorClass::System,
+        }
+    }
 }

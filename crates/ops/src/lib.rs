@@ -26,5 +26,5 @@ pub mod views;
 pub mod vm;
 pub mod vmid;
 
-pub use error::OpsError;
+pub use error::{ErrorClass, OpsError};
 pub use guest::{GuestRef, resolve_guest};

@@ -9,6 +9,7 @@ use crate::OpsError;
 use crate::output::{Tabular, human_bytes, human_duration};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeRow {
     pub node: String,
     pub status: String,
@@ -83,6 +84,7 @@ fn short_version(v: &str) -> &str {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GuestRow {
     pub vmid: u32,
     pub name: String,
@@ -177,6 +179,7 @@ pub async fn guests(
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StorageRow {
     pub storage: String,
     pub node: String,
@@ -229,6 +232,7 @@ pub async fn storage(client: &Client) -> Result<Vec<StorageRow>, OpsError> {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskRow {
     pub upid: String,
     pub node: String,

@@ -454,7 +454,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn tokens(&self) -> Result<Vec<proxctl_state::ApiToken>> {
-        self.with("listing tokens", |c| tokens::list(c)).await
+        self.with("listing tokens", tokens::list).await
     }
 
     async fn token(&self, id: &str) -> Result<Option<proxctl_state::ApiToken>> {

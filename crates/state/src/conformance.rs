@@ -207,7 +207,7 @@ pub async fn tokens_keep_one_live_name_and_revoke_by_name(h: &impl Harness) {
         id: id.into(),
         name: name.into(),
         role: "viewer".into(),
-        scope: Some("tag=web".into()),
+        scope: Some("web".into()),
         hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         created_by: "admin".into(),
         created_at: t(0),

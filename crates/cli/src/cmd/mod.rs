@@ -28,9 +28,11 @@ mod get;
 mod guest;
 mod image;
 mod node;
+mod serve;
 mod sim;
 mod snapshot;
 mod task;
+mod token;
 
 pub(crate) use guest::template_request;
 
@@ -61,6 +63,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
     match cli.command {
         Command::Sim(a) => sim::run(a).await,
+        Command::Serve(a) => {
+            let (r, client) = connect(&g)?;
+            serve::run(&r, client, a).await
+        }
+        Command::Token { command } => {
+            let r = config::resolve_from_env(&g)?;
+            token::run(&r, command).await
+        }
         Command::Demo(a) => demo::run(a).await,
         Command::Version => {
             outln!("proxctl {}", env!("CARGO_PKG_VERSION"));

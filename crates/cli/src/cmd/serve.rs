@@ -1,0 +1,67 @@
+//! `proxctl serve`: run the REST face against the cluster the CLI settings name (profile,
+//! `PROXCTL_*`), as the default remote named after the profile, until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use proxctl_client::Client;
+
+use crate::flags::ServeArgs;
+use crate::settings::Resolved;
+
+/// How long requests in flight get to finish after a stop signal.
+const GRACE: Duration = Duration::from_secs(30);
+
+pub async fn run(r: &Resolved, client: Client, a: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = match a.data_dir {
+        Some(d) => d,
+        None => default_data_dir()?,
+    };
+    // Settings from the environment alone have no profile name ("-"): call that remote "default".
+    let name = match r.profile_name.as_str() {
+        "" | "-" => "default".to_string(),
+        p => p.to_string(),
+    };
+    let config = proxctl_server::ServeConfig {
+        listen: a.listen,
+        tls_cert: a.tls_cert,
+        tls_key: a.tls_key,
+        data_dir,
+        remotes: vec![proxctl_server::Remote { name, client }],
+        state: Arc::clone(&r.state),
+        rate_limit: a.rate_limit,
+    };
+    let server = proxctl_server::start(config).await.context("starting the server")?;
+    if let Some(p) = &a.ready_file {
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, server.ready_json().to_string())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, p)
+            .with_context(|| format!("writing --ready-file {}", p.display()))?;
+    }
+    eprintln!("proxctl serve: listening on {}", server.url);
+    eprintln!("  fingerprint: {}", server.fingerprint);
+    eprintln!(
+        "  API reference: {}/api/v1/docs (make a token with `proxctl token create`)",
+        server.url
+    );
+    super::sim::shutdown_signal().await;
+    eprintln!("proxctl serve: stopping; requests in flight get {}s to finish", GRACE.as_secs());
+    server.shutdown(GRACE).await;
+    eprintln!("proxctl serve: stopped");
+    Ok(())
+}
+
+fn default_data_dir() -> anyhow::Result<std::path::PathBuf> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let base = env("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| env("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share")))
+        .ok_or_else(|| {
+            crate::exit::UserError(
+                "no home directory for the server's files; pass --data-dir".into(),
+            )
+        })?;
+    Ok(base.join("proxctl").join("server"))
+}

@@ -1,0 +1,155 @@
+//! `proxctl serve`: the REST face of proxctl. Handlers call the operations layer and hold no
+//! business logic, as the CLI's commands do; what differs is only how callers are identified
+//! (API tokens with roles and scopes), how answers are shaped (JSON, RFC 9457 problems,
+//! `202` operations) and that one server manages several clusters ("remotes").
+
+pub mod auth;
+pub mod openapi;
+pub mod operations;
+pub mod problem;
+pub mod routes;
+pub mod tls;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxctl_client::Client;
+use proxctl_ops::state::StateHandle;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use auth::{Caller, Privilege, Role};
+pub use problem::Problem;
+
+/// One Proxmox cluster the server manages.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// How the API names it (the profile's name for the default remote).
+    pub name: String,
+    pub client: Client,
+}
+
+/// How to run a server.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Where the self-signed certificate is kept.
+    pub data_dir: PathBuf,
+    pub remotes: Vec<Remote>,
+    pub state: Arc<StateHandle>,
+    /// Requests per second each token may make (bursts up to twice that).
+    pub rate_limit: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("no remote to serve: configure a profile or PROXCTL_URL")]
+    NoRemote,
+    #[error("two remotes are called '{0}'")]
+    DuplicateRemote(String),
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct App {
+    pub remotes: BTreeMap<String, Remote>,
+    pub default_remote: String,
+    pub state: Arc<StateHandle>,
+    pub auth: auth::Authenticator,
+    pub operations: Arc<operations::Operations>,
+    pub limits: routes::RateLimits,
+}
+
+impl App {
+    pub fn new(
+        remotes: Vec<Remote>,
+        state: Arc<StateHandle>,
+        rate_limit: u32,
+    ) -> Result<Self, ServeError> {
+        let default_remote = remotes.first().ok_or(ServeError::NoRemote)?.name.clone();
+        let mut map = BTreeMap::new();
+        for r in remotes {
+            if map.contains_key(&r.name) {
+                return Err(ServeError::DuplicateRemote(r.name));
+            }
+            map.insert(r.name.clone(), r);
+        }
+        Ok(Self {
+            remotes: map,
+            default_remote,
+            auth: auth::Authenticator::new(Arc::clone(&state)),
+            state,
+            operations: Arc::default(),
+            limits: routes::RateLimits::new(rate_limit),
+        })
+    }
+
+    pub fn remote(&self, name: &str) -> Result<&Remote, Problem> {
+        self.remotes.get(name).ok_or_else(|| {
+            Problem::not_found(format!("no remote '{name}'; list them with GET /api/v1/remotes"))
+        })
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// `https://<addr>:<port>`.
+    pub url: String,
+    pub addr: SocketAddr,
+    pub fingerprint: String,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// What `--ready-file` gets once the server listens.
+    pub fn ready_json(&self) -> serde_json::Value {
+        serde_json::json!({ "url": self.url, "fingerprint": self.fingerprint })
+    }
+
+    /// Stop taking connections, let requests in flight finish (up to `grace`), and return.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(grace, self.done).await;
+    }
+
+    /// Wait until the server stops on its own (it does not, unless shut down).
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+}
+
+/// Listen and serve until shut down.
+pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
+    let identity =
+        tls::load(config.tls_cert.as_deref(), config.tls_key.as_deref(), &config.data_dir)?;
+    let app = Arc::new(App::new(config.remotes, config.state, config.rate_limit)?);
+    let router = routes::router(app);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+    let addr =
+        listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+    let host =
+        if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let url = match addr {
+        SocketAddr::V6(_) if !addr.ip().is_unspecified() => {
+            format!("https://[{host}]:{}", addr.port())
+        }
+        _ => format!("https://{host}:{}", addr.port()),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let done = tokio::spawn(routes::serve_tls(listener, identity.config, router, stopped));
+    Ok(ServerHandle { url, addr, fingerprint: identity.fingerprint, stop, done })
+}

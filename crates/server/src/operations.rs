@@ -1,0 +1,122 @@
+//! Long work started over the API: it answers `202 Accepted` with an operation id at once and
+//! runs on; `GET /api/v1/operations/{id}` says how far it got and how it ended.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::problem::Problem;
+
+/// Where an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OpState {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// An operation as clients see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Operation {
+    pub id: String,
+    /// What it does, e.g. `start web-1 (100 on pve1)`.
+    pub description: String,
+    /// The token that started it.
+    pub actor: String,
+    pub state: OpState,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// Progress lines, oldest first.
+    pub progress: Vec<String>,
+    /// What it produced, once it succeeded.
+    #[schema(value_type = Object)]
+    pub result: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<Problem>,
+}
+
+/// The operations of this instance.
+#[derive(Debug, Default)]
+pub struct Operations {
+    ops: Mutex<HashMap<String, Operation>>,
+}
+
+/// How many ended operations are kept for clients to read.
+const KEEP_ENDED: usize = 1000;
+
+impl Operations {
+    fn update(&self, id: &str, f: impl FnOnce(&mut Operation)) {
+        let mut m = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(op) = m.get_mut(id) {
+            f(op);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Operation> {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Operation> {
+        let mut v: Vec<Operation> =
+            self.ops.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        v.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// Start `work` as an operation acting as `actor`; returns it as it stands now.
+    pub fn start<F>(self: &Arc<Self>, actor: &str, description: String, work: F) -> Operation
+    where
+        F: Future<Output = Result<serde_json::Value, Problem>> + Send + 'static,
+    {
+        let mut bytes = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let id = format!("op-{}", hex::encode(bytes));
+        let op = Operation {
+            id: id.clone(),
+            description,
+            actor: actor.to_string(),
+            state: OpState::Running,
+            started_at: jiff::Timestamp::now().to_string(),
+            ended_at: None,
+            progress: Vec::new(),
+            result: None,
+            error: None,
+        };
+        {
+            let mut m = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+            if m.len() >= KEEP_ENDED {
+                let mut ended: Vec<(String, String)> = m
+                    .values()
+                    .filter(|o| o.state != OpState::Running)
+                    .map(|o| (o.started_at.clone(), o.id.clone()))
+                    .collect();
+                ended.sort();
+                for (_, old) in ended.iter().take(m.len() + 1 - KEEP_ENDED) {
+                    m.remove(old);
+                }
+            }
+            m.insert(id.clone(), op.clone());
+        }
+        let ops = Arc::clone(self);
+        let actor = actor.to_string();
+        tokio::spawn(async move {
+            let outcome = proxctl_ops::audit::acting_as(actor, work).await;
+            ops.update(&id, |o| {
+                o.ended_at = Some(jiff::Timestamp::now().to_string());
+                match outcome {
+                    Ok(v) => {
+                        o.state = OpState::Succeeded;
+                        o.result = Some(v);
+                    }
+                    Err(p) => {
+                        o.state = OpState::Failed;
+                        o.error = Some(p);
+                    }
+                }
+            });
+        });
+        op
+    }
+}

@@ -1,0 +1,165 @@
+//! Cluster-wide reads across remotes: remotes, nodes, storage, tasks. A remote that cannot be
+//! reached is listed under `unavailable` with the reason; the others answer as usual.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use futures_util::future::join_all;
+use proxctl_client::Client;
+use proxctl_ops::OpsError;
+use proxctl_ops::views::{NodeRow, StorageRow, TaskRow};
+use serde::{Deserialize, Serialize};
+
+use crate::App;
+use crate::problem::{ApiResult, Problem};
+
+/// A remote that did not answer, and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Unavailable {
+    pub remote: String,
+    pub detail: String,
+}
+
+/// Which remote to ask; all when absent.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RemoteQuery {
+    pub remote: Option<String>,
+}
+
+/// A list gathered from remotes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub unavailable: Vec<Unavailable>,
+}
+
+macro_rules! item {
+    ($name:ident, $row:ty, $field:ident) => {
+        /// A row of one remote.
+        #[derive(Debug, Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub remote: String,
+            #[serde(flatten)]
+            pub $field: $row,
+        }
+    };
+}
+item!(NodeItem, NodeRow, node);
+item!(StorageItem, StorageRow, storage);
+item!(TaskItem, TaskRow, task);
+
+/// Ask each remote named by `q` (all by default) and gather the rows.
+pub(super) async fn gather<R, T, F, Fut>(
+    app: &App,
+    remote: Option<&str>,
+    fetch: F,
+    tag: impl Fn(String, R) -> T,
+) -> ApiResult<(Vec<T>, Vec<Unavailable>)>
+where
+    F: Fn(Client) -> Fut,
+    Fut: Future<Output = Result<Vec<R>, OpsError>>,
+{
+    let remotes: Vec<&crate::Remote> = match remote {
+        Some(name) => vec![app.remote(name)?],
+        None => app.remotes.values().collect(),
+    };
+    let answers = join_all(remotes.iter().map(|r| fetch(r.client.clone()))).await;
+    let mut items = Vec::new();
+    let mut unavailable = Vec::new();
+    for (r, answer) in remotes.iter().zip(answers) {
+        match answer {
+            Ok(rows) => items.extend(rows.into_iter().map(|row| tag(r.name.clone(), row))),
+            Err(e) => {
+                let p = Problem::from(e);
+                unavailable.push(Unavailable { remote: r.name.clone(), detail: p.detail });
+            }
+        }
+    }
+    Ok((items, unavailable))
+}
+
+/// A remote as the API lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RemoteInfo {
+    pub name: String,
+    pub url: String,
+    /// Whether guests without a remote in their path belong to it.
+    pub default: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/remotes", tag = "cluster",
+    responses((status = 200, body = [RemoteInfo]), (status = 401, body = Problem)))]
+pub async fn remotes(State(app): State<Arc<App>>) -> Json<Vec<RemoteInfo>> {
+    Json(
+        app.remotes
+            .values()
+            .map(|r| RemoteInfo {
+                name: r.name.clone(),
+                url: r.client.settings().url.clone(),
+                default: r.name == app.default_remote,
+            })
+            .collect(),
+    )
+}
+
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<NodeItem>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn nodes(
+    State(app): State<Arc<App>>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<NodeItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |c| async move { proxctl_ops::views::nodes(&c).await },
+        |remote, node| NodeItem { remote, node },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
+#[utoipa::path(get, path = "/api/v1/storage", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<StorageItem>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn storage(
+    State(app): State<Arc<App>>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<StorageItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |c| async move { proxctl_ops::views::storage(&c).await },
+        |remote, storage| StorageItem { remote, storage },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
+/// Which tasks.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskQuery {
+    pub remote: Option<String>,
+    /// Only the running ones.
+    #[serde(default)]
+    pub running: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "cluster", params(TaskQuery),
+    responses((status = 200, body = Listed<TaskItem>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn tasks(
+    State(app): State<Arc<App>>,
+    Query(q): Query<TaskQuery>,
+) -> ApiResult<Json<Listed<TaskItem>>> {
+    let running = q.running;
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |c| async move { proxctl_ops::views::tasks(&c, running).await },
+        |remote, task| TaskItem { remote, task },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}

@@ -1,0 +1,210 @@
+//! Guests (VMs and containers) across remotes, identified by remote and VMID: the list (with
+//! the CLI's `-l` selector language and paging), one guest's detail, and power actions as
+//! operations. A scoped token sees only the guests its scope selects: lists are filtered,
+//! and a guest outside the scope answers 404 as if it did not exist.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use proxctl_client::PowerAction;
+use proxctl_ops::GuestRef;
+use proxctl_ops::views::GuestRow;
+use proxctl_types::VmId;
+use proxctl_types::messages::GuestKind;
+use proxctl_types::selector::{Selector, Subject};
+use serde::{Deserialize, Serialize};
+
+use super::cluster::{Unavailable, gather};
+use crate::operations::Operation;
+use crate::problem::{ApiResult, Problem};
+use crate::{App, Caller};
+
+/// A guest, with the remote it is on.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Guest {
+    pub remote: String,
+    #[serde(flatten)]
+    pub guest: GuestRow,
+}
+
+impl Guest {
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            vmid: self.guest.vmid,
+            name: &self.guest.name,
+            node: &self.guest.node,
+            pool: self.guest.pool.as_deref(),
+            tags: &self.guest.tags,
+        }
+    }
+}
+
+/// One page of guests.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GuestList {
+    pub items: Vec<Guest>,
+    /// How many matched, over all pages.
+    pub total: usize,
+    pub offset: usize,
+    pub unavailable: Vec<Unavailable>,
+}
+
+/// Which guests.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GuestQuery {
+    pub remote: Option<String>,
+    /// The CLI's `-l` language, e.g. `web,node:pve1` or `name:db-*`.
+    pub selector: Option<String>,
+    /// `qemu` or `lxc`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub offset: usize,
+    /// At most this many (default 500, at most 5000).
+    pub limit: Option<usize>,
+}
+
+const DEFAULT_PAGE: usize = 500;
+const MAX_PAGE: usize = 5000;
+
+#[utoipa::path(get, path = "/api/v1/guests", tag = "guests", params(GuestQuery),
+    responses((status = 200, body = GuestList), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<GuestQuery>,
+) -> ApiResult<Json<GuestList>> {
+    let selector = match q.selector.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(s) => Some(
+            s.parse::<Selector>().map_err(|e| Problem::bad_request(format!("selector: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some(k) = q.kind.as_deref().filter(|k| !matches!(*k, "qemu" | "lxc")) {
+        return Err(Problem::bad_request(format!("type must be qemu or lxc, not '{k}'")));
+    }
+    let kind = q.kind.clone();
+    let (all, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |c| {
+            let kind = kind.clone();
+            async move { proxctl_ops::views::guests(&c, kind.as_deref(), false).await }
+        },
+        |remote, guest| Guest { remote, guest },
+    )
+    .await?;
+    let matching: Vec<Guest> = all
+        .into_iter()
+        .filter(|g| caller.sees(&g.subject()))
+        .filter(|g| selector.as_ref().is_none_or(|s| s.matches(&g.subject())))
+        .collect();
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let total = matching.len();
+    let items = matching.into_iter().skip(q.offset).take(limit).collect();
+    Ok(Json(GuestList { items, total, offset: q.offset, unavailable }))
+}
+
+/// Find a guest by remote and VMID, within the caller's scope.
+async fn find(app: &App, caller: &Caller, remote: &str, vmid: u32) -> ApiResult<(Guest, GuestRef)> {
+    let r = app.remote(remote)?;
+    let missing = || Problem::not_found(format!("no guest {vmid} on remote '{remote}'"));
+    let id = VmId::new(vmid).map_err(|_| missing())?;
+    let rows = proxctl_ops::views::guests(&r.client, None, false).await.map_err(Problem::from)?;
+    let row = rows.into_iter().find(|g| g.vmid == vmid).ok_or_else(missing)?;
+    let guest = Guest { remote: remote.to_string(), guest: row };
+    if !caller.sees(&guest.subject()) {
+        return Err(missing());
+    }
+    let kind = if guest.guest.kind == "lxc" { GuestKind::Lxc } else { GuestKind::Qemu };
+    let node = proxctl_types::NodeName::new(guest.guest.node.as_str())
+        .map_err(|e| Problem::internal(format!("node name from PVE: {e}")))?;
+    let g = GuestRef { vmid: id, node, kind, name: Some(guest.guest.name.clone()) };
+    Ok((guest, g))
+}
+
+/// A guest and its configuration.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GuestDetail {
+    #[serde(flatten)]
+    pub guest: Guest,
+    /// The configuration as PVE returns it.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/api/v1/remotes/{remote}/guests/{vmid}", tag = "guests",
+    params(("remote" = String, Path), ("vmid" = u32, Path)),
+    responses((status = 200, body = GuestDetail), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn detail(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((remote, vmid)): Path<(String, u32)>,
+) -> ApiResult<Json<GuestDetail>> {
+    let (guest, g) = find(&app, &caller, &remote, vmid).await?;
+    let client = &app.remote(&remote)?.client;
+    let config = match g.kind {
+        GuestKind::Qemu => client.qemu_config(&g.node, g.vmid).await,
+        GuestKind::Lxc => client.lxc_config(&g.node, g.vmid).await,
+    }
+    .map_err(Problem::from)?;
+    let config = serde_json::to_value(config).unwrap_or_default();
+    Ok(Json(GuestDetail { guest, config }))
+}
+
+/// A power action.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerRequest {
+    /// start, stop, shutdown, reboot, reset, suspend or resume.
+    pub action: String,
+    /// Seconds PVE waits before giving up (start, stop, shutdown, reboot).
+    pub timeout: Option<u32>,
+}
+
+fn power_action(r: &PowerRequest) -> ApiResult<PowerAction> {
+    let t = r.timeout;
+    Ok(match r.action.as_str() {
+        "start" => PowerAction::Start { timeout: t },
+        "stop" => PowerAction::Stop { timeout: t },
+        "shutdown" => PowerAction::Shutdown { timeout: t, force_stop: false },
+        "reboot" => PowerAction::Reboot { timeout: t },
+        "reset" => PowerAction::Reset,
+        "suspend" => PowerAction::Suspend { todisk: false },
+        "resume" => PowerAction::Resume,
+        other => {
+            return Err(Problem::bad_request(format!(
+                "action must be start, stop, shutdown, reboot, reset, suspend or resume, not '{other}'"
+            )));
+        }
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/remotes/{remote}/guests/{vmid}/power", tag = "guests",
+    params(("remote" = String, Path), ("vmid" = u32, Path)), request_body = PowerRequest,
+    responses((status = 202, body = Operation), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn power(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((remote, vmid)): Path<(String, u32)>,
+    Json(req): Json<PowerRequest>,
+) -> ApiResult<(StatusCode, Json<Operation>)> {
+    let action = power_action(&req)?;
+    let (_, g) = find(&app, &caller, &remote, vmid).await?;
+    let client = app.remote(&remote)?.client.clone();
+    let description = format!("{} {} on remote {remote}", action.verb(), g.label());
+    let op = app.operations.start(&caller.name, description, async move {
+        let upid = proxctl_ops::guest::power(&client, &g, &action).await.map_err(Problem::from)?;
+        client
+            .wait_task(&upid, &proxctl_client::WaitOptions::default())
+            .await
+            .map_err(Problem::from)?;
+        Ok(serde_json::json!({ "upid": upid.to_string() }))
+    });
+    Ok((StatusCode::ACCEPTED, Json(op)))
+}

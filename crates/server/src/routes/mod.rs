@@ -1,0 +1,240 @@
+//! The route table: every route with the privilege it needs, in one list that builds the
+//! router and that tests walk (a route without a declared privilege cannot be written). The
+//! guard in front of each route authenticates the caller, checks its role and rate, and hands
+//! the handler a [`Caller`].
+
+pub(crate) mod cluster;
+pub(crate) mod guests;
+pub(crate) mod meta;
+pub(crate) mod tokens;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::App;
+use crate::auth::{AuthError, Privilege};
+use crate::problem::Problem;
+
+pub use guests::{Guest, GuestList, PowerRequest};
+
+/// One route.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    /// axum's path syntax (`{param}`), which is also OpenAPI's.
+    pub path: &'static str,
+    pub privilege: Privilege,
+    pub handler: MethodRouter<Arc<App>>,
+}
+
+fn r(
+    method: Method,
+    path: &'static str,
+    privilege: Privilege,
+    handler: MethodRouter<Arc<App>>,
+) -> Route {
+    Route { method, path, privilege, handler }
+}
+
+/// Every route the server has.
+pub fn table() -> Vec<Route> {
+    use Privilege::*;
+    vec![
+        r(Method::GET, "/healthz", Public, get(meta::healthz)),
+        r(Method::GET, "/readyz", Public, get(meta::readyz)),
+        r(Method::GET, "/api/v1/openapi.json", Read, get(meta::openapi_json)),
+        r(Method::GET, "/api/v1/docs", Read, get(meta::reference_page)),
+        r(Method::GET, "/api/v1/remotes", Read, get(cluster::remotes)),
+        r(Method::GET, "/api/v1/nodes", Read, get(cluster::nodes)),
+        r(Method::GET, "/api/v1/storage", Read, get(cluster::storage)),
+        r(Method::GET, "/api/v1/tasks", Read, get(cluster::tasks)),
+        r(Method::GET, "/api/v1/guests", Read, get(guests::list)),
+        r(Method::GET, "/api/v1/remotes/{remote}/guests/{vmid}", Read, get(guests::detail)),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/power",
+            Operate,
+            post(guests::power),
+        ),
+        r(Method::GET, "/api/v1/operations", Read, get(meta::operations)),
+        r(Method::GET, "/api/v1/operations/{id}", Read, get(meta::operation)),
+        r(Method::GET, "/api/v1/tokens", Admin, get(tokens::list)),
+    ]
+}
+
+/// Request bodies larger than this are refused (413) before a handler sees them.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The router: each route behind its guard.
+pub fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new();
+    for route in table() {
+        let guard = from_fn_with_state((Arc::clone(&app), route.privilege), guard);
+        router = router.route(route.path, route.handler.route_layer(guard));
+    }
+    let unknown = from_fn_with_state((Arc::clone(&app), Privilege::Read), guard);
+    router.fallback(not_found.layer(unknown)).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(app)
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such route; the API is described at /api/v1/openapi.json")
+}
+
+/// Authenticate, authorise and rate-limit, then run the handler with the [`Caller`].
+async fn guard(
+    State((app, privilege)): State<(Arc<App>, Privilege)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if privilege == Privilege::Public {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::presented);
+    let Some(token) = presented else {
+        return Problem::unauthorized(AuthError::Missing.to_string()).into_response();
+    };
+    let caller = match app.auth.check(&token).await {
+        Ok(c) => c,
+        Err(e @ AuthError::Store(_)) => {
+            return Problem::unavailable(format!("{e}; try again shortly")).into_response();
+        }
+        Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
+    };
+    if !caller.role.allows(privilege) {
+        return Problem::forbidden(format!(
+            "token '{}' has the {} role; {} {} needs {}",
+            caller.name,
+            caller.role.as_str(),
+            req.method(),
+            req.uri().path(),
+            needed(privilege)
+        ))
+        .into_response();
+    }
+    if !app.limits.allow(&caller.name) {
+        let mut r = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            format!("token '{}' sends more requests than its limit; slow down", caller.name),
+        )
+        .into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    }
+    tracing::info!(token = %caller.name, method = %req.method(), path = %req.uri().path(), "request");
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+fn needed(p: Privilege) -> &'static str {
+    match p {
+        Privilege::Public | Privilege::Read => "the viewer role or more",
+        Privilege::Operate => "the operator role or more",
+        Privilege::Admin => "the admin role",
+    }
+}
+
+/// Token buckets per token name.
+#[derive(Debug)]
+pub struct RateLimits {
+    per_second: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimits {
+    pub fn new(per_second: u32) -> Self {
+        Self { per_second: f64::from(per_second.max(1)), buckets: Mutex::default() }
+    }
+
+    fn allow(&self, who: &str) -> bool {
+        let burst = self.per_second * 2.0;
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, at) = b.entry(who.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Serve `router` over TLS until `stop` turns true; then stop accepting and let the
+/// connections in flight finish their requests.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let Ok((tcp, _)) = accepted else { continue };
+        let (acceptor, router, watcher) = (acceptor.clone(), router.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // A client that never finishes its handshake must not hold a task forever.
+            let Ok(Ok(tls)) = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp)).await else {
+                return;
+            };
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(IO_TIMEOUT)
+                .serve_connection(io, service);
+            let _ = watcher.watch(conn).await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// How long a connection may take to finish its handshake or send a request's headers.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_unique_per_method_and_only_probes_are_public() {
+        let t = table();
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &t {
+            assert!(seen.insert((r.method.to_string(), r.path)), "{} {} twice", r.method, r.path);
+            let probe = matches!(r.path, "/healthz" | "/readyz");
+            assert_eq!(r.privilege == Privilege::Public, probe, "{} {}", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn a_token_gets_twice_its_rate_at_once_and_then_waits() {
+        let l = RateLimits::new(5);
+        let allowed = (0..20).filter(|_| l.allow("ci")).count();
+        assert_eq!(allowed, 10);
+        assert!(l.allow("other"), "buckets are per token");
+    }
+}

@@ -1,0 +1,325 @@
+//! The REST face against an in-process simulator: every route under every kind of token (the
+//! RBAC matrix), scopes that hide guests, power actions as operations, a remote that is down,
+//! the audit trail under the token's name, and problem details.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proxctl_client::{Client, ClientSettings, Credentials, TlsMode};
+use proxctl_ops::state::{StateHandle, StateSpec};
+use proxctl_server::{Privilege, Remote, Role, ServeConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const SCENARIO: &str = "guests:
+  - {vmid: 100, config: {name: web-1, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-100-disk-0,size=4G\"}}
+  - {vmid: 101, config: {name: web-2, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-101-disk-0,size=4G\"}}
+  - {vmid: 200, config: {name: db-1, tags: db, memory: \"512\", scsi0: \"local-lvm:vm-200-disk-0,size=4G\"}}
+";
+
+struct Api {
+    _sim: proxctl_sim::SimHandle,
+    _dir: tempfile::TempDir,
+    server: Option<proxctl_server::ServerHandle>,
+    url: String,
+    http: reqwest::Client,
+    state: Arc<StateHandle>,
+    tokens: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl Api {
+    async fn start(with_down_remote: bool) -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cfg = proxctl_sim::SimConfig {
+            clock: proxctl_sim::ClockMode::Realtime,
+            time_scale: 50.0,
+            auth_failure_delay_ms: 0,
+            scenario: Some(proxctl_sim::scenario::Scenario::from_yaml(SCENARIO).unwrap()),
+            ..Default::default()
+        };
+        let sim = proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = StateSpec::Sqlite(dir.path().join("state.db"));
+        let state = Arc::new(StateHandle::new(spec));
+        let mut s = ClientSettings::new(&sim.url).unwrap();
+        s.tls = TlsMode::Pin(sim.fingerprint.parse().unwrap());
+        s.credentials = Some(Credentials::from_full_token(sim.token.expose()).unwrap());
+        let client = Client::new(s).unwrap();
+        let auditor = proxctl_ops::audit::Auditor::new(
+            proxctl_ops::audit::AuditContext {
+                actor: "server".into(),
+                profile: "pve".into(),
+                safe_mode: false,
+                force: false,
+                file: None,
+                syslog: None,
+                policy: proxctl_ops::audit::AuditPolicy::Strict,
+            },
+            Arc::clone(&state),
+        );
+        client.set_hook(Arc::new(auditor));
+        let mut remotes = vec![Remote { name: "pve".into(), client }];
+        if with_down_remote {
+            // A port nothing listens on: this remote is down from the start.
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("https://{}", l.local_addr().unwrap());
+            drop(l);
+            let mut s = ClientSettings::new(&url).unwrap();
+            s.credentials = Some(Credentials::from_full_token(sim.token.expose()).unwrap());
+            s.retry.max_attempts = 1;
+            s.connect_timeout = Duration::from_secs(2);
+            remotes.push(Remote { name: "down".into(), client: Client::new(s).unwrap() });
+        }
+        let server = proxctl_server::start(ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls_cert: None,
+            tls_key: None,
+            data_dir: dir.path().join("server"),
+            remotes,
+            state: Arc::clone(&state),
+            rate_limit: 10_000,
+        })
+        .await
+        .unwrap();
+        let mut tokens = std::collections::BTreeMap::new();
+        for (name, role, scope) in [
+            ("viewer", Role::Viewer, None),
+            ("operator", Role::Operator, None),
+            ("admin", Role::Admin, None),
+            ("scoped", Role::Operator, Some("web")),
+        ] {
+            let (_, secret) =
+                proxctl_server::tokens::create(&state, name, role, scope, None, "test")
+                    .await
+                    .unwrap();
+            tokens.insert(name, secret.expose().to_string());
+        }
+        let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+        Api {
+            url: server.url.clone(),
+            server: Some(server),
+            _sim: sim,
+            _dir: dir,
+            http,
+            state,
+            tokens,
+        }
+    }
+
+    async fn call(
+        &self,
+        who: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.url);
+        let mut req = match method {
+            "POST" => self.http.post(url),
+            _ => self.http.get(url),
+        };
+        if let Some(w) = who {
+            req = req.bearer_auth(&self.tokens[w]);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Follow an operation until it ends (polling its state: a condition, not a guess).
+    async fn finished(&self, who: &str, id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, op) =
+                self.call(Some(who), "GET", &format!("/api/v1/operations/{id}"), None).await;
+            assert_eq!(s, StatusCode::OK, "{op}");
+            if op["state"] != "running" {
+                return op;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "operation {id} never ended: {op}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A concrete request for a route template.
+fn concrete(path: &str) -> String {
+    path.replace("{remote}", "pve").replace("{vmid}", "100").replace("{id}", "op-0000000000000000")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
+    let api = Api::start(false).await;
+    for route in proxctl_server::routes::table() {
+        let path = concrete(route.path);
+        let method = route.method.as_str();
+        let body = (method == "POST").then(|| json!({"action": "start"}));
+        for who in [None, Some("viewer"), Some("operator"), Some("admin"), Some("scoped")] {
+            let (status, answer) = api.call(who, method, &path, body.clone()).await;
+            // The scoped token is an operator limited to `web` guests (VMID 100 is one).
+            let role = who
+                .map(|w| if w == "scoped" { Role::Operator } else { w.parse::<Role>().unwrap() });
+            let expect_denied = match (route.privilege, role) {
+                (Privilege::Public, _) => None,
+                (_, None) => Some(StatusCode::UNAUTHORIZED),
+                (p, Some(r)) if !r.allows(p) => Some(StatusCode::FORBIDDEN),
+                _ => None,
+            };
+            match expect_denied {
+                Some(s) => assert_eq!(status, s, "{method} {path} as {who:?}: {answer}"),
+                None => assert!(
+                    status.is_success() || status == StatusCode::NOT_FOUND,
+                    "{method} {path} as {who:?}: {status} {answer}"
+                ),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_token_sees_and_touches_only_the_guests_its_scope_selects() {
+    let api = Api::start(false).await;
+    let (s, list) = api.call(Some("scoped"), "GET", "/api/v1/guests", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web-1", "web-2"], "lists are filtered, not just writes refused");
+    assert_eq!(list["total"], 2);
+    let (s, p) = api.call(Some("scoped"), "GET", "/api/v1/remotes/pve/guests/200", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a guest outside the scope does not exist for it: {p}");
+    let (s, _) = api
+        .call(
+            Some("scoped"),
+            "POST",
+            "/api/v1/remotes/pve/guests/200/power",
+            Some(json!({"action": "start"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api.call(Some("admin"), "GET", "/api/v1/remotes/pve/guests/200", None).await;
+    assert_eq!(s, StatusCode::OK, "the admin token sees it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_are_listed_by_selector_and_page() {
+    let api = Api::start(false).await;
+    let (s, l) =
+        api.call(Some("viewer"), "GET", "/api/v1/guests?selector=web&limit=1&offset=1", None).await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!((l["total"].as_u64(), l["items"][0]["name"].as_str()), (Some(2), Some("web-2")));
+    assert_eq!(l["items"][0]["remote"], "pve");
+    let (s, p) = api.call(Some("viewer"), "GET", "/api/v1/guests?selector=(web", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(p["type"], "urn:proxctl:problem:invalid");
+    assert!(p["detail"].as_str().unwrap().contains("selector"), "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_action_is_an_operation_audited_under_the_tokens_name() {
+    let api = Api::start(false).await;
+    let (s, op) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/remotes/pve/guests/100/power",
+            Some(json!({"action": "start"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{op}");
+    let id = op["id"].as_str().unwrap().to_string();
+    let done = api.finished("operator", &id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let (_, g) = api.call(Some("viewer"), "GET", "/api/v1/remotes/pve/guests/100", None).await;
+    assert_eq!(g["status"], "running", "{g}");
+    assert_eq!(g["config"]["name"], "web-1");
+    let rows =
+        proxctl_ops::audit::list(&api.state, &proxctl_state::AuditFilter::default()).await.unwrap();
+    assert!(
+        rows.iter().any(|r| r.0.entry.actor == "operator" && r.0.entry.action.contains("start")),
+        "the audit log names the token: {rows:?}"
+    );
+    let (_, mine) =
+        api.call(Some("viewer"), "GET", &format!("/api/v1/operations/{id}"), None).await;
+    assert_eq!(
+        mine["type"], "urn:proxctl:problem:not-found",
+        "another token's operation is not shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_that_is_down_makes_only_its_own_resources_unavailable() {
+    let api = Api::start(true).await;
+    let (s, l) = api.call(Some("viewer"), "GET", "/api/v1/guests", None).await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(l["total"], 3, "the reachable remote's guests are all there");
+    assert_eq!(l["unavailable"][0]["remote"], "down", "{l}");
+    let (s, _) = api.call(Some("viewer"), "GET", "/api/v1/nodes?remote=pve", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, r) = api.call(None, "GET", "/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{r}");
+    assert_eq!(r["state"]["ok"], true);
+    let (s, _) = api.call(None, "GET", "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK, "alive all the same");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_problem_details_and_revoked_tokens_stop_working() {
+    let api = Api::start(false).await;
+    let resp = api.http.get(format!("{}/api/v1/guests", api.url)).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let (s, p) = api.call(Some("viewer"), "GET", "/api/v1/remotes/nowhere/guests/100", None).await;
+    assert_eq!((s, p["status"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));
+    assert!(p["detail"].as_str().unwrap().contains("GET /api/v1/remotes"), "says what to do: {p}");
+    let (s, p) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/remotes/pve/guests/100/power",
+            Some(json!({"action": "explode"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
+    let big = "x".repeat(proxctl_server::routes::MAX_BODY + 1);
+    let resp = api
+        .http
+        .post(format!("{}/api/v1/remotes/pve/guests/100/power", api.url))
+        .bearer_auth(&api.tokens["operator"])
+        .header("content-type", "application/json")
+        .body(format!("{{\"action\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A revoked token never verified before is refused at once (one verified earlier is
+    // trusted for at most a few seconds more, on each instance).
+    let (_, secret) =
+        proxctl_server::tokens::create(&api.state, "late", Role::Viewer, None, None, "t")
+            .await
+            .unwrap();
+    proxctl_server::tokens::revoke(&api.state, "late").await.unwrap();
+    let resp = api
+        .http
+        .get(format!("{}/api/v1/guests", api.url))
+        .bearer_auth(secret.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_taking_connections() {
+    let mut api = Api::start(false).await;
+    let (s, _) = api.call(None, "GET", "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let server = api.server.take().unwrap();
+    server.shutdown(Duration::from_secs(5)).await;
+    let fresh = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    assert!(fresh.get(format!("{}/healthz", api.url)).send().await.is_err());
+}
