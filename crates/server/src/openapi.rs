@@ -51,6 +51,60 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components
             .add_security_scheme("token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let public = matches!(path.as_str(), "/healthz" | "/readyz");
+            for (has_body, op) in [
+                (false, &mut item.get),
+                (true, &mut item.post),
+                (true, &mut item.put),
+                (false, &mut item.delete),
+            ] {
+                if let Some(op) = op {
+                    problems(op, public, has_body);
+                }
+            }
+        }
+    }
+}
+
+/// Every error answer is a problem (`application/problem+json`); the ones any route can give
+/// (bad input, no or a weak token, rate, size, a store or remote that is down) are declared on
+/// every route, so clients and schema checkers know them all.
+fn problems(op: &mut utoipa::openapi::path::Operation, public: bool, has_body: bool) {
+    use utoipa::openapi::{Content, Ref, RefOr, Response};
+    let content = || Content::new(Some(Ref::from_schema_name("Problem")));
+    for r in op.responses.responses.values_mut() {
+        if let RefOr::T(resp) = r
+            && resp.content.values().any(|c| {
+                matches!(&c.schema, Some(RefOr::Ref(x)) if x.ref_location.ends_with("/Problem"))
+            })
+        {
+            resp.content.clear();
+            resp.content.insert("application/problem+json".into(), content());
+        }
+    }
+    let mut common: Vec<(&str, &str)> = vec![
+        ("400", "Bad input: the problem says which and why"),
+        ("500", "Something failed on the server's side"),
+    ];
+    if !public {
+        common.extend([
+            ("401", "No token, or not a valid one"),
+            ("403", "The token's role does not allow this route"),
+            ("404", "No such remote, guest or operation, or outside the token's scope"),
+            ("429", "The token sends more requests than its rate limit"),
+            ("503", "A remote or the state store cannot be reached"),
+        ]);
+    }
+    if has_body {
+        common.extend([("413", "The request body is too large"), ("415", "The body is not JSON")]);
+    }
+    for (status, text) in common {
+        op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+            let mut resp = Response::new(text);
+            resp.content.insert("application/problem+json".into(), content());
+            RefOr::T(resp)
+        });
     }
 }
 

@@ -112,3 +112,37 @@ impl IntoResponse for Problem {
 }
 
 pub type ApiResult<T> = Result<T, Problem>;
+
+/// Turn error answers made outside the handlers (axum's rejections of a bad query, path or
+/// body, a wrong method, a body too large) into problems too, so every error has one shape.
+pub async fn normalize(resp: Response) -> Response {
+    let status = resp.status();
+    // Handlers answer errors in JSON (problems, or a readiness report); axum's own
+    // rejections are plain text or empty.
+    let is_json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/") && v.as_bytes().ends_with(b"json")
+    });
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_string();
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    match status {
+        // A body that does not fit the type is bad input like any other.
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => Problem::bad_request(detail),
+        StatusCode::NOT_FOUND => Problem::not_found(detail),
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(status, "too-large", detail),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Problem::new(status, "unsupported-media-type", detail)
+        }
+        StatusCode::METHOD_NOT_ALLOWED => Problem::new(status, "method-not-allowed", detail),
+        s if s.is_client_error() => Problem::new(s, "invalid", detail),
+        s => Problem::new(s, "system", detail),
+    }
+    .into_response()
+}

@@ -4,149 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use proxctl_client::{Client, ClientSettings, Credentials, TlsMode};
-use proxctl_ops::state::{StateHandle, StateSpec};
-use proxctl_server::{Privilege, Remote, Role, ServeConfig};
+use proxctl_server::{Privilege, Role};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-
-const SCENARIO: &str = "guests:
-  - {vmid: 100, config: {name: web-1, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-100-disk-0,size=4G\"}}
-  - {vmid: 101, config: {name: web-2, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-101-disk-0,size=4G\"}}
-  - {vmid: 200, config: {name: db-1, tags: db, memory: \"512\", scsi0: \"local-lvm:vm-200-disk-0,size=4G\"}}
-";
-
-struct Api {
-    _sim: proxctl_sim::SimHandle,
-    _dir: tempfile::TempDir,
-    server: Option<proxctl_server::ServerHandle>,
-    url: String,
-    http: reqwest::Client,
-    state: Arc<StateHandle>,
-    tokens: std::collections::BTreeMap<&'static str, String>,
-}
-
-impl Api {
-    async fn start(with_down_remote: bool) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let cfg = proxctl_sim::SimConfig {
-            clock: proxctl_sim::ClockMode::Realtime,
-            time_scale: 50.0,
-            auth_failure_delay_ms: 0,
-            scenario: Some(proxctl_sim::scenario::Scenario::from_yaml(SCENARIO).unwrap()),
-            ..Default::default()
-        };
-        let sim = proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let spec = StateSpec::Sqlite(dir.path().join("state.db"));
-        let state = Arc::new(StateHandle::new(spec));
-        let mut s = ClientSettings::new(&sim.url).unwrap();
-        s.tls = TlsMode::Pin(sim.fingerprint.parse().unwrap());
-        s.credentials = Some(Credentials::from_full_token(sim.token.expose()).unwrap());
-        let client = Client::new(s).unwrap();
-        let auditor = proxctl_ops::audit::Auditor::new(
-            proxctl_ops::audit::AuditContext {
-                actor: "server".into(),
-                profile: "pve".into(),
-                safe_mode: false,
-                force: false,
-                file: None,
-                syslog: None,
-                policy: proxctl_ops::audit::AuditPolicy::Strict,
-            },
-            Arc::clone(&state),
-        );
-        client.set_hook(Arc::new(auditor));
-        let mut remotes = vec![Remote { name: "pve".into(), client }];
-        if with_down_remote {
-            // A port nothing listens on: this remote is down from the start.
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let url = format!("https://{}", l.local_addr().unwrap());
-            drop(l);
-            let mut s = ClientSettings::new(&url).unwrap();
-            s.credentials = Some(Credentials::from_full_token(sim.token.expose()).unwrap());
-            s.retry.max_attempts = 1;
-            s.connect_timeout = Duration::from_secs(2);
-            remotes.push(Remote { name: "down".into(), client: Client::new(s).unwrap() });
-        }
-        let server = proxctl_server::start(ServeConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls_cert: None,
-            tls_key: None,
-            data_dir: dir.path().join("server"),
-            remotes,
-            state: Arc::clone(&state),
-            rate_limit: 10_000,
-        })
-        .await
-        .unwrap();
-        let mut tokens = std::collections::BTreeMap::new();
-        for (name, role, scope) in [
-            ("viewer", Role::Viewer, None),
-            ("operator", Role::Operator, None),
-            ("admin", Role::Admin, None),
-            ("scoped", Role::Operator, Some("web")),
-        ] {
-            let (_, secret) =
-                proxctl_server::tokens::create(&state, name, role, scope, None, "test")
-                    .await
-                    .unwrap();
-            tokens.insert(name, secret.expose().to_string());
-        }
-        let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
-        Api {
-            url: server.url.clone(),
-            server: Some(server),
-            _sim: sim,
-            _dir: dir,
-            http,
-            state,
-            tokens,
-        }
-    }
-
-    async fn call(
-        &self,
-        who: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.url);
-        let mut req = match method {
-            "POST" => self.http.post(url),
-            _ => self.http.get(url),
-        };
-        if let Some(w) = who {
-            req = req.bearer_auth(&self.tokens[w]);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    /// Follow an operation until it ends (polling its state: a condition, not a guess).
-    async fn finished(&self, who: &str, id: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let (s, op) =
-                self.call(Some(who), "GET", &format!("/api/v1/operations/{id}"), None).await;
-            assert_eq!(s, StatusCode::OK, "{op}");
-            if op["state"] != "running" {
-                return op;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "operation {id} never ended: {op}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
+use serde_json::json;
+use support::Api;
 
 /// A concrete request for a route template.
 fn concrete(path: &str) -> String {
@@ -272,6 +137,16 @@ async fn a_remote_that_is_down_makes_only_its_own_resources_unavailable() {
 async fn errors_are_problem_details_and_revoked_tokens_stop_working() {
     let api = Api::start(false).await;
     let resp = api.http.get(format!("{}/api/v1/guests", api.url)).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    // Rejections made before a handler runs (a query that does not parse) are problems too.
+    let resp = api
+        .http
+        .get(format!("{}/api/v1/guests?limit=many", api.url))
+        .bearer_auth(&api.tokens["viewer"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let (s, p) = api.call(Some("viewer"), "GET", "/api/v1/remotes/nowhere/guests/100", None).await;
     assert_eq!((s, p["status"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));

@@ -62,7 +62,7 @@ where
     F: Fn(Client) -> Fut,
     Fut: Future<Output = Result<Vec<R>, OpsError>>,
 {
-    let remotes: Vec<&crate::Remote> = match remote {
+    let remotes: Vec<&crate::Remote> = match remote.filter(|r| !r.is_empty()) {
         Some(name) => vec![app.remote(name)?],
         None => app.remotes.values().collect(),
     };

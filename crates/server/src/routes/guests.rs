@@ -51,6 +51,23 @@ pub struct GuestList {
     pub unavailable: Vec<Unavailable>,
 }
 
+/// A kind of guest, as PVE names it.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestType {
+    Qemu,
+    Lxc,
+}
+
+impl GuestType {
+    fn as_str(self) -> &'static str {
+        match self {
+            GuestType::Qemu => "qemu",
+            GuestType::Lxc => "lxc",
+        }
+    }
+}
+
 /// Which guests.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,12 +75,14 @@ pub struct GuestQuery {
     pub remote: Option<String>,
     /// The CLI's `-l` language, e.g. `web,node:pve1` or `name:db-*`.
     pub selector: Option<String>,
-    /// `qemu` or `lxc`.
+    /// Only VMs (`qemu`) or only containers (`lxc`).
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    #[param(inline)]
+    pub kind: Option<GuestType>,
     #[serde(default)]
     pub offset: usize,
     /// At most this many (default 500, at most 5000).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<usize>,
 }
 
@@ -84,17 +103,11 @@ pub async fn list(
         ),
         None => None,
     };
-    if let Some(k) = q.kind.as_deref().filter(|k| !matches!(*k, "qemu" | "lxc")) {
-        return Err(Problem::bad_request(format!("type must be qemu or lxc, not '{k}'")));
-    }
-    let kind = q.kind.clone();
+    let kind = q.kind.map(GuestType::as_str);
     let (all, unavailable) = gather(
         &app,
-        q.remote.as_deref(),
-        |c| {
-            let kind = kind.clone();
-            async move { proxctl_ops::views::guests(&c, kind.as_deref(), false).await }
-        },
+        q.remote.as_deref().filter(|r| !r.is_empty()),
+        |c| async move { proxctl_ops::views::guests(&c, kind, false).await },
         |remote, guest| Guest { remote, guest },
     )
     .await?;
@@ -103,7 +116,10 @@ pub async fn list(
         .filter(|g| caller.sees(&g.subject()))
         .filter(|g| selector.as_ref().is_none_or(|s| s.matches(&g.subject())))
         .collect();
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Problem::bad_request(format!("limit must be 1 to {MAX_PAGE}, not {limit}")));
+    }
     let total = matching.len();
     let items = matching.into_iter().skip(q.offset).take(limit).collect();
     Ok(Json(GuestList { items, total, offset: q.offset, unavailable }))
@@ -163,11 +179,21 @@ pub struct PowerRequest {
     /// start, stop, shutdown, reboot, reset, suspend or resume.
     pub action: String,
     /// Seconds PVE waits before giving up (start, stop, shutdown, reboot).
+    #[serde(default, deserialize_with = "crate::routes::whole_number")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub timeout: Option<u32>,
 }
 
+/// The longest `timeout` a power action takes, in seconds.
+const MAX_TIMEOUT: u32 = 86_400;
+
 fn power_action(r: &PowerRequest) -> ApiResult<PowerAction> {
     let t = r.timeout;
+    if let Some(t) = t.filter(|t| *t > MAX_TIMEOUT) {
+        return Err(Problem::bad_request(format!(
+            "timeout must be at most {MAX_TIMEOUT} seconds, not {t}"
+        )));
+    }
     Ok(match r.action.as_str() {
         "start" => PowerAction::Start { timeout: t },
         "stop" => PowerAction::Stop { timeout: t },

@@ -84,7 +84,11 @@ pub fn router(app: Arc<App>) -> Router {
         router = router.route(route.path, route.handler.route_layer(guard));
     }
     let unknown = from_fn_with_state((Arc::clone(&app), Privilege::Read), guard);
-    router.fallback(not_found.layer(unknown)).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(app)
+    router
+        .fallback(not_found.layer(unknown))
+        .layer(axum::middleware::map_response(crate::problem::normalize))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
 }
 
 async fn not_found() -> Problem {
@@ -147,6 +151,21 @@ fn needed(p: Privilege) -> &'static str {
         Privilege::Operate => "the operator role or more",
         Privilege::Admin => "the admin role",
     }
+}
+
+/// A whole number that JSON may write as `60` or `60.0` (both are integers to JSON Schema,
+/// which the OpenAPI document promises), within `u32`.
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    use serde::Deserialize;
+    let Some(v) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let n = v
+        .as_u64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+    n.and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{v} is not a whole number of seconds")))
 }
 
 /// Token buckets per token name.
