@@ -605,6 +605,13 @@ pub struct ServeArgs {
     /// Requests per second each token may make (bursts of twice that).
     #[arg(long, default_value_t = 50)]
     pub rate_limit: u32,
+    /// Instances sharing a state store elect one to do singleton work (snapshot sweeps); a
+    /// leader that stops renewing is replaced after this long: 15s, 1m.
+    #[arg(long, default_value = "15s")]
+    pub leader_lease: String,
+    /// How often the leader deletes expired snapshots (0 never): 60s, 5m.
+    #[arg(long, default_value = "60s")]
+    pub sweep_interval: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -223,6 +223,16 @@ pub fn params_of(req: &ApiRequest) -> serde_json::Value {
     if let Some(n) = req.path_arg("node") {
         m.insert("node".into(), n.into());
     }
+    // What else the path names (a snapshot, a volume, a task): the row must say what was acted
+    // on, not just on which guest.
+    let template = req.endpoint.template();
+    for name in template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
+        if !matches!(name, "node" | "vmid")
+            && let Some(v) = req.path_arg(name)
+        {
+            m.insert(name.into(), v.into());
+        }
+    }
     for (k, v) in req.params.iter() {
         let v = if proxctl_types::wire::is_secret_param(k) { "<redacted>" } else { v };
         m.insert(k.into(), v.into());

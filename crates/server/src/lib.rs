@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod operations;
 pub mod problem;
 pub mod routes;
+pub mod singleton;
 pub mod tls;
 pub mod tokens;
 
@@ -45,6 +46,8 @@ pub struct ServeConfig {
     pub state: Arc<StateHandle>,
     /// Requests per second each token may make (bursts up to twice that).
     pub rate_limit: u32,
+    /// How instances sharing the store elect the one that does singleton work.
+    pub singleton: singleton::SingletonOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,7 @@ pub struct App {
     pub auth: auth::Authenticator,
     pub operations: Arc<operations::Operations>,
     pub limits: routes::RateLimits,
+    pub leadership: singleton::Leadership,
 }
 
 impl App {
@@ -91,6 +95,7 @@ impl App {
             state,
             operations: Arc::default(),
             limits: routes::RateLimits::new(rate_limit),
+            leadership: singleton::Leadership::default(),
         })
     }
 
@@ -135,7 +140,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
     let identity =
         tls::load(config.tls_cert.as_deref(), config.tls_key.as_deref(), &config.data_dir)?;
     let app = Arc::new(App::new(config.remotes, config.state, config.rate_limit)?);
-    let router = routes::router(app);
+    let router = routes::router(Arc::clone(&app));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
@@ -150,6 +155,12 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
         _ => format!("https://{host}:{}", addr.port()),
     };
     let (stop, stopped) = watch::channel(false);
-    let done = tokio::spawn(routes::serve_tls(listener, identity.config, router, stopped));
+    let singleton = tokio::spawn(singleton::run(app, config.singleton, stopped.clone()));
+    let serving = tokio::spawn(routes::serve_tls(listener, identity.config, router, stopped));
+    let done = tokio::spawn(async move {
+        let _ = serving.await;
+        // The lead is given up (its lock released) before the server counts as stopped.
+        let _ = singleton.await;
+    });
     Ok(ServerHandle { url, addr, fingerprint: identity.fingerprint, stop, done })
 }

@@ -31,6 +31,13 @@ pub async fn run(r: &Resolved, client: Client, a: ServeArgs) -> anyhow::Result<(
         remotes: vec![proxctl_server::Remote { name, client }],
         state: Arc::clone(&r.state),
         rate_limit: a.rate_limit,
+        singleton: proxctl_server::singleton::SingletonOptions {
+            lease: Duration::from_secs(secs("--leader-lease", &a.leader_lease)?.max(1)),
+            sweep_every: match secs("--sweep-interval", &a.sweep_interval)? {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            },
+        },
     };
     let server = proxctl_server::start(config).await.context("starting the server")?;
     if let Some(p) = &a.ready_file {
@@ -51,6 +58,12 @@ pub async fn run(r: &Resolved, client: Client, a: ServeArgs) -> anyhow::Result<(
     server.shutdown(GRACE).await;
     eprintln!("proxctl serve: stopped");
     Ok(())
+}
+
+fn secs(flag: &str, v: &str) -> anyhow::Result<u64> {
+    proxctl_ops::snapshot::parse_ttl(v).ok().and_then(|s| u64::try_from(s).ok()).ok_or_else(|| {
+        crate::exit::UserError(format!("{flag} '{v}' is not a duration such as 15s or 5m")).into()
+    })
 }
 
 fn default_data_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -23,6 +23,8 @@ pub async fn healthz() -> &'static str {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
+    /// This instance does the singleton work (snapshot sweeps) for all sharing its store.
+    pub leader: bool,
     /// The state store answers.
     pub state: Check,
     /// Each remote answers.
@@ -63,7 +65,8 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     .await;
     let ready = state.ok && checks.iter().all(|c| c.ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { ready, state, remotes: checks })).into_response()
+    let leader = app.leadership.is_leader();
+    (status, Json(Readiness { ready, leader, state, remotes: checks })).into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",

@@ -79,6 +79,7 @@ impl Api {
             remotes,
             state: Arc::clone(&state),
             rate_limit: 10_000,
+            singleton: Default::default(),
         })
         .await
         .unwrap();
