@@ -130,6 +130,32 @@ pub async fn check_saved(client: &Client, saved: &Plan) -> Result<(), EngineErro
     if problems.is_empty() { Ok(()) } else { Err(EngineError::Stale(problems)) }
 }
 
+/// Apply a plan made earlier (saved by `plan --out`, or kept by the REST face): lock what it
+/// changes, settle stopped work, refuse it if the cluster changed since
+/// ([`EngineError::Stale`]), then call `before` (which may show the plan and ask; an `Err`
+/// stops here, as a refusal) and apply. `None` when the plan changes nothing.
+pub async fn apply_saved(
+    client: &Client,
+    store: Arc<dyn StateStore>,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    before: impl FnOnce(&Plan) -> Result<(), String>,
+) -> Result<Option<ApplyReport>, EngineError> {
+    let session = Session::for_plan(client, store, plan, opts).await?;
+    let outcome = async {
+        session.settle().await?;
+        check_saved(client, plan).await?;
+        if !plan.has_changes() {
+            return Ok(None);
+        }
+        before(plan).map_err(EngineError::Invalid)?;
+        Ok(Some(session.apply(plan).await?))
+    }
+    .await;
+    session.end().await;
+    outcome
+}
+
 /// Plan and apply in one go, in one [`Session`]. If a VMID this plan picked was taken in the
 /// meantime (outside proxctl), plan again rather than fail.
 pub async fn plan_and_apply(

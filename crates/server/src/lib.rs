@@ -72,6 +72,7 @@ pub struct App {
     pub operations: Arc<operations::Operations>,
     pub limits: routes::RateLimits,
     pub leadership: singleton::Leadership,
+    pub plans: routes::declare::Plans,
 }
 
 impl App {
@@ -96,6 +97,7 @@ impl App {
             operations: Arc::default(),
             limits: routes::RateLimits::new(rate_limit),
             leadership: singleton::Leadership::default(),
+            plans: routes::declare::Plans::default(),
         })
     }
 

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{cluster, guests, meta, tokens};
+use crate::routes::{cluster, declare, guests, meta, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,10 @@ use crate::routes::{cluster, guests, meta, tokens};
         meta::operations,
         meta::operation,
         tokens::list,
+        declare::create,
+        declare::apply,
+        declare::drift,
+        declare::history,
     ),
     modifiers(&BearerAuth),
     security(("token" = [])),
@@ -38,6 +42,7 @@ use crate::routes::{cluster, guests, meta, tokens};
         (name = "guests", description = "VMs and containers, by remote and VMID"),
         (name = "cluster", description = "Remotes, nodes, storage and tasks"),
         (name = "operations", description = "Long work started over the API"),
+        (name = "declare", description = "Manifests, plans, applies and drift"),
         (name = "access", description = "API tokens"),
         (name = "meta", description = "Probes and this document"),
     )

@@ -31,7 +31,7 @@ pub struct Operation {
     /// Progress lines, oldest first.
     pub progress: Vec<String>,
     /// What it produced, once it succeeded.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     /// Why it failed.
     pub error: Option<Problem>,

@@ -24,7 +24,11 @@ async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
     for route in proxctl_server::routes::table() {
         let path = concrete(route.path);
         let method = route.method.as_str();
-        let body = (method == "POST").then(|| json!({"action": "start"}));
+        let body = match route.path {
+            "/api/v1/plans" | "/api/v1/drift" => Some(json!({"manifests": ""})),
+            "/api/v1/plans/{id}/apply" => Some(json!({})),
+            _ => (method == "POST").then(|| json!({"action": "start"})),
+        };
         for who in [None, Some("viewer"), Some("operator"), Some("admin"), Some("scoped")] {
             let (status, answer) = api.call(who, method, &path, body.clone()).await;
             // The scoped token is an operator limited to `web` guests (VMID 100 is one).
@@ -122,7 +126,7 @@ async fn a_remote_that_is_down_makes_only_its_own_resources_unavailable() {
     let api = Api::start(true).await;
     let (s, l) = api.call(Some("viewer"), "GET", "/api/v1/guests", None).await;
     assert_eq!(s, StatusCode::OK, "{l}");
-    assert_eq!(l["total"], 3, "the reachable remote's guests are all there");
+    assert_eq!(l["total"], 4, "the reachable remote's guests are all there");
     assert_eq!(l["unavailable"][0]["remote"], "down", "{l}");
     let (s, _) = api.call(Some("viewer"), "GET", "/api/v1/nodes?remote=pve", None).await;
     assert_eq!(s, StatusCode::OK);
@@ -197,4 +201,89 @@ async fn shutdown_stops_taking_connections() {
     server.shutdown(Duration::from_secs(5)).await;
     let fresh = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
     assert!(fresh.get(format!("{}/healthz", api.url)).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_apply_drift_and_apply_again_through_the_api() {
+    let api = Api::start(false).await;
+    let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1}\n";
+    let (s, plan) = api
+        .call(Some("admin"), "POST", "/api/v1/plans", Some(json!({"manifests": manifest})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    assert_eq!(
+        (plan["changes"].as_bool(), plan["create"].as_u64()),
+        (Some(true), Some(1)),
+        "{plan}"
+    );
+    let id = plan["id"].as_str().unwrap().to_string();
+    let (s, p) = api
+        .call(
+            Some("admin"),
+            "POST",
+            &format!("/api/v1/plans/{id}/apply"),
+            Some(json!({"digest": "not-it"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a digest that is not the plan's is refused: {p}");
+    let (s, op) = api
+        .call(
+            Some("admin"),
+            "POST",
+            &format!("/api/v1/plans/{id}/apply"),
+            Some(json!({"digest": plan["digest"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{op}");
+    let done = api.finished("admin", op["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+
+    let (s, d) = api
+        .call(Some("admin"), "POST", "/api/v1/drift", Some(json!({"manifests": manifest})))
+        .await;
+    assert_eq!(
+        (s, d["changes"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "in sync after the apply: {d}"
+    );
+    assert!(d["id"].is_null(), "drift keeps no plan");
+
+    // Someone changes the VM by hand: drift shows it, and the first plan is now stale.
+    let (_, list) =
+        api.call(Some("admin"), "GET", "/api/v1/guests?selector=name:app-1", None).await;
+    let vmid = list["items"][0]["vmid"].as_u64().unwrap();
+    api._sim.with_world(|w| {
+        w.guests.get_mut(&(vmid as u32)).unwrap().conf.insert("cores".into(), "4".into());
+    });
+    let (_, d) = api
+        .call(Some("admin"), "POST", "/api/v1/drift", Some(json!({"manifests": manifest})))
+        .await;
+    assert_eq!((d["changes"].as_bool(), d["update"].as_u64()), (Some(true), Some(1)), "{d}");
+    let (s, p) = api
+        .call(Some("admin"), "POST", &format!("/api/v1/plans/{id}/apply"), Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "the world changed since the plan: {p}");
+
+    let (_, plan) = api
+        .call(Some("admin"), "POST", "/api/v1/plans", Some(json!({"manifests": manifest})))
+        .await;
+    let id = plan["id"].as_str().unwrap();
+    let (s, op) = api
+        .call(Some("admin"), "POST", &format!("/api/v1/plans/{id}/apply"), Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{op}");
+    let done = api.finished("admin", op["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let (_, d) = api
+        .call(Some("admin"), "POST", "/api/v1/drift", Some(json!({"manifests": manifest})))
+        .await;
+    assert_eq!(d["changes"], false, "{d}");
+    let (_, history) = api.call(Some("viewer"), "GET", "/api/v1/applies", None).await;
+    let mine: Vec<&serde_json::Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"] == "admin" && a["outcome"] == "succeeded")
+        .collect();
+    assert_eq!(mine.len(), 2, "{history}");
 }

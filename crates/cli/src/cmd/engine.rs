@@ -138,23 +138,17 @@ pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Resul
             proxctl_engine::check_saved(client, &plan).await?;
             return dry_run(r, &plan);
         }
-        let session = proxctl_engine::Session::for_plan(client, store, &plan, &opts).await?;
-        let outcome = async {
-            session.settle().await?;
-            proxctl_engine::check_saved(client, &plan).await?;
-            print_plan(r, &plan, false)?;
-            if !plan.has_changes() {
-                eprintln!("No changes.");
-                return Ok(None);
-            }
-            confirm_plan(r, &plan)?;
-            anyhow::Ok(Some(session.apply(&plan).await?))
-        }
-        .await;
-        session.end().await;
-        return match outcome? {
+        let before = |p: &Plan| {
+            print_plan(r, p, false).map_err(|e| e.to_string())?;
+            confirm_plan(r, p).map_err(|e| e.to_string())
+        };
+        return match proxctl_engine::apply_saved(client, store, &plan, &opts, before).await? {
             Some(report) => finish(r, &report),
-            None => Ok(()),
+            None => {
+                print_plan(r, &plan, false)?;
+                eprintln!("No changes.");
+                Ok(())
+            }
         };
     }
     let declared = load(&a.files)?;

@@ -4,6 +4,7 @@
 //! the handler a [`Caller`].
 
 pub(crate) mod cluster;
+pub(crate) mod declare;
 pub(crate) mod guests;
 pub(crate) mod meta;
 pub(crate) mod tokens;
@@ -70,6 +71,10 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/operations", Read, get(meta::operations)),
         r(Method::GET, "/api/v1/operations/{id}", Read, get(meta::operation)),
         r(Method::GET, "/api/v1/tokens", Admin, get(tokens::list)),
+        r(Method::POST, "/api/v1/plans", Admin, post(declare::create)),
+        r(Method::POST, "/api/v1/plans/{id}/apply", Admin, post(declare::apply)),
+        r(Method::POST, "/api/v1/drift", Admin, post(declare::drift)),
+        r(Method::GET, "/api/v1/applies", Read, get(declare::history)),
     ]
 }
 

@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 const SCENARIO: &str = "guests:
+  - {vmid: 9000, config: {name: tpl, template: true, scsi0: \"local-lvm:base-9000-disk-0,size=2G\"}}
   - {vmid: 100, config: {name: web-1, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-100-disk-0,size=4G\"}}
   - {vmid: 101, config: {name: web-2, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-101-disk-0,size=4G\"}}
   - {vmid: 200, config: {name: db-1, tags: db, memory: \"512\", scsi0: \"local-lvm:vm-200-disk-0,size=4G\"}}

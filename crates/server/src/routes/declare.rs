@@ -1,0 +1,280 @@
+//! The declarative engine over HTTP: manifests in, a plan out (kept under an id, with a
+//! digest); applying that plan later is refused with 409 if the cluster changed since, as a
+//! saved plan is in the CLI; drift is a plan that is not kept; and the apply history.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use proxctl_engine::{Action, ApplyOptions, EngineError, Plan};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::operations::Operation;
+use crate::problem::{ApiResult, Problem};
+use crate::{App, Caller};
+
+/// Plans kept for a later apply, by id.
+#[derive(Debug, Default)]
+pub struct Plans {
+    plans: Mutex<HashMap<String, (String, Arc<Plan>)>>,
+}
+
+/// How many plans are kept; the oldest go first.
+const KEEP_PLANS: usize = 200;
+
+/// Manifests to plan.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// One or more YAML documents (`apiVersion: proxctl.io/v1`), as in manifest files.
+    pub manifests: String,
+    /// Also delete what proxctl made and the manifests no longer declare.
+    #[serde(default)]
+    pub prune: bool,
+    /// The remote to plan against (default: the default remote).
+    pub remote: Option<String>,
+}
+
+/// A plan, as the API returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PlanAnswer {
+    /// Apply it with `POST /api/v1/plans/{id}/apply` (drift answers have none).
+    pub id: Option<String>,
+    /// SHA-256 of the plan: what was reviewed is what gets applied.
+    pub digest: String,
+    pub remote: String,
+    /// Whether applying it would change anything (for drift: whether the cluster drifted).
+    pub changes: bool,
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    /// The plan as people read it (the CLI's `plan` output).
+    pub text: String,
+    /// The plan itself: every change and its steps.
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+}
+
+fn bad_manifests(d: Vec<proxctl_engine::Diagnostic>) -> Problem {
+    let lines: Vec<String> =
+        d.iter().map(|d| format!("{}:{}: {}", d.line, d.column, d.message)).collect();
+    Problem::bad_request(format!("the manifests have problems:\n{}", lines.join("\n")))
+}
+
+fn engine_problem(e: EngineError) -> Problem {
+    match e {
+        EngineError::Stale(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        EngineError::Ops(o) => o.into(),
+        EngineError::Client(c) => c.into(),
+        EngineError::Manifest(_) | EngineError::Plan(_) | EngineError::Invalid(_) => {
+            Problem::bad_request(e.to_string())
+        }
+        EngineError::Apply(a) => match a {
+            proxctl_engine::ApplyError::Lock(_) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", a.to_string())
+            }
+            other => Problem::internal(other.to_string()),
+        },
+        other => Problem::internal(other.to_string()),
+    }
+}
+
+async fn make(app: &App, req: &PlanRequest) -> ApiResult<(String, Plan)> {
+    let remote = req.remote.clone().unwrap_or_else(|| app.default_remote.clone());
+    let client = &app.remote(&remote)?.client;
+    let declared = proxctl_engine::manifest::parse(Path::new("request"), &req.manifests)
+        .map_err(bad_manifests)?;
+    let store = app.state.get().await.map_err(Problem::from)?;
+    let plan = proxctl_engine::make_plan(client, store.as_ref(), &declared, req.prune)
+        .await
+        .map_err(engine_problem)?;
+    Ok((remote, plan))
+}
+
+fn answer(id: Option<String>, remote: String, plan: &Plan) -> PlanAnswer {
+    let value = serde_json::to_value(plan).unwrap_or_default();
+    let digest = hex::encode(Sha256::digest(value.to_string().as_bytes()));
+    PlanAnswer {
+        id,
+        digest,
+        remote,
+        changes: plan.has_changes(),
+        create: plan.count(Action::Create),
+        update: plan.count(Action::Update),
+        replace: plan.count(Action::Replace),
+        delete: plan.count(Action::Delete),
+        text: proxctl_engine::render::text(plan, false, false),
+        plan: value,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/plans", tag = "declare", request_body = PlanRequest,
+    responses((status = 201, body = PlanAnswer), (status = 400, body = Problem)))]
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Json(req): Json<PlanRequest>,
+) -> ApiResult<(StatusCode, Json<PlanAnswer>)> {
+    let (remote, plan) = make(&app, &req).await?;
+    let mut bytes = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let id = format!("plan-{}", hex::encode(bytes));
+    let out = answer(Some(id.clone()), remote.clone(), &plan);
+    let mut m = app.plans.plans.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= KEEP_PLANS {
+        // Ids are random; dropping any is as good as another once the cap is reached.
+        if let Some(k) = m.keys().next().cloned() {
+            m.remove(&k);
+        }
+    }
+    m.insert(id, (remote, Arc::new(plan)));
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(post, path = "/api/v1/drift", tag = "declare", request_body = PlanRequest,
+    responses((status = 200, body = PlanAnswer), (status = 400, body = Problem)))]
+pub async fn drift(
+    State(app): State<Arc<App>>,
+    Json(req): Json<PlanRequest>,
+) -> ApiResult<Json<PlanAnswer>> {
+    let (remote, plan) = make(&app, &req).await?;
+    Ok(Json(answer(None, remote, &plan)))
+}
+
+/// How to apply a kept plan.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// The digest the caller reviewed: the apply is refused if the plan is not that one.
+    pub digest: Option<String>,
+    /// Resources worked on at once (default 4).
+    #[schema(minimum = 1, maximum = 64)]
+    pub parallel: Option<u8>,
+}
+
+#[utoipa::path(post, path = "/api/v1/plans/{id}/apply", tag = "declare",
+    params(("id" = String, Path)), request_body = ApplyRequest,
+    responses((status = 202, body = Operation), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn apply(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+    Json(req): Json<ApplyRequest>,
+) -> ApiResult<(StatusCode, Json<Operation>)> {
+    let (remote, plan) = {
+        let m = app.plans.plans.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&id).cloned().ok_or_else(|| {
+            Problem::not_found(format!(
+                "no plan '{id}' (plans are kept for a while); make it again with POST /api/v1/plans"
+            ))
+        })?
+    };
+    let shown = answer(Some(id.clone()), remote.clone(), &plan);
+    if let Some(d) = req.digest.as_deref().filter(|d| *d != shown.digest) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("plan {id} has digest {}, not {d}", shown.digest),
+        ));
+    }
+    if !(1..=64).contains(&req.parallel.unwrap_or(4)) {
+        return Err(Problem::bad_request("parallel must be 1 to 64"));
+    }
+    let client = app.remote(&remote)?.client.clone();
+    // Refused now if the cluster moved on, rather than as a failed operation later (the
+    // apply checks again under its locks).
+    proxctl_engine::check_saved(&client, &plan).await.map_err(engine_problem)?;
+    let store = Arc::clone(app.state.get().await.map_err(Problem::from)?);
+    let mut opts = ApplyOptions::new(caller.name.clone());
+    opts.parallel = usize::from(req.parallel.unwrap_or(4));
+    // An API caller cannot be asked to wait for another apply: busy resources are a 409-like
+    // failure of the operation, reported at once.
+    opts.locks.wait = std::time::Duration::ZERO;
+    let description = format!("apply {id} on remote {remote}");
+    let (actor, runtime) = (caller.name.clone(), tokio::runtime::Handle::current());
+    let op = app.operations.start(&caller.name, description, async move {
+        // The engine's apply future is not provably Send (a compiler limit with closures in
+        // iterator chains across awaits), so it runs on a blocking thread of its own, acting
+        // as the token there too.
+        let work = move || {
+            runtime.block_on(proxctl_ops::audit::acting_as(actor, async move {
+                proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(())).await
+            }))
+        };
+        let report = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Problem::internal(format!("the apply stopped: {e}")))?
+            .map_err(engine_problem)?;
+        Ok(match report {
+            Some(r) => {
+                let failed = r.failed();
+                let v = serde_json::to_value(&r).unwrap_or_default();
+                if failed > 0 {
+                    return Err(Problem::new(
+                        StatusCode::BAD_GATEWAY,
+                        "proxmox",
+                        format!("{failed} of {} resource(s) failed: {v}", r.results.len()),
+                    ));
+                }
+                v
+            }
+            None => serde_json::json!({ "changes": false }),
+        })
+    });
+    Ok((StatusCode::ACCEPTED, Json(op)))
+}
+
+/// Which applies.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// The newest this many (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}
+
+/// One apply of the history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplyEntry {
+    pub id: i64,
+    pub actor: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// succeeded, failed: why, interrupted, or null while running.
+    pub outcome: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/applies", tag = "declare", params(HistoryQuery),
+    responses((status = 200, body = [ApplyEntry])))]
+pub async fn history(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<Vec<ApplyEntry>>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::bad_request(format!("limit must be 1 to 1000, not {limit}")));
+    }
+    let store = app.state.get().await.map_err(Problem::from)?;
+    let applies =
+        store.applies(limit).await.map_err(|e| Problem::from(proxctl_ops::OpsError::State(e)))?;
+    Ok(Json(
+        applies
+            .into_iter()
+            .map(|a| ApplyEntry {
+                id: a.id.0,
+                actor: a.actor,
+                started_at: a.started_at.to_string(),
+                finished_at: a.finished_at.map(|t| t.to_string()),
+                outcome: a.outcome.map(|o| match o {
+                    proxctl_state::ApplyOutcome::Succeeded => "succeeded".to_string(),
+                    proxctl_state::ApplyOutcome::Failed(why) => format!("failed: {why}"),
+                    proxctl_state::ApplyOutcome::Interrupted(why) => format!("interrupted: {why}"),
+                }),
+            })
+            .collect(),
+    ))
+}
