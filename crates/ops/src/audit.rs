@@ -26,6 +26,11 @@ tokio::task_local! {
     static ACTOR: String;
 }
 
+/// Who acts in this task, when set by [`acting_as`].
+pub fn current_actor() -> Option<String> {
+    ACTOR.try_with(Clone::clone).ok()
+}
+
 /// Run `f` acting as `actor`: every change it makes is audited under that name.
 pub async fn acting_as<F: std::future::Future>(actor: String, f: F) -> F::Output {
     ACTOR.scope(actor, f).await

@@ -4,6 +4,7 @@
 //! `202` operations) and that one server manages several clusters ("remotes").
 
 pub mod auth;
+pub mod events;
 pub mod openapi;
 pub mod operations;
 pub mod problem;
@@ -48,6 +49,8 @@ pub struct ServeConfig {
     pub rate_limit: u32,
     /// How instances sharing the store elect the one that does singleton work.
     pub singleton: singleton::SingletonOptions,
+    /// The event feed; the remotes' clients publish to it through [`events::PublishingHook`].
+    pub events: events::Events,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,7 @@ pub struct App {
     pub limits: routes::RateLimits,
     pub leadership: singleton::Leadership,
     pub plans: routes::declare::Plans,
+    pub events: events::Events,
 }
 
 impl App {
@@ -80,6 +84,7 @@ impl App {
         remotes: Vec<Remote>,
         state: Arc<StateHandle>,
         rate_limit: u32,
+        events: events::Events,
     ) -> Result<Self, ServeError> {
         let default_remote = remotes.first().ok_or(ServeError::NoRemote)?.name.clone();
         let mut map = BTreeMap::new();
@@ -94,10 +99,11 @@ impl App {
             default_remote,
             auth: auth::Authenticator::new(Arc::clone(&state)),
             state,
-            operations: Arc::default(),
+            operations: Arc::new(operations::Operations::new(events.clone())),
             limits: routes::RateLimits::new(rate_limit),
             leadership: singleton::Leadership::default(),
             plans: routes::declare::Plans::default(),
+            events,
         })
     }
 
@@ -141,7 +147,7 @@ impl ServerHandle {
 pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
     let identity =
         tls::load(config.tls_cert.as_deref(), config.tls_key.as_deref(), &config.data_dir)?;
-    let app = Arc::new(App::new(config.remotes, config.state, config.rate_limit)?);
+    let app = Arc::new(App::new(config.remotes, config.state, config.rate_limit, config.events)?);
     let router = routes::router(Arc::clone(&app));
     let listener = TcpListener::bind(config.listen)
         .await

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{cluster, declare, guests, meta, tokens};
+use crate::routes::{cluster, declare, guests, meta, stream, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,8 @@ use crate::routes::{cluster, declare, guests, meta, tokens};
         guests::list,
         guests::detail,
         guests::power,
+        guests::bulk,
+        stream::events,
         meta::operations,
         meta::operation,
         tokens::list,

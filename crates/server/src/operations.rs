@@ -41,16 +41,28 @@ pub struct Operation {
 #[derive(Debug, Default)]
 pub struct Operations {
     ops: Mutex<HashMap<String, Operation>>,
+    events: crate::events::Events,
 }
 
 /// How many ended operations are kept for clients to read.
 const KEEP_ENDED: usize = 1000;
 
 impl Operations {
+    pub fn new(events: crate::events::Events) -> Self {
+        Self { ops: Mutex::default(), events }
+    }
+
+    /// Change an operation and tell the event stream.
     fn update(&self, id: &str, f: impl FnOnce(&mut Operation)) {
-        let mut m = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(op) = m.get_mut(id) {
-            f(op);
+        let snapshot = {
+            let mut m = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+            m.get_mut(id).map(|op| {
+                f(op);
+                op.clone()
+            })
+        };
+        if let Some(op) = snapshot {
+            self.events.publish(op.actor.clone(), crate::events::EventBody::Operation(op));
         }
     }
 
@@ -63,6 +75,28 @@ impl Operations {
             self.ops.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         v.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
         v
+    }
+
+    /// [`Self::start`] for work whose future the compiler cannot prove `Send` (the engine's
+    /// apply and bulk runs: closures in iterator chains held across awaits). It runs on a
+    /// blocking thread of its own, acting as `actor` there too.
+    pub fn start_pinned<M, F>(
+        self: &Arc<Self>,
+        actor: &str,
+        description: String,
+        make: M,
+    ) -> Operation
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = Result<serde_json::Value, Problem>> + 'static,
+    {
+        let (who, runtime) = (actor.to_string(), tokio::runtime::Handle::current());
+        self.start(actor, description, async move {
+            let run = move || runtime.block_on(proxctl_ops::audit::acting_as(who, make()));
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| Problem::internal(format!("the operation stopped: {e}")))?
+        })
     }
 
     /// Start `work` as an operation acting as `actor`; returns it as it stands now.
@@ -99,6 +133,7 @@ impl Operations {
             }
             m.insert(id.clone(), op.clone());
         }
+        self.events.publish(op.actor.clone(), crate::events::EventBody::Operation(op.clone()));
         let ops = Arc::clone(self);
         let actor = actor.to_string();
         tokio::spawn(async move {

@@ -27,10 +27,20 @@ async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
         let body = match route.path {
             "/api/v1/plans" | "/api/v1/drift" => Some(json!({"manifests": ""})),
             "/api/v1/plans/{id}/apply" => Some(json!({})),
+            "/api/v1/bulk" => Some(json!({"selector": "web", "action": "start"})),
             _ => (method == "POST").then(|| json!({"action": "start"})),
         };
         for who in [None, Some("viewer"), Some("operator"), Some("admin"), Some("scoped")] {
-            let (status, answer) = api.call(who, method, &path, body.clone()).await;
+            let (status, answer) = if route.path == "/api/v1/events" {
+                // A stream that never ends: the status is the answer.
+                let mut req = api.http.get(format!("{}{path}", api.url));
+                if let Some(w) = who {
+                    req = req.bearer_auth(&api.tokens[w]);
+                }
+                (req.send().await.unwrap().status(), serde_json::Value::Null)
+            } else {
+                api.call(who, method, &path, body.clone()).await
+            };
             // The scoped token is an operator limited to `web` guests (VMID 100 is one).
             let role = who
                 .map(|w| if w == "scoped" { Role::Operator } else { w.parse::<Role>().unwrap() });
@@ -286,4 +296,114 @@ async fn plan_apply_drift_and_apply_again_through_the_api() {
         .filter(|a| a["actor"] == "admin" && a["outcome"] == "succeeded")
         .collect();
     assert_eq!(mine.len(), 2, "{history}");
+}
+
+/// Read server-sent events until `done` says enough, returning (event, data) pairs.
+async fn follow(
+    resp: reqwest::Response,
+    mut done: impl FnMut(&str, &serde_json::Value) -> bool,
+) -> Vec<(String, serde_json::Value)> {
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let (mut buf, mut seen) = (String::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            };
+            let (Some(kind), Some(data)) = (field("event:"), field("data:")) else { continue };
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+            let stop = done(&kind, &data);
+            seen.push((kind, data));
+            if stop {
+                return seen;
+            }
+        }
+    }
+    panic!("the event stream ended or went quiet before the end: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_action_is_followed_over_server_sent_events() {
+    let api = Api::start(false).await;
+    let resp = api
+        .http
+        .get(format!("{}/api/v1/events", api.url))
+        .bearer_auth(&api.tokens["viewer"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let (s, op) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/bulk",
+            Some(json!({"selector": "web", "action": "start"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{op}");
+    let id = op["id"].as_str().unwrap().to_string();
+    let seen =
+        follow(resp, |kind, e| kind == "operation" && e["id"] == id && e["state"] != "running")
+            .await;
+    let last = &seen.last().unwrap().1;
+    assert_eq!(last["state"], "succeeded", "{last}");
+    assert_eq!(last["result"].as_array().unwrap().len(), 2, "both web guests: {last}");
+    let starts: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|(k, e)| {
+            k == "call"
+                && e["result"] == "ok"
+                && e["action"].as_str().unwrap().ends_with("/status/start")
+        })
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(starts.len(), 2, "one start call per guest, made as the token: {seen:?}");
+    assert!(starts.iter().all(|e| e["actor"] == "operator"));
+    assert!(
+        seen.iter().any(|(k, e)| k == "task" && e["outcome"] == "OK"),
+        "task ends too: {seen:?}"
+    );
+
+    // A scoped token sees only its own work on the stream.
+    let resp = api
+        .http
+        .get(format!("{}/api/v1/events", api.url))
+        .bearer_auth(&api.tokens["scoped"])
+        .send()
+        .await
+        .unwrap();
+    let (_, other) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/remotes/pve/guests/200/power",
+            Some(json!({"action": "start"})),
+        )
+        .await;
+    api.finished("operator", other["id"].as_str().unwrap()).await;
+    let (_, mine) = api
+        .call(
+            Some("scoped"),
+            "POST",
+            "/api/v1/bulk",
+            Some(json!({"selector": "all", "action": "stop"})),
+        )
+        .await;
+    let mine_id = mine["id"].as_str().unwrap().to_string();
+    let seen = follow(resp, |kind, e| {
+        kind == "operation" && e["id"] == mine_id && e["state"] != "running"
+    })
+    .await;
+    assert!(seen.iter().all(|(_, e)| e["actor"] == "scoped"), "only its own events: {seen:?}");
+    let last = &seen.last().unwrap().1;
+    assert_eq!(
+        last["result"].as_array().unwrap().len(),
+        2,
+        "its scope is the two web guests: {last}"
+    );
 }

@@ -64,8 +64,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sim(a) => sim::run(a).await,
         Command::Serve(a) => {
-            let (r, client) = connect(&g)?;
-            serve::run(&r, client, a).await
+            let r = config::resolve_from_env(&g)?;
+            serve::run(&r, a).await
         }
         Command::Token { command } => {
             let r = config::resolve_from_env(&g)?;

@@ -13,7 +13,16 @@ use crate::settings::Resolved;
 /// How long requests in flight get to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(30);
 
-pub async fn run(r: &Resolved, client: Client, a: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
+    let client = Client::new(r.client_settings()?)?;
+    for w in client.warnings() {
+        eprintln!("warning: {w}");
+    }
+    // Every change is audited and checked by safe mode (the auditor), and then published on
+    // the event stream.
+    let events = proxctl_server::events::Events::new();
+    let hook = proxctl_server::events::PublishingHook::new(Arc::new(r.auditor()), events.clone());
+    client.set_hook(Arc::new(hook));
     let data_dir = match a.data_dir {
         Some(d) => d,
         None => default_data_dir()?,
@@ -38,6 +47,7 @@ pub async fn run(r: &Resolved, client: Client, a: ServeArgs) -> anyhow::Result<(
                 n => Some(Duration::from_secs(n)),
             },
         },
+        events,
     };
     let server = proxctl_server::start(config).await.context("starting the server")?;
     if let Some(p) = &a.ready_file {

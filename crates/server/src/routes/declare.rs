@@ -195,19 +195,9 @@ pub async fn apply(
     // failure of the operation, reported at once.
     opts.locks.wait = std::time::Duration::ZERO;
     let description = format!("apply {id} on remote {remote}");
-    let (actor, runtime) = (caller.name.clone(), tokio::runtime::Handle::current());
-    let op = app.operations.start(&caller.name, description, async move {
-        // The engine's apply future is not provably Send (a compiler limit with closures in
-        // iterator chains across awaits), so it runs on a blocking thread of its own, acting
-        // as the token there too.
-        let work = move || {
-            runtime.block_on(proxctl_ops::audit::acting_as(actor, async move {
-                proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(())).await
-            }))
-        };
-        let report = tokio::task::spawn_blocking(work)
+    let op = app.operations.start_pinned(&caller.name, description, move || async move {
+        let report = proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(()))
             .await
-            .map_err(|e| Problem::internal(format!("the apply stopped: {e}")))?
             .map_err(engine_problem)?;
         Ok(match report {
             Some(r) => {

@@ -234,3 +234,104 @@ pub async fn power(
     });
     Ok((StatusCode::ACCEPTED, Json(op)))
 }
+
+/// One action on every guest a selector picks.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// The CLI's `-l` language; only guests in the token's scope are acted on.
+    pub selector: String,
+    /// start, stop, shutdown, reboot, snapshot (with `snapshot`) or tag (with `add`/`remove`).
+    /// Guests tagged `always-on` are never stopped.
+    pub action: String,
+    /// The snapshot's name, for `snapshot`.
+    pub snapshot: Option<String>,
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Guests worked on at once (default 4).
+    #[schema(minimum = 1, maximum = 64)]
+    pub parallel: Option<u8>,
+    /// The remote (default: the default remote).
+    pub remote: Option<String>,
+}
+
+fn bulk_action(r: &BulkRequest) -> ApiResult<proxctl_ops::bulk::BulkAction> {
+    use proxctl_ops::bulk::BulkAction;
+    Ok(match r.action.as_str() {
+        "start" => BulkAction::Start,
+        "stop" => BulkAction::Stop,
+        "shutdown" => BulkAction::Shutdown,
+        "reboot" => BulkAction::Reboot,
+        "snapshot" => {
+            let name = r
+                .snapshot
+                .as_deref()
+                .ok_or_else(|| Problem::bad_request("snapshot needs `snapshot`: the name"))?;
+            BulkAction::Snapshot(
+                name.parse().map_err(|e| Problem::bad_request(format!("snapshot: {e}")))?,
+            )
+        }
+        "tag" => BulkAction::Tag { add: r.add.clone(), remove: r.remove.clone() },
+        other => {
+            return Err(Problem::bad_request(format!(
+                "action must be start, stop, shutdown, reboot, snapshot or tag, not '{other}'"
+            )));
+        }
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/bulk", tag = "guests", request_body = BulkRequest,
+    responses((status = 202, body = Operation), (status = 400, body = Problem)))]
+pub async fn bulk(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<BulkRequest>,
+) -> ApiResult<(StatusCode, Json<Operation>)> {
+    let action = bulk_action(&req)?;
+    let parallel = usize::from(req.parallel.unwrap_or(4));
+    if !(1..=64).contains(&parallel) {
+        return Err(Problem::bad_request("parallel must be 1 to 64"));
+    }
+    let selector: Selector =
+        req.selector.parse().map_err(|e| Problem::bad_request(format!("selector: {e}")))?;
+    let remote =
+        req.remote.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| app.default_remote.clone());
+    let client = app.remote(&remote)?.client.clone();
+    let targets: Vec<GuestRow> = proxctl_ops::bulk::targets(&client, &selector)
+        .await
+        .map_err(Problem::from)?
+        .into_iter()
+        .filter(|g| {
+            caller.sees(&Subject {
+                vmid: g.vmid,
+                name: &g.name,
+                node: &g.node,
+                pool: g.pool.as_deref(),
+                tags: &g.tags,
+            })
+        })
+        .collect();
+    let description = format!(
+        "{} {} guest(s) matching '{}' on remote {remote}",
+        action.verb(),
+        targets.len(),
+        req.selector
+    );
+    let op = app.operations.start_pinned(&caller.name, description, move || async move {
+        let report = proxctl_ops::bulk::run(&client, &targets, &action, parallel, false).await;
+        let failed =
+            report.iter().filter(|r| r.outcome == proxctl_ops::bulk::Outcome::Failed).count();
+        let v = serde_json::to_value(&report).unwrap_or_default();
+        if failed > 0 {
+            return Err(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "proxmox",
+                format!("{failed} of {} guest(s) failed: {v}", report.len()),
+            ));
+        }
+        Ok(v)
+    });
+    Ok((StatusCode::ACCEPTED, Json(op)))
+}

@@ -7,6 +7,7 @@ pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
 pub(crate) mod meta;
+pub(crate) mod stream;
 pub(crate) mod tokens;
 
 use std::collections::HashMap;
@@ -68,6 +69,8 @@ pub fn table() -> Vec<Route> {
             Operate,
             post(guests::power),
         ),
+        r(Method::POST, "/api/v1/bulk", Operate, post(guests::bulk)),
+        r(Method::GET, "/api/v1/events", Read, get(stream::events)),
         r(Method::GET, "/api/v1/operations", Read, get(meta::operations)),
         r(Method::GET, "/api/v1/operations/{id}", Read, get(meta::operation)),
         r(Method::GET, "/api/v1/tokens", Admin, get(tokens::list)),

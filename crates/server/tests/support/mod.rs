@@ -59,7 +59,11 @@ impl Api {
             },
             Arc::clone(&state),
         );
-        client.set_hook(Arc::new(auditor));
+        let events = proxctl_server::events::Events::new();
+        client.set_hook(Arc::new(proxctl_server::events::PublishingHook::new(
+            Arc::new(auditor),
+            events.clone(),
+        )));
         let mut remotes = vec![Remote { name: "pve".into(), client }];
         if with_down_remote {
             // A port nothing listens on: this remote is down from the start.
@@ -81,6 +85,7 @@ impl Api {
             state: Arc::clone(&state),
             rate_limit: 10_000,
             singleton: Default::default(),
+            events,
         })
         .await
         .unwrap();

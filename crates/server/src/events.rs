@@ -1,0 +1,134 @@
+//! What happens, as it happens: operations starting and ending, every mutating call proxctl
+//! sends to a remote (as the audit log records it) and every task that ends, streamed to
+//! clients as server-sent events (`GET /api/v1/events`). The client hook that audits calls is
+//! wrapped here, so no call is missed and none is reported that was not made.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use proxctl_client::{ApiRequest, Client, ClientError, MutationHook, MutationResult};
+use proxctl_types::Upid;
+use proxctl_types::api::TaskOutcome;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::operations::Operation;
+
+/// One event.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum EventBody {
+    /// An operation started, progressed or ended: its whole state.
+    Operation(Operation),
+    /// A mutating call to a remote: `sending` before it goes, then `ok` or the error.
+    Call { target: String, action: String, result: String },
+    /// A task ended: `OK`, `WARNINGS: n` or its error.
+    Task { upid: String, node: String, outcome: String },
+}
+
+/// An event with its sequence number and who caused it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Event {
+    pub seq: u64,
+    /// The token (or the server's own work) behind it.
+    pub actor: String,
+    pub time: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// The server's event feed; clones share it.
+#[derive(Debug, Clone)]
+pub struct Events {
+    tx: broadcast::Sender<Arc<Event>>,
+    seq: Arc<AtomicU64>,
+}
+
+/// Events a slow client may fall behind by before it misses some (it is told so).
+const BACKLOG: usize = 4096;
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Events {
+    pub fn new() -> Self {
+        Self { tx: broadcast::channel(BACKLOG).0, seq: Arc::default() }
+    }
+
+    pub fn publish(&self, actor: String, body: EventBody) {
+        let e = Event {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            actor,
+            time: jiff::Timestamp::now().to_string(),
+            body,
+        };
+        // No subscriber is not an error: nobody is listening.
+        let _ = self.tx.send(Arc::new(e));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+}
+
+/// The actor of the current call: the token an operation runs for, else the server itself.
+fn actor() -> String {
+    proxctl_ops::audit::current_actor().unwrap_or_else(|| "proxctl serve".into())
+}
+
+/// A client hook that lets `inner` (the auditor, with safe mode) decide and record, and
+/// publishes what it let through.
+#[derive(Debug)]
+pub struct PublishingHook {
+    inner: Arc<dyn MutationHook>,
+    events: Events,
+}
+
+impl PublishingHook {
+    pub fn new(inner: Arc<dyn MutationHook>, events: Events) -> Self {
+        Self { inner, events }
+    }
+}
+
+#[async_trait]
+impl MutationHook for PublishingHook {
+    async fn before(&self, client: &Client, req: &ApiRequest) -> Result<(), ClientError> {
+        self.inner.before(client, req).await?;
+        let body = EventBody::Call {
+            target: proxctl_ops::audit::target_of(req),
+            action: format!("{} {}", req.method(), req.endpoint.template()),
+            result: "sending".into(),
+        };
+        self.events.publish(actor(), body);
+        Ok(())
+    }
+
+    async fn after(&self, req: &ApiRequest, result: MutationResult<'_>) {
+        let text = match &result {
+            MutationResult::Ok { .. } => "ok".to_string(),
+            MutationResult::Failed(e) => format!("failed: {e}"),
+        };
+        self.inner.after(req, result).await;
+        let body = EventBody::Call {
+            target: proxctl_ops::audit::target_of(req),
+            action: format!("{} {}", req.method(), req.endpoint.template()),
+            result: text,
+        };
+        self.events.publish(actor(), body);
+    }
+
+    async fn task_ended(&self, upid: &Upid, outcome: &TaskOutcome) {
+        self.inner.task_ended(upid, outcome).await;
+        let outcome = match outcome {
+            TaskOutcome::Ok => "OK".to_string(),
+            TaskOutcome::Warnings(n) => format!("WARNINGS: {n}"),
+            TaskOutcome::Failed(e) => e.clone(),
+        };
+        let body = EventBody::Task { upid: upid.to_string(), node: upid.node.to_string(), outcome };
+        self.events.publish(actor(), body);
+    }
+}
