@@ -43,6 +43,8 @@ pub struct Event {
 pub struct Events {
     tx: broadcast::Sender<Arc<Event>>,
     seq: Arc<AtomicU64>,
+    /// Changes made through this server (calls and task ends): what cached reads compare.
+    mutations: Arc<AtomicU64>,
 }
 
 /// Events a slow client may fall behind by before it misses some (it is told so).
@@ -56,7 +58,16 @@ impl Default for Events {
 
 impl Events {
     pub fn new() -> Self {
-        Self { tx: broadcast::channel(BACKLOG).0, seq: Arc::default() }
+        Self { tx: broadcast::channel(BACKLOG).0, seq: Arc::default(), mutations: Arc::default() }
+    }
+
+    /// How many changes have been made through this server so far.
+    pub fn mutations(&self) -> u64 {
+        self.mutations.load(Ordering::SeqCst)
+    }
+
+    fn changed(&self) {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn publish(&self, actor: String, body: EventBody) {
@@ -113,6 +124,7 @@ impl MutationHook for PublishingHook {
             MutationResult::Failed(e) => format!("failed: {e}"),
         };
         self.inner.after(req, result).await;
+        self.events.changed();
         let body = EventBody::Call {
             target: proxctl_ops::audit::target_of(req),
             action: format!("{} {}", req.method(), req.endpoint.template()),
@@ -123,6 +135,7 @@ impl MutationHook for PublishingHook {
 
     async fn task_ended(&self, upid: &Upid, outcome: &TaskOutcome) {
         self.inner.task_ended(upid, outcome).await;
+        self.events.changed();
         let outcome = match outcome {
             TaskOutcome::Ok => "OK".to_string(),
             TaskOutcome::Warnings(n) => format!("WARNINGS: {n}"),

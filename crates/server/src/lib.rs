@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod guest_cache;
 pub mod openapi;
 pub mod operations;
 pub mod problem;
@@ -77,6 +78,7 @@ pub struct App {
     pub leadership: singleton::Leadership,
     pub plans: routes::declare::Plans,
     pub events: events::Events,
+    pub guests: guest_cache::GuestCache,
 }
 
 impl App {
@@ -103,6 +105,7 @@ impl App {
             limits: routes::RateLimits::new(rate_limit),
             leadership: singleton::Leadership::default(),
             plans: routes::declare::Plans::default(),
+            guests: guest_cache::GuestCache::new(events.clone()),
             events,
         })
     }

@@ -407,3 +407,27 @@ async fn a_bulk_action_is_followed_over_server_sent_events() {
         "its scope is the two web guests: {last}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_lists_share_one_read_of_the_cluster_and_see_changes_made_through_the_server() {
+    let api = Api::start(false).await;
+    api.call(Some("viewer"), "GET", "/api/v1/guests", None).await;
+    api._sim.clear_counters();
+    let lists = (0..20).map(|_| api.call(Some("viewer"), "GET", "/api/v1/guests", None));
+    for (s, l) in futures_util::future::join_all(lists).await {
+        assert_eq!((s, l["total"].as_u64()), (StatusCode::OK, Some(4)));
+    }
+    let reads = api._sim.counters().get("GET /cluster/resources").copied().unwrap_or(0);
+    assert!(reads <= 1, "twenty lists at once read the cluster {reads} times");
+    let (_, op) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/remotes/pve/guests/101/power",
+            Some(json!({"action": "start"})),
+        )
+        .await;
+    api.finished("operator", op["id"].as_str().unwrap()).await;
+    let (_, g) = api.call(Some("viewer"), "GET", "/api/v1/remotes/pve/guests/101", None).await;
+    assert_eq!(g["status"], "running", "a change made through the server shows at once: {g}");
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use futures_util::future::join_all;
-use proxctl_client::Client;
 use proxctl_ops::OpsError;
 use proxctl_ops::views::{NodeRow, StorageRow, TaskRow};
 use serde::{Deserialize, Serialize};
@@ -59,14 +58,14 @@ pub(super) async fn gather<R, T, F, Fut>(
     tag: impl Fn(String, R) -> T,
 ) -> ApiResult<(Vec<T>, Vec<Unavailable>)>
 where
-    F: Fn(Client) -> Fut,
+    F: Fn(crate::Remote) -> Fut,
     Fut: Future<Output = Result<Vec<R>, OpsError>>,
 {
     let remotes: Vec<&crate::Remote> = match remote.filter(|r| !r.is_empty()) {
         Some(name) => vec![app.remote(name)?],
         None => app.remotes.values().collect(),
     };
-    let answers = join_all(remotes.iter().map(|r| fetch(r.client.clone()))).await;
+    let answers = join_all(remotes.iter().map(|r| fetch((*r).clone()))).await;
     let mut items = Vec::new();
     let mut unavailable = Vec::new();
     for (r, answer) in remotes.iter().zip(answers) {
@@ -114,7 +113,7 @@ pub async fn nodes(
     let (items, unavailable) = gather(
         &app,
         q.remote.as_deref(),
-        |c| async move { proxctl_ops::views::nodes(&c).await },
+        |r| async move { proxctl_ops::views::nodes(&r.client).await },
         |remote, node| NodeItem { remote, node },
     )
     .await?;
@@ -130,7 +129,7 @@ pub async fn storage(
     let (items, unavailable) = gather(
         &app,
         q.remote.as_deref(),
-        |c| async move { proxctl_ops::views::storage(&c).await },
+        |r| async move { proxctl_ops::views::storage(&r.client).await },
         |remote, storage| StorageItem { remote, storage },
     )
     .await?;
@@ -157,7 +156,7 @@ pub async fn tasks(
     let (items, unavailable) = gather(
         &app,
         q.remote.as_deref(),
-        |c| async move { proxctl_ops::views::tasks(&c, running).await },
+        |r| async move { proxctl_ops::views::tasks(&r.client, running).await },
         |remote, task| TaskItem { remote, task },
     )
     .await?;

@@ -107,7 +107,17 @@ pub async fn list(
     let (all, unavailable) = gather(
         &app,
         q.remote.as_deref().filter(|r| !r.is_empty()),
-        |c| async move { proxctl_ops::views::guests(&c, kind, false).await },
+        |r| {
+            let app = Arc::clone(&app);
+            async move {
+                let rows = app.guests.guests(&r).await?;
+                Ok(rows
+                    .iter()
+                    .filter(|g| kind.is_none_or(|k| g.kind == k))
+                    .cloned()
+                    .collect::<Vec<_>>())
+            }
+        },
         |remote, guest| Guest { remote, guest },
     )
     .await?;
@@ -130,8 +140,8 @@ async fn find(app: &App, caller: &Caller, remote: &str, vmid: u32) -> ApiResult<
     let r = app.remote(remote)?;
     let missing = || Problem::not_found(format!("no guest {vmid} on remote '{remote}'"));
     let id = VmId::new(vmid).map_err(|_| missing())?;
-    let rows = proxctl_ops::views::guests(&r.client, None, false).await.map_err(Problem::from)?;
-    let row = rows.into_iter().find(|g| g.vmid == vmid).ok_or_else(missing)?;
+    let rows = app.guests.guests(r).await.map_err(Problem::from)?;
+    let row = rows.iter().find(|g| g.vmid == vmid).cloned().ok_or_else(missing)?;
     let guest = Guest { remote: remote.to_string(), guest: row };
     if !caller.sees(&guest.subject()) {
         return Err(missing());
