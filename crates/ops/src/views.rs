@@ -293,6 +293,7 @@ pub async fn tasks(client: &Client, running_only: bool) -> Result<Vec<TaskRow>, 
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotRow {
     pub vmid: u32,
     pub guest: String,
@@ -347,6 +348,7 @@ pub async fn snapshots(client: &Client, g: &crate::GuestRef) -> Result<Vec<Snaps
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupRow {
     pub volid: String,
     pub node: String,

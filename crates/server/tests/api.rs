@@ -431,3 +431,43 @@ async fn guest_lists_share_one_read_of_the_cluster_and_see_changes_made_through_
     let (_, g) = api.call(Some("viewer"), "GET", "/api/v1/remotes/pve/guests/101", None).await;
     assert_eq!(g["status"], "running", "a change made through the server shows at once: {g}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_token_sees_no_task_backup_or_snapshot_of_a_guest_outside_its_scope() {
+    let api = Api::start(false).await;
+    for vmid in [100, 200] {
+        let path = format!("/api/v1/remotes/pve/guests/{vmid}/power");
+        let (_, op) =
+            api.call(Some("operator"), "POST", &path, Some(json!({"action": "start"}))).await;
+        api.finished("operator", op["id"].as_str().unwrap()).await;
+    }
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = api.call(Some("viewer"), "GET", "/api/v1/tasks", None).await;
+    assert!(ids(&all).contains(&"200".to_string()), "{all}");
+    let (_, mine) = api.call(Some("scoped"), "GET", "/api/v1/tasks", None).await;
+    assert!(ids(&mine).contains(&"100".to_string()), "{mine}");
+    assert!(!ids(&mine).contains(&"200".to_string()), "guest 200 is outside the scope: {mine}");
+    let (s, _) =
+        api.call(Some("scoped"), "GET", "/api/v1/remotes/pve/guests/200/snapshots", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, snaps) =
+        api.call(Some("scoped"), "GET", "/api/v1/remotes/pve/guests/100/snapshots", None).await;
+    assert_eq!(s, StatusCode::OK, "{snaps}");
+    let (s, b) = api.call(Some("scoped"), "GET", "/api/v1/backups", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The audit log: admins only, the calls made as each token, and the chain holds.
+    let (s, _) = api.call(Some("operator"), "GET", "/api/v1/audit", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, audit) = api.call(Some("admin"), "GET", "/api/v1/audit?actor=operator", None).await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    assert_eq!(audit["chain_ok"], true, "{audit}");
+    let rows = audit["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["target"] == "qemu/200" && r["result"] == "sending"), "{audit}");
+}

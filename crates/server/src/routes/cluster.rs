@@ -4,15 +4,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use futures_util::future::join_all;
 use proxctl_ops::OpsError;
 use proxctl_ops::views::{NodeRow, StorageRow, TaskRow};
 use serde::{Deserialize, Serialize};
 
-use crate::App;
 use crate::problem::{ApiResult, Problem};
+use crate::{App, Caller};
 
 /// A remote that did not answer, and why.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -150,13 +150,29 @@ pub struct TaskQuery {
     responses((status = 200, body = Listed<TaskItem>), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn tasks(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<TaskQuery>,
 ) -> ApiResult<Json<Listed<TaskItem>>> {
     let running = q.running;
     let (items, unavailable) = gather(
         &app,
         q.remote.as_deref(),
-        |r| async move { proxctl_ops::views::tasks(&r.client, running).await },
+        |r| {
+            let (app, caller) = (Arc::clone(&app), caller.clone());
+            async move {
+                let tasks = proxctl_ops::views::tasks(&r.client, running).await?;
+                if caller.scope.is_none() {
+                    return Ok(tasks);
+                }
+                // A scoped token sees the tasks of the guests in its scope, and no others
+                // (a task's id is its guest's VMID; node-wide tasks name no guest it may see).
+                let visible = super::guests::visible_vmids(&app, &caller, &r).await?;
+                Ok(tasks
+                    .into_iter()
+                    .filter(|t| t.id.parse::<u32>().is_ok_and(|v| visible.contains(&v)))
+                    .collect())
+            }
+        },
         |remote, task| TaskItem { remote, task },
     )
     .await?;

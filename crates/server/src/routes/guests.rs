@@ -135,6 +135,28 @@ pub async fn list(
     Ok(Json(GuestList { items, total, offset: q.offset, unavailable }))
 }
 
+/// The VMIDs of a remote's guests the caller may see.
+pub(super) async fn visible_vmids(
+    app: &App,
+    caller: &Caller,
+    remote: &crate::Remote,
+) -> Result<std::collections::BTreeSet<u32>, proxctl_ops::OpsError> {
+    let rows = app.guests.guests(remote).await?;
+    Ok(rows
+        .iter()
+        .filter(|g| {
+            caller.sees(&Subject {
+                vmid: g.vmid,
+                name: &g.name,
+                node: &g.node,
+                pool: g.pool.as_deref(),
+                tags: &g.tags,
+            })
+        })
+        .map(|g| g.vmid)
+        .collect())
+}
+
 /// Find a guest by remote and VMID, within the caller's scope.
 async fn find(app: &App, caller: &Caller, remote: &str, vmid: u32) -> ApiResult<(Guest, GuestRef)> {
     let r = app.remote(remote)?;
@@ -344,4 +366,56 @@ pub async fn bulk(
         Ok(v)
     });
     Ok((StatusCode::ACCEPTED, Json(op)))
+}
+
+#[utoipa::path(get, path = "/api/v1/remotes/{remote}/guests/{vmid}/snapshots", tag = "guests",
+    params(("remote" = String, Path), ("vmid" = u32, Path)),
+    responses((status = 200, body = [proxctl_ops::views::SnapshotRow]), (status = 404, body = Problem)))]
+pub async fn snapshots(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((remote, vmid)): Path<(String, u32)>,
+) -> ApiResult<Json<Vec<proxctl_ops::views::SnapshotRow>>> {
+    let (_, g) = find(&app, &caller, &remote, vmid).await?;
+    let client = &app.remote(&remote)?.client;
+    Ok(Json(proxctl_ops::views::snapshots(client, &g).await.map_err(Problem::from)?))
+}
+
+/// A backup, with the remote it is on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Backup {
+    pub remote: String,
+    #[serde(flatten)]
+    pub backup: proxctl_ops::views::BackupRow,
+}
+
+#[utoipa::path(get, path = "/api/v1/backups", tag = "guests", params(super::cluster::RemoteQuery),
+    responses((status = 200, body = [Backup]), (status = 404, body = Problem)))]
+pub async fn backups(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<super::cluster::RemoteQuery>,
+) -> ApiResult<Json<Vec<Backup>>> {
+    let (items, _) = gather(
+        &app,
+        q.remote.as_deref(),
+        |r| {
+            let (app, caller) = (Arc::clone(&app), caller.clone());
+            async move {
+                let all = proxctl_ops::views::backups(&r.client).await?;
+                if caller.scope.is_none() {
+                    return Ok(all);
+                }
+                // Backups of guests outside the scope (or of guests gone) stay hidden.
+                let visible = visible_vmids(&app, &caller, &r).await?;
+                Ok(all
+                    .into_iter()
+                    .filter(|b| b.vmid.is_some_and(|v| visible.contains(&v)))
+                    .collect())
+            }
+        },
+        |remote, backup| Backup { remote, backup },
+    )
+    .await?;
+    Ok(Json(items))
 }

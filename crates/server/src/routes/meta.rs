@@ -111,3 +111,80 @@ pub async fn operation(
         .map(Json)
         .ok_or_else(|| Problem::not_found(format!("no operation '{id}'")))
 }
+
+/// Which audit rows.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only rows of this actor (a token's name, or a CLI user).
+    pub actor: Option<String>,
+    /// Only rows about this target, e.g. `qemu/100`.
+    pub target: Option<String>,
+    /// The newest this many (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    pub last: Option<usize>,
+}
+
+/// One row of the audit log, hash-chained to the one before.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditItem {
+    pub seq: i64,
+    pub time: String,
+    pub actor: String,
+    pub profile: String,
+    pub target: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// `sending` before a call goes, then `ok`, the error, or `refused: why`.
+    pub result: String,
+    pub hash: String,
+}
+
+/// The audit log and whether its chain holds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditAnswer {
+    pub rows: Vec<AuditItem>,
+    /// Whether every row's hash and link to the one before check out.
+    pub chain_ok: bool,
+    /// What is wrong with the chain, when something is.
+    pub problems: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "access", params(AuditQuery),
+    responses((status = 200, body = AuditAnswer), (status = 403, body = Problem)))]
+pub async fn audit(
+    State(app): State<Arc<App>>,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> ApiResult<Json<AuditAnswer>> {
+    let last = q.last.unwrap_or(100);
+    if !(1..=10_000).contains(&last) {
+        return Err(Problem::bad_request(format!("last must be 1 to 10000, not {last}")));
+    }
+    let filter = proxctl_state::AuditFilter {
+        actor: q.actor.filter(|a| !a.is_empty()),
+        target: q.target.filter(|t| !t.is_empty()),
+        last: Some(last),
+        ..Default::default()
+    };
+    let rows = proxctl_ops::audit::list(&app.state, &filter).await.map_err(Problem::from)?;
+    let report = proxctl_ops::audit::verify(&app.state, &[]).await.map_err(Problem::from)?;
+    Ok(Json(AuditAnswer {
+        rows: rows
+            .into_iter()
+            .map(|r| AuditItem {
+                seq: r.0.seq,
+                time: r.0.entry.time.to_string(),
+                actor: r.0.entry.actor,
+                profile: r.0.entry.profile,
+                target: r.0.entry.target,
+                action: r.0.entry.action,
+                params: r.0.entry.params,
+                result: r.0.entry.result,
+                hash: r.0.hash,
+            })
+            .collect(),
+        chain_ok: report.ok(),
+        problems: report.problems.iter().map(ToString::to_string).collect(),
+    }))
+}
