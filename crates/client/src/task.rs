@@ -4,7 +4,8 @@
 //! waited task began (`/nodes/{node}/tasks?source=all&since=...`), fetched at most every round
 //! and reused by every waiter. It says of each task whether it runs and, once it ended, how, so
 //! a task's own status is read only when the list does not show it, and its log only when it
-//! failed.
+//! failed. A wait alone on its node first looks shortly before the task should end: what the
+//! caller expects, else what tasks of its type took lately.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -31,11 +32,14 @@ pub struct WaitOptions<'a> {
     pub on_log: Option<&'a (dyn Fn(&str) + Send + Sync)>,
     /// How many log lines a failure error carries.
     pub tail_lines: u64,
+    /// How long the task should take, when the caller can tell (from sizes); otherwise what
+    /// tasks of its type took lately sets the first look.
+    pub expected: Option<Duration>,
 }
 
 impl Default for WaitOptions<'_> {
     fn default() -> Self {
-        Self { timeout: None, on_log: None, tail_lines: 10 }
+        Self { timeout: None, on_log: None, tail_lines: 10, expected: None }
     }
 }
 
@@ -58,10 +62,11 @@ pub const ROUND: Duration = Duration::from_millis(100);
 /// noticed within a tenth of its run.
 const LONGEST_LOOK: Duration = Duration::from_secs(1);
 
-/// The task lists, per node.
+/// The task lists, per node, and how long tasks of each type took here lately.
 #[derive(Debug, Default)]
 pub(crate) struct Watches {
     nodes: Mutex<HashMap<String, Arc<NodeWatch>>>,
+    typical: Mutex<HashMap<String, Duration>>,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +100,14 @@ struct Watched {
     key: String,
 }
 
+impl Watched {
+    /// Whether no other wait follows a task on this node.
+    fn alone(&self) -> bool {
+        let s = self.node.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.watched.len() <= 1
+    }
+}
+
 impl Drop for Watched {
     fn drop(&mut self) {
         let mut s = self.node.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -108,6 +121,19 @@ impl Drop for Watched {
 }
 
 impl Watches {
+    /// How long a task of `task_type` usually takes (waits seen end), if any was seen.
+    fn typical(&self, task_type: &str) -> Option<Duration> {
+        self.typical.lock().unwrap_or_else(|p| p.into_inner()).get(task_type).copied()
+    }
+
+    /// Learn from a wait that saw its task end after `took`: a moving average, so one odd
+    /// task (a clone onto a slow storage) does not set the next waits' first look alone.
+    fn learn(&self, task_type: &str, took: Duration) {
+        let mut m = self.typical.lock().unwrap_or_else(|p| p.into_inner());
+        let t = m.entry(task_type.to_string()).or_insert(took);
+        *t = t.mul_f64(0.7) + took.mul_f64(0.3);
+    }
+
     fn node(&self, node: &NodeName) -> Arc<NodeWatch> {
         let mut m = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(m.entry(node.to_string()).or_default())
@@ -192,6 +218,16 @@ impl Client {
         let start = Instant::now();
         let watched = self.watches().watch(upid);
         let round = self.settings().poll.round;
+        // A task expected to take a while is first looked at shortly before it should end; a
+        // short or unknown one at once (single waits stay as quick as they can be). Beside
+        // other waits on the node, looks are free (their listing is shared) and a queued task
+        // may end well before its type's usual time, so then there is no first pause.
+        let expected = opts.expected.or_else(|| self.watches().typical(&upid.task_type));
+        let alone = watched.alone();
+        if let Some(e) = expected.filter(|e| alone && *e > round * 2) {
+            let first_look = e.mul_f64(0.8).min(opts.timeout.unwrap_or(Duration::MAX));
+            tokio::time::sleep(first_look).await;
+        }
         let mut first = true;
         loop {
             let outcome = match self.look(&watched, upid).await {
@@ -204,9 +240,17 @@ impl Client {
             };
             first = false;
             if let Some(o) = outcome {
+                self.watches().learn(&upid.task_type, start.elapsed());
                 return self.ended(upid, o, opts).await;
             }
-            let pause = (start.elapsed() / 10).clamp(round, LONGEST_LOOK.max(round));
+            // Around the expected end, every round (so the end is noticed within one); past
+            // it, or with nothing expected, about ten looks over the time waited so far.
+            let near_end = expected.is_some_and(|e| start.elapsed() < e.mul_f64(1.5));
+            let pause = if near_end {
+                round
+            } else {
+                (start.elapsed() / 10).clamp(round, LONGEST_LOOK.max(round))
+            };
             if let Some(t) = opts.timeout
                 && start.elapsed() + pause > t
             {

@@ -417,6 +417,7 @@ async fn wait_task_reports_progress_lines_and_treats_warnings_as_success() {
                 timeout: Some(Duration::from_secs(30)),
                 on_log: Some(&cb),
                 tail_lines: 5,
+                expected: None,
             },
         )
         .await

@@ -57,3 +57,36 @@ async fn a_hundred_waits_share_one_listing_per_round_and_read_no_status_of_their
     let rounds = (elapsed.as_millis() / proxctl_client::task::ROUND.as_millis()) as u64 + 1;
     assert!(listings <= rounds, "{listings} listings in {rounds} rounds; {counters:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_first_looks_when_tasks_of_its_type_have_been_ending() {
+    let mut cfg = config(1);
+    cfg.scenario = Some(
+        proxctl_sim::scenario::Scenario::from_yaml(
+            "guests:\n  - {vmid: 9000, config: {name: t, template: true, scsi0: \"local-lvm:base-9000-disk-0,size=2G\"}}\n",
+        )
+        .unwrap(),
+    );
+    cfg.clock = proxctl_sim::ClockMode::Realtime;
+    cfg.time_scale = 1.0;
+    let h = harness_with(cfg).await;
+    // Each clone takes about 2.5 s: a 2 s allocation and the clone's fixed finish.
+    h.sim.with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = 2000);
+    let node = node(&h);
+    let mut listings = Vec::new();
+    for i in 0..2u32 {
+        let req = CloneRequest { name: Some(format!("e-{i}")), ..Default::default() };
+        let Started::Task(u) =
+            h.client.qemu_clone(&node, id(9000), id(1000 + i), &req).await.unwrap()
+        else {
+            panic!("a new clone")
+        };
+        h.sim.clear_counters();
+        h.client.wait_task(&u, &WaitOptions::default()).await.unwrap();
+        listings.push(h.sim.counters().get("GET /nodes/{node}/tasks").copied().unwrap_or(0));
+    }
+    // The first wait knows nothing and looks every round at first; the second expects about
+    // 2.5 s and looks first at 2 s.
+    eprintln!("listings per wait: {listings:?}");
+    assert!(listings[1] * 2 < listings[0], "{listings:?}");
+}

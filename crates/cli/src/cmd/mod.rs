@@ -444,6 +444,7 @@ pub async fn wait(
         timeout: Some(r.timeout),
         on_log: if show { Some(&cb) } else { None },
         tail_lines: 10,
+        expected: None,
     };
     let result = client.wait_task(upid, &opts).await;
     if let Some(pb) = &spinner {
