@@ -78,6 +78,7 @@ pub struct BuildSpec {
 
 /// One template version, read back from PVE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Version {
     pub name: String,
     pub version: String,

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{cluster, declare, guests, meta, stream, tokens};
+use crate::routes::{act, cluster, declare, guests, meta, stream, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,11 @@ use crate::routes::{cluster, declare, guests, meta, stream, tokens};
         guests::power,
         guests::bulk,
         guests::snapshots,
+        act::snapshot_create,
+        act::snapshot_delete,
+        act::tags,
+        act::delete,
+        act::templates,
         guests::backups,
         meta::audit,
         stream::events,
@@ -102,7 +107,9 @@ fn problems(op: &mut utoipa::openapi::path::Operation, public: bool, has_body: b
             ("401", "No token, or not a valid one"),
             ("403", "The token's role does not allow this route"),
             ("404", "No such remote, guest or operation, or outside the token's scope"),
+            ("409", "Busy or taken: a lock, a VMID, a changed config, a stale plan"),
             ("429", "The token sends more requests than its rate limit"),
+            ("502", "Proxmox said no, or a task failed: the detail carries its message"),
             ("503", "A remote or the state store cannot be reached"),
         ]);
     }

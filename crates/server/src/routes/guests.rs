@@ -158,7 +158,12 @@ pub(super) async fn visible_vmids(
 }
 
 /// Find a guest by remote and VMID, within the caller's scope.
-async fn find(app: &App, caller: &Caller, remote: &str, vmid: u32) -> ApiResult<(Guest, GuestRef)> {
+pub(super) async fn find(
+    app: &App,
+    caller: &Caller,
+    remote: &str,
+    vmid: u32,
+) -> ApiResult<(Guest, GuestRef)> {
     let r = app.remote(remote)?;
     let missing = || Problem::not_found(format!("no guest {vmid} on remote '{remote}'"));
     let id = VmId::new(vmid).map_err(|_| missing())?;

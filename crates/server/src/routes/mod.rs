@@ -3,6 +3,7 @@
 //! guard in front of each route authenticates the caller, checks its role and rate, and hands
 //! the handler a [`Caller`].
 
+pub(crate) mod act;
 pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
@@ -20,7 +21,7 @@ use axum::handler::Handler;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -77,6 +78,21 @@ pub fn table() -> Vec<Route> {
         ),
         r(Method::GET, "/api/v1/backups", Read, get(guests::backups)),
         r(Method::GET, "/api/v1/audit", Admin, get(meta::audit)),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/snapshots",
+            Operate,
+            post(act::snapshot_create),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/remotes/{remote}/guests/{vmid}/snapshots/{name}",
+            Operate,
+            delete(act::snapshot_delete),
+        ),
+        r(Method::PUT, "/api/v1/remotes/{remote}/guests/{vmid}/tags", Operate, put(act::tags)),
+        r(Method::DELETE, "/api/v1/remotes/{remote}/guests/{vmid}", Admin, delete(act::delete)),
+        r(Method::GET, "/api/v1/templates", Read, get(act::templates)),
         r(Method::POST, "/api/v1/bulk", Operate, post(guests::bulk)),
         r(Method::GET, "/api/v1/events", Read, get(stream::events)),
         r(Method::GET, "/api/v1/operations", Read, get(meta::operations)),

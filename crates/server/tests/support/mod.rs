@@ -124,6 +124,8 @@ impl Api {
         let url = format!("{}{path}", self.url);
         let mut req = match method {
             "POST" => self.http.post(url),
+            "PUT" => self.http.put(url),
+            "DELETE" => self.http.delete(url),
             _ => self.http.get(url),
         };
         if let Some(w) = who {
