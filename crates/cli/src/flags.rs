@@ -190,6 +190,12 @@ pub enum Command {
     /// Run proxctl as a service: the REST API (HTTPS, OpenAPI, tokens and roles) over the
     /// same operations as the CLI.
     Serve(ServeArgs),
+    /// Clusters `proxctl serve` manages besides the one the settings name, kept in the state
+    /// store every instance shares: add (checked first), list, remove.
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
+    },
     /// API tokens for `proxctl serve`: create one (its secret is printed once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -612,6 +618,28 @@ pub struct ServeArgs {
     /// How often the leader deletes expired snapshots (0 never): 60s, 5m.
     #[arg(long, default_value = "60s")]
     pub sweep_interval: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a cluster, after checking proxctl can reach it with the token given. Its address
+    /// is --url (one of its nodes, e.g. https://pve2.example.com:8006) and --fingerprint pins
+    /// its certificate (else the system CAs verify it).
+    Add {
+        /// A name for it in the API (letters, digits, '-', '_').
+        name: String,
+        /// The PVE API token id, user@realm!name.
+        #[arg(long)]
+        token_id: String,
+        /// Where its secret is: env:NAME or file:PATH (0600); every server instance resolves
+        /// it. Without it, the secret is asked for and kept in a 0600 file beside the state.
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// List the stored remotes (never secrets).
+    List,
+    /// Forget a remote (asks first); servers stop managing it when restarted.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -452,6 +452,19 @@ impl Resolved {
         }
     }
 
+    /// Who acts and under which audit and safe-mode rules.
+    pub fn audit_context(&self) -> proxctl_ops::audit::AuditContext {
+        proxctl_ops::audit::AuditContext {
+            actor: self.actor(),
+            profile: self.profile_name.clone(),
+            safe_mode: self.safe_mode,
+            force: self.force,
+            file: self.audit_file.clone(),
+            syslog: self.audit_syslog.clone(),
+            policy: self.audit_policy,
+        }
+    }
+
     /// The audit/safe-mode hook for clients built from these settings.
     pub fn auditor(&self) -> proxctl_ops::audit::Auditor {
         let ctx = proxctl_ops::audit::AuditContext {

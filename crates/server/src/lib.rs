@@ -9,6 +9,7 @@ pub mod guest_cache;
 pub mod openapi;
 pub mod operations;
 pub mod problem;
+pub mod remotes;
 pub mod routes;
 pub mod singleton;
 pub mod tls;
@@ -50,8 +51,9 @@ pub struct ServeConfig {
     pub rate_limit: u32,
     /// How instances sharing the store elect the one that does singleton work.
     pub singleton: singleton::SingletonOptions,
-    /// The event feed; the remotes' clients publish to it through [`events::PublishingHook`].
-    pub events: events::Events,
+    /// Who acts and under which rules (safe mode, audit sinks): each remote's client gets an
+    /// auditor from this, with the remote's name as its profile.
+    pub audit: proxctl_ops::audit::AuditContext,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +152,17 @@ impl ServerHandle {
 pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
     let identity =
         tls::load(config.tls_cert.as_deref(), config.tls_key.as_deref(), &config.data_dir)?;
-    let app = Arc::new(App::new(config.remotes, config.state, config.rate_limit, config.events)?);
+    let events = events::Events::new();
+    let mut all = config.remotes;
+    for r in remotes::stored(&config.state).await {
+        if all.iter().any(|x| x.name == r.name) {
+            tracing::warn!(remote = %r.name, "a stored remote has the default remote's name; skipped");
+            continue;
+        }
+        all.push(r);
+    }
+    remotes::install_hooks(&all, &config.audit, &config.state, &events);
+    let app = Arc::new(App::new(all, config.state, config.rate_limit, events)?);
     let router = routes::router(Arc::clone(&app));
     let listener = TcpListener::bind(config.listen)
         .await

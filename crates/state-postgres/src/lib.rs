@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
     Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
     Migration { version: 3, name: "tokens", sql: include_str!("../migrations/0003_tokens.sql") },
+    Migration { version: 4, name: "remotes", sql: include_str!("../migrations/0004_remotes.sql") },
 ];
 
 mod locks;
@@ -403,6 +404,18 @@ impl StateStore for PostgresStore {
 
     async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool> {
         tokens::revoke(&*self.client.lock().await, name, at).await
+    }
+
+    async fn remote_insert(&self, r: &proxctl_state::RemoteDef) -> Result<bool> {
+        tokens::remote_insert(&*self.client.lock().await, r).await
+    }
+
+    async fn remotes(&self) -> Result<Vec<proxctl_state::RemoteDef>> {
+        tokens::remotes(&*self.client.lock().await).await
+    }
+
+    async fn remote_delete(&self, name: &str) -> Result<bool> {
+        tokens::remote_delete(&*self.client.lock().await, name).await
     }
 
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId> {

@@ -1,4 +1,4 @@
-//! API tokens on PostgreSQL. A unique partial index keeps one live token per name, so two
+//! API tokens and remotes on PostgreSQL. A unique partial index keeps one live token per name, so
 //! instances creating the same name at once cannot both win.
 
 use jiff::Timestamp;
@@ -75,5 +75,54 @@ pub(crate) async fn revoke(c: &Client, name: &str, at: Timestamp) -> Result<bool
         )
         .await
         .map_err(q("revoking a token"))?;
+    Ok(n > 0)
+}
+
+// Remotes of `proxctl serve` (the same small-table pattern as tokens).
+
+pub(crate) async fn remote_insert(c: &Client, r: &proxctl_state::RemoteDef) -> Result<bool> {
+    let n = c
+        .execute(
+            "INSERT INTO remotes (name, url, fingerprint, token_id, secret_ref, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &r.name,
+                &r.url,
+                &r.fingerprint,
+                &r.token_id,
+                &r.secret_ref,
+                &time_to_us(r.created_at),
+            ],
+        )
+        .await
+        .map_err(q("storing a remote"))?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn remotes(c: &Client) -> Result<Vec<proxctl_state::RemoteDef>> {
+    let rows = c
+        .query("SELECT name, url, fingerprint, token_id, secret_ref, created_at FROM remotes ORDER BY name", &[])
+        .await
+        .map_err(q("listing remotes"))?;
+    let get = |e: tokio_postgres::Error| proxctl_state::StateError::query("reading a remote", e);
+    rows.iter()
+        .map(|r| {
+            Ok(proxctl_state::RemoteDef {
+                name: r.try_get(0).map_err(get)?,
+                url: r.try_get(1).map_err(get)?,
+                fingerprint: r.try_get(2).map_err(get)?,
+                token_id: r.try_get(3).map_err(get)?,
+                secret_ref: r.try_get(4).map_err(get)?,
+                created_at: time_from_us("remote creation time", r.try_get(5).map_err(get)?)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn remote_delete(c: &Client, name: &str) -> Result<bool> {
+    let n = c
+        .execute("DELETE FROM remotes WHERE name = $1", &[&name])
+        .await
+        .map_err(q("removing a remote"))?;
     Ok(n > 0)
 }

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
     Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
     Migration { version: 3, name: "tokens", sql: include_str!("../migrations/0003_tokens.sql") },
+    Migration { version: 4, name: "remotes", sql: include_str!("../migrations/0004_remotes.sql") },
 ];
 
 mod locks;
@@ -465,6 +466,20 @@ impl StateStore for SqliteStore {
     async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool> {
         let name = name.to_string();
         self.with("revoking a token", move |c| tokens::revoke(c, &name, at)).await
+    }
+
+    async fn remote_insert(&self, r: &proxctl_state::RemoteDef) -> Result<bool> {
+        let r = r.clone();
+        self.with("storing a remote", move |c| tokens::remote_insert(c, &r)).await
+    }
+
+    async fn remotes(&self) -> Result<Vec<proxctl_state::RemoteDef>> {
+        self.with("listing remotes", tokens::remotes).await
+    }
+
+    async fn remote_delete(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.with("removing a remote", move |c| tokens::remote_delete(c, &name)).await
     }
 
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId> {

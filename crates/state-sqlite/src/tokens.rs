@@ -1,4 +1,4 @@
-//! API tokens on SQLite. A unique partial index keeps one live token per name, so two
+//! API tokens and remotes on SQLite. A unique partial index keeps one live token per name, so
 //! `token create` runs racing for a name cannot both win.
 
 use jiff::Timestamp;
@@ -89,5 +89,52 @@ pub(crate) fn revoke(c: &mut Connection, name: &str, at: Timestamp) -> Result<bo
             params![name, time_to_us(at)],
         )
         .map_err(q("revoking a token"))?;
+    Ok(n > 0)
+}
+
+// Remotes of `proxctl serve` (the same small-table pattern as tokens).
+
+type RawRemote = (String, String, Option<String>, String, String, i64);
+
+pub(crate) fn remote_insert(c: &mut Connection, r: &proxctl_state::RemoteDef) -> Result<bool> {
+    let n = c
+        .execute(
+            "INSERT INTO remotes (name, url, fingerprint, token_id, secret_ref, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                r.name,
+                r.url,
+                r.fingerprint,
+                r.token_id,
+                r.secret_ref,
+                time_to_us(r.created_at)
+            ],
+        )
+        .map_err(q("storing a remote"))?;
+    Ok(n == 1)
+}
+
+pub(crate) fn remotes(c: &mut Connection) -> Result<Vec<proxctl_state::RemoteDef>> {
+    let what = "listing remotes";
+    let mut st = c
+        .prepare("SELECT name, url, fingerprint, token_id, secret_ref, created_at FROM remotes ORDER BY name")
+        .map_err(q(what))?;
+    let rows = st
+        .query_map([], |r| -> rusqlite::Result<RawRemote> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .map_err(q(what))?;
+    rows.map(|r| {
+        let (name, url, fingerprint, token_id, secret_ref, created) = r.map_err(q(what))?;
+        let created_at = time_from_us("remote creation time", created)?;
+        Ok(proxctl_state::RemoteDef { name, url, fingerprint, token_id, secret_ref, created_at })
+    })
+    .collect()
+}
+
+pub(crate) fn remote_delete(c: &mut Connection, name: &str) -> Result<bool> {
+    let n = c
+        .execute("DELETE FROM remotes WHERE name = ?1", params![name])
+        .map_err(q("removing a remote"))?;
     Ok(n > 0)
 }

@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             a_vmid_lease_excludes_other_holders_until_it_expires,
             vmids_are_leased_all_or_none,
             tokens_keep_one_live_name_and_revoke_by_name,
+            remotes_are_kept_by_name_with_a_secret_reference,
             concurrent_leasers_on_two_connections_never_share_a_vmid,
             ip_allocations_belong_to_one_owner,
             snapshot_expiries_are_upserted_and_removed,
@@ -224,6 +225,26 @@ pub async fn tokens_keep_one_live_name_and_revoke_by_name(h: &impl Harness) {
     assert!(s.token_insert(&tok("a3", "ci")).await.unwrap(), "the name is free again");
     let all = s.tokens().await.unwrap();
     assert_eq!(all.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a1", "a3"]);
+}
+
+pub async fn remotes_are_kept_by_name_with_a_secret_reference(h: &impl Harness) {
+    let s = h.store();
+    let r = |name: &str| crate::RemoteDef {
+        name: name.into(),
+        url: "https://pve2.example.com:8006".into(),
+        fingerprint: Some("AB:CD".into()),
+        token_id: "proxctl@pve!serve".into(),
+        secret_ref: "file:/etc/proxctl/pve2.secret".into(),
+        created_at: t(0),
+    };
+    assert!(s.remote_insert(&r("pve2")).await.unwrap());
+    assert!(!s.remote_insert(&r("pve2")).await.unwrap(), "one remote per name");
+    assert!(s.remote_insert(&r("lab")).await.unwrap());
+    let all = s.remotes().await.unwrap();
+    assert_eq!(all, vec![r("lab"), r("pve2")], "by name");
+    assert!(s.remote_delete("lab").await.unwrap());
+    assert!(!s.remote_delete("lab").await.unwrap());
+    assert_eq!(s.remotes().await.unwrap().len(), 1);
 }
 
 /// Two applies on two connections, each taking the lowest VMID it can lease, as the engine

@@ -9,6 +9,7 @@ pub mod conformance;
 pub mod lock;
 pub mod migrations;
 pub mod record;
+pub mod remote;
 pub mod token;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ pub use record::{
     ApplyId, ApplyOutcome, ApplyRecord, IpAllocation, JournalEntry, JournalId, JournalState,
     NewJournalEntry, ResourceKey, ResourceRecord, SnapshotTtl, VmidLease,
 };
+pub use remote::RemoteDef;
 pub use token::ApiToken;
 
 /// A boxed error from a database driver, kept as the source of a [`StateError`].
@@ -118,6 +120,14 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn token(&self, id: &str) -> Result<Option<token::ApiToken>>;
     /// Revoke the live token called `name`; `false` when there is none.
     async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool>;
+
+    // Remotes (see [`remote`]).
+    /// Store a remote; `false` when one has its name.
+    async fn remote_insert(&self, r: &remote::RemoteDef) -> Result<bool>;
+    /// Every remote, by name.
+    async fn remotes(&self) -> Result<Vec<remote::RemoteDef>>;
+    /// Forget a remote; `false` when there is none of that name.
+    async fn remote_delete(&self, name: &str) -> Result<bool>;
 
     // The operation journal: intent before each mutating call, completion after.
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId>;

@@ -28,6 +28,7 @@ mod get;
 mod guest;
 mod image;
 mod node;
+mod remote;
 mod serve;
 mod sim;
 mod snapshot;
@@ -66,6 +67,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => {
             let r = config::resolve_from_env(&g)?;
             serve::run(&r, a).await
+        }
+        Command::Remote { command } => {
+            let r = config::resolve_from_env(&g)?;
+            remote::run(&r, &g, command).await
         }
         Command::Token { command } => {
             let r = config::resolve_from_env(&g)?;

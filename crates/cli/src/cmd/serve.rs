@@ -18,11 +18,7 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
     for w in client.warnings() {
         eprintln!("warning: {w}");
     }
-    // Every change is audited and checked by safe mode (the auditor), and then published on
-    // the event stream.
-    let events = proxctl_server::events::Events::new();
-    let hook = proxctl_server::events::PublishingHook::new(Arc::new(r.auditor()), events.clone());
-    client.set_hook(Arc::new(hook));
+
     let data_dir = match a.data_dir {
         Some(d) => d,
         None => default_data_dir()?,
@@ -47,7 +43,7 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
                 n => Some(Duration::from_secs(n)),
             },
         },
-        events,
+        audit: r.audit_context(),
     };
     let server = proxctl_server::start(config).await.context("starting the server")?;
     if let Some(p) = &a.ready_file {

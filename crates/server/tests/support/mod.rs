@@ -47,23 +47,6 @@ impl Api {
         s.tls = TlsMode::Pin(sim.fingerprint.parse().unwrap());
         s.credentials = Some(Credentials::from_full_token(sim.token.expose()).unwrap());
         let client = Client::new(s).unwrap();
-        let auditor = proxctl_ops::audit::Auditor::new(
-            proxctl_ops::audit::AuditContext {
-                actor: "server".into(),
-                profile: "pve".into(),
-                safe_mode: false,
-                force: false,
-                file: None,
-                syslog: None,
-                policy: proxctl_ops::audit::AuditPolicy::Strict,
-            },
-            Arc::clone(&state),
-        );
-        let events = proxctl_server::events::Events::new();
-        client.set_hook(Arc::new(proxctl_server::events::PublishingHook::new(
-            Arc::new(auditor),
-            events.clone(),
-        )));
         let mut remotes = vec![Remote { name: "pve".into(), client }];
         if with_down_remote {
             // A port nothing listens on: this remote is down from the start.
@@ -85,7 +68,15 @@ impl Api {
             state: Arc::clone(&state),
             rate_limit: 10_000,
             singleton: Default::default(),
-            events,
+            audit: proxctl_ops::audit::AuditContext {
+                actor: "server".into(),
+                profile: "pve".into(),
+                safe_mode: false,
+                force: false,
+                file: None,
+                syslog: None,
+                policy: proxctl_ops::audit::AuditPolicy::Strict,
+            },
         })
         .await
         .unwrap();

@@ -1,0 +1,100 @@
+//! The clusters a server manages: the one its settings name (the default remote) and those
+//! kept in the state store (`proxctl remote add`). Each remote's client gets its own audit
+//! hook, so audit rows say which remote a call went to, wrapped by the event feed's hook.
+
+use std::sync::Arc;
+
+use proxctl_client::{Client, ClientError, ClientSettings, Credentials, TlsMode};
+use proxctl_ops::audit::{AuditContext, Auditor};
+use proxctl_ops::state::StateHandle;
+use proxctl_state::RemoteDef;
+use proxctl_types::secret::Secret;
+
+use crate::Remote;
+use crate::events::{Events, PublishingHook};
+
+/// A secret named by reference: `env:NAME`, or `file:PATH` (readable by its owner only).
+pub fn load_secret(reference: &str) -> Result<Secret, ClientError> {
+    if let Some(var) = reference.strip_prefix("env:") {
+        return std::env::var(var)
+            .map(Secret::new)
+            .map_err(|_| ClientError::Config(format!("the secret's variable {var} is not set")));
+    }
+    if let Some(path) = reference.strip_prefix("file:") {
+        return proxctl_client::auth::read_secret_file(std::path::Path::new(path));
+    }
+    Err(ClientError::Config(
+        "a remote's secret is given as env:NAME or file:PATH (what is stored is neither)".into(),
+    ))
+}
+
+/// The client for a stored remote. A secret that cannot be read leaves the remote without
+/// credentials: it is listed, and answers as unavailable with the reason, until it is fixed.
+pub fn client_for(def: &RemoteDef) -> Result<(Client, Option<String>), ClientError> {
+    let (s, problem) = settings_for(def)?;
+    Ok((Client::new(s)?, problem))
+}
+
+/// The client settings of a stored remote, and why it has no credentials if it has none.
+pub fn settings_for(def: &RemoteDef) -> Result<(ClientSettings, Option<String>), ClientError> {
+    let mut s = ClientSettings::new(&def.url)?;
+    s.tls = match &def.fingerprint {
+        Some(fp) => {
+            TlsMode::Pin(fp.parse().map_err(|e| ClientError::Config(format!("fingerprint: {e}")))?)
+        }
+        None => TlsMode::Verify,
+    };
+    let mut problem = None;
+    match load_secret(&def.secret_ref).and_then(|secret| Credentials::token(&def.token_id, secret))
+    {
+        Ok(c) => s.credentials = Some(c),
+        Err(e) => problem = Some(format!("remote {}: {e}", def.name)),
+    }
+    Ok((s, problem))
+}
+
+/// Give every remote's client its audit and event hooks.
+pub fn install_hooks(
+    remotes: &[Remote],
+    audit: &AuditContext,
+    state: &Arc<StateHandle>,
+    events: &Events,
+) {
+    for r in remotes {
+        let ctx = AuditContext { profile: r.name.clone(), ..audit.clone() };
+        let auditor = Arc::new(Auditor::new(ctx, Arc::clone(state)));
+        if !r.client.set_hook(Arc::new(PublishingHook::new(auditor, events.clone()))) {
+            tracing::warn!(remote = %r.name, "the remote's client already had a hook; kept it");
+        }
+    }
+}
+
+/// The stored remotes, as clients. One that cannot be set up is skipped with a warning.
+pub async fn stored(state: &StateHandle) -> Vec<Remote> {
+    let defs = match state.get().await {
+        Ok(s) => match s.remotes().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the stored remotes");
+                return Vec::new();
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the state store for the stored remotes");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for d in defs {
+        match client_for(&d) {
+            Ok((client, problem)) => {
+                if let Some(p) = problem {
+                    tracing::warn!("{p}");
+                }
+                out.push(Remote { name: d.name, client });
+            }
+            Err(e) => tracing::warn!(remote = %d.name, error = %e, "cannot set up a stored remote"),
+        }
+    }
+    out
+}
