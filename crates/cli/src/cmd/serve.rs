@@ -15,6 +15,12 @@ const GRACE: Duration = Duration::from_secs(30);
 
 pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
     let client = Client::new(r.client_settings()?)?;
+    if r.audit_policy == proxctl_ops::audit::AuditPolicy::BestEffort {
+        eprintln!(
+            "warning: audit is best-effort in this profile: a change the audit log cannot \
+             record is made anyway, for every caller of this server"
+        );
+    }
     for w in client.warnings() {
         eprintln!("warning: {w}");
     }
