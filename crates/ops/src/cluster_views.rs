@@ -16,6 +16,7 @@ fn yes(b: Option<bool>) -> String {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkRow {
     pub node: String,
     pub iface: String,
@@ -74,6 +75,7 @@ pub async fn networks(client: &Client) -> Result<Vec<NetworkRow>, OpsError> {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SdnRow {
     /// `zone` or `vnet`.
     pub kind: &'static str,
@@ -124,6 +126,7 @@ pub async fn sdn(client: &Client) -> Result<Vec<SdnRow>, OpsError> {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HaRow {
     pub id: String,
     #[serde(rename = "type")]
@@ -165,6 +168,7 @@ pub async fn ha(client: &Client) -> Result<Vec<HaRow>, OpsError> {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterRow {
     /// `cluster` or `node`.
     #[serde(rename = "type")]

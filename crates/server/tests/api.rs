@@ -540,3 +540,35 @@ async fn snapshots_tags_and_deletes_change_guests_as_the_token_allows() {
     let (s, t) = api.call(Some("viewer"), "GET", "/api/v1/templates", None).await;
     assert_eq!(s, StatusCode::OK, "{t}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_views_answer_and_ha_hides_guests_outside_a_scope() {
+    let api = Api::start(false).await;
+    api._sim.with_world(|w| {
+        for sid in ["vm:100", "vm:200"] {
+            let r = proxctl_sim::state::HaResource { sid: sid.into(), state: "started".into() };
+            w.ha.insert(sid.into(), r);
+        }
+    });
+    for path in ["/api/v1/networks", "/api/v1/sdn", "/api/v1/cluster", "/api/v1/ha"] {
+        let (s, v) = api.call(Some("viewer"), "GET", path, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        assert!(v["items"].is_array(), "{path}: {v}");
+    }
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = api.call(Some("viewer"), "GET", "/api/v1/ha", None).await;
+    assert!(ids(&all).iter().any(|i| i.ends_with(":200")), "{all}");
+    let (_, mine) = api.call(Some("scoped"), "GET", "/api/v1/ha", None).await;
+    assert!(ids(&mine).iter().any(|i| i.ends_with(":100")), "{mine}");
+    assert!(
+        !ids(&mine).iter().any(|i| i.ends_with(":200")),
+        "guest 200 is outside the scope: {mine}"
+    );
+}

@@ -49,6 +49,10 @@ macro_rules! item {
 item!(NodeItem, NodeRow, node);
 item!(StorageItem, StorageRow, storage);
 item!(TaskItem, TaskRow, task);
+item!(NetworkItem, proxctl_ops::cluster_views::NetworkRow, network);
+item!(SdnItem, proxctl_ops::cluster_views::SdnRow, sdn);
+item!(HaItem, proxctl_ops::cluster_views::HaRow, ha);
+item!(ClusterItem, proxctl_ops::cluster_views::ClusterRow, member);
 
 /// Ask each remote named by `q` (all by default) and gather the rows.
 pub(super) async fn gather<R, T, F, Fut>(
@@ -174,6 +178,88 @@ pub async fn tasks(
             }
         },
         |remote, task| TaskItem { remote, task },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
+#[utoipa::path(get, path = "/api/v1/networks", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<NetworkItem>), (status = 404, body = Problem)))]
+pub async fn networks(
+    State(app): State<Arc<App>>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<NetworkItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |r| async move { proxctl_ops::cluster_views::networks(&r.client).await },
+        |remote, network| NetworkItem { remote, network },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
+#[utoipa::path(get, path = "/api/v1/sdn", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<SdnItem>), (status = 404, body = Problem)))]
+pub async fn sdn(
+    State(app): State<Arc<App>>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<SdnItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |r| async move { proxctl_ops::cluster_views::sdn(&r.client).await },
+        |remote, sdn| SdnItem { remote, sdn },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<ClusterItem>), (status = 404, body = Problem)))]
+pub async fn cluster_status(
+    State(app): State<Arc<App>>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<ClusterItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |r| async move { proxctl_ops::cluster_views::cluster_status(&r.client).await },
+        |remote, member| ClusterItem { remote, member },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
+#[utoipa::path(get, path = "/api/v1/ha", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<HaItem>), (status = 404, body = Problem)))]
+pub async fn ha(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<HaItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |r| {
+            let (app, caller) = (Arc::clone(&app), caller.clone());
+            async move {
+                let rows = proxctl_ops::cluster_views::ha(&r.client).await?;
+                if caller.scope.is_none() {
+                    return Ok(rows);
+                }
+                // An HA resource names its guest (`vm:100`); one outside the scope stays hidden.
+                let visible = super::guests::visible_vmids(&app, &caller, &r).await?;
+                Ok(rows
+                    .into_iter()
+                    .filter(|h| match h.id.rsplit(':').next().and_then(|v| v.parse::<u32>().ok()) {
+                        Some(vmid) => visible.contains(&vmid),
+                        None => true,
+                    })
+                    .collect())
+            }
+        },
+        |remote, ha| HaItem { remote, ha },
     )
     .await?;
     Ok(Json(Listed { items, unavailable }))

@@ -62,6 +62,10 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/nodes", Read, get(cluster::nodes)),
         r(Method::GET, "/api/v1/storage", Read, get(cluster::storage)),
         r(Method::GET, "/api/v1/tasks", Read, get(cluster::tasks)),
+        r(Method::GET, "/api/v1/networks", Read, get(cluster::networks)),
+        r(Method::GET, "/api/v1/sdn", Read, get(cluster::sdn)),
+        r(Method::GET, "/api/v1/ha", Read, get(cluster::ha)),
+        r(Method::GET, "/api/v1/cluster", Read, get(cluster::cluster_status)),
         r(Method::GET, "/api/v1/guests", Read, get(guests::list)),
         r(Method::GET, "/api/v1/remotes/{remote}/guests/{vmid}", Read, get(guests::detail)),
         r(
