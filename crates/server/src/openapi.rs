@@ -25,6 +25,7 @@ use crate::routes::{act, cluster, declare, guests, meta, stream, tokens};
         cluster::nodes,
         cluster::storage,
         cluster::tasks,
+        cluster::task_log,
         cluster::networks,
         cluster::sdn,
         cluster::ha,

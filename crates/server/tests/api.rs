@@ -14,8 +14,9 @@ use serde_json::json;
 use support::Api;
 
 /// A concrete request for a route template.
-fn concrete(path: &str) -> String {
+fn concrete(path: &str, upid: &str) -> String {
     path.replace("{remote}", "pve")
+        .replace("{upid}", upid)
         .replace("{vmid}", "100")
         .replace("{id}", "op-0000000000000000")
         .replace("{name}", "nosuch")
@@ -24,8 +25,19 @@ fn concrete(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
     let api = Api::start(false).await;
+    // A real task, for the routes that name one.
+    let (_, op) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/remotes/pve/guests/100/power",
+            Some(json!({"action": "start"})),
+        )
+        .await;
+    let done = api.finished("operator", op["id"].as_str().unwrap()).await;
+    let upid = done["result"]["upid"].as_str().unwrap().to_string();
     for route in proxctl_server::routes::table() {
-        let path = concrete(route.path);
+        let path = concrete(route.path, &upid);
         let method = route.method.as_str();
         let body = match route.path {
             "/api/v1/plans" | "/api/v1/drift" => Some(json!({"manifests": ""})),
@@ -571,4 +583,31 @@ async fn cluster_views_answer_and_ha_hides_guests_outside_a_scope() {
         !ids(&mine).iter().any(|i| i.ends_with(":200")),
         "guest 200 is outside the scope: {mine}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_log_is_read_within_the_tokens_scope() {
+    let api = Api::start(false).await;
+    let mut upids = Vec::new();
+    for vmid in [100, 200] {
+        let path = format!("/api/v1/remotes/pve/guests/{vmid}/power");
+        let (_, op) =
+            api.call(Some("operator"), "POST", &path, Some(json!({"action": "start"}))).await;
+        let done = api.finished("operator", op["id"].as_str().unwrap()).await;
+        upids.push(done["result"]["upid"].as_str().unwrap().to_string());
+    }
+    let log = |u: &str| format!("/api/v1/remotes/pve/tasks/{u}/log");
+    let (s, l) = api.call(Some("viewer"), "GET", &log(&upids[1]), None).await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(l["lines"].as_array().unwrap().last().unwrap(), "TASK OK", "{l}");
+    assert_eq!(l["total"].as_u64(), Some(l["lines"].as_array().unwrap().len() as u64));
+    let (s, _) = api.call(Some("scoped"), "GET", &log(&upids[1]), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "guest 200's task is outside the scope");
+    let (s, _) = api.call(Some("scoped"), "GET", &log(&upids[0]), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let unknown = upids[0].replace(":qmstart:", ":qmstop:");
+    let (s, p) = api.call(Some("viewer"), "GET", &log(&unknown), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+    let (s, _) = api.call(Some("viewer"), "GET", &log("not-a-upid"), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

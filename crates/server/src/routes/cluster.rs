@@ -264,3 +264,64 @@ pub async fn ha(
     .await?;
     Ok(Json(Listed { items, unavailable }))
 }
+
+/// A task's log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskLog {
+    pub upid: String,
+    /// Lines from `start` on, the first numbered `start + 1`.
+    pub lines: Vec<String>,
+    /// How many lines the log has in all.
+    pub total: u64,
+}
+
+/// Which part of a log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// The first line to return, from 0.
+    #[serde(default)]
+    pub start: u64,
+    /// At most this many lines (default 500).
+    #[param(minimum = 1, maximum = 5000)]
+    pub limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/remotes/{remote}/tasks/{upid}/log", tag = "cluster",
+    params(("remote" = String, Path), ("upid" = String, Path), LogQuery),
+    responses((status = 200, body = TaskLog), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn task_log(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Path((remote, upid)): axum::extract::Path<(String, String)>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<TaskLog>> {
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=5000).contains(&limit) {
+        return Err(Problem::bad_request(format!("limit must be 1 to 5000, not {limit}")));
+    }
+    let r = app.remote(&remote)?;
+    let parsed: proxctl_types::Upid =
+        upid.parse().map_err(|_| Problem::bad_request(format!("'{upid}' is not a UPID")))?;
+    if caller.scope.is_some() {
+        // A scoped token reads the logs of its guests' tasks only.
+        let visible =
+            super::guests::visible_vmids(&app, &caller, r).await.map_err(Problem::from)?;
+        if !parsed.id.parse::<u32>().is_ok_and(|v| visible.contains(&v)) {
+            return Err(Problem::not_found(format!("no task {upid} on remote '{remote}'")));
+        }
+    }
+    let (lines, total) = match r.client.task_log(&parsed.node, &parsed, q.start, limit).await {
+        Ok(v) => v,
+        // PVE answers an unknown task with a parameter error ("no such task").
+        Err(proxctl_client::ClientError::Api(a)) if a.to_string().contains("no such task") => {
+            return Err(Problem::not_found(format!("no task {upid} on remote '{remote}'")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Json(TaskLog {
+        upid,
+        lines: lines.into_iter().map(|l| l.t).collect(),
+        total: total.unwrap_or(0),
+    }))
+}
