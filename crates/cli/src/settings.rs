@@ -467,15 +467,7 @@ impl Resolved {
 
     /// The audit/safe-mode hook for clients built from these settings.
     pub fn auditor(&self) -> proxctl_ops::audit::Auditor {
-        let ctx = proxctl_ops::audit::AuditContext {
-            actor: self.actor(),
-            profile: self.profile_name.clone(),
-            safe_mode: self.safe_mode,
-            force: self.force,
-            file: self.audit_file.clone(),
-            syslog: self.audit_syslog.clone(),
-            policy: self.audit_policy,
-        };
+        let ctx = self.audit_context();
         if self.audit_policy == proxctl_ops::audit::AuditPolicy::BestEffort {
             eprintln!(
                 "warning: audit is best-effort in this profile: a change the audit log cannot \

@@ -12,8 +12,8 @@ use proxctl_client::endpoints::qemu::CloneRequest;
 use proxctl_client::{Started, WaitOptions};
 use support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_waits_share_one_listing_per_round_and_read_no_status_of_their_own() {
+/// A realtime simulator (1x) with a template to clone, whose storage allocates in `alloc_ms`.
+async fn with_template(alloc_ms: u64) -> Harness {
     let mut cfg = config(1);
     cfg.scenario = Some(
         proxctl_sim::scenario::Scenario::from_yaml(
@@ -23,9 +23,15 @@ async fn a_hundred_waits_share_one_listing_per_round_and_read_no_status_of_their
     );
     cfg.clock = proxctl_sim::ClockMode::Realtime;
     cfg.time_scale = 1.0;
-    let h = Arc::new(harness_with(cfg).await);
+    let h = harness_with(cfg).await;
+    h.sim.with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = alloc_ms);
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_waits_share_one_listing_per_round_and_read_no_status_of_their_own() {
+    let h = Arc::new(with_template(20).await);
     // Allocations on one storage are serialised: the clones end one after another over ~2 s.
-    h.sim.with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = 20);
     let node = node(&h);
     let mut upids = Vec::new();
     for i in 0..100u32 {
@@ -60,18 +66,8 @@ async fn a_hundred_waits_share_one_listing_per_round_and_read_no_status_of_their
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_first_looks_when_tasks_of_its_type_have_been_ending() {
-    let mut cfg = config(1);
-    cfg.scenario = Some(
-        proxctl_sim::scenario::Scenario::from_yaml(
-            "guests:\n  - {vmid: 9000, config: {name: t, template: true, scsi0: \"local-lvm:base-9000-disk-0,size=2G\"}}\n",
-        )
-        .unwrap(),
-    );
-    cfg.clock = proxctl_sim::ClockMode::Realtime;
-    cfg.time_scale = 1.0;
-    let h = harness_with(cfg).await;
+    let h = with_template(2000).await;
     // Each clone takes about 2.5 s: a 2 s allocation and the clone's fixed finish.
-    h.sim.with_world(|w| w.storages.get_mut("local-lvm").unwrap().alloc_ms = 2000);
     let node = node(&h);
     let mut listings = Vec::new();
     for i in 0..2u32 {

@@ -84,6 +84,18 @@ impl Caller {
     pub fn sees(&self, s: &Subject<'_>) -> bool {
         self.scope.as_ref().is_none_or(|sel| sel.matches(s))
     }
+
+    /// Refuse a scoped token on a route that cannot keep to a scope: it shows or changes the
+    /// whole cluster (manifests, the audit log, tokens).
+    pub fn unscoped(&self, what: &str) -> Result<(), crate::problem::Problem> {
+        match &self.scope {
+            None => Ok(()),
+            Some(_) => Err(crate::problem::Problem::forbidden(format!(
+                "token '{}' is limited to a scope; {what} needs a token without one",
+                self.name
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -53,6 +53,50 @@ pub fn settings_for(def: &RemoteDef) -> Result<(ClientSettings, Option<String>),
     Ok((s, problem))
 }
 
+/// Refuse a remote name the API could not use in a path.
+pub fn check_name(name: &str) -> Result<(), proxctl_ops::OpsError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+        return Err(proxctl_ops::OpsError::Invalid(format!(
+            "remote name '{name}' must be letters, digits, '-' or '_'"
+        )));
+    }
+    Ok(())
+}
+
+/// Store a remote after checking it answers with its token (one attempt: a wrong URL says so
+/// at once, not after retries). Returns the PVE version it runs. What every face that adds
+/// remotes calls.
+pub async fn add(state: &StateHandle, def: &RemoteDef) -> Result<String, proxctl_ops::OpsError> {
+    use proxctl_ops::OpsError;
+    check_name(&def.name)?;
+    if !(def.secret_ref.starts_with("env:") || def.secret_ref.starts_with("file:")) {
+        return Err(OpsError::Invalid(
+            "the secret is given by reference, env:NAME or file:PATH (what was given is not \
+             shown, in case it is the secret itself)"
+                .into(),
+        ));
+    }
+    let (mut settings, problem) = settings_for(def)?;
+    if let Some(p) = problem {
+        return Err(OpsError::Invalid(format!("{p}; not added")));
+    }
+    settings.retry.max_attempts = 1;
+    settings.connect_timeout = std::time::Duration::from_secs(10);
+    let v = Client::new(settings)?.version().await.map_err(|e| {
+        OpsError::Invalid(format!(
+            "cannot reach remote {} at {}: {e}; not added",
+            def.name, def.url
+        ))
+    })?;
+    if !state.get().await?.remote_insert(def).await? {
+        return Err(OpsError::Invalid(format!(
+            "a remote called '{}' exists; remove it first (proxctl remote remove {})",
+            def.name, def.name
+        )));
+    }
+    Ok(v.version)
+}
+
 /// Give every remote's client its audit and event hooks.
 pub fn install_hooks(
     remotes: &[Remote],

@@ -611,3 +611,23 @@ async fn a_task_log_is_read_within_the_tokens_scope() {
     let (s, _) = api.call(Some("viewer"), "GET", &log("not-a-upid"), None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_admin_cannot_use_routes_that_span_the_whole_cluster() {
+    let api = Api::start(false).await;
+    let who = Some("scoped-admin");
+    for (method, path, body) in [
+        ("POST", "/api/v1/plans", Some(json!({"manifests": ""}))),
+        ("POST", "/api/v1/drift", Some(json!({"manifests": ""}))),
+        ("GET", "/api/v1/audit", None),
+        ("GET", "/api/v1/tokens", None),
+    ] {
+        let (s, p) = api.call(who, method, path, body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains("without one"), "{p}");
+    }
+    let (s, _) = api.call(who, "DELETE", "/api/v1/remotes/pve/guests/200", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a guest outside the scope, even for an admin");
+    let (s, _) = api.call(Some("admin"), "GET", "/api/v1/audit", None).await;
+    assert_eq!(s, StatusCode::OK, "an unscoped admin reads it");
+}

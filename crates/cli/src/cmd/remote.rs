@@ -78,22 +78,10 @@ pub async fn run(
                 )
             })?;
             let fingerprint = g.fingerprint.clone();
-            if name.is_empty()
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-            {
-                return Err(UserError(format!(
-                    "remote name '{name}' must be letters, digits, '-' or '_'"
-                ))
-                .into());
-            }
+            // Checked before a secret is asked for: a bad name should not cost a prompt.
+            proxctl_server::remotes::check_name(&name)?;
             let secret_ref = match secret {
-                Some(s) if s.starts_with("env:") || s.starts_with("file:") => s,
-                Some(_) => {
-                    return Err(UserError(
-                        "--secret is a reference, env:NAME or file:PATH (not shown, in case it is the secret itself)".into(),
-                    )
-                    .into());
-                }
+                Some(s) => s,
                 None => keep_secret(&name)?,
             };
             let def = RemoteDef {
@@ -104,23 +92,8 @@ pub async fn run(
                 secret_ref,
                 created_at: jiff::Timestamp::now(),
             };
-            let (mut settings, problem) = proxctl_server::remotes::settings_for(&def)?;
-            if let Some(p) = problem {
-                return Err(UserError(format!("{p}; not added")).into());
-            }
-            // One look, answered or not: a wrong URL should say so now, not after retries.
-            settings.retry.max_attempts = 1;
-            settings.connect_timeout = std::time::Duration::from_secs(10);
-            let client = proxctl_client::Client::new(settings)?;
-            let v = client.version().await.map_err(|e| {
-                UserError(format!("cannot reach remote {name} at {}: {e}; not added", def.url))
-            })?;
-            if !store.remote_insert(&def).await? {
-                return Err(
-                    UserError(format!("a remote called '{name}' exists; remove it first")).into()
-                );
-            }
-            eprintln!("remote {name} added (PVE {}); servers manage it once restarted", v.version);
+            let v = proxctl_server::remotes::add(&r.state, &def).await?;
+            eprintln!("remote {name} added (PVE {v}); servers manage it once restarted");
             Ok(())
         }
         RemoteCommand::List => {

@@ -165,12 +165,24 @@ pub struct Template {
     responses((status = 200, body = [Template]), (status = 404, body = Problem)))]
 pub async fn templates(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<super::cluster::RemoteQuery>,
 ) -> ApiResult<Json<Vec<Template>>> {
     let (items, _) = super::cluster::gather(
         &app,
         q.remote.as_deref(),
-        |r| async move { proxctl_ops::template::versions(&r.client, None).await },
+        |r| {
+            let (app, caller) = (Arc::clone(&app), caller.clone());
+            async move {
+                let all = proxctl_ops::template::versions(&r.client, None).await?;
+                if caller.scope.is_none() {
+                    return Ok(all);
+                }
+                // Templates are guests: one outside the scope stays hidden.
+                let visible = super::guests::visible_vmids(&app, &caller, &r).await?;
+                Ok(all.into_iter().filter(|v| visible.contains(&v.vmid)).collect())
+            }
+        },
         |remote, version| Template { remote, version },
     )
     .await?;

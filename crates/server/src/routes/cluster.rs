@@ -84,6 +84,21 @@ where
     Ok((items, unavailable))
 }
 
+/// [`gather`], answered as a [`Listed`].
+async fn listed<R, T, F, Fut>(
+    app: &App,
+    remote: Option<&str>,
+    fetch: F,
+    tag: impl Fn(String, R) -> T,
+) -> ApiResult<Json<Listed<T>>>
+where
+    F: Fn(crate::Remote) -> Fut,
+    Fut: Future<Output = Result<Vec<R>, OpsError>>,
+{
+    let (items, unavailable) = gather(app, remote, fetch, tag).await?;
+    Ok(Json(Listed { items, unavailable }))
+}
+
 /// A remote as the API lists it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RemoteInfo {
@@ -114,14 +129,13 @@ pub async fn nodes(
     State(app): State<Arc<App>>,
     Query(q): Query<RemoteQuery>,
 ) -> ApiResult<Json<Listed<NodeItem>>> {
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| async move { proxctl_ops::views::nodes(&r.client).await },
         |remote, node| NodeItem { remote, node },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/storage", tag = "cluster", params(RemoteQuery),
@@ -130,14 +144,13 @@ pub async fn storage(
     State(app): State<Arc<App>>,
     Query(q): Query<RemoteQuery>,
 ) -> ApiResult<Json<Listed<StorageItem>>> {
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| async move { proxctl_ops::views::storage(&r.client).await },
         |remote, storage| StorageItem { remote, storage },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 /// Which tasks.
@@ -158,7 +171,7 @@ pub async fn tasks(
     Query(q): Query<TaskQuery>,
 ) -> ApiResult<Json<Listed<TaskItem>>> {
     let running = q.running;
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| {
@@ -179,8 +192,7 @@ pub async fn tasks(
         },
         |remote, task| TaskItem { remote, task },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/networks", tag = "cluster", params(RemoteQuery),
@@ -189,14 +201,13 @@ pub async fn networks(
     State(app): State<Arc<App>>,
     Query(q): Query<RemoteQuery>,
 ) -> ApiResult<Json<Listed<NetworkItem>>> {
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| async move { proxctl_ops::cluster_views::networks(&r.client).await },
         |remote, network| NetworkItem { remote, network },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/sdn", tag = "cluster", params(RemoteQuery),
@@ -205,14 +216,13 @@ pub async fn sdn(
     State(app): State<Arc<App>>,
     Query(q): Query<RemoteQuery>,
 ) -> ApiResult<Json<Listed<SdnItem>>> {
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| async move { proxctl_ops::cluster_views::sdn(&r.client).await },
         |remote, sdn| SdnItem { remote, sdn },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/cluster", tag = "cluster", params(RemoteQuery),
@@ -221,14 +231,13 @@ pub async fn cluster_status(
     State(app): State<Arc<App>>,
     Query(q): Query<RemoteQuery>,
 ) -> ApiResult<Json<Listed<ClusterItem>>> {
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| async move { proxctl_ops::cluster_views::cluster_status(&r.client).await },
         |remote, member| ClusterItem { remote, member },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/ha", tag = "cluster", params(RemoteQuery),
@@ -238,7 +247,7 @@ pub async fn ha(
     Extension(caller): Extension<Caller>,
     Query(q): Query<RemoteQuery>,
 ) -> ApiResult<Json<Listed<HaItem>>> {
-    let (items, unavailable) = gather(
+    listed(
         &app,
         q.remote.as_deref(),
         |r| {
@@ -261,8 +270,7 @@ pub async fn ha(
         },
         |remote, ha| HaItem { remote, ha },
     )
-    .await?;
-    Ok(Json(Listed { items, unavailable }))
+    .await
 }
 
 /// A task's log.

@@ -117,8 +117,10 @@ fn answer(id: Option<String>, remote: String, plan: &Plan) -> PlanAnswer {
     responses((status = 201, body = PlanAnswer), (status = 400, body = Problem)))]
 pub async fn create(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<PlanRequest>,
 ) -> ApiResult<(StatusCode, Json<PlanAnswer>)> {
+    caller.unscoped("planning manifests")?;
     let (remote, plan) = make(&app, &req).await?;
     let mut bytes = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
@@ -139,8 +141,10 @@ pub async fn create(
     responses((status = 200, body = PlanAnswer), (status = 400, body = Problem)))]
 pub async fn drift(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<PlanRequest>,
 ) -> ApiResult<Json<PlanAnswer>> {
+    caller.unscoped("checking drift")?;
     let (remote, plan) = make(&app, &req).await?;
     Ok(Json(answer(None, remote, &plan)))
 }
@@ -165,6 +169,7 @@ pub async fn apply(
     UrlPath(id): UrlPath<String>,
     Json(req): Json<ApplyRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
+    caller.unscoped("applying a plan")?;
     let (remote, plan) = {
         let m = app.plans.plans.lock().unwrap_or_else(|p| p.into_inner());
         m.get(&id).cloned().ok_or_else(|| {

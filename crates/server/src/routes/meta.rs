@@ -155,8 +155,10 @@ pub struct AuditAnswer {
     responses((status = 200, body = AuditAnswer), (status = 403, body = Problem)))]
 pub async fn audit(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
     axum::extract::Query(q): axum::extract::Query<AuditQuery>,
 ) -> ApiResult<Json<AuditAnswer>> {
+    caller.unscoped("reading the audit log")?;
     let last = q.last.unwrap_or(100);
     if !(1..=10_000).contains(&last) {
         return Err(Problem::bad_request(format!("last must be 1 to 10000, not {last}")));

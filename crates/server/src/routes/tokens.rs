@@ -3,15 +3,19 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 
-use crate::App;
 use crate::problem::{ApiResult, Problem};
 use crate::tokens::TokenInfo;
+use crate::{App, Caller};
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "access",
     responses((status = 200, body = [TokenInfo]), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<TokenInfo>>> {
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    caller.unscoped("listing tokens")?;
     Ok(Json(crate::tokens::list(&app.state).await?))
 }

@@ -86,6 +86,7 @@ impl Api {
             ("operator", Role::Operator, None),
             ("admin", Role::Admin, None),
             ("scoped", Role::Operator, Some("web")),
+            ("scoped-admin", Role::Admin, Some("web")),
         ] {
             let (_, secret) =
                 proxctl_server::tokens::create(&state, name, role, scope, None, "test")
