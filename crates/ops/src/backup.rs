@@ -148,6 +148,7 @@ async fn delete_volume(client: &Client, node: &str, volid: &str) -> Result<(), O
 }
 
 /// What retention decided for one backup.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mark {
@@ -235,6 +236,7 @@ pub fn zone_of(t: &proxctl_types::api::NodeTime) -> TimeZone {
 }
 
 /// One row of a prune plan.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PruneRow {
     pub vmid: Option<u32>,

@@ -126,6 +126,7 @@ pub async fn delete_matching(
     Ok(out)
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Removal {
     pub vmid: u32,

@@ -56,6 +56,7 @@ pub async fn write(client: &Client, g: &GuestRef, tags: Vec<String>) -> Result<(
     Ok(())
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TagCount {
     pub tag: String,

@@ -171,6 +171,7 @@ pub async fn versions(client: &Client, name: Option<&str>) -> Result<Vec<Version
 }
 
 /// The outcome of a build or rebuild.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Built {
     /// `None` when the upstream image had not changed (rebuild).

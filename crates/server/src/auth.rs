@@ -85,6 +85,14 @@ impl Caller {
         self.scope.as_ref().is_none_or(|sel| sel.matches(s))
     }
 
+    /// `sel`, narrowed to the token's scope.
+    pub fn within(&self, sel: Selector) -> Selector {
+        match &self.scope {
+            None => sel,
+            Some(scope) => Selector::And(Box::new(sel), Box::new(scope.clone())),
+        }
+    }
+
     /// Refuse a scoped token on a route that cannot keep to a scope: it shows or changes the
     /// whole cluster (manifests, the audit log, tokens).
     pub fn unscoped(&self, what: &str) -> Result<(), crate::problem::Problem> {

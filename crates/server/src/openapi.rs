@@ -5,7 +5,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{act, cluster, declare, guests, meta, stream, tokens};
+use crate::routes::{
+    act, backups, cluster, declare, guests, lifecycle, meta, nodes, stream, templates, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,7 +41,28 @@ use crate::routes::{act, cluster, declare, guests, meta, stream, tokens};
         act::snapshot_delete,
         act::tags,
         act::delete,
-        act::templates,
+        templates::list,
+        templates::catalog,
+        templates::build,
+        templates::rebuild,
+        templates::rollback,
+        act::sweep,
+        backups::create,
+        backups::update,
+        backups::restore,
+        backups::prune,
+        nodes::drain,
+        nodes::undrain,
+        nodes::doctor,
+        cluster::tags,
+        declare::export,
+        declare::adopt,
+        lifecycle::create,
+        lifecycle::clone,
+        lifecycle::set,
+        lifecycle::resize,
+        lifecycle::migrate,
+        lifecycle::rollback,
         guests::backups,
         meta::audit,
         stream::events,
@@ -55,6 +78,9 @@ use crate::routes::{act, cluster, declare, guests, meta, stream, tokens};
     security(("token" = [])),
     tags(
         (name = "guests", description = "VMs and containers, by remote and VMID"),
+        (name = "lifecycle", description = "Create, clone, change, grow, move and roll back guests"),
+        (name = "backups", description = "vzdump backups: take, protect, restore, prune"),
+        (name = "templates", description = "Template versions, the image catalog, builds"),
         (name = "cluster", description = "Remotes, nodes, storage and tasks"),
         (name = "operations", description = "Long work started over the API"),
         (name = "declare", description = "Manifests, plans, applies and drift"),
@@ -77,6 +103,7 @@ impl Modify for BearerAuth {
                 (false, &mut item.get),
                 (true, &mut item.post),
                 (true, &mut item.put),
+                (true, &mut item.patch),
                 (false, &mut item.delete),
             ] {
                 if let Some(op) = op {

@@ -90,13 +90,30 @@ impl Operations {
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<serde_json::Value, Problem>> + 'static,
     {
+        self.start_pinned_reporting(actor, description, move |_| make())
+    }
+
+    /// [`Self::start_pinned`] for work that reports progress lines as it goes.
+    pub fn start_pinned_reporting<M, F>(
+        self: &Arc<Self>,
+        actor: &str,
+        description: String,
+        make: M,
+    ) -> Operation
+    where
+        M: FnOnce(Reporter) -> F + Send + 'static,
+        F: Future<Output = Result<serde_json::Value, Problem>> + 'static,
+    {
+        let (op, reporter) = self.begin(actor, description);
         let (who, runtime) = (actor.to_string(), tokio::runtime::Handle::current());
-        self.start(actor, description, async move {
-            let run = move || runtime.block_on(proxctl_ops::audit::acting_as(who, make()));
+        let report = reporter.clone();
+        self.spawn(reporter, async move {
+            let run = move || runtime.block_on(proxctl_ops::audit::acting_as(who, make(report)));
             tokio::task::spawn_blocking(run)
                 .await
                 .map_err(|e| Problem::internal(format!("the operation stopped: {e}")))?
-        })
+        });
+        op
     }
 
     /// Start `work` as an operation acting as `actor`; returns it as it stands now.
@@ -104,6 +121,28 @@ impl Operations {
     where
         F: Future<Output = Result<serde_json::Value, Problem>> + Send + 'static,
     {
+        self.start_reporting(actor, description, move |_| work)
+    }
+
+    /// [`Self::start`] for work that reports progress lines as it goes.
+    pub fn start_reporting<M, F>(
+        self: &Arc<Self>,
+        actor: &str,
+        description: String,
+        make: M,
+    ) -> Operation
+    where
+        M: FnOnce(Reporter) -> F,
+        F: Future<Output = Result<serde_json::Value, Problem>> + Send + 'static,
+    {
+        let (op, reporter) = self.begin(actor, description);
+        let work = make(reporter.clone());
+        self.spawn(reporter, work);
+        op
+    }
+
+    /// Record a new running operation.
+    fn begin(self: &Arc<Self>, actor: &str, description: String) -> (Operation, Reporter) {
         let mut bytes = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
         let id = format!("op-{}", hex::encode(bytes));
@@ -134,11 +173,22 @@ impl Operations {
             m.insert(id.clone(), op.clone());
         }
         self.events.publish(op.actor.clone(), crate::events::EventBody::Operation(op.clone()));
+        (op, Reporter { ops: Arc::clone(self), id })
+    }
+
+    /// Run `work` to its end and record how it ended.
+    fn spawn<F>(self: &Arc<Self>, reporter: Reporter, work: F)
+    where
+        F: Future<Output = Result<serde_json::Value, Problem>> + Send + 'static,
+    {
         let ops = Arc::clone(self);
-        let actor = actor.to_string();
+        let actor = match self.get(&reporter.id) {
+            Some(op) => op.actor,
+            None => return,
+        };
         tokio::spawn(async move {
             let outcome = proxctl_ops::audit::acting_as(actor, work).await;
-            ops.update(&id, |o| {
+            ops.update(&reporter.id, |o| {
                 o.ended_at = Some(jiff::Timestamp::now().to_string());
                 match outcome {
                     Ok(v) => {
@@ -152,6 +202,27 @@ impl Operations {
                 }
             });
         });
-        op
+    }
+}
+
+/// How running work adds progress lines to its operation (and to the event stream).
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    ops: Arc<Operations>,
+    id: String,
+}
+
+/// Progress lines kept per operation; later ones replace the last.
+const KEEP_PROGRESS: usize = 500;
+
+impl Reporter {
+    pub fn line(&self, line: impl Into<String>) {
+        let line = line.into();
+        self.ops.update(&self.id, |o| {
+            if o.progress.len() >= KEEP_PROGRESS {
+                o.progress.pop();
+            }
+            o.progress.push(line);
+        });
     }
 }

@@ -100,62 +100,24 @@ fn build_spec(
     r: &Resolved,
     a: crate::flags::TemplateSource,
 ) -> anyhow::Result<proxctl_ops::template::BuildSpec> {
-    let catalog = proxctl_ops::image::catalog(&|k| std::env::var(k).ok())?;
-    let entry = match (&a.entry, &a.image_url) {
-        (Some(id), _) => catalog.get(id).cloned().ok_or_else(|| {
-            UserError(format!("no catalog image '{id}'; see `proxctl image search`"))
-        })?,
-        (None, Some(url)) => {
-            let format: proxctl_images::checksum::ChecksumFormat =
-                serde_yaml_ng::from_str(&a.checksum_format).map_err(|_| {
-                    UserError(format!(
-                        "unknown --checksum-format '{}'; see `proxctl template build --help`",
-                        a.checksum_format
-                    ))
-                })?;
-            proxctl_ops::template::entry_for_url(url, a.checksum_url.as_deref(), format)
-        }
-        (None, None) => {
-            return Err(UserError(
-                "give a catalog id (see `proxctl image search`) or --image-url; on a terminal, \
-                 leaving both out starts the wizard"
-                    .into(),
-            )
-            .into());
-        }
-    };
-    let node = match a
-        .node
-        .or_else(|| r.node_default().and_then(|n| proxctl_types::NodeName::new(n).ok()))
-    {
-        Some(n) => n,
-        None => return Err(UserError("pass --node (or set the profile's node)".into()).into()),
-    };
-    if a.keep == 0 {
-        return Err(UserError("--keep must be at least 1".into()).into());
-    }
-    Ok(proxctl_ops::template::BuildSpec {
-        name: a.name.unwrap_or_else(|| entry.id.clone()),
-        entry,
-        node,
-        import_storage: a.storage.unwrap_or_else(|| default_storage("local")),
-        vm_storage: a.vm_storage.unwrap_or_else(|| default_storage("local-lvm")),
-        bridge: r.bridge.clone().unwrap_or_else(|| "vmbr0".into()),
-        via: a.via.parse()?,
-        disk_size: a
-            .disk_size
-            .as_deref()
-            .map(|s| {
-                s.parse()
-                    .map_err(|_| UserError(format!("--disk-size '{s}' is not a size such as 20G")))
-            })
-            .transpose()?,
+    let source = proxctl_ops::template_source::Source {
+        entry: a.entry,
+        image_url: a.image_url,
+        checksum_url: a.checksum_url,
+        checksum_format: a.checksum_format,
+        name: a.name,
+        node: a.node,
+        storage: a.storage,
+        vm_storage: a.vm_storage,
+        via: a.via,
+        disk_size: a.disk_size,
         keep: a.keep,
-        expected: None,
-        cache_root: Cache::default_root(&|k| std::env::var(k).ok())
-            .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
-        vmid: None,
-    })
+    };
+    let defaults = proxctl_ops::template_source::Defaults {
+        node: r.node_default().and_then(|n| proxctl_types::NodeName::new(n).ok()),
+        bridge: r.bridge.clone(),
+    };
+    Ok(source.into_spec(&defaults, &|k| std::env::var(k).ok())?)
 }
 
 pub async fn template(
@@ -307,9 +269,4 @@ pub(crate) fn check_user_data(text: &str) -> anyhow::Result<()> {
     proxctl_images::nocloud::parse_user_data(text)
         .map(drop)
         .map_err(|e| UserError(format!("--user-data: {}", e.reason())).into())
-}
-
-/// PVE's standard storage names, valid by construction.
-fn default_storage(name: &str) -> proxctl_types::StorageId {
-    proxctl_types::StorageId::new(name).unwrap_or_else(|_| unreachable!("'{name}' is a valid id"))
 }

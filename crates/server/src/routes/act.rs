@@ -1,4 +1,5 @@
-//! Changing one guest: snapshots (with a TTL the sweeper enforces), tags, and deleting it.
+//! Changing one guest: snapshots (with a TTL the sweeper enforces), tags, and deleting it;
+//! and sweeping expired snapshots across a remote.
 //! Long work answers 202 with an operation run as the token; every call is audited under its
 //! name and checked by safe mode, as in the CLI. The guest must be in the token's scope.
 
@@ -153,38 +154,44 @@ pub async fn delete(
     Ok((StatusCode::ACCEPTED, Json(op)))
 }
 
-/// A template version, with the remote it is on.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Template {
-    pub remote: String,
-    #[serde(flatten)]
-    pub version: proxctl_ops::template::Version,
+/// Which expired snapshots to delete.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    /// Default: the default remote.
+    pub remote: Option<String>,
+    /// The CLI's `-l` language (default `all`), narrowed to the token's scope.
+    pub selector: Option<String>,
+    /// Only report what would be deleted.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/templates", tag = "guests", params(super::cluster::RemoteQuery),
-    responses((status = 200, body = [Template]), (status = 404, body = Problem)))]
-pub async fn templates(
+#[utoipa::path(post, path = "/api/v1/snapshots/sweep", tag = "guests", request_body = SweepRequest,
+    responses((status = 202, body = Operation), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn sweep(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<super::cluster::RemoteQuery>,
-) -> ApiResult<Json<Vec<Template>>> {
-    let (items, _) = super::cluster::gather(
-        &app,
-        q.remote.as_deref(),
-        |r| {
-            let (app, caller) = (Arc::clone(&app), caller.clone());
-            async move {
-                let all = proxctl_ops::template::versions(&r.client, None).await?;
-                if caller.scope.is_none() {
-                    return Ok(all);
-                }
-                // Templates are guests: one outside the scope stays hidden.
-                let visible = super::guests::visible_vmids(&app, &caller, &r).await?;
-                Ok(all.into_iter().filter(|v| visible.contains(&v.vmid)).collect())
-            }
-        },
-        |remote, version| Template { remote, version },
-    )
-    .await?;
-    Ok(Json(items))
+    Json(req): Json<SweepRequest>,
+) -> ApiResult<(StatusCode, Json<Operation>)> {
+    let selector: proxctl_types::selector::Selector = req
+        .selector
+        .as_deref()
+        .unwrap_or("all")
+        .parse()
+        .map_err(|e| Problem::bad_request(format!("selector: {e}")))?;
+    let selector = caller.within(selector);
+    let remote = req.remote.unwrap_or_else(|| app.default_remote.clone());
+    let client = app.remote(&remote)?.client.clone();
+    let state = Arc::clone(&app.state);
+    let description = format!("sweep expired snapshots on remote {remote}");
+    let op = app.operations.start(&caller.name, description, async move {
+        let now = proxctl_ops::snapshot::now_unix();
+        let removed =
+            proxctl_ops::snapshot::sweep(&client, Some(&state), &selector, now, req.dry_run)
+                .await
+                .map_err(Problem::from)?;
+        Ok(serde_json::to_value(removed).unwrap_or_default())
+    });
+    Ok((StatusCode::ACCEPTED, Json(op)))
 }

@@ -333,3 +333,42 @@ pub async fn task_log(
         total: total.unwrap_or(0),
     }))
 }
+
+item!(TagItem, proxctl_ops::tags::TagCount, count);
+
+#[utoipa::path(get, path = "/api/v1/tags", tag = "cluster", params(RemoteQuery),
+    responses((status = 200, body = Listed<TagItem>), (status = 404, body = Problem)))]
+pub async fn tags(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<RemoteQuery>,
+) -> ApiResult<Json<Listed<TagItem>>> {
+    let (items, unavailable) = gather(
+        &app,
+        q.remote.as_deref(),
+        |r| {
+            let (app, caller) = (Arc::clone(&app), caller.clone());
+            async move {
+                let rows = app.guests.guests(&r).await?;
+                // Counted over the guests the token sees, so a scope hides other tags' use.
+                let seen: Vec<proxctl_ops::views::GuestRow> = rows
+                    .iter()
+                    .filter(|g| {
+                        caller.sees(&proxctl_types::selector::Subject {
+                            vmid: g.vmid,
+                            name: &g.name,
+                            node: &g.node,
+                            pool: g.pool.as_deref(),
+                            tags: &g.tags,
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                Ok(proxctl_ops::tags::stats(&seen))
+            }
+        },
+        |remote, count| TagItem { remote, count },
+    )
+    .await?;
+    Ok(Json(Listed { items, unavailable }))
+}

@@ -66,7 +66,7 @@ fn bad_manifests(d: Vec<proxctl_engine::Diagnostic>) -> Problem {
     Problem::bad_request(format!("the manifests have problems:\n{}", lines.join("\n")))
 }
 
-fn engine_problem(e: EngineError) -> Problem {
+pub(super) fn engine_problem(e: EngineError) -> Problem {
     match e {
         EngineError::Stale(_) => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         EngineError::Ops(o) => o.into(),
@@ -272,4 +272,85 @@ pub async fn history(
             })
             .collect(),
     ))
+}
+
+/// What to export.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Default: the default remote.
+    pub remote: Option<String>,
+    /// The CLI's `-l` language (default: every VM).
+    pub selector: Option<String>,
+}
+
+/// Manifests for existing VMs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Exported {
+    /// YAML documents, ready for `POST /api/v1/plans` (after adopting).
+    pub manifests: String,
+    pub count: usize,
+    /// VMs that could not be described, and why.
+    pub skipped: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/export", tag = "declare", request_body = ExportRequest,
+    responses((status = 200, body = Exported), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn export(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<ExportRequest>,
+) -> ApiResult<Json<Exported>> {
+    caller.unscoped("exporting manifests")?;
+    let selector: Option<proxctl_types::selector::Selector> = req
+        .selector
+        .as_deref()
+        .map(|s| s.parse().map_err(|e| Problem::bad_request(format!("selector: {e}"))))
+        .transpose()?;
+    let remote = req.remote.unwrap_or_else(|| app.default_remote.clone());
+    let client = &app.remote(&remote)?.client;
+    let (docs, skipped) = proxctl_engine::export::export_vms(client, selector.as_ref())
+        .await
+        .map_err(engine_problem)?;
+    let manifests = proxctl_engine::export::to_yaml(&docs)
+        .map_err(|e| Problem::internal(format!("writing manifests: {e}")))?;
+    Ok(Json(Exported { manifests, count: docs.len(), skipped }))
+}
+
+/// Manifests whose VMs exist already, unmanaged, to take over.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptRequest {
+    pub manifests: String,
+    /// Default: the default remote.
+    pub remote: Option<String>,
+}
+
+/// One adopted guest.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Adopted {
+    pub key: String,
+    pub vmid: u32,
+}
+
+#[utoipa::path(post, path = "/api/v1/adopt", tag = "declare", request_body = AdoptRequest,
+    responses((status = 200, body = [Adopted]), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn adopt(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<AdoptRequest>,
+) -> ApiResult<Json<Vec<Adopted>>> {
+    caller.unscoped("adopting guests")?;
+    let remote = req.remote.clone().unwrap_or_else(|| app.default_remote.clone());
+    let client = &app.remote(&remote)?.client;
+    let declared = proxctl_engine::manifest::parse(Path::new("request"), &req.manifests)
+        .map_err(bad_manifests)?;
+    let store = app.state.get().await.map_err(Problem::from)?;
+    let adopted = proxctl_ops::audit::acting_as(
+        caller.name.clone(),
+        proxctl_engine::export::adopt_declared(client, store.as_ref(), &declared),
+    )
+    .await
+    .map_err(engine_problem)?;
+    Ok(Json(adopted.into_iter().map(|(key, vmid)| Adopted { key, vmid }).collect()))
 }

@@ -4,11 +4,15 @@
 //! the handler a [`Caller`].
 
 pub(crate) mod act;
+pub(crate) mod backups;
 pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
+pub(crate) mod lifecycle;
 pub(crate) mod meta;
+pub(crate) mod nodes;
 pub(crate) mod stream;
+pub(crate) mod templates;
 pub(crate) mod tokens;
 
 use std::collections::HashMap;
@@ -21,7 +25,7 @@ use axum::handler::Handler;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -97,7 +101,73 @@ pub fn table() -> Vec<Route> {
         ),
         r(Method::PUT, "/api/v1/remotes/{remote}/guests/{vmid}/tags", Operate, put(act::tags)),
         r(Method::DELETE, "/api/v1/remotes/{remote}/guests/{vmid}", Admin, delete(act::delete)),
-        r(Method::GET, "/api/v1/templates", Read, get(act::templates)),
+        r(Method::POST, "/api/v1/remotes/{remote}/guests", Admin, post(lifecycle::create)),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/clone",
+            Admin,
+            post(lifecycle::clone),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/remotes/{remote}/guests/{vmid}/config",
+            Admin,
+            patch(lifecycle::set),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/resize",
+            Admin,
+            post(lifecycle::resize),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/migrate",
+            Admin,
+            post(lifecycle::migrate),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/snapshots/{name}/rollback",
+            Operate,
+            post(lifecycle::rollback),
+        ),
+        r(Method::GET, "/api/v1/templates", Read, get(templates::list)),
+        r(Method::GET, "/api/v1/catalog", Read, get(templates::catalog)),
+        r(Method::POST, "/api/v1/remotes/{remote}/templates", Admin, post(templates::build)),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/templates/rebuild",
+            Admin,
+            post(templates::rebuild),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/templates/{name}/rollback",
+            Admin,
+            post(templates::rollback),
+        ),
+        r(Method::POST, "/api/v1/snapshots/sweep", Operate, post(act::sweep)),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/guests/{vmid}/backups",
+            Operate,
+            post(backups::create),
+        ),
+        r(Method::PATCH, "/api/v1/remotes/{remote}/backups", Operate, patch(backups::update)),
+        r(Method::POST, "/api/v1/remotes/{remote}/backups/restore", Admin, post(backups::restore)),
+        r(Method::POST, "/api/v1/remotes/{remote}/backups/prune", Operate, post(backups::prune)),
+        r(Method::POST, "/api/v1/remotes/{remote}/nodes/{node}/drain", Admin, post(nodes::drain)),
+        r(
+            Method::POST,
+            "/api/v1/remotes/{remote}/nodes/{node}/undrain",
+            Admin,
+            post(nodes::undrain),
+        ),
+        r(Method::GET, "/api/v1/remotes/{remote}/doctor", Admin, get(nodes::doctor)),
+        r(Method::GET, "/api/v1/tags", Read, get(cluster::tags)),
+        r(Method::POST, "/api/v1/export", Admin, post(declare::export)),
+        r(Method::POST, "/api/v1/adopt", Admin, post(declare::adopt)),
         r(Method::POST, "/api/v1/bulk", Operate, post(guests::bulk)),
         r(Method::GET, "/api/v1/events", Read, get(stream::events)),
         r(Method::GET, "/api/v1/operations", Read, get(meta::operations)),

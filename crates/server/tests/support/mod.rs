@@ -12,7 +12,8 @@ use proxctl_server::{Remote, Role, ServeConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const SCENARIO: &str = "guests:
+const SCENARIO: &str = "nodes: [{name: pve1}, {name: pve2}]
+guests:
   - {vmid: 9000, config: {name: tpl, template: true, scsi0: \"local-lvm:base-9000-disk-0,size=2G\"}}
   - {vmid: 100, config: {name: web-1, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-100-disk-0,size=4G\"}}
   - {vmid: 101, config: {name: web-2, tags: web, memory: \"512\", scsi0: \"local-lvm:vm-101-disk-0,size=4G\"}}
@@ -118,7 +119,9 @@ impl Api {
             "POST" => self.http.post(url),
             "PUT" => self.http.put(url),
             "DELETE" => self.http.delete(url),
-            _ => self.http.get(url),
+            "PATCH" => self.http.patch(url),
+            "GET" => self.http.get(url),
+            other => panic!("the test client does not send {other}"),
         };
         if let Some(w) = who {
             req = req.bearer_auth(&self.tokens[w]);
