@@ -618,6 +618,10 @@ pub struct ServeArgs {
     /// How often the leader deletes expired snapshots (0 never): 60s, 5m.
     #[arg(long, default_value = "60s")]
     pub sweep_interval: String,
+    /// After SIGTERM, how long requests in flight and running operations get to finish;
+    /// operations still running then are recorded as interrupted.
+    #[arg(long, default_value = "30s")]
+    pub shutdown_grace: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,8 @@
 //! Two `proxctl serve` processes on one PostgreSQL state store: exactly one leads the
 //! singleton work (the snapshot sweeper); after `kill -9` of the leader the other takes over,
-//! and each expired snapshot is swept exactly once (one delete in the shared audit log).
+//! and each expired snapshot is swept exactly once (one delete in the shared audit log). A plan
+//! made through one instance is applied through the other, operations are seen from both, and
+//! an instance stopped with SIGTERM records what it could not finish as interrupted.
 //! Needs PostgreSQL at `PROXCTL_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); the test uses a schema of its own.
 
@@ -56,7 +58,13 @@ struct Instance {
     url: String,
 }
 
-fn spawn(sim: &proxctl_sim::SimHandle, home: &Path, name: &str, state: &str) -> Child {
+fn spawn_with(
+    sim: &proxctl_sim::SimHandle,
+    home: &Path,
+    name: &str,
+    state: &str,
+    extra: &[&str],
+) -> Child {
     let ready = home.join(format!("{name}.json"));
     let mut cmd = support::command(
         sim,
@@ -73,7 +81,10 @@ fn spawn(sim: &proxctl_sim::SimHandle, home: &Path, name: &str, state: &str) -> 
             "3s",
             "--sweep-interval",
             "1s",
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
         &[("PROXCTL_STATE", state)],
     );
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
@@ -125,15 +136,7 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_each_sweep_happens_once(
     let home = tempfile::tempdir().unwrap();
     let mut instances = Vec::new();
     for name in ["a", "b"] {
-        let child = spawn(&sim, home.path(), name, &state);
-        let ready = home.path().join(format!("{name}.json"));
-        let url = until("the ready file", Duration::from_secs(60), async || {
-            let text = std::fs::read_to_string(&ready).ok()?;
-            let v: Value = serde_json::from_str(&text).ok()?;
-            v["url"].as_str().map(String::from)
-        })
-        .await;
-        instances.push(Instance { child, url });
+        instances.push(ready(&sim, home.path(), name, &state, &[]).await);
     }
     let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
     let first = until("one leader", Duration::from_secs(60), async || {
@@ -180,4 +183,110 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_each_sweep_happens_once(
     assert_eq!(deletions(&state, "second").await, 1, "the second snapshot was deleted once");
     instances[second].child.kill().unwrap();
     instances[second].child.wait().unwrap();
+}
+
+/// Start instance `name` and wait for its ready file.
+async fn ready(
+    sim: &proxctl_sim::SimHandle,
+    home: &Path,
+    name: &str,
+    state: &str,
+    extra: &[&str],
+) -> Instance {
+    let child = spawn_with(sim, home, name, state, extra);
+    let file = home.join(format!("{name}.json"));
+    let url = until("the ready file", Duration::from_secs(60), async || {
+        let text = std::fs::read_to_string(&file).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v["url"].as_str().map(String::from)
+    })
+    .await;
+    Instance { child, url }
+}
+
+const TEMPLATED: &str = r#"
+guests:
+  - {vmid: 9000, config: {name: tpl, template: true, scsi0: "local-lvm:base-9000-disk-0,size=2G"}}
+  - {vmid: 100, config: {name: web-1, memory: "512", scsi0: "local-lvm:vm-100-disk-0,size=4G"}}
+faults:
+  rules:
+    # Starting guest 100 hangs (an hour at the simulator's speed), so an operation is still
+    # running when its instance is stopped.
+    - {pattern: "/qemu/100/status/start", slow_ms: 3600000000}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_and_operations_are_shared_and_sigterm_records_unfinished_work_as_interrupted() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(schema) = fresh_schema().await else { return };
+    let state = state_url(&schema);
+    let sim = support::start_with(TEMPLATED).await;
+    let home = tempfile::tempdir().unwrap();
+    let grace = ["--shutdown-grace", "1s"];
+    let mut a = ready(&sim, home.path(), "a", &state, &grace).await;
+    let b = ready(&sim, home.path(), "b", &state, &grace).await;
+    let run = support::proxctl(
+        &sim,
+        &["token", "create", "ci", "--role", "admin", "-o", "json"],
+        &[("PROXCTL_STATE", &state)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let token: Value = serde_json::from_str(&run.stdout).unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let call = async |i: &Instance, method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = http.request(method, format!("{}{path}", i.url)).bearer_auth(&token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    };
+
+    // A plan made on a is applied through b; a reports how the operation on b ended.
+    let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl}\n";
+    let (s, plan) = call(
+        &a,
+        reqwest::Method::POST,
+        "/api/v1/plans",
+        Some(serde_json::json!({"manifests": manifest})),
+    )
+    .await;
+    assert_eq!(s, 201, "{plan}");
+    let path = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
+    let (s, op) = call(&b, reqwest::Method::POST, &path, Some(serde_json::json!({}))).await;
+    assert_eq!(s, 202, "{op}");
+    let op_path = format!("/api/v1/operations/{}", op["id"].as_str().unwrap());
+    let ended = until("the apply, seen from a", Duration::from_secs(60), async || {
+        let (_, o) = call(&a, reqwest::Method::GET, &op_path, None).await;
+        (o["state"] != "running" && !o["state"].is_null()).then_some(o)
+    })
+    .await;
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+
+    // An operation still running when a gets SIGTERM ends as interrupted, for b to report.
+    let (s, op) = call(
+        &a,
+        reqwest::Method::POST,
+        "/api/v1/remotes/default/guests/100/power",
+        Some(serde_json::json!({"action": "start"})),
+    )
+    .await;
+    assert_eq!(s, 202, "{op}");
+    let op_path = format!("/api/v1/operations/{}", op["id"].as_str().unwrap());
+    let (_, seen) = call(&b, reqwest::Method::GET, &op_path, None).await;
+    assert_eq!(seen["state"], "running", "b sees a's running operation: {seen}");
+    let pid = a.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let exit = tokio::task::spawn_blocking(move || a.child.wait().unwrap()).await.unwrap();
+    assert!(exit.success(), "a stops cleanly on SIGTERM: {exit:?}");
+    let (_, o) = call(&b, reqwest::Method::GET, &op_path, None).await;
+    assert_eq!(o["state"], "failed", "{o}");
+    assert!(o["error"]["detail"].as_str().unwrap().starts_with("interrupted"), "{o}");
+    let mut b = b;
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
 }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod guest_cache;
 pub mod openapi;
 pub mod operations;
+pub mod plans;
 pub mod problem;
 pub mod remotes;
 pub mod routes;
@@ -78,7 +79,6 @@ pub struct App {
     pub operations: Arc<operations::Operations>,
     pub limits: routes::RateLimits,
     pub leadership: singleton::Leadership,
-    pub plans: routes::declare::Plans,
     pub events: events::Events,
     pub guests: guest_cache::GuestCache,
 }
@@ -102,11 +102,10 @@ impl App {
             remotes: map,
             default_remote,
             auth: auth::Authenticator::new(Arc::clone(&state)),
+            operations: Arc::new(operations::Operations::new(events.clone(), Arc::clone(&state))),
             state,
-            operations: Arc::new(operations::Operations::new(events.clone())),
             limits: routes::RateLimits::new(rate_limit),
             leadership: singleton::Leadership::default(),
-            plans: routes::declare::Plans::default(),
             guests: guest_cache::GuestCache::new(events.clone()),
             events,
         })
@@ -127,7 +126,9 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     pub fingerprint: String,
     stop: watch::Sender<bool>,
-    done: tokio::task::JoinHandle<()>,
+    serving: tokio::task::JoinHandle<()>,
+    singleton: tokio::task::JoinHandle<()>,
+    app: Arc<App>,
 }
 
 impl ServerHandle {
@@ -136,15 +137,27 @@ impl ServerHandle {
         serde_json::json!({ "url": self.url, "fingerprint": self.fingerprint })
     }
 
-    /// Stop taking connections, let requests in flight finish (up to `grace`), and return.
+    /// Stop taking connections; let requests in flight and running operations finish until
+    /// `grace` has passed; record the operations still running then as interrupted; give up
+    /// the lead; return.
     pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, self.done).await;
+        let _ = tokio::time::timeout_at(deadline, self.serving).await;
+        let interrupted = self.app.operations.wind_down(deadline).await;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "operations still running at shutdown were recorded as interrupted"
+            );
+        }
+        // The lead is given up (its lock released) before the server counts as stopped.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.singleton).await;
     }
 
     /// Wait until the server stops on its own (it does not, unless shut down).
     pub async fn wait(self) {
-        let _ = self.done.await;
+        let _ = self.serving.await;
     }
 }
 
@@ -178,12 +191,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
         _ => format!("https://{host}:{}", addr.port()),
     };
     let (stop, stopped) = watch::channel(false);
-    let singleton = tokio::spawn(singleton::run(app, config.singleton, stopped.clone()));
+    let singleton =
+        tokio::spawn(singleton::run(Arc::clone(&app), config.singleton, stopped.clone()));
     let serving = tokio::spawn(routes::serve_tls(listener, identity.config, router, stopped));
-    let done = tokio::spawn(async move {
-        let _ = serving.await;
-        // The lead is given up (its lock released) before the server counts as stopped.
-        let _ = singleton.await;
-    });
-    Ok(ServerHandle { url, addr, fingerprint: identity.fingerprint, stop, done })
+    Ok(ServerHandle { url, addr, fingerprint: identity.fingerprint, stop, serving, singleton, app })
 }

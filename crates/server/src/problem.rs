@@ -5,10 +5,10 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use proxctl_ops::{ErrorClass, OpsError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A problem detail (`application/problem+json`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:proxctl:problem:<class>`: what kind of failure, for programs.
     #[serde(rename = "type")]

@@ -25,8 +25,14 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
     Migration { version: 3, name: "tokens", sql: include_str!("../migrations/0003_tokens.sql") },
     Migration { version: 4, name: "remotes", sql: include_str!("../migrations/0004_remotes.sql") },
+    Migration {
+        version: 5,
+        name: "documents",
+        sql: include_str!("../migrations/0005_documents.sql"),
+    },
 ];
 
+mod documents;
 mod locks;
 mod tokens;
 
@@ -404,6 +410,22 @@ impl StateStore for PostgresStore {
 
     async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool> {
         tokens::revoke(&*self.client.lock().await, name, at).await
+    }
+
+    async fn put_document(&self, d: &proxctl_state::Document) -> Result<()> {
+        documents::put(&*self.client.lock().await, d).await
+    }
+
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<proxctl_state::Document>> {
+        documents::get(&*self.client.lock().await, kind, id).await
+    }
+
+    async fn documents(&self, kind: &str, limit: usize) -> Result<Vec<proxctl_state::Document>> {
+        documents::list(&*self.client.lock().await, kind, limit).await
+    }
+
+    async fn prune_documents(&self, kind: &str, keep: usize) -> Result<usize> {
+        documents::prune(&*self.client.lock().await, kind, keep).await
     }
 
     async fn remote_insert(&self, r: &proxctl_state::RemoteDef) -> Result<bool> {

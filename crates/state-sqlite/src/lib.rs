@@ -27,8 +27,14 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "locks", sql: include_str!("../migrations/0002_locks.sql") },
     Migration { version: 3, name: "tokens", sql: include_str!("../migrations/0003_tokens.sql") },
     Migration { version: 4, name: "remotes", sql: include_str!("../migrations/0004_remotes.sql") },
+    Migration {
+        version: 5,
+        name: "documents",
+        sql: include_str!("../migrations/0005_documents.sql"),
+    },
 ];
 
+mod documents;
 mod locks;
 mod tokens;
 
@@ -466,6 +472,26 @@ impl StateStore for SqliteStore {
     async fn token_revoke(&self, name: &str, at: Timestamp) -> Result<bool> {
         let name = name.to_string();
         self.with("revoking a token", move |c| tokens::revoke(c, &name, at)).await
+    }
+
+    async fn put_document(&self, d: &proxctl_state::Document) -> Result<()> {
+        let d = d.clone();
+        self.with("storing a document", move |c| documents::put(c, &d)).await
+    }
+
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<proxctl_state::Document>> {
+        let (kind, id) = (kind.to_string(), id.to_string());
+        self.with("reading a document", move |c| documents::get(c, &kind, &id)).await
+    }
+
+    async fn documents(&self, kind: &str, limit: usize) -> Result<Vec<proxctl_state::Document>> {
+        let kind = kind.to_string();
+        self.with("listing documents", move |c| documents::list(c, &kind, limit)).await
+    }
+
+    async fn prune_documents(&self, kind: &str, keep: usize) -> Result<usize> {
+        let kind = kind.to_string();
+        self.with("pruning documents", move |c| documents::prune(c, &kind, keep)).await
     }
 
     async fn remote_insert(&self, r: &proxctl_state::RemoteDef) -> Result<bool> {

@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             vmids_are_leased_all_or_none,
             tokens_keep_one_live_name_and_revoke_by_name,
             remotes_are_kept_by_name_with_a_secret_reference,
+            documents_are_kept_by_kind_and_id_and_pruned_oldest_first,
             concurrent_leasers_on_two_connections_never_share_a_vmid,
             ip_allocations_belong_to_one_owner,
             snapshot_expiries_are_upserted_and_removed,
@@ -245,6 +246,39 @@ pub async fn remotes_are_kept_by_name_with_a_secret_reference(h: &impl Harness) 
     assert!(s.remote_delete("lab").await.unwrap());
     assert!(!s.remote_delete("lab").await.unwrap());
     assert_eq!(s.remotes().await.unwrap().len(), 1);
+}
+
+pub async fn documents_are_kept_by_kind_and_id_and_pruned_oldest_first(h: &impl Harness) {
+    use crate::document::kind::{OPERATION, PLAN};
+    let s = h.store();
+    let d = |kind: &str, id: &str, body: &str, at: i64| crate::Document {
+        kind: kind.into(),
+        id: id.into(),
+        body: body.into(),
+        created_at: t(at),
+        updated_at: t(at),
+    };
+    for (i, id) in ["op-a", "op-b", "op-c"].iter().enumerate() {
+        s.put_document(&d(OPERATION, id, r#"{"state":"running"}"#, i as i64)).await.unwrap();
+    }
+    s.put_document(&d(PLAN, "op-a", "{}", 9)).await.unwrap();
+    // A later write replaces the body and keeps the first write's creation time.
+    s.put_document(&d(OPERATION, "op-a", r#"{"state":"succeeded"}"#, 50)).await.unwrap();
+    let a = s.document(OPERATION, "op-a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.body.as_str(), a.created_at, a.updated_at),
+        (r#"{"state":"succeeded"}"#, t(0), t(50))
+    );
+    assert_eq!(s.document(PLAN, "op-a").await.unwrap().unwrap().body, "{}", "kinds are apart");
+    assert!(s.document(OPERATION, "nosuch").await.unwrap().is_none());
+    let ids = |v: Vec<crate::Document>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.documents(OPERATION, 10).await.unwrap()), ["op-c", "op-b", "op-a"]);
+    assert_eq!(ids(s.documents(OPERATION, 2).await.unwrap()), ["op-c", "op-b"]);
+    assert_eq!(s.prune_documents(OPERATION, 2).await.unwrap(), 1);
+    assert_eq!(ids(s.documents(OPERATION, 10).await.unwrap()), ["op-c", "op-b"]);
+    assert_eq!(s.documents(PLAN, 10).await.unwrap().len(), 1, "pruning keeps to its kind");
+    let other = h.reopen().await;
+    assert_eq!(ids(other.documents(OPERATION, 10).await.unwrap()), ["op-c", "op-b"], "shared");
 }
 
 /// Two applies on two connections, each taking the lowest VMID it can lease, as the engine

@@ -6,6 +6,7 @@
 pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod document;
 pub mod lock;
 pub mod migrations;
 pub mod record;
@@ -17,6 +18,7 @@ use jiff::Timestamp;
 use proxctl_types::{SnapshotName, VmId};
 
 pub use audit::{AuditEntry, AuditFilter, AuditHead, NewAuditEntry, VerifyReport, verify_chain};
+pub use document::Document;
 pub use lock::{LockInfo, liveness_lock};
 pub use migrations::Migration;
 pub use record::{
@@ -128,6 +130,16 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     async fn remotes(&self) -> Result<Vec<remote::RemoteDef>>;
     /// Forget a remote; `false` when there is none of that name.
     async fn remote_delete(&self, name: &str) -> Result<bool>;
+
+    // Server documents (see [`document`]).
+    /// Insert or replace the document of that kind and id (its `created_at` stays the first
+    /// write's).
+    async fn put_document(&self, d: &Document) -> Result<()>;
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<Document>>;
+    /// The newest `limit` documents of a kind, newest first.
+    async fn documents(&self, kind: &str, limit: usize) -> Result<Vec<Document>>;
+    /// Delete all but the newest `keep` documents of a kind; returns how many went.
+    async fn prune_documents(&self, kind: &str, keep: usize) -> Result<usize>;
 
     // The operation journal: intent before each mutating call, completion after.
     async fn journal_intent(&self, e: &NewJournalEntry) -> Result<JournalId>;

@@ -10,9 +10,6 @@ use proxctl_client::Client;
 use crate::flags::ServeArgs;
 use crate::settings::Resolved;
 
-/// How long requests in flight get to finish after a stop signal.
-const GRACE: Duration = Duration::from_secs(30);
-
 pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
     let client = Client::new(r.client_settings()?)?;
     if r.audit_policy == proxctl_ops::audit::AuditPolicy::BestEffort {
@@ -34,6 +31,7 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
         "" | "-" => "default".to_string(),
         p => p.to_string(),
     };
+    let grace = Duration::from_secs(secs("--shutdown-grace", &a.shutdown_grace)?);
     let config = proxctl_server::ServeConfig {
         listen: a.listen,
         tls_cert: a.tls_cert,
@@ -66,8 +64,11 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
         server.url
     );
     super::sim::shutdown_signal().await;
-    eprintln!("proxctl serve: stopping; requests in flight get {}s to finish", GRACE.as_secs());
-    server.shutdown(GRACE).await;
+    eprintln!(
+        "proxctl serve: stopping; requests in flight and running operations get {}s to finish",
+        grace.as_secs()
+    );
+    server.shutdown(grace).await;
     eprintln!("proxctl serve: stopped");
     Ok(())
 }

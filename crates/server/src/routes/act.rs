@@ -11,6 +11,7 @@ use axum::{Extension, Json};
 use proxctl_types::SnapshotName;
 use serde::{Deserialize, Serialize};
 
+use super::body::Body;
 use super::guests::find;
 use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
@@ -40,7 +41,7 @@ pub async fn snapshot_create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, vmid)): Path<(String, u32)>,
-    Json(req): Json<SnapshotCreate>,
+    Body(req): Body<SnapshotCreate>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let name = snapshot_name(&req.name)?;
     let ttl = match req.ttl.as_deref() {
@@ -69,7 +70,7 @@ pub async fn snapshot_create(
             .map_err(Problem::from)?;
         Ok(serde_json::json!({ "snapshot": name.to_string(), "upid": upid.to_string() }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 #[utoipa::path(delete, path = "/api/v1/remotes/{remote}/guests/{vmid}/snapshots/{name}", tag = "guests",
@@ -94,7 +95,7 @@ pub async fn snapshot_delete(
         }
         Ok(serde_json::json!({ "deleted": gone }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// A guest's tags, replacing the ones it has.
@@ -111,7 +112,7 @@ pub async fn tags(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, vmid)): Path<(String, u32)>,
-    Json(req): Json<Tags>,
+    Body(req): Body<Tags>,
 ) -> ApiResult<Json<Tags>> {
     proxctl_ops::tags::validate(&req.tags).map_err(Problem::from)?;
     let (_, g) = find(&app, &caller, &remote, vmid).await?;
@@ -151,7 +152,7 @@ pub async fn delete(
         let d = proxctl_ops::guest::destroy(&client, &g, q.purge).await.map_err(Problem::from)?;
         Ok(serde_json::json!({ "deleted": g.vmid.get(), "stopped_first": d.stopped, "seed_deleted": d.seed }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// Which expired snapshots to delete.
@@ -172,7 +173,7 @@ pub struct SweepRequest {
 pub async fn sweep(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<SweepRequest>,
+    Body(req): Body<SweepRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let selector: proxctl_types::selector::Selector = req
         .selector
@@ -193,5 +194,5 @@ pub async fn sweep(
                 .map_err(Problem::from)?;
         Ok(serde_json::to_value(removed).unwrap_or_default())
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }

@@ -14,6 +14,7 @@ use proxctl_types::prop::PruneBackups;
 use proxctl_types::{StorageId, VmId, VolumeId};
 use serde::{Deserialize, Serialize};
 
+use super::body::Body;
 use super::guests::{find, visible_vmids};
 use super::lifecycle::wait;
 use crate::operations::Operation;
@@ -53,7 +54,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, vmid)): Path<(String, u32)>,
-    Json(req): Json<BackupCreate>,
+    Body(req): Body<BackupCreate>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let storage = storage(req.storage.as_deref())?;
     let (_, g) = find(&app, &caller, &remote, vmid).await?;
@@ -77,7 +78,7 @@ pub async fn create(
             None => Err(Problem::not_found(format!("{} is not on {}", g.label(), g.node))),
         }
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// The backup `volid`, if the caller may touch it.
@@ -127,7 +128,7 @@ pub async fn update(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(remote): Path<String>,
-    Json(req): Json<BackupUpdate>,
+    Body(req): Body<BackupUpdate>,
 ) -> ApiResult<Json<BackupChanged>> {
     if req.protected.is_none() && req.notes.is_none() {
         return Err(Problem::bad_request("nothing to change: give protected or notes"));
@@ -168,7 +169,7 @@ pub async fn restore(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(remote): Path<String>,
-    Json(req): Json<RestoreRequest>,
+    Body(req): Body<RestoreRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     caller.unscoped("restoring a backup as a new guest")?;
     let volid = volume(&req.volid)?;
@@ -188,7 +189,7 @@ pub async fn restore(
         wait(&client, &upid).await?;
         Ok(serde_json::json!({ "vmid": made.get(), "upid": upid.to_string() }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// Retention to apply, as PVE's `prune-backups`.
@@ -199,16 +200,25 @@ pub struct PruneRequest {
     pub vmid: Option<u32>,
     /// Only backups on this storage.
     pub storage: Option<String>,
+    #[schema(maximum = 1000000)]
     pub keep_last: Option<u32>,
+    #[schema(maximum = 1000000)]
     pub keep_hourly: Option<u32>,
+    #[schema(maximum = 1000000)]
     pub keep_daily: Option<u32>,
+    #[schema(maximum = 1000000)]
     pub keep_weekly: Option<u32>,
+    #[schema(maximum = 1000000)]
     pub keep_monthly: Option<u32>,
+    #[schema(maximum = 1000000)]
     pub keep_yearly: Option<u32>,
     /// Only show the plan (the default); `false` carries it out as an operation.
     #[serde(default = "yes")]
     pub dry_run: bool,
 }
+
+/// The most of any `keep_*` (as documented).
+const MAX_KEEP: u64 = 1_000_000;
 
 fn yes() -> bool {
     true
@@ -231,9 +241,19 @@ pub async fn prune(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(remote): Path<String>,
-    Json(req): Json<PruneRequest>,
+    Body(req): Body<PruneRequest>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
+    for (what, v) in [
+        ("keep_last", req.keep_last),
+        ("keep_hourly", req.keep_hourly),
+        ("keep_daily", req.keep_daily),
+        ("keep_weekly", req.keep_weekly),
+        ("keep_monthly", req.keep_monthly),
+        ("keep_yearly", req.keep_yearly),
+    ] {
+        super::in_range(what, v.map(u64::from), 0, MAX_KEEP)?;
+    }
     let r = app.remote(&remote)?;
     let filter = BackupFilter {
         vmid: req
@@ -281,5 +301,5 @@ pub async fn prune(
         }
         Ok(v)
     });
-    Ok((StatusCode::ACCEPTED, Json(op)).into_response())
+    Ok(super::accepted(&app, op).await.into_response())
 }

@@ -2,9 +2,8 @@
 //! digest); applying that plan later is refused with 409 if the cluster changed since, as a
 //! saved plan is in the CLI; drift is a plan that is not kept; and the apply history.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -13,18 +12,10 @@ use proxctl_engine::{Action, ApplyOptions, EngineError, Plan};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::body::Body;
 use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
 use crate::{App, Caller};
-
-/// Plans kept for a later apply, by id.
-#[derive(Debug, Default)]
-pub struct Plans {
-    plans: Mutex<HashMap<String, (String, Arc<Plan>)>>,
-}
-
-/// How many plans are kept; the oldest go first.
-const KEEP_PLANS: usize = 200;
 
 /// Manifests to plan.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -118,7 +109,7 @@ fn answer(id: Option<String>, remote: String, plan: &Plan) -> PlanAnswer {
 pub async fn create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<PlanRequest>,
+    Body(req): Body<PlanRequest>,
 ) -> ApiResult<(StatusCode, Json<PlanAnswer>)> {
     caller.unscoped("planning manifests")?;
     let (remote, plan) = make(&app, &req).await?;
@@ -126,14 +117,7 @@ pub async fn create(
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let id = format!("plan-{}", hex::encode(bytes));
     let out = answer(Some(id.clone()), remote.clone(), &plan);
-    let mut m = app.plans.plans.lock().unwrap_or_else(|p| p.into_inner());
-    if m.len() >= KEEP_PLANS {
-        // Ids are random; dropping any is as good as another once the cap is reached.
-        if let Some(k) = m.keys().next().cloned() {
-            m.remove(&k);
-        }
-    }
-    m.insert(id, (remote, Arc::new(plan)));
+    crate::plans::keep(&app.state, &id, &remote, &plan).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -142,7 +126,7 @@ pub async fn create(
 pub async fn drift(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<PlanRequest>,
+    Body(req): Body<PlanRequest>,
 ) -> ApiResult<Json<PlanAnswer>> {
     caller.unscoped("checking drift")?;
     let (remote, plan) = make(&app, &req).await?;
@@ -167,17 +151,15 @@ pub async fn apply(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<String>,
-    Json(req): Json<ApplyRequest>,
+    Body(req): Body<ApplyRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     caller.unscoped("applying a plan")?;
-    let (remote, plan) = {
-        let m = app.plans.plans.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(&id).cloned().ok_or_else(|| {
-            Problem::not_found(format!(
-                "no plan '{id}' (plans are kept for a while); make it again with POST /api/v1/plans"
-            ))
-        })?
-    };
+    let (remote, plan) = crate::plans::load(&app.state, &id).await?.ok_or_else(|| {
+        Problem::not_found(format!(
+            "no plan '{id}' (the newest {} are kept); make it again with POST /api/v1/plans",
+            crate::plans::KEEP_PLANS
+        ))
+    })?;
     let shown = answer(Some(id.clone()), remote.clone(), &plan);
     if let Some(d) = req.digest.as_deref().filter(|d| *d != shown.digest) {
         return Err(Problem::new(
@@ -220,7 +202,7 @@ pub async fn apply(
             None => serde_json::json!({ "changes": false }),
         })
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// Which applies.
@@ -299,7 +281,7 @@ pub struct Exported {
 pub async fn export(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<ExportRequest>,
+    Body(req): Body<ExportRequest>,
 ) -> ApiResult<Json<Exported>> {
     caller.unscoped("exporting manifests")?;
     let selector: Option<proxctl_types::selector::Selector> = req
@@ -338,7 +320,7 @@ pub struct Adopted {
 pub async fn adopt(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<AdoptRequest>,
+    Body(req): Body<AdoptRequest>,
 ) -> ApiResult<Json<Vec<Adopted>>> {
     caller.unscoped("adopting guests")?;
     let remote = req.remote.clone().unwrap_or_else(|| app.default_remote.clone());

@@ -16,6 +16,7 @@ use proxctl_types::messages::GuestKind;
 use proxctl_types::selector::{Selector, Subject};
 use serde::{Deserialize, Serialize};
 
+use super::body::Body;
 use super::cluster::{Unavailable, gather};
 use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
@@ -255,7 +256,7 @@ pub async fn power(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, vmid)): Path<(String, u32)>,
-    Json(req): Json<PowerRequest>,
+    Body(req): Body<PowerRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let action = power_action(&req)?;
     let (_, g) = find(&app, &caller, &remote, vmid).await?;
@@ -269,7 +270,7 @@ pub async fn power(
             .map_err(Problem::from)?;
         Ok(serde_json::json!({ "upid": upid.to_string() }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// One action on every guest a selector picks.
@@ -324,7 +325,7 @@ fn bulk_action(r: &BulkRequest) -> ApiResult<proxctl_ops::bulk::BulkAction> {
 pub async fn bulk(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<BulkRequest>,
+    Body(req): Body<BulkRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let action = bulk_action(&req)?;
     let parallel = usize::from(req.parallel.unwrap_or(4));
@@ -370,7 +371,7 @@ pub async fn bulk(
         }
         Ok(v)
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 #[utoipa::path(get, path = "/api/v1/remotes/{remote}/guests/{vmid}/snapshots", tag = "guests",

@@ -13,6 +13,7 @@ use proxctl_engine::manifest::{CloudInitSpec, IpSpec, NicSpec};
 use proxctl_types::{NodeName, SnapshotName, Upid, VmId};
 use serde::Deserialize;
 
+use super::body::Body;
 use super::guests::find;
 use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
@@ -66,10 +67,10 @@ pub struct VmCreate {
     pub template: String,
     /// Default: where the template is, or the best node.
     pub node: Option<String>,
-    #[schema(minimum = 1, maximum = 512)]
+    #[schema(minimum = 1, maximum = 8192)]
     pub cores: Option<u32>,
     /// MiB.
-    #[schema(minimum = 16)]
+    #[schema(minimum = 16, maximum = 4194304)]
     pub memory: Option<u64>,
     /// Boot disk size, e.g. `32G` (grown from the template's).
     pub disk: Option<String>,
@@ -86,7 +87,12 @@ pub struct VmCreate {
 
 impl VmCreate {
     /// The engine's request: the same one `vm create --from-template` makes.
-    fn request(self) -> VmRequest {
+    fn request(self) -> ApiResult<VmRequest> {
+        super::in_range("cores", self.cores.map(u64::from), 1, super::MAX_CORES)?;
+        super::in_range("memory", self.memory, 16, super::MAX_MEMORY_MIB)?;
+        if let Some(v) = self.nics.iter().filter_map(|n| n.vlan).find(|v| !(1..=4094).contains(v)) {
+            return Err(Problem::bad_request(format!("vlan must be 1 to 4094, not {v}")));
+        }
         let nics = if self.nics.is_empty() {
             vec![Nic { bridge: "vmbr0".into(), vlan: None }]
         } else {
@@ -98,7 +104,7 @@ impl VmCreate {
             gateway: ci.gateway,
             ..IpSpec::default()
         };
-        VmRequest {
+        Ok(VmRequest {
             name: self.name,
             template: self.template,
             node: self.node,
@@ -121,7 +127,7 @@ impl VmCreate {
                 ..CloudInitSpec::default()
             },
             password: None,
-        }
+        })
     }
 }
 
@@ -133,12 +139,12 @@ pub async fn create(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(remote): Path<String>,
-    Json(req): Json<VmCreate>,
+    Body(req): Body<VmCreate>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     // A new guest is outside any scope until it exists; only unscoped tokens make them.
     caller.unscoped("creating a guest")?;
     let client = app.remote(&remote)?.client.clone();
-    let req = req.request();
+    let req = req.request()?;
     // Refused now, not as a failed operation: the request must make a valid manifest.
     proxctl_engine::imperative::manifest(&req).map_err(|e| Problem::bad_request(e.to_string()))?;
     let store = Arc::clone(app.state.get().await.map_err(Problem::from)?);
@@ -155,7 +161,7 @@ pub async fn create(
             Ok(serde_json::json!({ "vmid": made.vmid.get(), "node": made.node.to_string() }))
         }
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// A copy of a guest.
@@ -181,7 +187,7 @@ pub async fn clone(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, id)): Path<(String, u32)>,
-    Json(req): Json<CloneRequest>,
+    Body(req): Body<CloneRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     // The copy would carry the source's tags, but need not stay in a scope; keep it simple.
     caller.unscoped("cloning a guest")?;
@@ -208,17 +214,17 @@ pub async fn clone(
         }
         Ok(serde_json::json!({ "vmid": made.get(), "upid": upid.map(|u| u.to_string()) }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// Config changes (any left out stay as they are).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigChange {
-    #[schema(minimum = 1, maximum = 512)]
+    #[schema(minimum = 1, maximum = 8192)]
     pub cores: Option<u32>,
     /// MiB.
-    #[schema(minimum = 16)]
+    #[schema(minimum = 16, maximum = 4194304)]
     pub memory: Option<u64>,
     pub description: Option<String>,
     pub onboot: Option<bool>,
@@ -234,8 +240,10 @@ pub async fn set(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, id)): Path<(String, u32)>,
-    Json(req): Json<ConfigChange>,
+    Body(req): Body<ConfigChange>,
 ) -> ApiResult<StatusCode> {
+    super::in_range("cores", req.cores.map(u64::from), 1, super::MAX_CORES)?;
+    super::in_range("memory", req.memory, 16, super::MAX_MEMORY_MIB)?;
     let (_, g) = find(&app, &caller, &remote, id).await?;
     let client = &app.remote(&remote)?.client;
     let changes = proxctl_ops::lifecycle::CommonChanges {
@@ -271,7 +279,7 @@ pub async fn resize(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, id)): Path<(String, u32)>,
-    Json(req): Json<ResizeRequest>,
+    Body(req): Body<ResizeRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let size: proxctl_types::wire::ResizeTo = req.size.parse().map_err(|_| {
         Problem::bad_request(format!("size '{}' is not a size such as 40G or +10G", req.size))
@@ -289,7 +297,7 @@ pub async fn resize(
         }
         Ok(serde_json::json!({ "disk": req.disk, "upid": upid.map(|u| u.to_string()) }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// Where to move a guest.
@@ -312,7 +320,7 @@ pub async fn migrate(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, id)): Path<(String, u32)>,
-    Json(req): Json<MigrateRequest>,
+    Body(req): Body<MigrateRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let target = node(&req.target)?;
     let (_, g) = find(&app, &caller, &remote, id).await?;
@@ -326,7 +334,7 @@ pub async fn migrate(
         wait(&client, &upid).await?;
         Ok(serde_json::json!({ "node": target.to_string(), "upid": upid.to_string() }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// How to roll back.
@@ -345,7 +353,7 @@ pub async fn rollback(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, id, name)): Path<(String, u32, String)>,
-    Json(req): Json<RollbackRequest>,
+    Body(req): Body<RollbackRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     let name = SnapshotName::new(&name)
         .map_err(|e| Problem::bad_request(format!("snapshot name: {e}")))?;
@@ -359,5 +367,5 @@ pub async fn rollback(
         wait(&client, &upid).await?;
         Ok(serde_json::json!({ "snapshot": name.to_string(), "upid": upid.to_string() }))
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }

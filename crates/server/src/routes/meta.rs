@@ -26,13 +26,13 @@ pub struct Readiness {
     /// This instance does the singleton work (snapshot sweeps) for all sharing its store.
     pub leader: bool,
     /// The state store answers.
-    pub state: Check,
+    pub state: StoreCheck,
     /// Each remote answers.
     pub remotes: Vec<RemoteCheck>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Check {
+pub struct StoreCheck {
     pub ok: bool,
     pub detail: Option<String>,
 }
@@ -49,10 +49,10 @@ pub struct RemoteCheck {
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let state = match app.state.get().await {
         Ok(s) => match s.tokens().await {
-            Ok(_) => Check { ok: true, detail: None },
-            Err(e) => Check { ok: false, detail: Some(e.to_string()) },
+            Ok(_) => StoreCheck { ok: true, detail: None },
+            Err(e) => StoreCheck { ok: false, detail: Some(e.to_string()) },
         },
-        Err(e) => Check { ok: false, detail: Some(e.to_string()) },
+        Err(e) => StoreCheck { ok: false, detail: Some(e.to_string()) },
     };
     let checks = futures_util::future::join_all(app.remotes.values().map(|r| async move {
         match r.client.version().await {
@@ -94,7 +94,7 @@ pub async fn operations(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
 ) -> Json<Vec<Operation>> {
-    Json(app.operations.list().into_iter().filter(|o| visible(&caller, o)).collect())
+    Json(app.operations.list().await.into_iter().filter(|o| visible(&caller, o)).collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
@@ -107,6 +107,7 @@ pub async fn operation(
 ) -> ApiResult<Json<Operation>> {
     app.operations
         .get(&id)
+        .await
         .filter(|o| visible(&caller, o))
         .map(Json)
         .ok_or_else(|| Problem::not_found(format!("no operation '{id}'")))

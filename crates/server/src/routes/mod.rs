@@ -5,6 +5,7 @@
 
 pub(crate) mod act;
 pub(crate) mod backups;
+pub(crate) mod body;
 pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
@@ -178,6 +179,31 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/api/v1/drift", Admin, post(declare::drift)),
         r(Method::GET, "/api/v1/applies", Read, get(declare::history)),
     ]
+}
+
+/// The answer to a request that started an operation: `202` once the operation is in the
+/// state store, so a client may follow it through any instance at once.
+pub(crate) async fn accepted(
+    app: &App,
+    op: crate::operations::Operation,
+) -> (StatusCode, axum::Json<crate::operations::Operation>) {
+    app.operations.flush().await;
+    (StatusCode::ACCEPTED, axum::Json(op))
+}
+
+/// The most cores a guest may be given over the API (PVE's limit for containers).
+pub(crate) const MAX_CORES: u64 = 8192;
+/// The most memory, in MiB (4 TiB), a guest may be given over the API.
+pub(crate) const MAX_MEMORY_MIB: u64 = 4 * 1024 * 1024;
+
+/// Refuse `v` outside `lo..=hi`, as the OpenAPI document says.
+pub(crate) fn in_range(what: &str, v: Option<u64>, lo: u64, hi: u64) -> Result<(), Problem> {
+    match v {
+        Some(v) if !(lo..=hi).contains(&v) => {
+            Err(Problem::bad_request(format!("{what} must be {lo} to {hi}, not {v}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Request bodies larger than this are refused (413) before a handler sees them.

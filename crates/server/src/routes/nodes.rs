@@ -11,6 +11,7 @@ use proxctl_ops::bulk::{ItemReport, Outcome};
 use proxctl_types::NodeName;
 use serde::Deserialize;
 
+use super::body::Body;
 use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
 use crate::{App, Caller};
@@ -55,7 +56,7 @@ pub async fn drain(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, name)): Path<(String, String)>,
-    Json(req): Json<DrainRequest>,
+    Body(req): Body<DrainRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     caller.unscoped("draining a node")?;
     let from = node(&name)?;
@@ -74,7 +75,7 @@ pub async fn drain(
             .map_err(Problem::from)?;
         reported(report)
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 /// How to undrain.
@@ -94,7 +95,7 @@ pub async fn undrain(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, name)): Path<(String, String)>,
-    Json(req): Json<UndrainRequest>,
+    Body(req): Body<UndrainRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     caller.unscoped("undraining a node")?;
     let to = node(&name)?;
@@ -106,7 +107,7 @@ pub async fn undrain(
             .map_err(Problem::from)?;
         reported(report)
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(&app, op).await)
 }
 
 #[utoipa::path(get, path = "/api/v1/remotes/{remote}/doctor", tag = "cluster",

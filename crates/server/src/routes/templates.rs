@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
+use super::body::Body;
 use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
 use crate::{App, Caller};
@@ -178,7 +179,7 @@ async fn build_op(
         .map_err(Problem::from)?;
         Ok(serde_json::to_value(built).unwrap_or_default())
     });
-    Ok((StatusCode::ACCEPTED, Json(op)))
+    Ok(super::accepted(app, op).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/remotes/{remote}/templates", tag = "templates",
@@ -189,7 +190,7 @@ pub async fn build(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(remote): Path<String>,
-    Json(req): Json<BuildRequest>,
+    Body(req): Body<BuildRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     build_op(&app, &caller, remote, req, false).await
 }
@@ -202,7 +203,7 @@ pub async fn rebuild(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(remote): Path<String>,
-    Json(req): Json<BuildRequest>,
+    Body(req): Body<BuildRequest>,
 ) -> ApiResult<(StatusCode, Json<Operation>)> {
     build_op(&app, &caller, remote, req, true).await
 }
@@ -226,7 +227,7 @@ pub async fn rollback(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path((remote, name)): Path<(String, String)>,
-    Json(req): Json<RollbackRequest>,
+    Body(req): Body<RollbackRequest>,
 ) -> ApiResult<Json<proxctl_ops::template::Version>> {
     caller.unscoped("pointing a template name at another version")?;
     if req.latest && req.to.is_some() {

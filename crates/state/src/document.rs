@@ -1,0 +1,22 @@
+//! Documents the server keeps for every instance sharing the store: operations (long work
+//! started over the API, so any instance can answer `GET /operations/{id}`) and plans kept for
+//! a later apply. The store holds each as JSON under a kind and an id and does not look inside.
+
+use jiff::Timestamp;
+
+/// What kinds of documents there are.
+pub mod kind {
+    pub const OPERATION: &str = "operation";
+    pub const PLAN: &str = "plan";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub kind: String,
+    pub id: String,
+    /// JSON.
+    pub body: String,
+    /// Set by the first write; later writes keep it.
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
