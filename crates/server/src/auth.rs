@@ -114,6 +114,11 @@ pub enum AuthError {
     Invalid,
     #[error("the state store cannot be read to check the token")]
     Store(#[source] proxctl_ops::OpsError),
+    #[error(
+        "too many failed attempts with this token id; wait a minute (a token that leaked \
+         should be revoked with `proxctl token revoke`)"
+    )]
+    TooManyFailures,
 }
 
 /// A new token: what to store, and the secret to show once.
@@ -189,17 +194,51 @@ fn split(token: &str) -> Option<(&str, &str)> {
 /// tens of milliseconds of CPU each, by design of the hash.)
 const RECHECK: Duration = Duration::from_secs(5);
 
+/// Wrong secrets allowed per token id within [`FAILURE_WINDOW`] before the id is refused
+/// without hashing: each check costs tens of milliseconds of CPU by design, so unlimited
+/// guesses would be a way to stop the server.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Hashes checked at once; the rest wait, so guesses cannot take every core.
+const CONCURRENT_HASHES: usize = 2;
+
 /// Checks tokens against the store, remembering recent successes.
 #[derive(Debug)]
 pub struct Authenticator {
     state: Arc<StateHandle>,
     /// SHA-256 of a presented token → the token row and when it was last read.
     verified: Mutex<HashMap<[u8; 32], (ApiToken, Instant)>>,
+    /// Token id → wrong secrets seen since the window began.
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Authenticator {
     pub fn new(state: Arc<StateHandle>) -> Self {
-        Self { state, verified: Mutex::default() }
+        Self {
+            state,
+            verified: Mutex::default(),
+            failures: Mutex::default(),
+            hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
+        }
+    }
+
+    fn locked_out(&self, id: &str) -> bool {
+        let m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(id).is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn failed(&self, id: &str) {
+        let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        let e = m.entry(id.to_string()).or_insert((0, Instant::now()));
+        e.0 += 1;
+        if e.0 == MAX_FAILURES {
+            tracing::warn!(
+                token_id = id,
+                "too many wrong secrets for a token id; refusing it for a minute"
+            );
+        }
     }
 
     /// The caller a presented token stands for.
@@ -224,6 +263,10 @@ impl Authenticator {
                     m.get(&key).is_some_and(|(t, _)| t.hash == row.hash)
                 };
                 if !was_verified {
+                    if self.locked_out(id) {
+                        return Err(AuthError::TooManyFailures);
+                    }
+                    let _permit = self.hashing.acquire().await.map_err(|_| AuthError::Invalid)?;
                     let secret = secret.to_string();
                     let hash = row.hash.clone();
                     // Argon2 is deliberately slow: keep it off the async workers.
@@ -235,6 +278,7 @@ impl Authenticator {
                     .await
                     .unwrap_or(false);
                     if !ok {
+                        self.failed(id);
                         return Err(AuthError::Invalid);
                     }
                 }

@@ -668,3 +668,30 @@ async fn a_scoped_admin_cannot_use_routes_that_span_the_whole_cluster() {
     let (s, _) = api.call(Some("admin"), "GET", "/api/v1/audit", None).await;
     assert_eq!(s, StatusCode::OK, "an unscoped admin reads it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_secrets_for_a_token_id_are_refused_without_hashing() {
+    let api = Api::start(false).await;
+    let real = api.tokens["viewer"].clone();
+    let (s, _) = api.call(Some("viewer"), "GET", "/api/v1/remotes", None).await;
+    assert_eq!(s, StatusCode::OK, "the real token, verified once");
+    // The same id with another secret.
+    let mut wrong = real.clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == 'a' { 'b' } else { 'a' });
+    let attempt = async || {
+        api.http
+            .get(format!("{}/api/v1/remotes", api.url))
+            .bearer_auth(&wrong)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt().await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt().await, StatusCode::TOO_MANY_REQUESTS, "the id is refused for a while");
+    let (s, _) = api.call(Some("viewer"), "GET", "/api/v1/remotes", None).await;
+    assert_eq!(s, StatusCode::OK, "a token in use keeps working while guesses are refused");
+}

@@ -250,6 +250,12 @@ async fn guard(
         Err(e @ AuthError::Store(_)) => {
             return Problem::unavailable(format!("{e}; try again shortly")).into_response();
         }
+        Err(e @ AuthError::TooManyFailures) => {
+            let mut r = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", e.to_string())
+                .into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+            return r;
+        }
         Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
     };
     if !caller.role.allows(privilege) {
