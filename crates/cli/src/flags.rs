@@ -642,7 +642,7 @@ pub enum RemoteCommand {
     },
     /// List the stored remotes (never secrets).
     List,
-    /// Forget a remote (asks first); servers stop managing it when restarted.
+    /// Forget a remote (asks first); running servers stop managing it within seconds.
     Remove { name: String },
 }
 

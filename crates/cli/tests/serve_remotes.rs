@@ -1,6 +1,7 @@
 //! A second cluster, end to end: `proxctl remote add` (checked before it is stored, the secret
 //! kept as a reference to a 0600 file), `proxctl remote list`, then `proxctl serve` managing
-//! both clusters, each guest under its remote.
+//! both clusters, each guest under its remote, and following remotes added and removed while
+//! it runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -109,6 +110,27 @@ async fn a_remote_added_from_the_cli_is_managed_by_proxctl_serve() {
     assert_eq!(pairs, [("default".to_string(), 100), ("lab".to_string(), 500)], "{guests}");
     let one = get("/api/v1/remotes/lab/guests/500").await;
     assert_eq!(one["name"], "lab-1", "{one}");
+
+    // Added and removed while the server runs: it follows the store without a restart.
+    let args = add(&second.url, &second.fingerprint, "lab2");
+    let run =
+        support::proxctl(&first, &args.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = support::proxctl(&first, &["remote", "remove", "lab", "--yes"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let remotes = get("/api/v1/remotes").await;
+        let names: Vec<&str> =
+            remotes.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        if names == ["default", "lab2"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the server kept {names:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let one = get("/api/v1/remotes/lab2/guests/500").await;
+    assert_eq!(one["name"], "lab-1", "the new remote answers: {one}");
     child.kill().unwrap();
     child.wait().unwrap();
 }

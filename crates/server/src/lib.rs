@@ -72,7 +72,8 @@ pub enum ServeError {
 /// What every handler shares.
 #[derive(Debug)]
 pub struct App {
-    pub remotes: BTreeMap<String, Remote>,
+    /// Kept current with the state store's remotes by [`remotes::follow`].
+    remotes: std::sync::RwLock<BTreeMap<String, Remote>>,
     pub default_remote: String,
     pub state: Arc<StateHandle>,
     pub auth: auth::Authenticator,
@@ -99,7 +100,7 @@ impl App {
             map.insert(r.name.clone(), r);
         }
         Ok(Self {
-            remotes: map,
+            remotes: std::sync::RwLock::new(map),
             default_remote,
             auth: auth::Authenticator::new(Arc::clone(&state)),
             operations: Arc::new(operations::Operations::new(events.clone(), Arc::clone(&state))),
@@ -111,10 +112,27 @@ impl App {
         })
     }
 
-    pub fn remote(&self, name: &str) -> Result<&Remote, Problem> {
-        self.remotes.get(name).ok_or_else(|| {
+    pub fn remote(&self, name: &str) -> Result<Remote, Problem> {
+        let m = self.remotes.read().unwrap_or_else(|p| p.into_inner());
+        m.get(name).cloned().ok_or_else(|| {
             Problem::not_found(format!("no remote '{name}'; list them with GET /api/v1/remotes"))
         })
+    }
+
+    /// Every remote, by name.
+    pub fn remotes(&self) -> Vec<Remote> {
+        self.remotes.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Replace the remotes that came from the state store (the default one stays).
+    pub(crate) fn set_stored_remotes(&self, stored: Vec<Remote>) {
+        let mut m = self.remotes.write().unwrap_or_else(|p| p.into_inner());
+        m.retain(|name, _| *name == self.default_remote);
+        for r in stored {
+            if r.name != self.default_remote {
+                m.insert(r.name.clone(), r);
+            }
+        }
     }
 }
 
@@ -167,7 +185,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
         tls::load(config.tls_cert.as_deref(), config.tls_key.as_deref(), &config.data_dir)?;
     let events = events::Events::new();
     let mut all = config.remotes;
-    for r in remotes::stored(&config.state).await {
+    let (stored, known) = remotes::stored(&config.state).await;
+    for r in stored {
         if all.iter().any(|x| x.name == r.name) {
             tracing::warn!(remote = %r.name, "a stored remote has the default remote's name; skipped");
             continue;
@@ -193,6 +212,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
     let (stop, stopped) = watch::channel(false);
     let singleton =
         tokio::spawn(singleton::run(Arc::clone(&app), config.singleton, stopped.clone()));
+    tokio::spawn(remotes::follow(Arc::clone(&app), config.audit, known, stopped.clone()));
     let serving = tokio::spawn(routes::serve_tls(listener, identity.config, router, stopped));
     Ok(ServerHandle { url, addr, fingerprint: identity.fingerprint, stop, serving, singleton, app })
 }

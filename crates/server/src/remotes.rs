@@ -113,32 +113,74 @@ pub fn install_hooks(
     }
 }
 
-/// The stored remotes, as clients. One that cannot be set up is skipped with a warning.
-pub async fn stored(state: &StateHandle) -> Vec<Remote> {
-    let defs = match state.get().await {
-        Ok(s) => match s.remotes().await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the stored remotes");
-                return Vec::new();
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot open the state store for the stored remotes");
-            return Vec::new();
-        }
-    };
+/// The stored remotes' definitions.
+async fn stored_defs(state: &StateHandle) -> Result<Vec<RemoteDef>, String> {
+    let store = state.get().await.map_err(|e| format!("cannot open the state store: {e}"))?;
+    store.remotes().await.map_err(|e| format!("cannot read the stored remotes: {e}"))
+}
+
+/// Clients for stored remotes. One that cannot be set up is skipped with a warning.
+fn clients(defs: &[RemoteDef]) -> Vec<Remote> {
     let mut out = Vec::new();
     for d in defs {
-        match client_for(&d) {
+        match client_for(d) {
             Ok((client, problem)) => {
                 if let Some(p) = problem {
                     tracing::warn!("{p}");
                 }
-                out.push(Remote { name: d.name, client });
+                out.push(Remote { name: d.name.clone(), client });
             }
             Err(e) => tracing::warn!(remote = %d.name, error = %e, "cannot set up a stored remote"),
         }
     }
     out
+}
+
+/// The stored remotes, as clients, and their definitions (empty, with a warning, when the
+/// store cannot be read).
+pub async fn stored(state: &StateHandle) -> (Vec<Remote>, Vec<RemoteDef>) {
+    match stored_defs(state).await {
+        Ok(defs) => (clients(&defs), defs),
+        Err(e) => {
+            tracing::warn!("{e}");
+            (Vec::new(), Vec::new())
+        }
+    }
+}
+
+/// How often a server reads the stored remotes again, so `proxctl remote add` and `remove`
+/// reach every running instance without a restart.
+pub const RELOAD: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keep the server's remotes the same as the store's until it stops. `known` is what it
+/// started with.
+pub async fn follow(
+    app: Arc<crate::App>,
+    audit: AuditContext,
+    mut known: Vec<RemoteDef>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RELOAD) => {}
+            _ = stopped.changed() => return,
+        }
+        let defs = match stored_defs(&app.state).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("{e}; keeping the remotes as they were");
+                continue;
+            }
+        };
+        if defs == known {
+            continue;
+        }
+        let remotes: Vec<Remote> =
+            clients(&defs).into_iter().filter(|r| r.name != app.default_remote).collect();
+        install_hooks(&remotes, &audit, &app.state, &app.events);
+        let names: Vec<&str> = remotes.iter().map(|r| r.name.as_str()).collect();
+        tracing::info!(remotes = ?names, "the stored remotes changed");
+        app.set_stored_remotes(remotes);
+        known = defs;
+    }
 }

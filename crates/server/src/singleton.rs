@@ -132,7 +132,7 @@ async fn lead(
 
 /// Delete expired snapshots on every remote, audited as the sweeper.
 async fn sweep(app: &App, locks: &Locks) {
-    for r in app.remotes.values() {
+    for r in &app.remotes() {
         // Checked before each remote: a leader that lost the lease mid-sweep stops there.
         if locks.is_lost() {
             return;

@@ -93,7 +93,10 @@ pub async fn run(
                 created_at: jiff::Timestamp::now(),
             };
             let v = proxctl_server::remotes::add(&r.state, &def).await?;
-            eprintln!("remote {name} added (PVE {v}); servers manage it once restarted");
+            eprintln!(
+                "remote {name} added (PVE {v}); running servers manage it within {}s",
+                proxctl_server::remotes::RELOAD.as_secs()
+            );
             Ok(())
         }
         RemoteCommand::List => {
@@ -124,7 +127,10 @@ pub async fn run(
                 ))
                 .into());
             }
-            eprintln!("remote {name} removed; servers stop managing it once restarted");
+            eprintln!(
+                "remote {name} removed; running servers stop managing it within {}s",
+                proxctl_server::remotes::RELOAD.as_secs()
+            );
             Ok(())
         }
     }

@@ -135,7 +135,7 @@ pub async fn update(
     }
     let volid = volume(&req.volid)?;
     let r = app.remote(&remote)?;
-    backup_of(&app, &caller, r, &volid).await?;
+    backup_of(&app, &caller, &r, &volid).await?;
     let change = async {
         if let Some(p) = req.protected {
             proxctl_ops::backup::set_protected(&r.client, &volid, p).await?;
@@ -179,7 +179,7 @@ pub async fn restore(
         .transpose()?;
     let target = storage(req.storage.as_deref())?;
     let r = app.remote(&remote)?;
-    backup_of(&app, &caller, r, &volid).await?;
+    backup_of(&app, &caller, &r, &volid).await?;
     let client = r.client.clone();
     let description = format!("restore {volid} on remote {remote}");
     let op = app.operations.start(&caller.name, description, async move {
@@ -276,7 +276,7 @@ pub async fn prune(
         proxctl_ops::backup::prune_plan(&r.client, &filter, &keep).await.map_err(Problem::from)?;
     if caller.scope.is_some() {
         let visible: BTreeSet<u32> =
-            visible_vmids(&app, &caller, r).await.map_err(Problem::from)?;
+            visible_vmids(&app, &caller, &r).await.map_err(Problem::from)?;
         rows.retain(|b| b.vmid.is_some_and(|v| visible.contains(&v)));
     }
     let remove = rows.iter().filter(|b| b.mark == proxctl_ops::backup::Mark::Remove).count();

@@ -65,11 +65,11 @@ where
     F: Fn(crate::Remote) -> Fut,
     Fut: Future<Output = Result<Vec<R>, OpsError>>,
 {
-    let remotes: Vec<&crate::Remote> = match remote.filter(|r| !r.is_empty()) {
+    let remotes: Vec<crate::Remote> = match remote.filter(|r| !r.is_empty()) {
         Some(name) => vec![app.remote(name)?],
-        None => app.remotes.values().collect(),
+        None => app.remotes(),
     };
-    let answers = join_all(remotes.iter().map(|r| fetch((*r).clone()))).await;
+    let answers = join_all(remotes.iter().map(|r| fetch(r.clone()))).await;
     let mut items = Vec::new();
     let mut unavailable = Vec::new();
     for (r, answer) in remotes.iter().zip(answers) {
@@ -112,8 +112,8 @@ pub struct RemoteInfo {
     responses((status = 200, body = [RemoteInfo]), (status = 401, body = Problem)))]
 pub async fn remotes(State(app): State<Arc<App>>) -> Json<Vec<RemoteInfo>> {
     Json(
-        app.remotes
-            .values()
+        app.remotes()
+            .iter()
             .map(|r| RemoteInfo {
                 name: r.name.clone(),
                 url: r.client.settings().url.clone(),
@@ -314,7 +314,7 @@ pub async fn task_log(
     if caller.scope.is_some() {
         // A scoped token reads the logs of its guests' tasks only.
         let visible =
-            super::guests::visible_vmids(&app, &caller, r).await.map_err(Problem::from)?;
+            super::guests::visible_vmids(&app, &caller, &r).await.map_err(Problem::from)?;
         if !parsed.id.parse::<u32>().is_ok_and(|v| visible.contains(&v)) {
             return Err(Problem::not_found(format!("no task {upid} on remote '{remote}'")));
         }

@@ -168,7 +168,7 @@ pub(super) async fn find(
     let r = app.remote(remote)?;
     let missing = || Problem::not_found(format!("no guest {vmid} on remote '{remote}'"));
     let id = VmId::new(vmid).map_err(|_| missing())?;
-    let rows = app.guests.guests(r).await.map_err(Problem::from)?;
+    let rows = app.guests.guests(&r).await.map_err(Problem::from)?;
     let row = rows.iter().find(|g| g.vmid == vmid).cloned().ok_or_else(missing)?;
     let guest = Guest { remote: remote.to_string(), guest: row };
     if !caller.sees(&guest.subject()) {

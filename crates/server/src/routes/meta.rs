@@ -54,7 +54,8 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         },
         Err(e) => StoreCheck { ok: false, detail: Some(e.to_string()) },
     };
-    let checks = futures_util::future::join_all(app.remotes.values().map(|r| async move {
+    let remotes = app.remotes();
+    let checks = futures_util::future::join_all(remotes.iter().map(|r| async move {
         match r.client.version().await {
             Ok(_) => RemoteCheck { remote: r.name.clone(), ok: true, detail: None },
             Err(e) => {
