@@ -1179,12 +1179,38 @@ pub struct TemplateSource {
     /// terminal, leaving both out starts the wizard.
     #[arg(value_name = "CATALOG-ID")]
     pub entry: Option<String>,
-    /// An image URL outside the catalog.
-    #[arg(long, requires = "checksum_url", conflicts_with = "entry")]
+    /// An image URL outside the catalog (with --checksum-url or --sha256).
+    #[arg(long, conflicts_with_all = ["entry", "image_file"])]
     pub image_url: Option<String>,
+    /// A local image file (qcow2, or raw by its .raw extension), uploaded with progress.
+    #[arg(long, value_name = "PATH", conflicts_with = "entry")]
+    pub image_file: Option<std::path::PathBuf>,
     /// Its checksum file (format given by --checksum-format).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "image_file")]
     pub checksum_url: Option<String>,
+    /// The image's SHA-256: for a URL without a checksum file, or a local file (PVE checks it;
+    /// without it a local file is hashed as it is uploaded).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Firmware: seabios or ovmf (UEFI, with an EFI disk and q35). Default: the catalog's.
+    #[arg(long, value_name = "seabios|ovmf")]
+    pub bios: Option<String>,
+    /// Machine type, e.g. q35 or pc.
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// PVE's OS type: l26, win11, other, ...
+    #[arg(long)]
+    pub ostype: Option<String>,
+    /// CPU type, e.g. host or x86-64-v2-AES.
+    #[arg(long)]
+    pub cpu: Option<String>,
+    /// Leave the QEMU guest agent off (it is on by default; `vm create --wait-cloud-init`
+    /// needs it).
+    #[arg(long)]
+    pub no_agent: bool,
+    /// The lowest VMID a new version may take; templates live apart from ordinary guests.
+    #[arg(long, value_name = "VMID", default_value_t = proxctl_types::ids::TEMPLATE_VMID_FLOOR)]
+    pub vmid_from: u32,
     /// gnu-sha256, gnu-sha512, bsd-sha256, bsd-sha512, fedora-checksum, single-sha256, single-sha512.
     #[arg(long, default_value = "gnu-sha256")]
     pub checksum_format: String,

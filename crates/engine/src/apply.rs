@@ -574,6 +574,10 @@ async fn execute(
                 expected: None,
                 cache_root: image_cache.to_path_buf(),
                 vmid: Some(v),
+                vmid_floor: proxctl_types::ids::TEMPLATE_VMID_FLOOR,
+                local: None,
+                machine: None,
+                cpu: None,
             };
             proxctl_ops::template::build(
                 client,

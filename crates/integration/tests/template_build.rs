@@ -56,6 +56,10 @@ fn spec(e: Entry, via: Via, cache: &std::path::Path) -> BuildSpec {
         expected: None,
         cache_root: cache.to_path_buf(),
         vmid: None,
+        vmid_floor: proxctl_types::ids::TEMPLATE_VMID_FLOOR,
+        local: None,
+        machine: None,
+        cpu: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod snapshot;
 pub mod state;
 pub mod tags;
 pub mod template;
+pub mod template_image;
 pub mod template_source;
 pub mod views;
 pub mod vm;

@@ -8,17 +8,14 @@
 use std::path::PathBuf;
 
 use proxctl_client::endpoints::qemu::CreateOptions;
-use proxctl_client::endpoints::storage::{
-    Checksum, ChecksumAlgorithm, DownloadUrlRequest, TransferContent, UploadRequest,
-};
+use proxctl_client::endpoints::storage::ChecksumAlgorithm;
 use proxctl_client::{Client, DeleteOptions, Started, WaitOptions};
-use proxctl_images::cache::{Cache, Progress};
 use proxctl_images::catalog::{Catalog, DiskBus, Entry, Firmware};
 use proxctl_images::checksum::Algorithm;
 use proxctl_types::config::QemuConfig;
 use proxctl_types::prop::{Agent, Drive, DriveSlot, Media, NetDevice, NetModel, Serial};
 use proxctl_types::wire::{DiskSize, ResizeTo};
-use proxctl_types::{NodeName, StorageId, VmId, VolumeId};
+use proxctl_types::{NodeName, StorageId, VmId};
 use serde::Serialize;
 
 use crate::OpsError;
@@ -74,6 +71,15 @@ pub struct BuildSpec {
     pub cache_root: PathBuf,
     /// Use this VMID (decided by a plan) instead of asking `nextid`.
     pub vmid: Option<VmId>,
+    /// Without `vmid`: the lowest VMID a new version may take (templates live apart from
+    /// ordinary guests; default [`proxctl_types::ids::TEMPLATE_VMID_FLOOR`]).
+    pub vmid_floor: u32,
+    /// A local image file instead of the entry's URL (uploaded, hashed as it is sent unless
+    /// `expected` gives the hash).
+    pub local: Option<PathBuf>,
+    /// Hardware the entry does not decide: machine type (`q35`, `pc`) and CPU type.
+    pub machine: Option<String>,
+    pub cpu: Option<String>,
 }
 
 /// One template version, read back from PVE.
@@ -182,12 +188,12 @@ pub struct Built {
     pub kept_for_clones: Vec<u32>,
 }
 
-async fn wait(client: &Client, u: proxctl_types::Upid) -> Result<(), OpsError> {
+pub(crate) async fn wait(client: &Client, u: proxctl_types::Upid) -> Result<(), OpsError> {
     client.wait_task(&u, &WaitOptions::default()).await?;
     Ok(())
 }
 
-fn pve_alg(a: Algorithm) -> ChecksumAlgorithm {
+pub(crate) fn pve_alg(a: Algorithm) -> ChecksumAlgorithm {
     match a {
         Algorithm::Sha256 => ChecksumAlgorithm::Sha256,
         Algorithm::Sha512 => ChecksumAlgorithm::Sha512,
@@ -234,92 +240,11 @@ pub async fn build(
             spec.import_storage, spec.node, spec.import_storage, st.content
         )));
     }
-    progress(&format!("resolving {}", e.id));
-    let http = proxctl_client::web::web_client(std::time::Duration::from_secs(30))?;
-    let download = proxctl_images::resolve::resolve(&http, e).await?;
-    let (alg, hash) = match &spec.expected {
-        Some((a, h)) => (*a, h.to_ascii_lowercase()),
-        None => {
-            (download.algorithm(), proxctl_images::resolve::expected_hash(&http, &download).await?)
-        }
+    let staged = match &spec.local {
+        Some(path) => crate::template_image::stage_local(client, spec, path, progress).await?,
+        None => crate::template_image::stage_remote(client, spec, unpack, progress).await?,
     };
-    let ext = if e.format == "raw" { "raw" } else { "qcow2" };
-    let filename = format!("{}-{}.{ext}", spec.name, &hash[..12.min(hash.len())]);
-    let volid = VolumeId::new(format!("{}:import/{filename}", spec.import_storage))
-        .map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let present = client
-        .storage_content(&spec.node, &spec.import_storage, Some("import"), None)
-        .await?
-        .iter()
-        .any(|c| c.volid == volid.as_str());
-    let checksum = Some(Checksum { algorithm: pve_alg(alg), hex: hash.clone() });
-    let via = if present {
-        "reused".to_string()
-    } else {
-        let mut how = None;
-        if spec.via != Via::Upload && !unpack {
-            progress(&format!("node {} downloads {}", spec.node, download.url));
-            let req = DownloadUrlRequest {
-                url: download.url.clone(),
-                content: TransferContent::Import,
-                filename: filename.clone(),
-                checksum: checksum.clone(),
-                compression: None,
-                verify_certificates: None,
-            };
-            let r = match client.storage_download_url(&spec.node, &spec.import_storage, &req).await
-            {
-                Ok(u) => wait(client, u).await,
-                Err(e) => Err(e.into()),
-            };
-            match r {
-                Ok(()) => how = Some("download-url"),
-                Err(err) if spec.via == Via::Auto => progress(&format!(
-                    "download-url failed ({err}); uploading from the local cache"
-                )),
-                Err(err) => return Err(err),
-            }
-        }
-        if how.is_none() {
-            progress(&format!("fetching {} into the local cache", download.url));
-            let cache = Cache::new(&spec.cache_root);
-            let cached = cache.fetch(&http, &download.url, alg, &hash, &|_: Progress| {}).await?;
-            let (path, checksum) = if unpack {
-                progress(&format!("unpacking {} (xz)", download.file_name));
-                let dest = spec.cache_root.join("unpacked").join(&filename);
-                let src = cached.path.clone();
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-                let job = tokio::task::spawn_blocking(move || {
-                    // A send fails only once nobody listens any more.
-                    let report = move |n: u64| {
-                        let _ = tx.send(n);
-                    };
-                    proxctl_images::unpack::unpack(&src, "xz", &dest, &report)
-                });
-                // Progress comes from the blocking unpacker; show it as it arrives.
-                while let Some(n) = rx.recv().await {
-                    progress(&format!("unpacked {} MiB", n >> 20));
-                }
-                let u = job
-                    .await
-                    .map_err(|e| OpsError::Invalid(format!("unpacking stopped: {e}")))??;
-                (u.path, Some(Checksum { algorithm: ChecksumAlgorithm::Sha256, hex: u.sha256 }))
-            } else {
-                (cached.path.clone(), checksum.clone())
-            };
-            progress(&format!("uploading to {} on {}", spec.import_storage, spec.node));
-            let up = UploadRequest {
-                content: TransferContent::Import,
-                filename: filename.clone(),
-                checksum,
-                path,
-            };
-            wait(client, client.storage_upload(&spec.node, &spec.import_storage, &up, None).await?)
-                .await?;
-            how = Some("upload");
-        }
-        how.unwrap_or("upload").to_string()
-    };
+    let crate::template_image::Staged { volid, alg, hash, source, via } = staged;
 
     // A version per build day; a second build the same day gets a suffix.
     let existing = versions(client, Some(&spec.name)).await?;
@@ -337,10 +262,10 @@ pub async fn build(
         format!("proxctl:template={}", spec.name),
         format!("proxctl:version={version}"),
         format!("proxctl:{alg_key}={hash}"),
-        format!("proxctl:source={}", download.url),
+        format!("proxctl:source={source}"),
         format!("proxctl:built={built}"),
     ];
-    if !e.id.is_empty() {
+    if !e.id.is_empty() && spec.local.is_none() && e.distro != "custom" {
         description.push(format!("proxctl:catalog={}", e.id));
     }
     // proxctl's from the create call, so safe mode lets the build's own next steps through.
@@ -378,6 +303,12 @@ pub async fn build(
         cfg.machine = Some("q35".into());
         cfg.efidisk0 = format!("{}:1,efitype=4m,pre-enrolled-keys=0", spec.vm_storage).parse().ok();
     }
+    if let Some(m) = &spec.machine {
+        cfg.machine = Some(m.clone());
+    }
+    if let Some(c) = &spec.cpu {
+        cfg.cpu = Some(c.parse().map_err(|e| OpsError::Invalid(format!("cpu '{c}': {e}")))?);
+    }
     // Templates live apart from ordinary guests, from 9000 up, chosen race-free (another run
     // or tool creating at the same time makes this one take the next VMID, not fail).
     let (vmid, started) =
@@ -386,7 +317,7 @@ pub async fn build(
             None,
             spec.vmid,
             &spec.name,
-            Some(proxctl_types::ids::TEMPLATE_VMID_FLOOR),
+            Some(spec.vmid_floor),
             |v| {
                 progress(&format!("creating VM {v} from {volid}"));
                 let cfg = &cfg;
@@ -422,8 +353,8 @@ pub async fn build(
             vmid: vmid.get(),
             node: spec.node.to_string(),
             hash,
-            source: download.url,
-            catalog: Some(e.id.clone()),
+            source,
+            catalog: (spec.local.is_none() && e.distro != "custom").then(|| e.id.clone()),
             built,
             current: true,
             pinned: false,
@@ -676,6 +607,15 @@ pub fn entry_for_url(
         notes: None,
         source: url.to_string(),
     }
+}
+
+/// A catalog entry for a local image file (`template build --image-file`): the same generic
+/// facts as for a URL; its format from the extension (`.raw` or qcow2).
+pub fn entry_for_file(path: &std::path::Path) -> Entry {
+    let shown = path.display().to_string();
+    let mut e = entry_for_url(&shown, None, proxctl_images::checksum::ChecksumFormat::GnuSha256);
+    e.url = None;
+    e
 }
 
 #[cfg(test)]

@@ -46,6 +46,46 @@ pub struct Source {
     /// Versions to keep.
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// A local image file (qcow2 or raw) instead of a catalog id or URL. Not over the API: a
+    /// server does not read its own files on a caller's say-so.
+    #[serde(skip)]
+    pub image_file: Option<std::path::PathBuf>,
+    /// The image's SHA-256, for a URL without a checksum file or a local file (checked by PVE).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// `seabios` or `ovmf` (UEFI, with an EFI disk and q35); default: the catalog entry's.
+    #[serde(default)]
+    pub bios: Option<String>,
+    /// e.g. `q35`, `pc`.
+    #[serde(default)]
+    pub machine: Option<String>,
+    /// PVE's OS type: `l26`, `win11`, `other`, ...
+    #[serde(default)]
+    pub ostype: Option<String>,
+    /// e.g. `host`, `x86-64-v2-AES`.
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// Enable the QEMU guest agent (on unless turned off).
+    #[serde(default)]
+    pub agent: Option<bool>,
+    /// The lowest VMID a new version may take (default 9000).
+    #[serde(default)]
+    pub vmid_from: Option<u32>,
+}
+
+/// PVE's `ostype` values.
+const OS_TYPES: &[&str] = &[
+    "other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24",
+    "l26", "solaris",
+];
+
+/// A hex SHA-256, lowercased.
+fn sha256_of(s: &str) -> Result<String, OpsError> {
+    let h = s.trim().to_ascii_lowercase();
+    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(OpsError::Invalid(format!("'{s}' is not a SHA-256 (64 hex digits)")));
+    }
+    Ok(h)
 }
 
 fn default_checksum_format() -> String {
@@ -79,16 +119,21 @@ impl Source {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<BuildSpec, OpsError> {
         let catalog = crate::image::catalog(env)?;
-        let entry = match (&self.entry, &self.image_url) {
-            (Some(_), Some(_)) => {
+        let mut entry = match (&self.entry, &self.image_url, &self.image_file) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 return Err(OpsError::Invalid(
-                    "give a catalog id or an image URL, not both".into(),
+                    "give one of a catalog id, an image URL or an image file".into(),
                 ));
             }
-            (Some(id), None) => catalog.get(id).cloned().ok_or_else(|| {
+            (Some(id), None, None) => catalog.get(id).cloned().ok_or_else(|| {
                 OpsError::Invalid(format!("no catalog image '{id}'; see `proxctl image search`"))
             })?,
-            (None, Some(url)) => {
+            (None, Some(url), None) => {
+                if self.checksum_url.is_none() && self.sha256.is_none() {
+                    return Err(OpsError::Invalid(format!(
+                        "{url}: give its checksum file (--checksum-url) or its SHA-256 (--sha256)"
+                    )));
+                }
                 let format: ChecksumFormat = serde_yaml_ng::from_str(&self.checksum_format)
                     .map_err(|_| {
                         OpsError::Invalid(format!(
@@ -98,14 +143,49 @@ impl Source {
                     })?;
                 crate::template::entry_for_url(url, self.checksum_url.as_deref(), format)
             }
-            (None, None) => {
+            (None, None, Some(path)) => crate::template::entry_for_file(path),
+            (None, None, None) => {
                 return Err(OpsError::Invalid(
-                    "give a catalog id (see `proxctl image search`) or an image URL (the CLI's --image-url; \
-                     on a terminal the CLI asks instead)"
+                    "give a catalog id (see `proxctl image search`), an image URL or an image file \
+                     (the CLI's --image-url, --image-file; on a terminal the CLI asks instead)"
                         .into(),
                 ));
             }
         };
+        match self.bios.as_deref() {
+            None => {}
+            Some("ovmf") => entry.firmware = proxctl_images::catalog::Firmware::Uefi,
+            Some("seabios") => entry.firmware = proxctl_images::catalog::Firmware::Bios,
+            Some(other) => {
+                return Err(OpsError::Invalid(format!(
+                    "bios must be seabios or ovmf, not '{other}'"
+                )));
+            }
+        }
+        if let Some(os) = &self.ostype {
+            if !OS_TYPES.contains(&os.as_str()) {
+                return Err(OpsError::Invalid(format!(
+                    "ostype must be one of {}, not '{os}'",
+                    OS_TYPES.join(", ")
+                )));
+            }
+            entry.os_type = os.clone();
+        }
+        if let Some(a) = self.agent {
+            entry.guest_agent = a;
+        }
+        let expected = self
+            .sha256
+            .as_deref()
+            .map(sha256_of)
+            .transpose()?
+            .map(|h| (proxctl_images::checksum::Algorithm::Sha256, h));
+        let vmid_floor = self.vmid_from.unwrap_or(proxctl_types::ids::TEMPLATE_VMID_FLOOR);
+        if !(100..=999_999_999).contains(&vmid_floor) {
+            return Err(OpsError::Invalid(format!(
+                "the template VMID range must start between 100 and 999999999, not {vmid_floor}"
+            )));
+        }
         let node = self.node.or_else(|| defaults.node.clone()).ok_or_else(|| {
             OpsError::Invalid("say which node to build on (or set the profile's node)".into())
         })?;
@@ -137,10 +217,14 @@ impl Source {
             via: self.via.parse()?,
             disk_size,
             keep: self.keep,
-            expected: None,
+            expected,
             cache_root: Cache::default_root(env)
                 .unwrap_or_else(|| std::env::temp_dir().join("proxctl-images")),
             vmid: None,
+            vmid_floor,
+            local: self.image_file,
+            machine: self.machine,
+            cpu: self.cpu,
         })
     }
 }

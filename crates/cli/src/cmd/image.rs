@@ -112,6 +112,14 @@ fn build_spec(
         via: a.via,
         disk_size: a.disk_size,
         keep: a.keep,
+        image_file: a.image_file,
+        sha256: a.sha256,
+        bios: a.bios,
+        machine: a.machine,
+        ostype: a.ostype,
+        cpu: a.cpu,
+        agent: a.no_agent.then_some(false),
+        vmid_from: Some(a.vmid_from),
     };
     let defaults = proxctl_ops::template_source::Defaults {
         node: r.node_default().and_then(|n| proxctl_types::NodeName::new(n).ok()),
@@ -170,7 +178,11 @@ async fn ask_if_missing(
     client: &proxctl_client::Client,
     a: crate::flags::TemplateSource,
 ) -> anyhow::Result<crate::flags::TemplateSource> {
-    if a.entry.is_none() && a.image_url.is_none() && crate::wizard::Terminal::available() {
+    if a.entry.is_none()
+        && a.image_url.is_none()
+        && a.image_file.is_none()
+        && crate::wizard::Terminal::available()
+    {
         return crate::wizard::template::run(&mut crate::wizard::Terminal, r, client, a).await;
     }
     Ok(a)

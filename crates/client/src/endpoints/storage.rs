@@ -10,6 +10,7 @@ use proxctl_types::api::{ContentItem, StorageStatus};
 use proxctl_types::wire::FormParams;
 use proxctl_types::{NodeName, StorageId, Upid, VmId, VolumeId};
 use serde_json::Value;
+use sha2::Digest;
 use tokio::io::AsyncReadExt;
 
 use super::{opt_upid_of, upid_of};
@@ -285,6 +286,34 @@ impl Client {
         u: &UploadRequest,
         progress: Option<UploadProgress>,
     ) -> Result<Upid, ClientError> {
+        self.upload_hooked(node, storage, u, progress, None).await
+    }
+
+    /// [`Self::storage_upload`], hashing the file (SHA-256) in the same pass as it is sent:
+    /// for a local image whose hash nobody gave, so it is read once.
+    pub async fn storage_upload_hashed(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        u: &UploadRequest,
+        progress: Option<UploadProgress>,
+    ) -> Result<(Upid, String), ClientError> {
+        let hasher = Arc::new(std::sync::Mutex::new(sha2::Sha256::new()));
+        let upid =
+            self.upload_hooked(node, storage, u, progress, Some(Arc::clone(&hasher))).await?;
+        let digest = hasher.lock().unwrap_or_else(|p| p.into_inner()).clone().finalize();
+        Ok((upid, hex::encode(digest)))
+    }
+
+    /// The upload with the client's hook (audit, safe mode) around it.
+    async fn upload_hooked(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        u: &UploadRequest,
+        progress: Option<UploadProgress>,
+        hasher: Option<Arc<std::sync::Mutex<sha2::Sha256>>>,
+    ) -> Result<Upid, ClientError> {
         let req = upload(node, storage, u);
         if self.settings().dry_run {
             return Err(ClientError::DryRun {
@@ -295,7 +324,7 @@ impl Client {
         if let Some(h) = &hook {
             h.before(self, &req).await?;
         }
-        let result = self.upload_stream(&req, u, progress).await;
+        let result = self.upload_stream(&req, u, progress, hasher).await;
         if let Some(h) = &hook {
             h.after(&req, crate::transport::mutation_result(&result)).await;
         }
@@ -308,6 +337,7 @@ impl Client {
         req: &ApiRequest,
         u: &UploadRequest,
         progress: Option<UploadProgress>,
+        hasher: Option<Arc<std::sync::Mutex<sha2::Sha256>>>,
     ) -> Result<Bytes, ClientError> {
         let io_err =
             |source| ClientError::SecretFile { path: u.path.display().to_string(), source };
@@ -328,13 +358,16 @@ impl Client {
         let total_len = head.len() as u64 + size + tail.len() as u64;
 
         let chunks = futures_util::stream::unfold((file, 0u64), move |(mut f, sent)| {
-            let progress = progress.clone();
+            let (progress, hasher) = (progress.clone(), hasher.clone());
             async move {
                 let mut buf = vec![0u8; 256 * 1024];
                 match f.read(&mut buf).await {
                     Ok(0) => None,
                     Ok(n) => {
                         buf.truncate(n);
+                        if let Some(h) = &hasher {
+                            h.lock().unwrap_or_else(|p| p.into_inner()).update(&buf);
+                        }
                         let sent = sent + n as u64;
                         if let Some(p) = &progress {
                             p(sent, size);

@@ -105,6 +105,21 @@ pub struct BuildRequest {
     /// Versions to keep (default 3).
     #[schema(minimum = 1, maximum = 100)]
     pub keep: Option<usize>,
+    /// The image's SHA-256, for a URL without a checksum file.
+    pub sha256: Option<String>,
+    /// `seabios` or `ovmf` (UEFI: an EFI disk and q35).
+    pub bios: Option<String>,
+    /// e.g. `q35`, `pc`.
+    pub machine: Option<String>,
+    /// PVE's OS type: `l26`, `win11`, `other`, ...
+    pub ostype: Option<String>,
+    /// e.g. `host`, `x86-64-v2-AES`.
+    pub cpu: Option<String>,
+    /// The QEMU guest agent (default on).
+    pub agent: Option<bool>,
+    /// The lowest VMID a new version may take (default 9000).
+    #[schema(minimum = 100, maximum = 999_999_999)]
+    pub vmid_from: Option<u32>,
 }
 
 impl BuildRequest {
@@ -141,6 +156,14 @@ impl BuildRequest {
             via: self.via.unwrap_or_else(|| "auto".into()),
             disk_size: self.disk_size,
             keep: self.keep.unwrap_or(3),
+            image_file: None,
+            sha256: self.sha256,
+            bios: self.bios,
+            machine: self.machine,
+            ostype: self.ostype,
+            cpu: self.cpu,
+            agent: self.agent,
+            vmid_from: self.vmid_from,
         };
         // A server has no profile node: the remote's first online node stands in.
         let node = match &source.node {
