@@ -686,6 +686,7 @@ guests:
   - {vmid: 101, node: pve1, running: true, config: {name: stopper, scsi0: "local-lvm:vm-101-disk-0,size=4G"}}
   - {vmid: 102, node: pve1, running: true, config: {name: keeper, tags: "always-on", scsi0: "local-lvm:vm-102-disk-0,size=4G"}}
   - {vmid: 103, node: pve1, config: {name: idle, scsi0: "local-lvm:vm-103-disk-0,size=4G"}}
+  - {vmid: 104, kind: lxc, node: pve1, running: true, config: {hostname: box, tags: "maint-ok", rootfs: "local-lvm:vm-104-disk-0,size=4G"}}
 "#).await
 }
 
@@ -725,6 +726,13 @@ async fn migrate_checks_preconditions_and_drain_undrain_honour_special_tags() {
     );
     assert_eq!(by(101)["status"], "stopped");
     assert_eq!(by(102)["status"], "running", "always-on stays up");
+    let (node, running) =
+        s.with_world(|w| (w.guests[&104].node.clone(), w.guests[&104].is_running()));
+    assert_eq!(
+        (node.as_str(), running),
+        ("pve2", true),
+        "the maint-ok container moved with a restart"
+    );
 
     let r = proxctl(&s, &["node", "undrain", "pve1"], &[]).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
@@ -738,6 +746,9 @@ async fn migrate_checks_preconditions_and_drain_undrain_honour_special_tags() {
         v.as_array().unwrap().iter().filter(|g| g["vmid"] != 103).all(|g| g["status"] == "running"),
         "{v}"
     );
+    let (node, running) =
+        s.with_world(|w| (w.guests[&104].node.clone(), w.guests[&104].is_running()));
+    assert_eq!((node.as_str(), running), ("pve1", true), "and came back running");
     let r = proxctl(&s, &["node", "drain", "pve9", "--yes"], &[]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("no node 'pve9' in the cluster; nodes: pve1, pve2"), "{}", r.stderr);

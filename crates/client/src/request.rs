@@ -142,6 +142,7 @@ endpoints! {
     LxcTermproxy => Post "/nodes/{node}/lxc/{vmid}/termproxy" Safe,
     LxcClone => Post "/nodes/{node}/lxc/{vmid}/clone" OnlyIfNotProcessed,
     LxcResize => Put "/nodes/{node}/lxc/{vmid}/resize" OnlyIfNotProcessed,
+    LxcMigrate => Post "/nodes/{node}/lxc/{vmid}/migrate" OnlyIfNotProcessed,
     StorageList => Get "/nodes/{node}/storage" Safe,
     StorageStatus => Get "/nodes/{node}/storage/{storage}/status" Safe,
     StorageContent => Get "/nodes/{node}/storage/{storage}/content" Safe,

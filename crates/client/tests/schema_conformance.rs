@@ -340,6 +340,10 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
                 target: Some(NodeName::new("pve2").unwrap()),
             },
         )],
+        Endpoint::LxcMigrate => vec![
+            lxc::migrate(&n, id(101), &NodeName::new("pve2").unwrap(), true, Some(60)),
+            lxc::migrate(&n, id(101), &NodeName::new("pve2").unwrap(), false, None),
+        ],
         Endpoint::LxcResize => vec![
             lxc::resize(&n, id(200), "rootfs", ResizeTo::Grow(DiskSize::gib(2)), Some(&Digest("ab".into()))),
             lxc::resize(&n, id(200), "mp3", ResizeTo::Absolute(DiskSize::gib(20)), None),

@@ -19,7 +19,7 @@ use proxctl_client::endpoints::tasks::TaskFilter;
 use proxctl_client::{ApiErrorKind, ClientError, Started};
 use proxctl_types::config::{LxcConfig, QemuConfig};
 use proxctl_types::prop::*;
-use proxctl_types::{SnapshotName, StorageId, Upid, VolumeId};
+use proxctl_types::{NodeName, SnapshotName, StorageId, Upid, VolumeId};
 use sha2::Digest;
 use support::*;
 
@@ -460,4 +460,31 @@ ha:
         .unwrap();
     h.finish(&t).await.unwrap();
     assert!(h.client.ha_status().await.unwrap().iter().all(|i| i.sid.as_deref() != Some("vm:150")));
+}
+
+#[tokio::test]
+async fn a_running_container_migrates_only_in_restart_mode() {
+    let h = harness_with(config(2)).await;
+    let n = node(&h);
+    let other = NodeName::new(h.sim.nodes[1].as_str()).unwrap();
+    let t = h.client.lxc_create(&n, id(200), &ct()).await.unwrap();
+    h.finish(&t).await.unwrap();
+    let t = h.client.lxc_power(&n, id(200), &PowerAction::Start { timeout: None }).await.unwrap();
+    h.finish(&t).await.unwrap();
+    // Neither mode given: refused at once, as PVE's API does.
+    let e = h.client.lxc_migrate(&n, id(200), &other, false, None).await.unwrap_err();
+    assert!(
+        e.api()
+            .unwrap()
+            .message
+            .contains("can't migrate running container without --online or --restart"),
+        "{e}"
+    );
+    let t = h.client.lxc_migrate(&n, id(200), &other, true, Some(30)).await.unwrap();
+    h.finish(&t).await.unwrap();
+    assert!(t.to_string().contains(":vzmigrate:"), "{t}");
+    let status = h.client.lxc_status(&other, id(200)).await.unwrap();
+    assert!(status.is_running(), "started again on the target");
+    let cfg = h.client.lxc_config(&other, id(200)).await.unwrap();
+    assert!(!cfg.contains_key("lock"), "{cfg:?}");
 }

@@ -59,14 +59,11 @@ pub async fn migrate(
     online: bool,
     with_local_disks: bool,
 ) -> Result<Upid, OpsError> {
-    if g.kind != GuestKind::Qemu {
-        return Err(OpsError::Invalid(format!(
-            "{} is a container; container migration is not supported yet",
-            g.label()
-        )));
-    }
     if *target == g.node {
         return Err(OpsError::Invalid(format!("{} is already on {target}", g.label())));
+    }
+    if g.kind == GuestKind::Lxc {
+        return migrate_container(client, g, target, online).await;
     }
     let pre = client.qemu_migrate_preconditions(&g.node, g.vmid, Some(target)).await?;
     if !pre.allowed_nodes.iter().any(|n| n == target.as_str()) {
@@ -104,6 +101,26 @@ pub async fn migrate(
         bwlimit: None,
     };
     Ok(client.qemu_migrate(&g.node, g.vmid, &req).await?)
+}
+
+/// Containers cannot live-migrate: a running one moves in restart mode (shut down, moved,
+/// started on the target), which `online` asks for.
+async fn migrate_container(
+    client: &Client,
+    g: &GuestRef,
+    target: &NodeName,
+    online: bool,
+) -> Result<Upid, OpsError> {
+    ensure_nodes_exist(client, &[target]).await?;
+    let running = crate::guest::is_running(client, g).await?;
+    if running && !online {
+        return Err(OpsError::Invalid(format!(
+            "{} is running: pass --online to move it with a restart migration (containers \
+             cannot live-migrate; it is shut down, moved and started on {target})",
+            g.label()
+        )));
+    }
+    Ok(client.lxc_migrate(&g.node, g.vmid, target, running, None).await?)
 }
 
 async fn wait(client: &Client, u: Upid) -> Result<(), OpsError> {
@@ -169,7 +186,9 @@ pub async fn drain(
     {
         let has = |t: &str| row.tags.iter().any(|x| x == t);
         let running = row.status == "running";
-        let plan = if has(MAINT_OK) && row.kind == "qemu" {
+        let plan = if has(MAINT_OK) && row.kind == "lxc" && running {
+            format!("move to {target} (restart migration: containers cannot live-migrate)")
+        } else if has(MAINT_OK) {
             format!("move to {target}")
         } else if !running {
             out.push(report(&row, Outcome::Skipped, "stopped; stays"));

@@ -145,6 +145,24 @@ pub fn resize(
     ApiRequest::new(Endpoint::LxcResize, &args(node, &vmid.to_string()), p)
 }
 
+/// Move a container to `target`. A running one can only move in restart mode (shut down,
+/// moved, started there), waiting up to `timeout` seconds for the shutdown.
+pub fn migrate(
+    node: &NodeName,
+    vmid: VmId,
+    target: &NodeName,
+    restart: bool,
+    timeout: Option<u32>,
+) -> ApiRequest {
+    let mut p = FormParams::new();
+    p.push("target", target.as_str());
+    if restart {
+        p.push_bool("restart", true);
+    }
+    p.push_opt("timeout", timeout.as_ref());
+    ApiRequest::new(Endpoint::LxcMigrate, &args(node, &vmid.to_string()), p)
+}
+
 pub fn termproxy(node: &NodeName, vmid: VmId) -> ApiRequest {
     ApiRequest::new(Endpoint::LxcTermproxy, &args(node, &vmid.to_string()), FormParams::new())
 }
@@ -239,6 +257,17 @@ impl Client {
         digest: Option<&Digest>,
     ) -> Result<Upid, ClientError> {
         self.send_task(&resize(node, vmid, disk, size, digest)).await
+    }
+
+    pub async fn lxc_migrate(
+        &self,
+        node: &NodeName,
+        vmid: VmId,
+        target: &NodeName,
+        restart: bool,
+        timeout: Option<u32>,
+    ) -> Result<Upid, ClientError> {
+        self.send_task(&migrate(node, vmid, target, restart, timeout)).await
     }
 
     pub async fn lxc_termproxy(

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod common;
 mod console;
 mod lxc;
+mod lxc_migrate;
 pub mod qemu;
 mod qemu_ops;
 mod snapshot;
@@ -146,6 +147,7 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/nodes/{node}/lxc/{vmid}/termproxy", c_term),
         route!("POST", "/nodes/{node}/lxc/{vmid}/clone", lxc::clone),
         route!("PUT", "/nodes/{node}/lxc/{vmid}/resize", lxc::resize),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/migrate", lxc_migrate::migrate),
         route!(read "GET", "/nodes/{node}/storage", storage::list),
         route!("GET", "/nodes/{node}/storage/{storage}/status", storage::status),
         route!(read "GET", "/nodes/{node}/storage/{storage}/content", storage::content),
