@@ -163,6 +163,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Take over existing VMs the manifests name: record them and mark them as managed.
     Adopt(ManifestArgs),
+    /// An Ansible dynamic inventory of the guests: `--list` (groups from tags, nodes, pools,
+    /// types, power state and manifests, with every host's vars) or `--host NAME`. Point
+    /// Ansible at a two-line script that runs `proxctl inventory "$@"`.
+    Inventory(InventoryArgs),
     /// Plan and apply in a loop; each activation prints its status and is the last one's retry.
     Reconcile(ReconcileArgs),
     /// Keep one of several guests carrying the same resource; delete (or release) the others.
@@ -1146,6 +1150,19 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Which VMs (see `proxctl get --help`); default: all that are not templates.
+    #[arg(short = 'l', long = "selector")]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Every group and every host's vars (what Ansible asks a script for first).
+    #[arg(long, conflicts_with = "host")]
+    pub list: bool,
+    /// One host's vars ({} for a host it does not know).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Which guests (see `proxctl get --help`); default: all that are not templates.
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
 }

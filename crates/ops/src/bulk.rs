@@ -5,14 +5,13 @@
 use futures_util::StreamExt;
 use proxctl_client::endpoints::storage::{VzdumpRequest, VzdumpStarted};
 use proxctl_client::{Client, PowerAction, SnapshotRequest, WaitOptions};
-use proxctl_types::messages::GuestKind;
 use proxctl_types::selector::Selector;
-use proxctl_types::{NodeName, SnapshotName, StorageId, VmId};
+use proxctl_types::{SnapshotName, StorageId};
 use serde::Serialize;
 
+use crate::OpsError;
 use crate::output::Tabular;
 use crate::views::{self, GuestRow};
-use crate::{GuestRef, OpsError};
 
 /// The tag that protects a guest from being stopped in bulk.
 pub const ALWAYS_ON: &str = "always-on";
@@ -107,13 +106,6 @@ pub async fn targets(client: &Client, sel: &Selector) -> Result<Vec<GuestRow>, O
         .collect())
 }
 
-fn guest_ref(g: &GuestRow) -> Result<GuestRef, OpsError> {
-    let kind = if g.kind == "lxc" { GuestKind::Lxc } else { GuestKind::Qemu };
-    let vmid = VmId::new(g.vmid).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let node = NodeName::new(g.node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    Ok(GuestRef { vmid, node, kind, name: Some(g.name.clone()) })
-}
-
 async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) -> ItemReport {
     let report = |outcome, detail: String| ItemReport {
         vmid: g.vmid,
@@ -140,7 +132,7 @@ async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) ->
 }
 
 async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<String, OpsError> {
-    let r = guest_ref(g)?;
+    let r = g.guest_ref()?;
     let wait = |u| async move {
         client.wait_task(&u, &WaitOptions::default()).await.map_err(OpsError::from)
     };
@@ -157,12 +149,12 @@ async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<S
         }
         BulkAction::Reboot => wait(power(PowerAction::Reboot { timeout: None }).await?).await?,
         BulkAction::Delete => {
-            let done = crate::guest::destroy(client, &guest_ref(g)?, false).await?;
+            let done = crate::guest::destroy(client, &g.guest_ref()?, false).await?;
             let what = if done.stopped { "stopped, then deleted" } else { "deleted" };
             return Ok(what.into());
         }
         BulkAction::Snapshot(name) => {
-            let r = guest_ref(g)?;
+            let r = g.guest_ref()?;
             let req = SnapshotRequest {
                 name: name.clone(),
                 description: Some("proxctl bulk snapshot".into()),
@@ -171,7 +163,7 @@ async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<S
             wait(client.snapshot_create(r.kind, &r.node, r.vmid, &req).await?).await?
         }
         BulkAction::Backup(storage) => {
-            let r = guest_ref(g)?;
+            let r = g.guest_ref()?;
             let req = VzdumpRequest {
                 vmids: vec![r.vmid],
                 storage: storage.clone(),
@@ -184,7 +176,7 @@ async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<S
             }
         }
         BulkAction::Tag { add, remove } => {
-            let r = guest_ref(g)?;
+            let r = g.guest_ref()?;
             let mut tags: Vec<String> = g
                 .tags
                 .iter()

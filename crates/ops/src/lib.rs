@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod error;
 pub mod guest;
 pub mod image;
+pub mod inventory;
 pub mod lifecycle;
 pub mod migrate;
 pub mod nic;

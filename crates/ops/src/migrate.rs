@@ -146,16 +146,6 @@ fn outcome(g: &GuestRow, plan: String, result: Result<(), OpsError>) -> ItemRepo
     }
 }
 
-fn guest_ref(g: &GuestRow) -> Result<GuestRef, OpsError> {
-    let kind = if g.kind == "lxc" { GuestKind::Lxc } else { GuestKind::Qemu };
-    Ok(GuestRef {
-        vmid: proxctl_types::VmId::new(g.vmid).map_err(|e| OpsError::Invalid(e.to_string()))?,
-        node: NodeName::new(g.node.as_str()).map_err(|e| OpsError::Invalid(e.to_string()))?,
-        kind,
-        name: Some(g.name.clone()),
-    })
-}
-
 async fn add_tag(client: &Client, g: &GuestRef, row: &GuestRow, tag: &str) -> Result<(), OpsError> {
     let mut tags = row.tags.clone();
     tags.push(tag.to_string());
@@ -207,7 +197,7 @@ pub async fn drain(
             out.push(report(&row, Outcome::Skipped, format!("would {plan}")));
             continue;
         }
-        let g = guest_ref(&row)?;
+        let g = row.guest_ref()?;
         let result = async {
             add_tag(client, &g, &row, &tag).await?;
             if plan.starts_with("move") {
@@ -252,7 +242,7 @@ pub async fn undrain(
             out.push(report(&row, Outcome::Skipped, format!("would {plan}")));
             continue;
         }
-        let g = guest_ref(&row)?;
+        let g = row.guest_ref()?;
         let result = async {
             let g = if away {
                 wait(client, migrate(client, &g, node, true, true).await?).await?;

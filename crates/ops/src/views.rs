@@ -103,6 +103,18 @@ pub struct GuestRow {
 }
 
 impl GuestRow {
+    /// The guest as the operations address it.
+    pub fn guest_ref(&self) -> Result<crate::GuestRef, crate::OpsError> {
+        use proxctl_types::messages::GuestKind;
+        let bad = |e: proxctl_types::IdError| crate::OpsError::Invalid(e.to_string());
+        Ok(crate::GuestRef {
+            vmid: proxctl_types::VmId::new(self.vmid).map_err(bad)?,
+            node: proxctl_types::NodeName::new(self.node.as_str()).map_err(bad)?,
+            kind: if self.kind == "lxc" { GuestKind::Lxc } else { GuestKind::Qemu },
+            name: Some(self.name.clone()),
+        })
+    }
+
     /// Whether a `-l` selector picks this guest.
     pub fn selected_by(&self, sel: &proxctl_types::selector::Selector) -> bool {
         sel.matches(&proxctl_types::selector::Subject {

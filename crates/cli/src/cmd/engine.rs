@@ -230,6 +230,27 @@ pub async fn delete(r: &Resolved, client: &Client, a: DeleteArgs) -> anyhow::Res
     }
 }
 
+/// `proxctl inventory`: Ansible's script protocol, JSON on stdout.
+pub async fn inventory(client: &Client, a: crate::flags::InventoryArgs) -> anyhow::Result<()> {
+    let sel: Option<proxctl_types::selector::Selector> =
+        a.selector.as_deref().map(|s| s.parse()).transpose().map_err(|e| {
+            UserError(format!("{e}; see `proxctl get --help` for the selector language"))
+        })?;
+    if !a.list && a.host.is_none() {
+        return Err(UserError(
+            "say --list or --host NAME (as Ansible calls inventory scripts)".into(),
+        )
+        .into());
+    }
+    let inv = proxctl_ops::inventory::build(client, sel.as_ref()).await?;
+    let v = match &a.host {
+        Some(h) => inv.host(h),
+        None => inv.list(),
+    };
+    outln!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
 pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<()> {
     let sel: Option<proxctl_types::selector::Selector> =
         a.selector.as_deref().map(|s| s.parse()).transpose().map_err(|e| {

@@ -124,6 +124,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let (_, client) = connect(&g)?;
             engine::export(&client, a).await
         }
+        Command::Inventory(a) => {
+            let (_, client) = connect(&g)?;
+            engine::inventory(&client, a).await
+        }
         Command::Adopt(a) => {
             let (r, client) = connect(&g)?;
             engine::adopt(&r, &client, a).await
