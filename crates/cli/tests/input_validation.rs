@@ -188,6 +188,7 @@ async fn a_closed_pipe_ends_every_command_quietly() {
         &["get", "vms", "-o", "json"],
         &["config", "show"],
         &["describe", "vm", "z2"],
+        &["inventory", "--list"],
     ];
     for args in commands {
         let mut cmd = support::command(&s, dir.path(), args, &[]);
