@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod nic;
 pub mod output;
 pub mod placement;
+pub mod schedule;
 pub mod snapshot;
 pub mod state;
 pub mod tags;
