@@ -15,6 +15,7 @@ pub mod error;
 pub mod guest;
 pub mod image;
 pub mod inventory;
+pub mod jobs;
 pub mod lifecycle;
 pub mod migrate;
 pub mod nic;

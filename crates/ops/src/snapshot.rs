@@ -73,9 +73,23 @@ pub async fn create(
     ttl_secs: Option<i64>,
     ram: bool,
 ) -> Result<proxctl_types::Upid, OpsError> {
+    let expires = ttl_secs.map(|ttl| now_unix() + ttl);
+    create_expiring(client, state, g, name, description, expires, ram).await
+}
+
+/// [`create`] with the expiry given as a time (unix seconds) rather than from now: what a
+/// scheduled job uses, so its snapshots expire by the schedule's clock.
+pub async fn create_expiring(
+    client: &Client,
+    state: Option<&StateHandle>,
+    g: &GuestRef,
+    name: &SnapshotName,
+    description: Option<&str>,
+    expires: Option<i64>,
+    ram: bool,
+) -> Result<proxctl_types::Upid, OpsError> {
     let mut desc = description.unwrap_or("").to_string();
-    if let Some(ttl) = ttl_secs {
-        let expires = now_unix() + ttl;
+    if let Some(expires) = expires {
         desc = with_expiry(&desc, expires)?;
         if let Some(state) = state.filter(|_| !client.settings().dry_run) {
             let expires_at = jiff::Timestamp::from_second(expires)

@@ -28,6 +28,26 @@ pub(crate) async fn put(c: &Client, d: &Document) -> Result<()> {
     Ok(())
 }
 
+pub(crate) async fn insert(c: &Client, d: &Document) -> Result<bool> {
+    let n = c
+        .execute(
+            "INSERT INTO server_documents (kind, id, body, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, id) DO NOTHING",
+            &[&d.kind, &d.id, &d.body, &time_to_us(d.created_at), &time_to_us(d.updated_at)],
+        )
+        .await
+        .map_err(q("claiming a document"))?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn delete(c: &Client, kind: &str, id: &str) -> Result<bool> {
+    let n = c
+        .execute("DELETE FROM server_documents WHERE kind = $1 AND id = $2", &[&kind, &id])
+        .await
+        .map_err(q("deleting a document"))?;
+    Ok(n == 1)
+}
+
 pub(crate) async fn get(c: &Client, kind: &str, id: &str) -> Result<Option<Document>> {
     let rows = c
         .query(

@@ -416,6 +416,14 @@ impl StateStore for PostgresStore {
         documents::put(&*self.client.lock().await, d).await
     }
 
+    async fn insert_document(&self, d: &proxctl_state::Document) -> Result<bool> {
+        documents::insert(&*self.client.lock().await, d).await
+    }
+
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
+        documents::delete(&*self.client.lock().await, kind, id).await
+    }
+
     async fn document(&self, kind: &str, id: &str) -> Result<Option<proxctl_state::Document>> {
         documents::get(&*self.client.lock().await, kind, id).await
     }

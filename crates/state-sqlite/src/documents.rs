@@ -32,6 +32,24 @@ pub(crate) fn put(c: &mut Connection, d: &Document) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn insert(c: &mut Connection, d: &Document) -> Result<bool> {
+    let n = c
+        .execute(
+            "INSERT INTO server_documents (kind, id, body, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kind, id) DO NOTHING",
+            params![d.kind, d.id, d.body, time_to_us(d.created_at), time_to_us(d.updated_at)],
+        )
+        .map_err(q("claiming a document"))?;
+    Ok(n == 1)
+}
+
+pub(crate) fn delete(c: &mut Connection, kind: &str, id: &str) -> Result<bool> {
+    let n = c
+        .execute("DELETE FROM server_documents WHERE kind = ?1 AND id = ?2", params![kind, id])
+        .map_err(q("deleting a document"))?;
+    Ok(n == 1)
+}
+
 pub(crate) fn get(c: &mut Connection, kind: &str, id: &str) -> Result<Option<Document>> {
     c.query_row(
         "SELECT kind, id, body, created_at, updated_at FROM server_documents

@@ -479,6 +479,16 @@ impl StateStore for SqliteStore {
         self.with("storing a document", move |c| documents::put(c, &d)).await
     }
 
+    async fn insert_document(&self, d: &proxctl_state::Document) -> Result<bool> {
+        let d = d.clone();
+        self.with("claiming a document", move |c| documents::insert(c, &d)).await
+    }
+
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
+        let (kind, id) = (kind.to_string(), id.to_string());
+        self.with("deleting a document", move |c| documents::delete(c, &kind, &id)).await
+    }
+
     async fn document(&self, kind: &str, id: &str) -> Result<Option<proxctl_state::Document>> {
         let (kind, id) = (kind.to_string(), id.to_string());
         self.with("reading a document", move |c| documents::get(c, &kind, &id)).await

@@ -279,6 +279,24 @@ pub async fn documents_are_kept_by_kind_and_id_and_pruned_oldest_first(h: &impl 
     assert_eq!(s.documents(PLAN, 10).await.unwrap().len(), 1, "pruning keeps to its kind");
     let other = h.reopen().await;
     assert_eq!(ids(other.documents(OPERATION, 10).await.unwrap()), ["op-c", "op-b"], "shared");
+    // Claims: of two connections inserting one id, one wins; the body stays the winner's.
+    let (a, b) = (h.store(), other);
+    let run = |body: &str| d(crate::document::kind::JOB_RUN, "snap@2027-01-01T00:00:00Z", body, 1);
+    let (ra, rb) = (run("a"), run("b"));
+    let (x, y) = tokio::join!(a.insert_document(&ra), b.insert_document(&rb));
+    assert!(x.unwrap() ^ y.unwrap(), "exactly one claim wins");
+    let kept = a.document(crate::document::kind::JOB_RUN, "snap@2027-01-01T00:00:00Z").await;
+    assert!(matches!(kept.unwrap().unwrap().body.as_str(), "a" | "b"));
+    assert!(
+        a.delete_document(crate::document::kind::JOB_RUN, "snap@2027-01-01T00:00:00Z")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.delete_document(crate::document::kind::JOB_RUN, "snap@2027-01-01T00:00:00Z")
+            .await
+            .unwrap()
+    );
 }
 
 /// Two applies on two connections, each taking the lowest VMID it can lease, as the engine

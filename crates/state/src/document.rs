@@ -8,6 +8,9 @@ use jiff::Timestamp;
 pub mod kind {
     pub const OPERATION: &str = "operation";
     pub const PLAN: &str = "plan";
+    pub const JOB: &str = "job";
+    /// One run of a job, by job name and scheduled time: claiming it is inserting it.
+    pub const JOB_RUN: &str = "job-run";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -135,7 +135,12 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Insert or replace the document of that kind and id (its `created_at` stays the first
     /// write's).
     async fn put_document(&self, d: &Document) -> Result<()>;
+    /// Insert the document unless one of that kind and id exists; `false` when it does. Two
+    /// instances racing for one id: exactly one gets `true` (how a scheduled run is claimed).
+    async fn insert_document(&self, d: &Document) -> Result<bool>;
     async fn document(&self, kind: &str, id: &str) -> Result<Option<Document>>;
+    /// Delete one document; `false` when there was none.
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool>;
     /// The newest `limit` documents of a kind, newest first.
     async fn documents(&self, kind: &str, limit: usize) -> Result<Vec<Document>>;
     /// Delete all but the newest `keep` documents of a kind; returns how many went.

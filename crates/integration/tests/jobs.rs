@@ -1,0 +1,210 @@
+//! The scheduler's decisions and actions against a simulator, with the scheduler's clock
+//! driven by the test (no sleeps): a simulated week of a snapshot job every 4 hours with a
+//! 24 h TTL and an hourly sweep; missed runs; overlap; runs claimed exactly once; and runs
+//! left by a vanished instance marked interrupted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use proxctl_ops::jobs::{self, Action, Job, Missed, RunOutcome, actions, tick};
+use proxctl_ops::state::{StateHandle, StateSpec};
+use proxctl_sim::scenario::Scenario;
+use support::harness_with;
+
+const GUESTS: &str = "guests:
+  - {vmid: 100, running: true, config: {name: db-1, tags: prod, scsi0: \"local-lvm:vm-100-disk-0,size=4G\"}}
+  - {vmid: 101, config: {name: lab-1, tags: lab, scsi0: \"local-lvm:vm-101-disk-0,size=4G\"}}
+";
+
+async fn setup() -> (support::Harness, tempfile::TempDir, Arc<StateHandle>) {
+    let mut cfg = support::config(1);
+    cfg.scenario = Some(Scenario::from_yaml(GUESTS).unwrap());
+    cfg.clock = proxctl_sim::ClockMode::Realtime;
+    cfg.time_scale = 1000.0;
+    let h = harness_with(cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = StateSpec::Sqlite(dir.path().join("state.db"));
+    let store = proxctl_ops::state::open(&spec).await.unwrap();
+    (h, dir, Arc::new(StateHandle::opened(spec, store)))
+}
+
+fn job(name: &str, schedule: &str, action: Action, selector: &str, created: Timestamp) -> Job {
+    Job {
+        name: name.into(),
+        schedule: schedule.into(),
+        timezone: Some("UTC".into()),
+        action,
+        selector: selector.into(),
+        remote: None,
+        enabled: true,
+        missed: Missed::RunOnce,
+        created_at: created,
+        created_by: "test".into(),
+    }
+}
+
+/// One scheduler tick at `now`: claim what is due and carry it out, as the server does.
+async fn tick_at(h: &support::Harness, state: &StateHandle, now: Timestamp) -> Vec<jobs::Run> {
+    let due = tick::due(state, now, "test-instance", &BTreeSet::new()).await.unwrap();
+    let mut done = Vec::new();
+    for d in due {
+        let out = actions::execute(&h.client, state, &d.job, d.run.scheduled_for, now).await;
+        let mut run = d.run;
+        run.outcome = out.outcome;
+        run.detail = out.detail;
+        run.items = out.items;
+        run.ended_at = Some(now);
+        jobs::runs::record(state, &run).await.unwrap();
+        done.push(run);
+    }
+    done
+}
+
+fn snapshots(h: &support::Harness) -> Vec<String> {
+    h.sim.with_world(|w| {
+        w.guests[&100].snapshots.keys().filter(|k| k.starts_with("auto-")).cloned().collect()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_of_four_hourly_snapshots_with_a_day_ttl_and_an_hourly_sweep() {
+    let (h, _dir, state) = setup().await;
+    let start: Timestamp = "2027-01-04T00:00:00Z".parse().unwrap();
+    let snap = Action::Snapshot { ttl: "24h".into(), prefix: "auto-".into() };
+    jobs::create(&state, &job("prod-snap", "0/4:00", snap, "prod", start)).await.unwrap();
+    jobs::create(&state, &job("sweep", "hourly", Action::SnapshotSweep, "all", start))
+        .await
+        .unwrap();
+    let ttl = SignedDuration::from_hours(24);
+    let mut now = start;
+    let end = start + SignedDuration::from_hours(24 * 7);
+    let mut snapshot_runs = 0;
+    while now < end {
+        now += SignedDuration::from_mins(15);
+        for r in tick_at(&h, &state, now).await {
+            assert_eq!(r.outcome, RunOutcome::Succeeded, "{r:?}");
+            snapshot_runs += usize::from(r.job == "prod-snap");
+        }
+        let have: BTreeSet<String> = snapshots(&h).into_iter().collect();
+        // Every slot of the last 24 hours has its snapshot (the first slot is the one after
+        // the job was made) ...
+        let mut slot = start + SignedDuration::from_hours(4);
+        while slot <= now {
+            let name = actions::snapshot_name("auto-", slot).unwrap().to_string();
+            let age = now.duration_since(slot);
+            if age < ttl {
+                assert!(have.contains(&name), "{name} is missing at {now}: {have:?}");
+            }
+            // ... and none outlives its TTL by more than one sweep interval.
+            if age > ttl + SignedDuration::from_hours(1) {
+                assert!(!have.contains(&name), "{name} outlived its TTL at {now}");
+            }
+            slot += SignedDuration::from_hours(4);
+        }
+        assert!(
+            !h.sim.with_world(|w| w.guests[&101].snapshots.keys().any(|k| k.starts_with("auto-"))),
+            "lab guests are not selected"
+        );
+    }
+    assert_eq!(snapshot_runs, 7 * 6, "every 4 hours for a week, each slot once");
+    let history = jobs::runs::history(&state, Some("prod-snap"), 1000).await.unwrap();
+    assert_eq!(history.len(), 42);
+    assert!(
+        history.iter().all(|r| r.items.len() == 1 && r.items[0].detail.starts_with("took auto-"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_runs_catch_up_once_or_not_at_all_and_runs_never_overlap() {
+    let (h, _dir, state) = setup().await;
+    let start: Timestamp = "2027-01-04T00:00:00Z".parse().unwrap();
+    let tag = |t: &str| Action::Tag { add: vec![t.into()], remove: vec![] };
+    jobs::create(&state, &job("once", "hourly", tag("seen-once"), "prod", start)).await.unwrap();
+    let mut skip = job("skip", "hourly", tag("seen-skip"), "prod", start);
+    skip.missed = Missed::Skip;
+    jobs::create(&state, &skip).await.unwrap();
+    // The server was down for ten hours: one catch-up run for `once`, a skip for `skip`.
+    let now = start + SignedDuration::from_hours(10) + SignedDuration::from_mins(30);
+    let done = tick_at(&h, &state, now).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].job, "once");
+    assert_eq!(done[0].scheduled_for, start + SignedDuration::from_hours(10), "the latest slot");
+    assert_eq!(done[0].outcome, RunOutcome::Succeeded, "{:?}", done[0]);
+    let skipped = jobs::runs::history(&state, Some("skip"), 10).await.unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].outcome, RunOutcome::Skipped);
+    assert!(skipped[0].detail.contains("no server was running"), "{}", skipped[0].detail);
+    assert!(tick_at(&h, &state, now).await.is_empty(), "nothing runs twice for one slot");
+
+    // The next slot, while this instance still runs `once`: skipped with a record.
+    let next = start + SignedDuration::from_hours(11);
+    let running: BTreeSet<String> = ["once".to_string()].into();
+    let due = tick::due(&state, next, "test-instance", &running).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.job.name.as_str()).collect::<Vec<_>>(), ["skip"]);
+    let once = jobs::runs::history(&state, Some("once"), 10).await.unwrap();
+    assert_eq!(once[0].outcome, RunOutcome::Skipped);
+    assert!(once[0].detail.contains("never overlaps"), "{}", once[0].detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_claimed_once_and_a_vanished_instances_run_is_interrupted_not_rerun() {
+    let (_h, _dir, state) = setup().await;
+    let start: Timestamp = "2027-01-04T00:00:00Z".parse().unwrap();
+    let snap = Action::Snapshot { ttl: "1d".into(), prefix: "auto-".into() };
+    jobs::create(&state, &job("snap", "hourly", snap, "prod", start)).await.unwrap();
+    let now = start + SignedDuration::from_mins(61);
+    // Two instances decide at the same moment: one claim wins.
+    let none = BTreeSet::new();
+    let (a, b) = tokio::join!(
+        tick::due(&state, now, "instance-a", &none),
+        tick::due(&state, now, "instance-b", &none)
+    );
+    assert_eq!(a.unwrap().len() + b.unwrap().len(), 1, "exactly one instance runs the slot");
+    // The winner dies mid-run; the next leader marks the run interrupted and moves on.
+    let later = start + SignedDuration::from_mins(90);
+    let due = tick::due(&state, later, "instance-c", &BTreeSet::new()).await.unwrap();
+    assert!(due.is_empty(), "the interrupted slot is not run again: {due:?}");
+    let runs = jobs::runs::history(&state, Some("snap"), 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, RunOutcome::Interrupted);
+    assert!(runs[0].detail.contains("not run again"), "{}", runs[0].detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_refused_when_made() {
+    let (_h, _dir, state) = setup().await;
+    let now = Timestamp::now();
+    for (j, why) in [
+        (job("x", "25:00", Action::SnapshotSweep, "all", now), "outside 0..23"),
+        (
+            job(
+                "x",
+                "daily",
+                Action::Snapshot { ttl: "soon".into(), prefix: "a-".into() },
+                "all",
+                now,
+            ),
+            "not a duration",
+        ),
+        (
+            job("x", "daily", Action::Power { action: "explode".into() }, "all", now),
+            "power must be",
+        ),
+        (job("x", "daily", Action::SnapshotSweep, "((", now), "selector"),
+        (job("bad name", "daily", Action::SnapshotSweep, "all", now), "not a valid job name"),
+    ] {
+        let e = jobs::create(&state, &j).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    let mut tz = job("x", "daily", Action::SnapshotSweep, "all", now);
+    tz.timezone = Some("Mars/Olympus".into());
+    assert!(jobs::create(&state, &tz).await.unwrap_err().to_string().contains("time zone"));
+    jobs::create(&state, &job("x", "daily", Action::SnapshotSweep, "all", now)).await.unwrap();
+    let dup = jobs::create(&state, &job("x", "hourly", Action::SnapshotSweep, "all", now)).await;
+    assert!(dup.unwrap_err().to_string().contains("exists"));
+}
