@@ -76,6 +76,19 @@ pub struct ItemReport {
     pub detail: String,
 }
 
+impl ItemReport {
+    /// The report line for guest `g`.
+    pub fn of(g: &GuestRow, outcome: Outcome, detail: impl Into<String>) -> Self {
+        ItemReport {
+            vmid: g.vmid,
+            name: g.name.clone(),
+            node: g.node.clone(),
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
 impl Tabular for ItemReport {
     fn headers(_wide: bool) -> Vec<&'static str> {
         vec!["VMID", "NAME", "NODE", "RESULT", "DETAIL"]

@@ -129,13 +129,7 @@ async fn wait(client: &Client, u: Upid) -> Result<(), OpsError> {
 }
 
 fn report(g: &GuestRow, outcome: Outcome, detail: impl Into<String>) -> ItemReport {
-    ItemReport {
-        vmid: g.vmid,
-        name: g.name.clone(),
-        node: g.node.clone(),
-        outcome,
-        detail: detail.into(),
-    }
+    ItemReport::of(g, outcome, detail)
 }
 
 /// The report line for one guest: `plan` when it worked, the error's first line when not.

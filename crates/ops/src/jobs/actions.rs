@@ -33,13 +33,7 @@ pub fn snapshot_name(prefix: &str, at: Timestamp) -> Result<SnapshotName, OpsErr
 }
 
 fn item(g: &GuestRow, outcome: Outcome, detail: impl Into<String>) -> ItemReport {
-    ItemReport {
-        vmid: g.vmid,
-        name: g.name.clone(),
-        node: g.node.clone(),
-        outcome,
-        detail: detail.into(),
-    }
+    ItemReport::of(g, outcome, detail)
 }
 
 fn first_line(e: &OpsError) -> String {

@@ -198,19 +198,23 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> OpsError {
     OpsError::Invalid(format!("stored {what} cannot be read ({e}); delete and make it again"))
 }
 
-/// Store a new job; refused if one has its name.
-pub async fn create(state: &StateHandle, job: &Job) -> Result<(), OpsError> {
+/// A checked job as a document.
+fn document(job: &Job, updated_at: Timestamp) -> Result<Document, OpsError> {
     job.check()?;
-    let store = state.get().await?;
     let body = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
-    let d = Document {
+    Ok(Document {
         kind: kind::JOB.into(),
         id: job.name.clone(),
         body,
         created_at: job.created_at,
-        updated_at: job.created_at,
-    };
-    if !store.insert_document(&d).await? {
+        updated_at,
+    })
+}
+
+/// Store a new job; refused if one has its name.
+pub async fn create(state: &StateHandle, job: &Job) -> Result<(), OpsError> {
+    let d = document(job, job.created_at)?;
+    if !state.get().await?.insert_document(&d).await? {
         return Err(OpsError::Invalid(format!(
             "a job called '{}' exists; see `proxctl job show {}`",
             job.name, job.name
@@ -221,17 +225,7 @@ pub async fn create(state: &StateHandle, job: &Job) -> Result<(), OpsError> {
 
 /// Replace a job (enable, disable, edit).
 pub async fn save(state: &StateHandle, job: &Job) -> Result<(), OpsError> {
-    job.check()?;
-    let store = state.get().await?;
-    let body = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
-    let d = Document {
-        kind: kind::JOB.into(),
-        id: job.name.clone(),
-        body,
-        created_at: job.created_at,
-        updated_at: Timestamp::now(),
-    };
-    store.put_document(&d).await?;
+    state.get().await?.put_document(&document(job, Timestamp::now())?).await?;
     Ok(())
 }
 
