@@ -1,5 +1,7 @@
 //! Command-line flags: one clap definition, reused for help, man pages and completions.
 
+pub mod job;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -199,6 +201,12 @@ pub enum Command {
     Remote {
         #[command(subcommand)]
         command: RemoteCommand,
+    },
+    /// Scheduled jobs that `proxctl serve` runs: snapshots with a TTL, backups with prune,
+    /// power, tags; with their history.
+    Job {
+        #[command(subcommand)]
+        command: job::JobCommand,
     },
     /// API tokens for `proxctl serve`: create one (its secret is printed once), list, revoke.
     Token {
@@ -622,6 +630,10 @@ pub struct ServeArgs {
     /// How often the leader deletes expired snapshots (0 never): 60s, 5m.
     #[arg(long, default_value = "60s")]
     pub sweep_interval: String,
+    /// How often the leader looks for due jobs (0 never): 10s, 1m. A slot runs within this
+    /// long of its time.
+    #[arg(long, default_value = "10s")]
+    pub job_interval: String,
     /// After SIGTERM, how long requests in flight and running operations get to finish;
     /// operations still running then are recorded as interrupted.
     #[arg(long, default_value = "30s")]

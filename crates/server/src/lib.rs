@@ -12,6 +12,7 @@ pub mod plans;
 pub mod problem;
 pub mod remotes;
 pub mod routes;
+pub mod scheduler;
 pub mod singleton;
 pub mod tls;
 pub mod tokens;
@@ -82,6 +83,7 @@ pub struct App {
     pub leadership: singleton::Leadership,
     pub events: events::Events,
     pub guests: guest_cache::GuestCache,
+    pub scheduler: scheduler::Scheduler,
 }
 
 impl App {
@@ -108,6 +110,7 @@ impl App {
             limits: routes::RateLimits::new(rate_limit),
             leadership: singleton::Leadership::default(),
             guests: guest_cache::GuestCache::new(events.clone()),
+            scheduler: scheduler::Scheduler::default(),
             events,
         })
     }
@@ -171,6 +174,12 @@ impl ServerHandle {
         }
         // The lead is given up (its lock released) before the server counts as stopped.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.singleton).await;
+    }
+
+    /// The server's shared state, for embedding and tests (e.g. driving the scheduler with
+    /// a clock of their own through [`scheduler::tick`]).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     /// Wait until the server stops on its own (it does not, unless shut down).

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    act, backups, cluster, declare, guests, lifecycle, meta, nodes, stream, templates, tokens,
+    act, backups, cluster, declare, guests, jobs, lifecycle, meta, nodes, stream, templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -55,6 +55,13 @@ use crate::routes::{
         nodes::undrain,
         nodes::doctor,
         cluster::tags,
+        jobs::list,
+        jobs::create,
+        jobs::show,
+        jobs::change,
+        jobs::delete,
+        jobs::history,
+        jobs::run,
         declare::export,
         declare::adopt,
         lifecycle::create,
@@ -81,6 +88,7 @@ use crate::routes::{
         (name = "lifecycle", description = "Create, clone, change, grow, move and roll back guests"),
         (name = "backups", description = "vzdump backups: take, protect, restore, prune"),
         (name = "templates", description = "Template versions, the image catalog, builds"),
+        (name = "jobs", description = "Scheduled jobs and their runs"),
         (name = "cluster", description = "Remotes, nodes, storage and tasks"),
         (name = "operations", description = "Long work started over the API"),
         (name = "declare", description = "Manifests, plans, applies and drift"),

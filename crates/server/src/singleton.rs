@@ -1,5 +1,5 @@
 //! Work that must run on exactly one of several instances sharing a state store: the snapshot
-//! sweeper now, the scheduler next. The instances campaign for one lock in the store
+//! sweeper and the job scheduler. The instances campaign for one lock in the store
 //! (`singleton:leader`, the engine's resource locks, renewed every third of the lease); the
 //! holder leads until it stops renewing. An instance that dies is replaced once its lease
 //! expires (at once, when it was a process on the same machine that is provably gone). A
@@ -30,11 +30,17 @@ pub struct SingletonOptions {
     pub lease: Duration,
     /// How often the leader sweeps expired snapshots; `None` never.
     pub sweep_every: Option<Duration>,
+    /// How often the leader looks for due jobs; `None` never.
+    pub jobs_every: Option<Duration>,
 }
 
 impl Default for SingletonOptions {
     fn default() -> Self {
-        Self { lease: Duration::from_secs(15), sweep_every: Some(Duration::from_secs(60)) }
+        Self {
+            lease: Duration::from_secs(15),
+            sweep_every: Some(Duration::from_secs(60)),
+            jobs_every: Some(Duration::from_secs(10)),
+        }
     }
 }
 
@@ -102,7 +108,7 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 
 /// Do the singleton work while the lock holds; returns whether `stop` ended it.
 async fn lead(
-    app: &App,
+    app: &Arc<App>,
     locks: &Locks,
     opts: SingletonOptions,
     stop: &mut watch::Receiver<bool>,
@@ -110,9 +116,16 @@ async fn lead(
     // Lease renewals run every third of the lease; looking that often notices a loss in time.
     let tick = (opts.lease / 3).max(Duration::from_millis(100));
     let mut next_sweep = tokio::time::Instant::now();
+    let mut next_jobs = tokio::time::Instant::now();
     loop {
         if locks.is_lost() {
             return false;
+        }
+        if let Some(every) = opts.jobs_every
+            && tokio::time::Instant::now() >= next_jobs
+        {
+            crate::scheduler::tick(app, jiff::Timestamp::now()).await;
+            next_jobs = tokio::time::Instant::now() + every;
         }
         if let Some(every) = opts.sweep_every
             && tokio::time::Instant::now() >= next_sweep
@@ -120,10 +133,14 @@ async fn lead(
             sweep(app, locks).await;
             next_sweep = tokio::time::Instant::now() + every;
         }
-        let wait = match opts.sweep_every {
-            Some(_) => next_sweep.saturating_duration_since(tokio::time::Instant::now()).min(tick),
-            None => tick,
-        };
+        let now = tokio::time::Instant::now();
+        let mut wait = tick;
+        if opts.sweep_every.is_some() {
+            wait = wait.min(next_sweep.saturating_duration_since(now));
+        }
+        if opts.jobs_every.is_some() {
+            wait = wait.min(next_jobs.saturating_duration_since(now));
+        }
         if pause(stop, wait).await {
             return true;
         }

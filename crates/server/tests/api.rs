@@ -75,6 +75,10 @@ async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
             "/api/v1/remotes/{remote}/nodes/{node}/drain"
             | "/api/v1/remotes/{remote}/nodes/{node}/undrain" => Some(json!({"dry_run": true})),
             "/api/v1/adopt" => Some(json!({"manifests": ""})),
+            "/api/v1/jobs" => Some(
+                json!({"name": "matrix-job", "schedule": "daily", "action": {"type": "snapshot-sweep"}}),
+            ),
+            "/api/v1/jobs/{name}" if method == "PATCH" => Some(json!({"enabled": false})),
             // Unknown catalog ids and template names: the guard let them through if the
             // answer is a 400 about the request rather than a 401 or 403.
             "/api/v1/remotes/{remote}/templates" | "/api/v1/remotes/{remote}/templates/rebuild" => {

@@ -27,6 +27,7 @@ mod engine;
 mod get;
 mod guest;
 mod image;
+mod job;
 mod node;
 mod remote;
 mod serve;
@@ -71,6 +72,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Remote { command } => {
             let r = config::resolve_from_env(&g)?;
             remote::run(&r, &g, command).await
+        }
+        Command::Job { command } => {
+            if matches!(command, crate::flags::job::JobCommand::Run { .. }) {
+                let (r, client) = connect(&g)?;
+                job::run(&r, Some(&client), command).await
+            } else {
+                let r = config::resolve_from_env(&g)?;
+                job::run(&r, None, command).await
+            }
         }
         Command::Token { command } => {
             let r = config::resolve_from_env(&g)?;

@@ -46,6 +46,10 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
                 0 => None,
                 n => Some(Duration::from_secs(n)),
             },
+            jobs_every: match secs("--job-interval", &a.job_interval)? {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            },
         },
         audit: r.audit_context(),
     };

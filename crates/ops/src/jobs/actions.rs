@@ -169,18 +169,12 @@ async fn execute_inner(
         Action::SnapshotSweep => removals(
             crate::snapshot::sweep(client, Some(state), &sel, now.as_second(), false).await?,
         ),
-        Action::Backup { storage, keep_last, keep_daily, keep_weekly, keep_monthly } => {
+        Action::Backup { storage, keep } => {
             let storage = storage
                 .as_deref()
                 .map(|s| StorageId::new(s).map_err(|e| OpsError::Invalid(e.to_string())))
                 .transpose()?;
-            let keep = proxctl_types::prop::PruneBackups {
-                keep_last: *keep_last,
-                keep_daily: *keep_daily,
-                keep_weekly: *keep_weekly,
-                keep_monthly: *keep_monthly,
-                ..Default::default()
-            };
+            let keep = proxctl_types::prop::PruneBackups::from(keep);
             backup_and_prune(client, &targets().await?, storage, keep).await
         }
         Action::Power { action } => {

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod runs;
 pub mod tick;
+pub mod view;
 
 use jiff::Timestamp;
 use proxctl_state::document::{Document, kind};
@@ -35,18 +36,12 @@ pub enum Action {
     },
     /// Delete expired snapshots.
     SnapshotSweep,
-    /// vzdump each guest, then prune its backups by the `keep_*` given (if any).
+    /// vzdump each guest, then prune its backups by PVE's rules when any `keep_*` is given.
     Backup {
         #[serde(default)]
         storage: Option<String>,
-        #[serde(default)]
-        keep_last: Option<u32>,
-        #[serde(default)]
-        keep_daily: Option<u32>,
-        #[serde(default)]
-        keep_weekly: Option<u32>,
-        #[serde(default)]
-        keep_monthly: Option<u32>,
+        #[serde(default, flatten)]
+        keep: Keep,
     },
     /// `start`, `shutdown`, `stop` or `reboot`; guests tagged `always-on` are never stopped.
     Power { action: String },
@@ -57,6 +52,37 @@ pub enum Action {
         #[serde(default)]
         remove: Vec<String>,
     },
+}
+
+/// PVE's `prune-backups` retention, by count per bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_hourly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_yearly: Option<u32>,
+}
+
+impl From<&Keep> for proxctl_types::prop::PruneBackups {
+    fn from(k: &Keep) -> Self {
+        proxctl_types::prop::PruneBackups {
+            keep_last: k.keep_last,
+            keep_hourly: k.keep_hourly,
+            keep_daily: k.keep_daily,
+            keep_weekly: k.keep_weekly,
+            keep_monthly: k.keep_monthly,
+            keep_yearly: k.keep_yearly,
+            ..Default::default()
+        }
+    }
 }
 
 fn default_prefix() -> String {

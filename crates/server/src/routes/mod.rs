@@ -9,6 +9,7 @@ pub(crate) mod body;
 pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
+pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod meta;
 pub(crate) mod nodes;
@@ -167,6 +168,13 @@ pub fn table() -> Vec<Route> {
         ),
         r(Method::GET, "/api/v1/remotes/{remote}/doctor", Admin, get(nodes::doctor)),
         r(Method::GET, "/api/v1/tags", Read, get(cluster::tags)),
+        r(Method::GET, "/api/v1/jobs", Read, get(jobs::list)),
+        r(Method::POST, "/api/v1/jobs", Admin, post(jobs::create)),
+        r(Method::GET, "/api/v1/jobs/{name}", Read, get(jobs::show)),
+        r(Method::PATCH, "/api/v1/jobs/{name}", Admin, patch(jobs::change)),
+        r(Method::DELETE, "/api/v1/jobs/{name}", Admin, delete(jobs::delete)),
+        r(Method::GET, "/api/v1/jobs/{name}/history", Read, get(jobs::history)),
+        r(Method::POST, "/api/v1/jobs/{name}/run", Admin, post(jobs::run)),
         r(Method::POST, "/api/v1/export", Admin, post(declare::export)),
         r(Method::POST, "/api/v1/adopt", Admin, post(declare::adopt)),
         r(Method::POST, "/api/v1/bulk", Operate, post(guests::bulk)),

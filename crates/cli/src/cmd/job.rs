@@ -1,0 +1,214 @@
+//! `proxctl job …`: make, list, show, run and retire scheduled jobs. They live in the state
+//! store that `proxctl serve` shares, which runs them; `job run` runs one here, now.
+
+use proxctl_client::Client;
+use proxctl_ops::jobs::{self, Action, Job, Missed, view};
+use proxctl_ops::output::render;
+
+use crate::cmd::confirm;
+use crate::exit::{PartialFailure, UserError};
+use crate::flags::job::{JobCommand, JobCreateArgs};
+use crate::settings::Resolved;
+
+/// The action the flags describe; flags of other actions are refused, not ignored.
+fn action(a: &JobCreateArgs) -> anyhow::Result<Action> {
+    let unused = |flags: &[(&str, bool)]| -> anyhow::Result<()> {
+        match flags.iter().find(|(_, given)| *given) {
+            Some((f, _)) => {
+                Err(UserError(format!("{f} does not apply to --action {}", a.action)).into())
+            }
+            None => Ok(()),
+        }
+    };
+    let k = &a.prune;
+    let keeps =
+        [k.keep_last, k.keep_hourly, k.keep_daily, k.keep_weekly, k.keep_monthly, k.keep_yearly];
+    let backup_flags =
+        [("--storage", a.storage.is_some()), ("--keep-*", keeps.iter().any(Option::is_some))];
+    let tag_flags = [("--add", !a.add.is_empty()), ("--remove", !a.remove.is_empty())];
+    let others = |mine: &[&str]| -> Vec<(&'static str, bool)> {
+        let all: Vec<(&'static str, bool)> = [
+            ("--ttl", a.ttl.is_some()),
+            ("--keep", a.keep.is_some()),
+            ("--power", a.power.is_some()),
+        ]
+        .into_iter()
+        .chain(backup_flags)
+        .chain(tag_flags)
+        .collect();
+        all.into_iter().filter(|(f, _)| !mine.contains(f)).collect()
+    };
+    Ok(match a.action.as_str() {
+        "snapshot" => {
+            unused(&others(&["--ttl"]))?;
+            let ttl = a.ttl.clone().ok_or_else(|| {
+                UserError("a snapshot job needs --ttl (e.g. 24h): snapshots must expire".into())
+            })?;
+            Action::Snapshot { ttl, prefix: a.prefix.clone() }
+        }
+        "snapshot-rotate" => {
+            unused(&others(&["--keep"]))?;
+            let keep = a.keep.ok_or_else(|| UserError("snapshot-rotate needs --keep N".into()))?;
+            Action::SnapshotRotate { keep, prefix: a.prefix.clone() }
+        }
+        "snapshot-sweep" => {
+            unused(&others(&[]))?;
+            Action::SnapshotSweep
+        }
+        "backup" => {
+            unused(&others(&["--storage", "--keep-*"]))?;
+            Action::Backup {
+                storage: a.storage.clone(),
+                keep: jobs::Keep {
+                    keep_last: k.keep_last,
+                    keep_hourly: k.keep_hourly,
+                    keep_daily: k.keep_daily,
+                    keep_weekly: k.keep_weekly,
+                    keep_monthly: k.keep_monthly,
+                    keep_yearly: k.keep_yearly,
+                },
+            }
+        }
+        "power" => {
+            unused(&others(&["--power"]))?;
+            let p = a.power.clone().ok_or_else(|| {
+                UserError("a power job needs --power start|shutdown|stop|reboot".into())
+            })?;
+            Action::Power { action: p }
+        }
+        "tag" => {
+            unused(&others(&["--add", "--remove"]))?;
+            Action::Tag { add: a.add.clone(), remove: a.remove.clone() }
+        }
+        other => {
+            return Err(UserError(format!(
+                "--action must be snapshot, snapshot-rotate, snapshot-sweep, backup, power or tag, not '{other}'"
+            ))
+            .into());
+        }
+    })
+}
+
+pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now();
+    match c {
+        JobCommand::Create(a) => {
+            let missed = match a.missed.as_str() {
+                "run-once" => Missed::RunOnce,
+                "skip" => Missed::Skip,
+                other => {
+                    return Err(UserError(format!(
+                        "--missed must be run-once or skip, not '{other}'"
+                    ))
+                    .into());
+                }
+            };
+            let job = Job {
+                name: a.name.clone(),
+                schedule: a.schedule.clone(),
+                timezone: a.timezone.clone(),
+                action: action(&a)?,
+                selector: a.selector.clone(),
+                remote: None,
+                enabled: !a.disabled,
+                missed,
+                created_at: now,
+                created_by: r.actor(),
+            };
+            jobs::create(&r.state, &job).await?;
+            let next =
+                job.next_after(now)?.map(|t| t.to_string()).unwrap_or_else(|| "never".into());
+            outln!("job {} created; next run {next} (run by `proxctl serve`)", job.name);
+            Ok(())
+        }
+        JobCommand::List => {
+            out!("{}", render(&view::rows(&r.state, now).await?, r.output)?);
+            Ok(())
+        }
+        JobCommand::Show { name } => {
+            let job = jobs::get(&r.state, &name).await?;
+            let last = jobs::runs::history(&r.state, Some(&name), 1).await?;
+            let row = view::row(&job, last.first(), now);
+            if r.output != proxctl_ops::output::Format::Table {
+                out!("{}", render(&[row], r.output)?);
+                return Ok(());
+            }
+            outln!("Name:      {}", job.name);
+            outln!(
+                "Schedule:  {} ({})",
+                job.schedule,
+                job.timezone.as_deref().unwrap_or("server's time zone")
+            );
+            outln!("Action:    {}", serde_json::to_string(&job.action)?);
+            outln!("Selector:  {}", job.selector);
+            outln!("Enabled:   {}", if job.enabled { "yes" } else { "no" });
+            outln!("Missed:    {}", if job.missed == Missed::Skip { "skip" } else { "run once" });
+            let mut t = now;
+            let mut next = Vec::new();
+            while job.enabled && next.len() < 3 {
+                match job.next_after(t)? {
+                    Some(n) => {
+                        next.push(n.to_string());
+                        t = n;
+                    }
+                    None => break,
+                }
+            }
+            outln!("Next runs: {}", if next.is_empty() { "-".into() } else { next.join(", ") });
+            outln!(
+                "Last run:  {}",
+                row.last_run
+                    .map(|t| format!("{t} {}", row.last_outcome.unwrap_or_default()))
+                    .unwrap_or_else(|| "-".into())
+            );
+            Ok(())
+        }
+        JobCommand::History { name, last } => {
+            jobs::get(&r.state, &name).await?;
+            let runs: Vec<view::RunRow> = jobs::runs::history(&r.state, Some(&name), last)
+                .await?
+                .into_iter()
+                .map(view::RunRow)
+                .collect();
+            out!("{}", render(&runs, r.output)?);
+            Ok(())
+        }
+        JobCommand::Run { name } => {
+            let client =
+                client.ok_or_else(|| UserError("job run needs a cluster to act on".into()))?;
+            let job = jobs::get(&r.state, &name).await?;
+            let mut run = jobs::Run::new(&job.name, now, &r.actor(), true);
+            jobs::runs::claim(&r.state, &run).await?;
+            eprintln!("running job {name} ({}) now", job.action.name());
+            let done = jobs::actions::execute(client, &r.state, &job, now, now).await;
+            run.outcome = done.outcome;
+            run.detail = done.detail;
+            run.items = done.items;
+            run.ended_at = Some(jiff::Timestamp::now());
+            jobs::runs::record(&r.state, &run).await?;
+            out!("{}", render(&run.items, r.output)?);
+            eprintln!("job {name}: {} ({})", run.outcome.as_str(), run.detail);
+            match run.outcome {
+                jobs::RunOutcome::Succeeded => Ok(()),
+                _ => Err(PartialFailure(format!("job {name}: {}", run.detail)).into()),
+            }
+        }
+        JobCommand::Enable { name } => set_enabled(r, &name, true).await,
+        JobCommand::Disable { name } => set_enabled(r, &name, false).await,
+        JobCommand::Delete { name } => {
+            jobs::get(&r.state, &name).await?;
+            confirm(r, &format!("delete job {name}"))?;
+            jobs::delete(&r.state, &name).await?;
+            outln!("job {name} deleted");
+            Ok(())
+        }
+    }
+}
+
+async fn set_enabled(r: &Resolved, name: &str, enabled: bool) -> anyhow::Result<()> {
+    let mut job = jobs::get(&r.state, name).await?;
+    job.enabled = enabled;
+    jobs::save(&r.state, &job).await?;
+    outln!("job {name} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The job scheduler, run by the leader among instances ([`crate::singleton`]): on every tick
+//! it asks [`proxctl_ops::jobs::tick::due`] what is due (claiming each run in the store, so a
+//! slot runs once however many instances there are), carries the runs out through the
+//! operations layer acting as `job <name>`, and records how each ended.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use proxctl_ops::jobs::{self, RunOutcome};
+
+use crate::App;
+
+/// What this instance's scheduler is doing.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    /// Jobs with a run going on this instance (a job never overlaps itself).
+    running: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Scheduler {
+    fn running(&self) -> BTreeSet<String> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Start what is due at `now`; returns how many runs started.
+pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
+    let instance = crate::operations::instance_name();
+    let due = match jobs::tick::due(&app.state, now, &instance, &app.scheduler.running()).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "the scheduler cannot read its jobs");
+            return 0;
+        }
+    };
+    let started = due.len();
+    for d in due {
+        let name = d.job.name.clone();
+        let remote = d.job.remote.clone().unwrap_or_else(|| app.default_remote.clone());
+        let mut run = d.run;
+        let client = match app.remote(&remote) {
+            Ok(r) => r.client,
+            Err(p) => {
+                run.outcome = RunOutcome::Failed;
+                run.detail = p.detail;
+                run.ended_at = Some(jiff::Timestamp::now());
+                record(app, &run).await;
+                continue;
+            }
+        };
+        app.scheduler.running.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone());
+        let (app, job) = (Arc::clone(app), d.job);
+        let runtime = tokio::runtime::Handle::current();
+        // The actions' futures (bulk runs) are not provably Send: they run on a blocking
+        // thread of their own, as the API's long operations do.
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(async move {
+                tracing::info!(job = %name, slot = %run.scheduled_for, "running a scheduled job");
+                let actor = format!("job {name}");
+                let done = proxctl_ops::audit::acting_as(
+                    actor,
+                    jobs::actions::execute(
+                        &client,
+                        &app.state,
+                        &job,
+                        run.scheduled_for,
+                        jiff::Timestamp::now(),
+                    ),
+                )
+                .await;
+                run.outcome = done.outcome;
+                run.detail = done.detail;
+                run.items = done.items;
+                run.ended_at = Some(jiff::Timestamp::now());
+                record(&app, &run).await;
+                app.scheduler.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            })
+        });
+    }
+    started
+}
+
+async fn record(app: &App, run: &jobs::Run) {
+    if let Err(e) = jobs::runs::record(&app.state, run).await {
+        tracing::warn!(job = %run.job, error = %e, "cannot record how a job run ended");
+    }
+    if let Err(e) = jobs::runs::prune(&app.state, jobs::runs::KEEP_RUNS).await {
+        tracing::warn!(error = %e, "cannot prune the job history");
+    }
+}
