@@ -927,8 +927,8 @@ pub struct KeepArgs {
     pub keep_yearly: Option<u32>,
 }
 
-impl From<KeepArgs> for proxctl_types::prop::PruneBackups {
-    fn from(k: KeepArgs) -> Self {
+impl From<&KeepArgs> for proxctl_ops::jobs::Keep {
+    fn from(k: &KeepArgs) -> Self {
         Self {
             keep_last: k.keep_last,
             keep_hourly: k.keep_hourly,
@@ -936,8 +936,13 @@ impl From<KeepArgs> for proxctl_types::prop::PruneBackups {
             keep_weekly: k.keep_weekly,
             keep_monthly: k.keep_monthly,
             keep_yearly: k.keep_yearly,
-            ..Self::default()
         }
+    }
+}
+
+impl From<KeepArgs> for proxctl_types::prop::PruneBackups {
+    fn from(k: KeepArgs) -> Self {
+        Self::from(&proxctl_ops::jobs::Keep::from(&k))
     }
 }
 

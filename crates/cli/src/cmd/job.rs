@@ -57,17 +57,7 @@ fn action(a: &JobCreateArgs) -> anyhow::Result<Action> {
         }
         "backup" => {
             unused(&others(&["--storage", "--keep-*"]))?;
-            Action::Backup {
-                storage: a.storage.clone(),
-                keep: jobs::Keep {
-                    keep_last: k.keep_last,
-                    keep_hourly: k.keep_hourly,
-                    keep_daily: k.keep_daily,
-                    keep_weekly: k.keep_weekly,
-                    keep_monthly: k.keep_monthly,
-                    keep_yearly: k.keep_yearly,
-                },
-            }
+            Action::Backup { storage: a.storage.clone(), keep: jobs::Keep::from(k) }
         }
         "power" => {
             unused(&others(&["--power"]))?;
