@@ -208,3 +208,89 @@ async fn bad_jobs_are_refused_when_made() {
     let dup = jobs::create(&state, &job("x", "hourly", Action::SnapshotSweep, "all", now)).await;
     assert!(dup.unwrap_err().to_string().contains("exists"));
 }
+
+/// Keep the manual simulator's tasks finishing as soon as they start (each step jumps to the
+/// next task event), until dropped: how the test's clock drives a scheduler without sleeping.
+struct Pump(tokio::task::JoinHandle<()>);
+
+impl Pump {
+    fn start(h: Arc<support::Harness>) -> Self {
+        Pump(tokio::spawn(async move {
+            loop {
+                h.sim.step();
+                tokio::task::yield_now().await;
+            }
+        }))
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn backups(h: &support::Harness) -> BTreeSet<u64> {
+    h.sim.with_world(|w| {
+        w.volumes
+            .values()
+            .filter(|v| v.content == "backup" && v.vmid == Some(100))
+            .map(|v| v.ctime)
+            .collect()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_days_of_nightly_backups_keep_exactly_what_pves_rules_keep() {
+    let mut cfg = support::config(1);
+    cfg.scenario = Some(Scenario::from_yaml(GUESTS).unwrap());
+    let h = Arc::new(harness_with(cfg).await); // the manual clock
+    let dir = tempfile::tempdir().unwrap();
+    let spec = StateSpec::Sqlite(dir.path().join("state.db"));
+    let state = StateHandle::opened(spec.clone(), proxctl_ops::state::open(&spec).await.unwrap());
+    let start = Timestamp::from_millisecond(i64::try_from(h.sim.now_ms()).unwrap()).unwrap();
+    let keep = jobs::Keep { keep_daily: Some(7), keep_weekly: Some(4), ..Default::default() };
+    let backup = Action::Backup { storage: Some("local".into()), keep: keep.clone() };
+    jobs::create(&state, &job("nightly", "02:00", backup, "prod", start)).await.unwrap();
+    let pump = Pump::start(Arc::clone(&h));
+    let mut now = start;
+    let end = start + SignedDuration::from_hours(24 * 30);
+    let (mut runs, mut made) = (0, BTreeSet::new());
+    while now < end {
+        now += SignedDuration::from_hours(6);
+        // The simulator's clock follows the scheduler's, so each backup carries its night.
+        let ahead = now.as_millisecond() - i64::try_from(h.sim.now_ms()).unwrap();
+        if ahead > 0 {
+            h.sim.advance(u64::try_from(ahead).unwrap());
+        }
+        for r in tick_at(&h, &state, now).await {
+            assert_eq!(r.outcome, RunOutcome::Succeeded, "{r:?}");
+            runs += 1;
+        }
+        made.extend(backups(&h));
+    }
+    drop(pump);
+    assert_eq!((runs, made.len()), (30, 30), "one backup a night");
+    // What PVE's rules keep of all thirty is exactly what is left.
+    let all: Vec<u64> = made.into_iter().collect();
+    let input: Vec<proxctl_ops::backup::PruneInput> = all
+        .iter()
+        .map(|c| proxctl_ops::backup::PruneInput {
+            ctime: i64::try_from(*c).unwrap(),
+            protected: false,
+        })
+        .collect();
+    let marks = proxctl_ops::backup::prune_marks(
+        &input,
+        &proxctl_types::prop::PruneBackups::from(&keep),
+        &jiff::tz::TimeZone::UTC,
+    );
+    let expected: BTreeSet<u64> = all
+        .iter()
+        .zip(marks)
+        .filter(|(_, m)| *m == proxctl_ops::backup::Mark::Keep)
+        .map(|(c, _)| *c)
+        .collect();
+    assert!(expected.len() > 7, "the weekly rule keeps some beyond the daily ones: {expected:?}");
+    assert_eq!(backups(&h), expected);
+}
