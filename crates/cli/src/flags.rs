@@ -1,6 +1,7 @@
 //! Command-line flags: one clap definition, reused for help, man pages and completions.
 
 pub mod job;
+pub mod notify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -207,6 +208,12 @@ pub enum Command {
     Job {
         #[command(subcommand)]
         command: job::JobCommand,
+    },
+    /// Notifications of job outcomes: targets (signed webhooks, Slack, Discord, ntfy, Gotify)
+    /// and the matchers that route events to them.
+    Notify {
+        #[command(subcommand)]
+        command: notify::NotifyCommand,
     },
     /// API tokens for `proxctl serve`: create one (its secret is printed once), list, revoke.
     Token {

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod migrate;
 pub mod nic;
+pub mod notify;
 pub mod output;
 pub mod placement;
 pub mod schedule;

@@ -84,6 +84,8 @@ pub struct App {
     pub events: events::Events,
     pub guests: guest_cache::GuestCache,
     pub scheduler: scheduler::Scheduler,
+    /// How hard notifications are retried.
+    pub notify_retry: proxctl_ops::notify::deliver::Retry,
 }
 
 impl App {
@@ -111,6 +113,7 @@ impl App {
             leadership: singleton::Leadership::default(),
             guests: guest_cache::GuestCache::new(events.clone()),
             scheduler: scheduler::Scheduler::default(),
+            notify_retry: proxctl_ops::notify::deliver::Retry::default(),
             events,
         })
     }

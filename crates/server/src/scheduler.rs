@@ -84,6 +84,13 @@ async fn record(app: &App, run: &jobs::Run) {
     if let Err(e) = jobs::runs::record(&app.state, run).await {
         tracing::warn!(job = %run.job, error = %e, "cannot record how a job run ended");
     }
+    // Delivered in the background: a target that is slow or down never holds a job up.
+    proxctl_ops::notify::raise(
+        Arc::clone(&app.state),
+        proxctl_ops::notify::Event::job_run(run),
+        app.notify_retry,
+    )
+    .await;
     if let Err(e) = jobs::runs::prune(&app.state, jobs::runs::KEEP_RUNS).await {
         tracing::warn!(error = %e, "cannot prune the job history");
     }

@@ -29,6 +29,7 @@ mod guest;
 mod image;
 mod job;
 mod node;
+mod notify;
 mod remote;
 mod serve;
 mod sim;
@@ -81,6 +82,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let r = config::resolve_from_env(&g)?;
                 job::run(&r, None, command).await
             }
+        }
+        Command::Notify { command } => {
+            let r = config::resolve_from_env(&g)?;
+            notify::run(&r, command).await
         }
         Command::Token { command } => {
             let r = config::resolve_from_env(&g)?;

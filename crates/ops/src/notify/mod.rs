@@ -1,0 +1,244 @@
+//! Notifications: events (a job run ended, with its outcome) routed by matchers to targets
+//! (generic webhooks signed with HMAC-SHA256, Slack/Mattermost and Discord webhooks, ntfy,
+//! Gotify), as PVE's notification matchers do. Targets and matchers live in the state store;
+//! a target's secret only as a reference (`env:NAME` or `file:PATH`). Delivery retries with
+//! backoff and records a dead letter when a target keeps failing; it never blocks the work
+//! that raised the event.
+
+pub mod deliver;
+
+use jiff::Timestamp;
+use proxctl_state::document::Document;
+use serde::{Deserialize, Serialize};
+
+use crate::OpsError;
+use crate::state::StateHandle;
+
+/// Document kinds in the state store.
+pub mod kind {
+    pub const TARGET: &str = "notify-target";
+    pub const MATCHER: &str = "notify-matcher";
+    pub const DEAD_LETTER: &str = "notify-dead-letter";
+}
+
+/// How bad an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// Something that happened, as targets receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `job-succeeded`, `job-partial`, `job-failed`, `test`.
+    pub kind: String,
+    pub severity: Severity,
+    pub title: String,
+    pub message: String,
+    pub time: Timestamp,
+    /// Structured details (job, slot, per-guest lines).
+    #[serde(default)]
+    pub fields: serde_json::Value,
+}
+
+impl Event {
+    /// The event for a finished job run.
+    pub fn job_run(run: &crate::jobs::Run) -> Event {
+        use crate::jobs::RunOutcome as O;
+        let (kind, severity) = match run.outcome {
+            O::Succeeded => ("job-succeeded", Severity::Info),
+            O::Partial => ("job-partial", Severity::Warning),
+            O::Skipped => ("job-skipped", Severity::Info),
+            O::Failed | O::Interrupted | O::Running => ("job-failed", Severity::Error),
+        };
+        Event {
+            kind: kind.into(),
+            severity,
+            title: format!("job {} {}", run.job, run.outcome.as_str()),
+            message: run.detail.clone(),
+            time: Timestamp::now(),
+            fields: serde_json::json!({
+                "job": run.job,
+                "scheduled_for": run.scheduled_for.to_string(),
+                "outcome": run.outcome.as_str(),
+                "items": run.items,
+            }),
+        }
+    }
+}
+
+/// Where notifications go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    /// JSON body, signed in `X-Proxctl-Signature: sha256=<hex HMAC of the body>`.
+    Webhook,
+    /// Slack or Mattermost incoming webhook (`{"text": ...}`).
+    Slack,
+    /// Discord webhook (`{"content": ...}`).
+    Discord,
+    /// ntfy topic URL: the message as the body, the title as a header.
+    Ntfy,
+    /// Gotify `/message` URL; the secret is the application token.
+    Gotify,
+}
+
+impl std::str::FromStr for TargetType {
+    type Err = OpsError;
+    fn from_str(s: &str) -> Result<Self, OpsError> {
+        Ok(match s {
+            "webhook" => TargetType::Webhook,
+            "slack" | "mattermost" => TargetType::Slack,
+            "discord" => TargetType::Discord,
+            "ntfy" => TargetType::Ntfy,
+            "gotify" => TargetType::Gotify,
+            other => {
+                return Err(OpsError::Invalid(format!(
+                    "--type must be webhook, slack, discord, ntfy or gotify, not '{other}' \
+                     (smtp is not supported yet)"
+                )));
+            }
+        })
+    }
+}
+
+/// A notification target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: TargetType,
+    pub url: String,
+    /// Where its secret is (`env:NAME` or `file:PATH`): the webhook's signing key, Gotify's
+    /// token, a bearer token for ntfy. Never the secret itself.
+    pub secret: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Which events go to which targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matcher {
+    pub name: String,
+    /// Event kinds (`job-failed`, ...; prefixes such as `job-` match many); empty: all.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// The least severity that matches.
+    pub min_severity: Severity,
+    pub targets: Vec<String>,
+}
+
+impl Matcher {
+    pub fn matches(&self, e: &Event) -> bool {
+        e.severity >= self.min_severity
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| e.kind.starts_with(k.as_str())))
+    }
+}
+
+fn name_ok(name: &str) -> Result<(), OpsError> {
+    if proxctl_types::ids::is_dns_name(name) {
+        Ok(())
+    } else {
+        Err(OpsError::Invalid(format!("'{name}' is not a valid name: use letters, digits and '-'")))
+    }
+}
+
+async fn put<T: Serialize>(
+    state: &StateHandle,
+    kind: &str,
+    name: &str,
+    v: &T,
+) -> Result<(), OpsError> {
+    let body = serde_json::to_string(v).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let now = Timestamp::now();
+    let d = Document { kind: kind.into(), id: name.into(), body, created_at: now, updated_at: now };
+    if !state.get().await?.insert_document(&d).await? {
+        return Err(OpsError::Invalid(format!("'{name}' exists already; delete it first")));
+    }
+    Ok(())
+}
+
+async fn all<T: for<'de> Deserialize<'de>>(
+    state: &StateHandle,
+    kind: &str,
+) -> Result<Vec<T>, OpsError> {
+    Ok(state
+        .get()
+        .await?
+        .documents(kind, 10_000)
+        .await?
+        .iter()
+        .filter_map(|d| serde_json::from_str(&d.body).ok())
+        .collect())
+}
+
+/// Store a target; its URL must be http(s) and its secret a reference.
+pub async fn add_target(state: &StateHandle, t: &Target) -> Result<(), OpsError> {
+    name_ok(&t.name)?;
+    if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
+        return Err(OpsError::Invalid(format!("the endpoint '{}' is not an http(s) URL", t.url)));
+    }
+    if let Some(s) = &t.secret
+        && !(s.starts_with("env:") || s.starts_with("file:"))
+    {
+        return Err(OpsError::Invalid(
+            "--secret-from takes env:NAME or file:PATH, never the secret itself".into(),
+        ));
+    }
+    put(state, kind::TARGET, &t.name, t).await
+}
+
+pub async fn targets(state: &StateHandle) -> Result<Vec<Target>, OpsError> {
+    let mut v: Vec<Target> = all(state, kind::TARGET).await?;
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(v)
+}
+
+/// Store a matcher; its targets must exist.
+pub async fn add_matcher(state: &StateHandle, m: &Matcher) -> Result<(), OpsError> {
+    name_ok(&m.name)?;
+    let known = targets(state).await?;
+    if let Some(t) = m.targets.iter().find(|t| !known.iter().any(|k| &k.name == *t)) {
+        return Err(OpsError::Invalid(format!(
+            "no target '{t}'; see `proxctl notify target list`"
+        )));
+    }
+    if m.targets.is_empty() {
+        return Err(OpsError::Invalid("a matcher needs at least one --target".into()));
+    }
+    put(state, kind::MATCHER, &m.name, m).await
+}
+
+pub async fn matchers(state: &StateHandle) -> Result<Vec<Matcher>, OpsError> {
+    let mut v: Vec<Matcher> = all(state, kind::MATCHER).await?;
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(v)
+}
+
+/// Delete a target or a matcher by name.
+pub async fn delete(state: &StateHandle, kind: &str, name: &str) -> Result<(), OpsError> {
+    if !state.get().await?.delete_document(kind, name).await? {
+        return Err(OpsError::Invalid(format!("no '{name}' to delete")));
+    }
+    Ok(())
+}
+
+/// Send `e` to every target a matcher routes it to, each in the background: the caller
+/// never waits for (or fails with) a target.
+pub async fn raise(state: std::sync::Arc<StateHandle>, e: Event, opts: deliver::Retry) {
+    let (Ok(ms), Ok(ts)) = (matchers(&state).await, targets(&state).await) else {
+        tracing::warn!("cannot read the notification settings; event '{}' not sent", e.title);
+        return;
+    };
+    let mut wanted: Vec<&Target> = ts
+        .iter()
+        .filter(|t| ms.iter().any(|m| m.matches(&e) && m.targets.contains(&t.name)))
+        .collect();
+    wanted.dedup_by(|a, b| a.name == b.name);
+    for t in wanted {
+        let (state, t, e) = (std::sync::Arc::clone(&state), t.clone(), e.clone());
+        tokio::spawn(async move { deliver::send(&state, &t, &e, opts).await });
+    }
+}

@@ -1,0 +1,180 @@
+//! Notifications against a local receiver: a signed webhook (the signature checked here),
+//! retries counted, a dead letter after the last try, matchers by kind and severity, and a
+//! job run of the server's scheduler that reaches the receiver.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use jiff::{SignedDuration, Timestamp};
+use proxctl_ops::notify::{self, Event, Matcher, Severity, Target, TargetType, deliver};
+use serde_json::json;
+use support::Api;
+
+/// What the receiver saw, and how many of its first answers are errors.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<(HeaderMap, Vec<u8>)>,
+    fail_first: usize,
+}
+
+async fn receive(
+    State(seen): State<Arc<Mutex<Seen>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let mut s = seen.lock().unwrap();
+    s.requests.push((headers, body.to_vec()));
+    if s.requests.len() <= s.fail_first { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }
+}
+
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen { fail_first, ..Default::default() }));
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(Arc::clone(&seen));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn secret_file(dir: &std::path::Path, value: &str) -> String {
+    let p = dir.join("hook.secret");
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p).unwrap();
+    std::io::Write::write_all(&mut f, value.as_bytes()).unwrap();
+    format!("file:{}", p.display())
+}
+
+fn event(kind: &str, severity: Severity) -> Event {
+    Event {
+        kind: kind.into(),
+        severity,
+        title: format!("{kind} happened"),
+        message: "details".into(),
+        time: Timestamp::now(),
+        fields: json!({}),
+    }
+}
+
+const FAST: deliver::Retry = deliver::Retry { attempts: 3, first_delay: Duration::from_millis(10) };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_is_retried_and_routed_by_kind_and_severity() {
+    let api = Api::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = receiver(2).await;
+    let t = Target {
+        name: "hook".into(),
+        kind: TargetType::Webhook,
+        url,
+        secret: Some(secret_file(dir.path(), "s3cret")),
+        created_at: Timestamp::now(),
+    };
+    notify::add_target(&api.state, &t).await.unwrap();
+    let m = Matcher {
+        name: "jobs".into(),
+        kinds: vec!["job-".into()],
+        min_severity: Severity::Warning,
+        targets: vec!["hook".into()],
+    };
+    notify::add_matcher(&api.state, &m).await.unwrap();
+
+    // Below the severity, or another kind: not sent.
+    notify::raise(Arc::clone(&api.state), event("job-succeeded", Severity::Info), FAST).await;
+    notify::raise(Arc::clone(&api.state), event("drift", Severity::Error), FAST).await;
+    // Matching: sent, failing twice, delivered on the third try.
+    notify::raise(Arc::clone(&api.state), event("job-failed", Severity::Error), FAST).await;
+    until("three tries", || seen.lock().unwrap().requests.len() == 3).await;
+    let requests = seen.lock().unwrap().requests.clone();
+    for (headers, body) in &requests {
+        let sig = headers[deliver::SIGNATURE_HEADER].to_str().unwrap();
+        assert_eq!(sig, deliver::signature(b"s3cret", body), "every try is signed over its body");
+        let e: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(e["kind"], "job-failed");
+    }
+    assert!(deliver::dead_letters(&api.state, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_keeps_failing_ends_in_a_dead_letter() {
+    let api = Api::start(false).await;
+    let (url, seen) = receiver(usize::MAX).await;
+    let t = Target {
+        name: "down".into(),
+        kind: TargetType::Slack,
+        url,
+        secret: None,
+        created_at: Timestamp::now(),
+    };
+    notify::add_target(&api.state, &t).await.unwrap();
+    let err = deliver::send(&api.state, &t, &event("job-failed", Severity::Error), FAST)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("after 3 tries"), "{err}");
+    assert_eq!(seen.lock().unwrap().requests.len(), 3);
+    let body: serde_json::Value =
+        serde_json::from_slice(&seen.lock().unwrap().requests[0].1).unwrap();
+    assert_eq!(body["text"], "job-failed happened\ndetails", "Slack's shape");
+    let dead = deliver::dead_letters(&api.state, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0]["target"].as_str(), dead[0]["attempts"].as_u64()), (Some("down"), Some(3)));
+    let refused = Target { secret: Some("s3cret".into()), name: "raw".into(), ..t };
+    let e = notify::add_target(&api.state, &refused).await.unwrap_err();
+    assert!(e.to_string().contains("never the secret itself"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_job_run_notifies_the_targets_its_matchers_name() {
+    let api = Api::start(false).await;
+    let (url, seen) = receiver(0).await;
+    let t = Target {
+        name: "ops".into(),
+        kind: TargetType::Discord,
+        url,
+        secret: None,
+        created_at: Timestamp::now(),
+    };
+    notify::add_target(&api.state, &t).await.unwrap();
+    let m = Matcher {
+        name: "all".into(),
+        kinds: vec![],
+        min_severity: Severity::Info,
+        targets: vec!["ops".into()],
+    };
+    notify::add_matcher(&api.state, &m).await.unwrap();
+    let (s, _) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"name": "tagger", "schedule": "hourly", "action": {"type": "tag", "add": ["seen"]}, "selector": "web"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED);
+    let app = api.server.as_ref().unwrap().app();
+    let later = Timestamp::now() + SignedDuration::from_mins(61);
+    assert_eq!(proxctl_server::scheduler::tick(app, later).await, 1);
+    until("the notification", || !seen.lock().unwrap().requests.is_empty()).await;
+    let body: serde_json::Value =
+        serde_json::from_slice(&seen.lock().unwrap().requests[0].1).unwrap();
+    assert_eq!(
+        body["content"], "job tagger succeeded\ntag on 2 guest(s), 0 failed",
+        "Discord's shape"
+    );
+}
