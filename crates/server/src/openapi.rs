@@ -6,7 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    act, backups, cluster, declare, guests, jobs, lifecycle, meta, nodes, stream, templates, tokens,
+    act, backups, cluster, declare, guests, jobs, lifecycle, meta, nodes, notifications, stream,
+    templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -62,6 +63,13 @@ use crate::routes::{
         jobs::delete,
         jobs::history,
         jobs::run,
+        notifications::targets,
+        notifications::add_target,
+        notifications::delete_target,
+        notifications::matchers,
+        notifications::add_matcher,
+        notifications::delete_matcher,
+        notifications::dead_letters,
         declare::export,
         declare::adopt,
         lifecycle::create,
@@ -89,6 +97,7 @@ use crate::routes::{
         (name = "backups", description = "vzdump backups: take, protect, restore, prune"),
         (name = "templates", description = "Template versions, the image catalog, builds"),
         (name = "jobs", description = "Scheduled jobs and their runs"),
+        (name = "notifications", description = "Where notifications go, and which"),
         (name = "cluster", description = "Remotes, nodes, storage and tasks"),
         (name = "operations", description = "Long work started over the API"),
         (name = "declare", description = "Manifests, plans, applies and drift"),

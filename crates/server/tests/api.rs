@@ -79,6 +79,12 @@ async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
                 json!({"name": "matrix-job", "schedule": "daily", "action": {"type": "snapshot-sweep"}}),
             ),
             "/api/v1/jobs/{name}" if method == "PATCH" => Some(json!({"enabled": false})),
+            "/api/v1/notifications/targets" => Some(
+                json!({"name": "matrix-target", "type": "webhook", "endpoint": "http://127.0.0.1:9/x"}),
+            ),
+            "/api/v1/notifications/matchers" => {
+                Some(json!({"name": "matrix-matcher", "targets": ["matrix-target"]}))
+            }
             // Unknown catalog ids and template names: the guard let them through if the
             // answer is a 400 about the request rather than a 401 or 403.
             "/api/v1/remotes/{remote}/templates" | "/api/v1/remotes/{remote}/templates/rebuild" => {

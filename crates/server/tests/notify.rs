@@ -178,3 +178,55 @@ async fn a_scheduled_job_run_notifies_the_targets_its_matchers_name() {
         "Discord's shape"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_settings_are_managed_over_the_api_by_admins() {
+    let api = Api::start(false).await;
+    let target = json!({"name": "chat", "type": "slack", "endpoint": "https://hooks.example.com/x",
+        "secret": "env:CHAT_TOKEN"});
+    let (s, p) = api
+        .call(Some("admin"), "POST", "/api/v1/notifications/targets", Some(target.clone()))
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{p}");
+    let (s, _) =
+        api.call(Some("admin"), "POST", "/api/v1/notifications/targets", Some(target)).await;
+    assert_eq!(s, reqwest::StatusCode::CONFLICT);
+    let (s, p) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/notifications/targets",
+            Some(json!({"name": "raw", "type": "webhook", "endpoint": "https://x", "secret": "hunter2"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::BAD_REQUEST, "a secret itself is refused: {p}");
+    let (_, list) = api.call(Some("admin"), "GET", "/api/v1/notifications/targets", None).await;
+    assert_eq!(list[0]["secret"], "env:CHAT_TOKEN", "a reference, never a secret: {list}");
+    let (s, p) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/notifications/matchers",
+            Some(json!({"name": "m", "targets": ["nosuch"]})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::BAD_REQUEST, "{p}");
+    let (s, _) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/notifications/matchers",
+            Some(json!({"name": "m", "kinds": ["job-failed"], "targets": ["chat"]})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED);
+    let (s, _) = api.call(Some("operator"), "GET", "/api/v1/notifications/matchers", None).await;
+    assert_eq!(s, reqwest::StatusCode::FORBIDDEN);
+    let (s, _) = api.call(Some("admin"), "DELETE", "/api/v1/notifications/matchers/m", None).await;
+    assert_eq!(s, reqwest::StatusCode::NO_CONTENT);
+    let (s, _) = api.call(Some("admin"), "DELETE", "/api/v1/notifications/matchers/m", None).await;
+    assert_eq!(s, reqwest::StatusCode::NOT_FOUND);
+    let (s, dead) =
+        api.call(Some("admin"), "GET", "/api/v1/notifications/dead-letters", None).await;
+    assert_eq!((s, dead), (reqwest::StatusCode::OK, json!([])));
+}

@@ -13,6 +13,7 @@ pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod meta;
 pub(crate) mod nodes;
+pub(crate) mod notifications;
 pub(crate) mod stream;
 pub(crate) mod templates;
 pub(crate) mod tokens;
@@ -175,6 +176,28 @@ pub fn table() -> Vec<Route> {
         r(Method::DELETE, "/api/v1/jobs/{name}", Admin, delete(jobs::delete)),
         r(Method::GET, "/api/v1/jobs/{name}/history", Read, get(jobs::history)),
         r(Method::POST, "/api/v1/jobs/{name}/run", Admin, post(jobs::run)),
+        r(Method::GET, "/api/v1/notifications/targets", Admin, get(notifications::targets)),
+        r(Method::POST, "/api/v1/notifications/targets", Admin, post(notifications::add_target)),
+        r(
+            Method::DELETE,
+            "/api/v1/notifications/targets/{name}",
+            Admin,
+            delete(notifications::delete_target),
+        ),
+        r(Method::GET, "/api/v1/notifications/matchers", Admin, get(notifications::matchers)),
+        r(Method::POST, "/api/v1/notifications/matchers", Admin, post(notifications::add_matcher)),
+        r(
+            Method::DELETE,
+            "/api/v1/notifications/matchers/{name}",
+            Admin,
+            delete(notifications::delete_matcher),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/notifications/dead-letters",
+            Admin,
+            get(notifications::dead_letters),
+        ),
         r(Method::POST, "/api/v1/export", Admin, post(declare::export)),
         r(Method::POST, "/api/v1/adopt", Admin, post(declare::adopt)),
         r(Method::POST, "/api/v1/bulk", Operate, post(guests::bulk)),
