@@ -97,11 +97,19 @@ fn actor() -> String {
 pub struct PublishingHook {
     inner: Arc<dyn MutationHook>,
     events: Events,
+    /// Where failed PVE tasks are raised as notifications (`task-failed`), and the remote's name.
+    notify: Option<(Arc<proxctl_ops::state::StateHandle>, String)>,
 }
 
 impl PublishingHook {
     pub fn new(inner: Arc<dyn MutationHook>, events: Events) -> Self {
-        Self { inner, events }
+        Self { inner, events, notify: None }
+    }
+
+    /// Also raise a notification for every task that fails on `remote`.
+    pub fn notifying(mut self, state: Arc<proxctl_ops::state::StateHandle>, remote: &str) -> Self {
+        self.notify = Some((state, remote.to_string()));
+        self
     }
 }
 
@@ -136,6 +144,20 @@ impl MutationHook for PublishingHook {
     async fn task_ended(&self, upid: &Upid, outcome: &TaskOutcome) {
         self.inner.task_ended(upid, outcome).await;
         self.events.changed();
+        if let (TaskOutcome::Failed(e), Some((state, remote))) = (outcome, &self.notify) {
+            let event = proxctl_ops::notify::Event::new(
+                "task-failed",
+                proxctl_ops::notify::Severity::Error,
+                format!("PVE task {} failed on {} (remote {remote})", upid.task_type, upid.node),
+                e.clone(),
+                serde_json::json!({ "upid": upid.to_string(), "remote": remote, "actor": actor() }),
+            );
+            // Off the caller's path: reading the matchers must not slow the API call down.
+            let state = Arc::clone(state);
+            tokio::spawn(async move {
+                proxctl_ops::notify::raise(state, event, Default::default()).await;
+            });
+        }
         let outcome = match outcome {
             TaskOutcome::Ok => "OK".to_string(),
             TaskOutcome::Warnings(n) => format!("WARNINGS: {n}"),

@@ -107,7 +107,9 @@ pub fn install_hooks(
     for r in remotes {
         let ctx = AuditContext { profile: r.name.clone(), ..audit.clone() };
         let auditor = Arc::new(Auditor::new(ctx, Arc::clone(state)));
-        if !r.client.set_hook(Arc::new(PublishingHook::new(auditor, events.clone()))) {
+        let hook =
+            PublishingHook::new(auditor, events.clone()).notifying(Arc::clone(state), &r.name);
+        if !r.client.set_hook(Arc::new(hook)) {
             tracing::warn!(remote = %r.name, "the remote's client already had a hook; kept it");
         }
     }

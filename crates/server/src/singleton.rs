@@ -165,6 +165,14 @@ async fn sweep(app: &App, locks: &Locks) {
         match proxctl_ops::audit::acting_as(ACTOR.to_string(), work).await {
             Ok(removed) if !removed.is_empty() => {
                 tracing::info!(remote = %r.name, removed = removed.len(), "swept expired snapshots");
+                let event = proxctl_ops::notify::Event::new(
+                    "snapshot-swept",
+                    proxctl_ops::notify::Severity::Info,
+                    format!("swept {} expired snapshot(s) on remote {}", removed.len(), r.name),
+                    "",
+                    serde_json::to_value(&removed).unwrap_or_default(),
+                );
+                proxctl_ops::notify::raise(Arc::clone(&app.state), event, app.notify_retry).await;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(remote = %r.name, error = %e, "snapshot sweep failed"),

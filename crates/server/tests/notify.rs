@@ -230,3 +230,61 @@ async fn notification_settings_are_managed_over_the_api_by_admins() {
         api.call(Some("admin"), "GET", "/api/v1/notifications/dead-letters", None).await;
     assert_eq!((s, dead), (reqwest::StatusCode::OK, json!([])));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_pve_tasks_and_finished_applies_are_notified() {
+    let api = Api::start(false).await;
+    let (url, seen) = receiver(0).await;
+    let t = Target {
+        name: "hook".into(),
+        kind: TargetType::Webhook,
+        url,
+        secret: None,
+        created_at: Timestamp::now(),
+    };
+    notify::add_target(&api.state, &t).await.unwrap();
+    let m = Matcher {
+        name: "ops".into(),
+        kinds: vec!["task-".into(), "apply-".into()],
+        min_severity: Severity::Info,
+        targets: vec!["hook".into()],
+    };
+    notify::add_matcher(&api.state, &m).await.unwrap();
+    api._sim.set_faults(proxctl_sim::faults::Faults {
+        task_failure_rate: 1.0,
+        task_failure_types: vec!["qmstart".into()],
+        ..Default::default()
+    });
+    let (s, op) = api
+        .call(
+            Some("operator"),
+            "POST",
+            "/api/v1/remotes/pve/guests/100/power",
+            Some(json!({"action": "start"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED);
+    let done = api.finished("operator", op["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    until("the task-failed event", || !seen.lock().unwrap().requests.is_empty()).await;
+    let e: serde_json::Value = serde_json::from_slice(&seen.lock().unwrap().requests[0].1).unwrap();
+    assert_eq!(e["kind"], "task-failed", "{e}");
+    assert!(e["title"].as_str().unwrap().contains("qmstart"), "{e}");
+    assert_eq!(e["fields"]["actor"], "operator", "who caused it: {e}");
+
+    let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-9}\nspec: {template: tpl}\n";
+    let (_, plan) = api
+        .call(Some("admin"), "POST", "/api/v1/plans", Some(json!({"manifests": manifest})))
+        .await;
+    let path = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
+    let (_, op) = api.call(Some("admin"), "POST", &path, Some(json!({}))).await;
+    api.finished("admin", op["id"].as_str().unwrap()).await;
+    until("the apply event", || {
+        seen.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(_, b)| String::from_utf8_lossy(b).contains("\"apply-"))
+    })
+    .await;
+}

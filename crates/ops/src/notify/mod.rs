@@ -45,6 +45,23 @@ pub struct Event {
 }
 
 impl Event {
+    pub fn new(
+        kind: &str,
+        severity: Severity,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        fields: serde_json::Value,
+    ) -> Event {
+        Event {
+            kind: kind.into(),
+            severity,
+            title: title.into(),
+            message: message.into(),
+            time: Timestamp::now(),
+            fields,
+        }
+    }
+
     /// The event for a finished job run.
     pub fn job_run(run: &crate::jobs::Run) -> Event {
         use crate::jobs::RunOutcome as O;

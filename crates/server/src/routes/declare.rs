@@ -9,6 +9,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use proxctl_engine::{Action, ApplyOptions, EngineError, Plan};
+use proxctl_ops::notify::Severity;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -182,10 +183,35 @@ pub async fn apply(
     // failure of the operation, reported at once.
     opts.locks.wait = std::time::Duration::ZERO;
     let description = format!("apply {id} on remote {remote}");
+    let (state, retry, who) = (Arc::clone(&app.state), app.notify_retry, caller.name.clone());
     let op = app.operations.start_pinned(&caller.name, description, move || async move {
-        let report = proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(()))
-            .await
-            .map_err(engine_problem)?;
+        let outcome = proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(())).await;
+        let (kind, severity, detail) = match &outcome {
+            Ok(Some(r)) if r.failed() > 0 => (
+                "apply-failed",
+                Severity::Error,
+                format!("{} of {} resource(s) failed", r.failed(), r.results.len()),
+            ),
+            Ok(Some(r)) => (
+                "apply-succeeded",
+                Severity::Info,
+                format!("{} resource(s) changed", r.results.len()),
+            ),
+            Ok(None) => ("apply-succeeded", Severity::Info, "nothing to change".to_string()),
+            Err(e) => ("apply-failed", Severity::Error, e.to_string()),
+        };
+        let event = proxctl_ops::notify::Event::new(
+            kind,
+            severity,
+            format!(
+                "apply of plan {id} by {who} on remote {remote}: {}",
+                kind.trim_start_matches("apply-")
+            ),
+            detail,
+            serde_json::json!({ "plan": id, "remote": remote, "actor": who }),
+        );
+        proxctl_ops::notify::raise(state, event, retry).await;
+        let report = outcome.map_err(engine_problem)?;
         Ok(match report {
             Some(r) => {
                 let failed = r.failed();
