@@ -1,6 +1,7 @@
 //! `proxctl job …` against a simulator: make jobs with their actions' flags (and refuse flags
 //! of other actions), list and show them with their next runs, run one by hand with a result
-//! line per guest in its history, disable and delete.
+//! line per guest in its history (and its notification delivered before the command ends),
+//! disable and delete.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -74,8 +75,37 @@ async fn jobs_are_made_shown_run_by_hand_and_retired() {
     let r = p(vec!["job", "show", "prod-snap"]).await;
     assert!(r.stdout.contains("Next runs:"), "{}", r.stdout);
 
+    // A receiver for the run's notification: one request, answered 200.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read until the JSON body has ended (the request is small).
+        while !buf.ends_with(b"}") {
+            let n = sock.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+        String::from_utf8_lossy(&buf).to_string()
+    });
+    let endpoint: &'static str = Box::leak(endpoint.into_boxed_str());
+    let r = p(vec!["notify", "target", "add", "hook", "--type", "webhook", "--endpoint", endpoint])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r =
+        p(vec!["notify", "matcher", "add", "all", "--severity", "info", "--target", "hook"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
     let r = p(vec!["job", "run", "prod-snap"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let request = received.await.unwrap();
+    assert!(request.contains("\"kind\":\"job-succeeded\""), "delivered before exit: {request}");
     assert!(r.stdout.contains("took auto-"), "{}", r.stdout);
     let snaps = sim.with_world(|w| w.guests[&100].snapshots.keys().cloned().collect::<Vec<_>>());
     assert!(snaps.iter().any(|s| s.starts_with("auto-")), "{snaps:?}");

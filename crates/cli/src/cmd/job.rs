@@ -177,6 +177,18 @@ pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow
             run.ended_at = Some(jiff::Timestamp::now());
             jobs::runs::record(&r.state, &run).await?;
             out!("{}", render(&run.items, r.output)?);
+            // The server's matchers apply to runs by hand too; this process waits for them.
+            let event = proxctl_ops::notify::Event::job_run(&run);
+            let retry = proxctl_ops::notify::deliver::Retry {
+                attempts: 2,
+                first_delay: std::time::Duration::from_secs(1),
+            };
+            for (target, sent) in proxctl_ops::notify::raise_and_wait(&r.state, &event, retry).await
+            {
+                if let Err(e) = sent {
+                    eprintln!("warning: notification to {target} not delivered: {e}");
+                }
+            }
             eprintln!("job {name}: {} ({})", run.outcome.as_str(), run.detail);
             match run.outcome {
                 jobs::RunOutcome::Succeeded => Ok(()),

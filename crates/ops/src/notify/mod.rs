@@ -242,20 +242,38 @@ pub async fn delete(state: &StateHandle, kind: &str, name: &str) -> Result<(), O
     Ok(())
 }
 
+/// The targets matchers route `e` to.
+async fn routed(state: &StateHandle, e: &Event) -> Option<Vec<Target>> {
+    let (Ok(ms), Ok(ts)) = (matchers(state).await, targets(state).await) else {
+        tracing::warn!("cannot read the notification settings; event '{}' not sent", e.title);
+        return None;
+    };
+    Some(
+        ts.into_iter()
+            .filter(|t| ms.iter().any(|m| m.matches(e) && m.targets.contains(&t.name)))
+            .collect(),
+    )
+}
+
 /// Send `e` to every target a matcher routes it to, each in the background: the caller
 /// never waits for (or fails with) a target.
 pub async fn raise(state: std::sync::Arc<StateHandle>, e: Event, opts: deliver::Retry) {
-    let (Ok(ms), Ok(ts)) = (matchers(&state).await, targets(&state).await) else {
-        tracing::warn!("cannot read the notification settings; event '{}' not sent", e.title);
-        return;
-    };
-    let mut wanted: Vec<&Target> = ts
-        .iter()
-        .filter(|t| ms.iter().any(|m| m.matches(&e) && m.targets.contains(&t.name)))
-        .collect();
-    wanted.dedup_by(|a, b| a.name == b.name);
-    for t in wanted {
-        let (state, t, e) = (std::sync::Arc::clone(&state), t.clone(), e.clone());
+    for t in routed(&state, &e).await.unwrap_or_default() {
+        let (state, e) = (std::sync::Arc::clone(&state), e.clone());
         tokio::spawn(async move { deliver::send(&state, &t, &e, opts).await });
     }
+}
+
+/// Send `e` to its targets and wait for the outcome of each: for a process about to exit
+/// (the CLI), which cannot leave deliveries running behind it.
+pub async fn raise_and_wait(
+    state: &StateHandle,
+    e: &Event,
+    opts: deliver::Retry,
+) -> Vec<(String, Result<u32, OpsError>)> {
+    let targets = routed(state, e).await.unwrap_or_default();
+    let sends = targets
+        .iter()
+        .map(|t| async move { (t.name.clone(), deliver::send(state, t, e, opts).await) });
+    futures_util::future::join_all(sends).await
 }
