@@ -53,14 +53,7 @@ async fn tick_at(h: &support::Harness, state: &StateHandle, now: Timestamp) -> V
     let due = tick::due(state, now, "test-instance", &BTreeSet::new()).await.unwrap();
     let mut done = Vec::new();
     for d in due {
-        let out = actions::execute(&h.client, state, &d.job, d.run.scheduled_for, now).await;
-        let mut run = d.run;
-        run.outcome = out.outcome;
-        run.detail = out.detail;
-        run.items = out.items;
-        run.ended_at = Some(now);
-        jobs::runs::record(state, &run).await.unwrap();
-        done.push(run);
+        done.push(actions::carry_out(&h.client, state, &d.job, d.run, now).await.unwrap());
     }
     done
 }

@@ -44,7 +44,10 @@ pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
                 run.outcome = RunOutcome::Failed;
                 run.detail = p.detail;
                 run.ended_at = Some(jiff::Timestamp::now());
-                record(app, &run).await;
+                if let Err(e) = jobs::runs::record(&app.state, &run).await {
+                    tracing::warn!(job = %run.job, error = %e, "cannot record how a job run ended");
+                }
+                ended(app, &run).await;
                 continue;
             }
         };
@@ -57,22 +60,14 @@ pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
             runtime.block_on(async move {
                 tracing::info!(job = %name, slot = %run.scheduled_for, "running a scheduled job");
                 let actor = format!("job {name}");
-                let done = proxctl_ops::audit::acting_as(
-                    actor,
-                    jobs::actions::execute(
-                        &client,
-                        &app.state,
-                        &job,
-                        run.scheduled_for,
-                        jiff::Timestamp::now(),
-                    ),
-                )
-                .await;
-                run.outcome = done.outcome;
-                run.detail = done.detail;
-                run.items = done.items;
-                run.ended_at = Some(jiff::Timestamp::now());
-                record(&app, &run).await;
+                let now = jiff::Timestamp::now();
+                let work = jobs::actions::carry_out(&client, &app.state, &job, run, now);
+                match proxctl_ops::audit::acting_as(actor, work).await {
+                    Ok(run) => ended(&app, &run).await,
+                    Err(e) => {
+                        tracing::warn!(job = %name, error = %e, "cannot record how a job run ended")
+                    }
+                }
                 app.scheduler.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
             })
         });
@@ -80,10 +75,8 @@ pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
     started
 }
 
-async fn record(app: &App, run: &jobs::Run) {
-    if let Err(e) = jobs::runs::record(&app.state, run).await {
-        tracing::warn!(job = %run.job, error = %e, "cannot record how a job run ended");
-    }
+/// After a run is recorded: tell the matchers' targets, and keep the history bounded.
+async fn ended(app: &App, run: &jobs::Run) {
     // Delivered in the background: a target that is slow or down never holds a job up.
     proxctl_ops::notify::raise(
         Arc::clone(&app.state),

@@ -167,15 +167,8 @@ pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow
             let client =
                 client.ok_or_else(|| UserError("job run needs a cluster to act on".into()))?;
             let job = jobs::get(&r.state, &name).await?;
-            let mut run = jobs::Run::new(&job.name, now, &r.actor(), true);
-            jobs::runs::claim(&r.state, &run).await?;
             eprintln!("running job {name} ({}) now", job.action.name());
-            let done = jobs::actions::execute(client, &r.state, &job, now, now).await;
-            run.outcome = done.outcome;
-            run.detail = done.detail;
-            run.items = done.items;
-            run.ended_at = Some(jiff::Timestamp::now());
-            jobs::runs::record(&r.state, &run).await?;
+            let run = jobs::actions::run_by_hand(client, &r.state, &job, &r.actor()).await?;
             out!("{}", render(&run.items, r.output)?);
             // The server's matchers apply to runs by hand too; this process waits for them.
             let event = proxctl_ops::notify::Event::job_run(&run);

@@ -194,6 +194,37 @@ async fn execute_inner(
     })
 }
 
+/// Carry out a claimed run for its slot, record how it ended, and return it. `now` is the
+/// scheduler's clock (see [`execute`]).
+pub async fn carry_out(
+    client: &Client,
+    state: &StateHandle,
+    job: &Job,
+    mut run: super::Run,
+    now: Timestamp,
+) -> Result<super::Run, OpsError> {
+    let done = execute(client, state, job, run.scheduled_for, now).await;
+    run.outcome = done.outcome;
+    run.detail = done.detail;
+    run.items = done.items;
+    run.ended_at = Some(Timestamp::now());
+    super::runs::record(state, &run).await?;
+    Ok(run)
+}
+
+/// Run `job` now, by hand, as `actor`: claimed, carried out and recorded like a scheduled run.
+pub async fn run_by_hand(
+    client: &Client,
+    state: &StateHandle,
+    job: &Job,
+    actor: &str,
+) -> Result<super::Run, OpsError> {
+    let now = Timestamp::now();
+    let run = super::Run::new(&job.name, now, actor, true);
+    super::runs::claim(state, &run).await?;
+    carry_out(client, state, job, run, now).await
+}
+
 /// Snapshot removals as report lines.
 fn removals(rows: Vec<crate::snapshot::Removal>) -> Vec<ItemReport> {
     rows.into_iter()

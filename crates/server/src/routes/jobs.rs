@@ -188,18 +188,14 @@ pub async fn run(
     let j = job(&app, &name).await?;
     let remote = j.remote.clone().unwrap_or_else(|| app.default_remote.clone());
     let client = app.remote(&remote)?.client;
-    let now = jiff::Timestamp::now();
-    let mut record = jobs::Run::new(&j.name, now, &caller.name, true);
-    jobs::runs::claim(&app.state, &record).await.map_err(Problem::from)?;
-    let state = Arc::clone(&app.state);
+    let (state, retry, who) = (Arc::clone(&app.state), app.notify_retry, caller.name.clone());
     let description = format!("run job {name} now on remote {remote}");
     let op = app.operations.start_pinned(&caller.name, description, move || async move {
-        let done = jobs::actions::execute(&client, &state, &j, now, now).await;
-        record.outcome = done.outcome;
-        record.detail = done.detail;
-        record.items = done.items;
-        record.ended_at = Some(jiff::Timestamp::now());
-        jobs::runs::record(&state, &record).await.map_err(Problem::from)?;
+        let record =
+            jobs::actions::run_by_hand(&client, &state, &j, &who).await.map_err(Problem::from)?;
+        // By hand or by the schedule, the same matchers hear of it.
+        let event = proxctl_ops::notify::Event::job_run(&record);
+        proxctl_ops::notify::raise(Arc::clone(&state), event, retry).await;
         let v = serde_json::to_value(&record).unwrap_or_default();
         match record.outcome {
             jobs::RunOutcome::Succeeded => Ok(v),

@@ -463,3 +463,16 @@ pub fn overlay(
     }
     base
 }
+
+/// A migration's target, checked as PVE does for VMs and containers alike: quorum, not the
+/// source node, and a node of the cluster.
+pub fn migration_target(w: &World, from: &str, target: &str) -> PveResult<()> {
+    quorum(w)?;
+    if target == from {
+        return Err(PveError::param("target", "target is local node."));
+    }
+    if !w.nodes.contains_key(target) {
+        return Err(PveError::die(format!("no such cluster node '{target}'")));
+    }
+    Ok(())
+}

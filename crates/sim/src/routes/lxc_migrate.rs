@@ -5,7 +5,7 @@
 use proxctl_types::messages::GuestKind;
 use proxctl_types::prop::LxcMount;
 
-use super::common::{guest, node, not_locked, quorum, user, vmid};
+use super::common::{guest, migration_target, node, not_locked, user, vmid};
 use crate::error::{PveError, PveResult};
 use crate::lock::{LockKey, LockMode};
 use crate::router::{Ctx, Reply};
@@ -36,13 +36,7 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let _ts = ctx.p.opt_str("target-storage");
     let _bw = ctx.p.opt_int("bwlimit", Some(0), None);
     ctx.p.finish()?;
-    quorum(w)?;
-    if target == n {
-        return Err(PveError::param("target", "target is local node."));
-    }
-    if !w.nodes.contains_key(&target) {
-        return Err(PveError::die(format!("no such cluster node '{target}'")));
-    }
+    migration_target(w, &n, &target)?;
     let g = guest(w, &n, id, K)?;
     not_locked(g, &[])?;
     let running = g.is_running();

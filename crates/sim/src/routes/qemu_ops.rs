@@ -7,7 +7,8 @@ use proxctl_types::wire::{DiskSize, ResizeTo};
 use serde_json::json;
 
 use super::common::{
-    alloc_volume, find_volume, guest, node, not_locked, quorum, remove_volume, user, vmid,
+    alloc_volume, find_volume, guest, migration_target, node, not_locked, quorum, remove_volume,
+    user, vmid,
 };
 use super::qemu::free_guest_volumes;
 use crate::error::{PveError, PveResult};
@@ -490,13 +491,7 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         let _ = ctx.p.opt_str(k);
     }
     ctx.p.finish()?;
-    quorum(w)?;
-    if target == n {
-        return Err(PveError::param("target", "target is local node."));
-    }
-    if !w.nodes.contains_key(&target) {
-        return Err(PveError::die(format!("no such cluster node '{target}'")));
-    }
+    migration_target(w, &n, &target)?;
     let g = guest(w, &n, id, K)?;
     not_locked(g, &[])?;
     let running = g.is_running();
