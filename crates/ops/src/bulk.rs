@@ -74,6 +74,9 @@ pub struct ItemReport {
     pub node: String,
     pub outcome: Outcome,
     pub detail: String,
+    /// The guest's tags, so notification matchers can select by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl ItemReport {
@@ -85,6 +88,7 @@ impl ItemReport {
             node: g.node.clone(),
             outcome,
             detail: detail.into(),
+            tags: g.tags.clone(),
         }
     }
 }
@@ -120,13 +124,7 @@ pub async fn targets(client: &Client, sel: &Selector) -> Result<Vec<GuestRow>, O
 }
 
 async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) -> ItemReport {
-    let report = |outcome, detail: String| ItemReport {
-        vmid: g.vmid,
-        name: g.name.clone(),
-        node: g.node.clone(),
-        outcome,
-        detail,
-    };
+    let report = |outcome, detail: String| ItemReport::of(g, outcome, detail);
     if action.stops_guests() && !force && g.tags.iter().any(|t| t == ALWAYS_ON) {
         return report(
             Outcome::Skipped,

@@ -152,6 +152,18 @@ impl MutationHook for PublishingHook {
                 e.clone(),
                 serde_json::json!({ "upid": upid.to_string(), "remote": remote, "actor": actor() }),
             );
+            // The guest a task was about, for matchers with a selector (`id:`, `node:`).
+            let guest = upid.id.parse::<u32>().ok();
+            let event = event.about(
+                guest
+                    .map(|vmid| proxctl_ops::notify::EventGuest {
+                        vmid,
+                        node: upid.node.to_string(),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect(),
+            );
             // Off the caller's path: reading the matchers must not slow the API call down.
             let state = Arc::clone(state);
             tokio::spawn(async move {

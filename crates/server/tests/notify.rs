@@ -62,14 +62,7 @@ fn secret_file(dir: &std::path::Path, value: &str) -> String {
 }
 
 fn event(kind: &str, severity: Severity) -> Event {
-    Event {
-        kind: kind.into(),
-        severity,
-        title: format!("{kind} happened"),
-        message: "details".into(),
-        time: Timestamp::now(),
-        fields: json!({}),
-    }
+    Event::new(kind, severity, format!("{kind} happened"), "details", json!({}))
 }
 
 const FAST: deliver::Retry = deliver::Retry { attempts: 3, first_delay: Duration::from_millis(10) };
@@ -84,6 +77,9 @@ async fn a_signed_webhook_is_retried_and_routed_by_kind_and_severity() {
         kind: TargetType::Webhook,
         url,
         secret: Some(secret_file(dir.path(), "s3cret")),
+        mail_to: vec![],
+        mail_from: None,
+        ca_file: None,
         created_at: Timestamp::now(),
     };
     notify::add_target(&api.state, &t).await.unwrap();
@@ -91,6 +87,7 @@ async fn a_signed_webhook_is_retried_and_routed_by_kind_and_severity() {
         name: "jobs".into(),
         kinds: vec!["job-".into()],
         min_severity: Severity::Warning,
+        selector: None,
         targets: vec!["hook".into()],
     };
     notify::add_matcher(&api.state, &m).await.unwrap();
@@ -120,6 +117,9 @@ async fn a_target_that_keeps_failing_ends_in_a_dead_letter() {
         kind: TargetType::Slack,
         url,
         secret: None,
+        mail_to: vec![],
+        mail_from: None,
+        ca_file: None,
         created_at: Timestamp::now(),
     };
     notify::add_target(&api.state, &t).await.unwrap();
@@ -148,6 +148,9 @@ async fn a_scheduled_job_run_notifies_the_targets_its_matchers_name() {
         kind: TargetType::Discord,
         url,
         secret: None,
+        mail_to: vec![],
+        mail_from: None,
+        ca_file: None,
         created_at: Timestamp::now(),
     };
     notify::add_target(&api.state, &t).await.unwrap();
@@ -155,6 +158,7 @@ async fn a_scheduled_job_run_notifies_the_targets_its_matchers_name() {
         name: "all".into(),
         kinds: vec![],
         min_severity: Severity::Info,
+        selector: None,
         targets: vec!["ops".into()],
     };
     notify::add_matcher(&api.state, &m).await.unwrap();
@@ -240,6 +244,9 @@ async fn failed_pve_tasks_and_finished_applies_are_notified() {
         kind: TargetType::Webhook,
         url,
         secret: None,
+        mail_to: vec![],
+        mail_from: None,
+        ca_file: None,
         created_at: Timestamp::now(),
     };
     notify::add_target(&api.state, &t).await.unwrap();
@@ -247,6 +254,7 @@ async fn failed_pve_tasks_and_finished_applies_are_notified() {
         name: "ops".into(),
         kinds: vec!["task-".into(), "apply-".into()],
         min_severity: Severity::Info,
+        selector: None,
         targets: vec!["hook".into()],
     };
     notify::add_matcher(&api.state, &m).await.unwrap();

@@ -16,12 +16,23 @@ fn show(v: &impl serde::Serialize) -> anyhow::Result<()> {
 pub async fn run(r: &Resolved, c: NotifyCommand) -> anyhow::Result<()> {
     match c {
         NotifyCommand::Target { command } => match command {
-            TargetCommand::Add { name, kind: k, endpoint, secret_from } => {
+            TargetCommand::Add {
+                name,
+                kind: k,
+                endpoint,
+                secret_from,
+                mail_to,
+                mail_from,
+                ca_file,
+            } => {
                 let t = Target {
                     name: name.clone(),
                     kind: k.parse()?,
                     url: endpoint,
                     secret: secret_from,
+                    mail_to,
+                    mail_from,
+                    ca_file,
                     created_at: jiff::Timestamp::now(),
                 };
                 notify::add_target(&r.state, &t).await?;
@@ -37,14 +48,7 @@ pub async fn run(r: &Resolved, c: NotifyCommand) -> anyhow::Result<()> {
                     .ok_or_else(|| {
                         UserError(format!("no target '{name}'; see `proxctl notify target list`"))
                     })?;
-                let e = notify::Event {
-                    kind: "test".into(),
-                    severity: Severity::Info,
-                    title: "proxctl test notification".into(),
-                    message: format!("sent by {} with `proxctl notify target test`", r.actor()),
-                    time: jiff::Timestamp::now(),
-                    fields: serde_json::Value::Null,
-                };
+                let e = notify::Event::test(&r.actor());
                 let retry = deliver::Retry { attempts: 1, ..Default::default() };
                 let tries = deliver::send(&r.state, &t, &e, retry).await?;
                 outln!("delivered to {name} ({tries} try)");
@@ -58,19 +62,9 @@ pub async fn run(r: &Resolved, c: NotifyCommand) -> anyhow::Result<()> {
             }
         },
         NotifyCommand::Matcher { command } => match command {
-            MatcherCommand::Add { name, targets, kinds, severity } => {
-                let min_severity = match severity.as_str() {
-                    "info" => Severity::Info,
-                    "warning" => Severity::Warning,
-                    "error" => Severity::Error,
-                    other => {
-                        return Err(UserError(format!(
-                            "--severity must be info, warning or error, not '{other}'"
-                        ))
-                        .into());
-                    }
-                };
-                let m = Matcher { name: name.clone(), kinds, min_severity, targets };
+            MatcherCommand::Add { name, targets, kinds, severity, selector } => {
+                let min_severity: Severity = severity.parse()?;
+                let m = Matcher { name: name.clone(), kinds, min_severity, selector, targets };
                 notify::add_matcher(&r.state, &m).await?;
                 outln!("matcher {name} added");
                 Ok(())

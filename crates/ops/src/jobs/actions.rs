@@ -234,6 +234,7 @@ fn removals(rows: Vec<crate::snapshot::Removal>) -> Vec<ItemReport> {
             node: String::new(),
             outcome: if r.result == "deleted" { Outcome::Ok } else { Outcome::Failed },
             detail: format!("{} {}: {}", r.snapshot, r.reason, r.result),
+            tags: Vec::new(),
         })
         .collect()
 }

@@ -112,6 +112,9 @@ fn request(
             }
             r.body(if e.message.is_empty() { e.title.clone() } else { e.message.clone() })
         }
+        TargetType::Smtp => {
+            return Err(OpsError::Invalid("email is sent over SMTP, not HTTP".into()));
+        }
         TargetType::Gotify => {
             let priority = match e.severity {
                 Severity::Info => 2,
@@ -127,6 +130,29 @@ fn request(
             ))
         }
     })
+}
+
+/// One try at sending `e` to `t`; the error says what failed, without secrets.
+async fn once(
+    http: &reqwest::Client,
+    t: &Target,
+    e: &Event,
+    secret: Option<&Secret>,
+) -> Result<(), String> {
+    if t.kind == TargetType::Smtp {
+        return super::smtp::send(t, e, secret).await;
+    }
+    let r = request(http, t, e, secret)
+        .map_err(|err| err.to_string())?
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await;
+    match r {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(format!("HTTP {}", resp.status())),
+        // The URL may carry a token (Slack, Discord): say what failed without it.
+        Err(err) => Err(format!("cannot reach the target: {}", err.without_url())),
+    }
 }
 
 /// Send `e` to `t`, retrying; a dead letter records the last failure. Returns how many tries
@@ -145,13 +171,9 @@ pub async fn send(
     let mut delay = opts.first_delay;
     let mut last = String::new();
     for attempt in 1..=opts.attempts.max(1) {
-        let r =
-            request(&http, t, e, secret.as_ref())?.timeout(Duration::from_secs(30)).send().await;
-        match r {
-            Ok(resp) if resp.status().is_success() => return Ok(attempt),
-            Ok(resp) => last = format!("HTTP {}", resp.status()),
-            // The URL may carry a token (Slack, Discord): say what failed without it.
-            Err(err) => last = format!("cannot reach the target: {}", err.without_url()),
+        match once(&http, t, e, secret.as_ref()).await {
+            Ok(()) => return Ok(attempt),
+            Err(err) => last = err,
         }
         tracing::warn!(target = %t.name, attempt, error = %last, "a notification was not delivered");
         if attempt < opts.attempts {

@@ -1,11 +1,13 @@
-//! Notifications: events (a job run ended, with its outcome) routed by matchers to targets
-//! (generic webhooks signed with HMAC-SHA256, Slack/Mattermost and Discord webhooks, ntfy,
-//! Gotify), as PVE's notification matchers do. Targets and matchers live in the state store;
+//! Notifications: events (a job run ended, drift found, a PVE task failed, ...) routed by
+//! matchers (kind, severity, selector) to targets (generic webhooks signed with HMAC-SHA256,
+//! Slack/Mattermost and Discord webhooks, ntfy, Gotify, email over SMTP), as PVE's
+//! notification matchers do. Targets and matchers live in the state store;
 //! a target's secret only as a reference (`env:NAME` or `file:PATH`). Delivery retries with
 //! backoff and records a dead letter when a target keeps failing; it never blocks the work
 //! that raised the event.
 
 pub mod deliver;
+pub mod smtp;
 
 use jiff::Timestamp;
 use proxctl_state::document::Document;
@@ -30,6 +32,20 @@ pub enum Severity {
     Error,
 }
 
+impl std::str::FromStr for Severity {
+    type Err = OpsError;
+    fn from_str(s: &str) -> Result<Self, OpsError> {
+        match s {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "error" => Ok(Severity::Error),
+            other => Err(OpsError::Invalid(format!(
+                "severity must be info, warning or error, not '{other}'"
+            ))),
+        }
+    }
+}
+
 /// Something that happened, as targets receive it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -42,6 +58,44 @@ pub struct Event {
     /// Structured details (job, slot, per-guest lines).
     #[serde(default)]
     pub fields: serde_json::Value,
+    /// The guests it is about, for matchers with a selector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guests: Vec<EventGuest>,
+}
+
+/// A guest an event is about: what a matcher's selector looks at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventGuest {
+    pub vmid: u32,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub node: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl EventGuest {
+    fn subject(&self) -> proxctl_types::selector::Subject<'_> {
+        proxctl_types::selector::Subject {
+            vmid: self.vmid,
+            name: &self.name,
+            node: &self.node,
+            pool: None,
+            tags: &self.tags,
+        }
+    }
+}
+
+impl From<&crate::bulk::ItemReport> for EventGuest {
+    fn from(i: &crate::bulk::ItemReport) -> Self {
+        EventGuest {
+            vmid: i.vmid,
+            name: i.name.clone(),
+            node: i.node.clone(),
+            tags: i.tags.clone(),
+        }
+    }
 }
 
 impl Event {
@@ -59,7 +113,25 @@ impl Event {
             message: message.into(),
             time: Timestamp::now(),
             fields,
+            guests: Vec::new(),
         }
+    }
+
+    /// What `notify target test` sends.
+    pub fn test(actor: &str) -> Event {
+        Event::new(
+            "test",
+            Severity::Info,
+            "proxctl test notification",
+            format!("sent by {actor} with `proxctl notify target test`"),
+            serde_json::Value::Null,
+        )
+    }
+
+    /// The same event, about `guests`.
+    pub fn about(mut self, guests: Vec<EventGuest>) -> Event {
+        self.guests = guests;
+        self
     }
 
     /// The event for a finished job run.
@@ -83,6 +155,7 @@ impl Event {
                 "outcome": run.outcome.as_str(),
                 "items": run.items,
             }),
+            guests: run.items.iter().map(EventGuest::from).collect(),
         }
     }
 }
@@ -101,6 +174,9 @@ pub enum TargetType {
     Ntfy,
     /// Gotify `/message` URL; the secret is the application token.
     Gotify,
+    /// Email: `smtp://[user@]host[:port]` (STARTTLS, required), `smtps://` (TLS from the
+    /// start) or `smtp+plain://` (no TLS; loopback relays only). The secret is the password.
+    Smtp,
 }
 
 impl std::str::FromStr for TargetType {
@@ -112,10 +188,10 @@ impl std::str::FromStr for TargetType {
             "discord" => TargetType::Discord,
             "ntfy" => TargetType::Ntfy,
             "gotify" => TargetType::Gotify,
+            "smtp" | "email" => TargetType::Smtp,
             other => {
                 return Err(OpsError::Invalid(format!(
-                    "--type must be webhook, slack, discord, ntfy or gotify, not '{other}' \
-                     (smtp is not supported yet)"
+                    "--type must be webhook, slack, discord, ntfy, gotify or smtp, not '{other}'"
                 )));
             }
         })
@@ -130,8 +206,18 @@ pub struct Target {
     pub kind: TargetType,
     pub url: String,
     /// Where its secret is (`env:NAME` or `file:PATH`): the webhook's signing key, Gotify's
-    /// token, a bearer token for ntfy. Never the secret itself.
+    /// token, a bearer token for ntfy, the SMTP password. Never the secret itself.
     pub secret: Option<String>,
+    /// Email: the recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mail_to: Vec<String>,
+    /// Email: the sender (`proxctl@<host>` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+    /// A PEM file of CA certificates the server's certificate may also chain to (a private
+    /// CA). Verification is never turned off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -144,6 +230,10 @@ pub struct Matcher {
     pub kinds: Vec<String>,
     /// The least severity that matches.
     pub min_severity: Severity,
+    /// Only events about a guest this `-l` selector picks (events about no guest, such as a
+    /// failed apply, do not match a matcher with a selector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     pub targets: Vec<String>,
 }
 
@@ -151,6 +241,15 @@ impl Matcher {
     pub fn matches(&self, e: &Event) -> bool {
         e.severity >= self.min_severity
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| e.kind.starts_with(k.as_str())))
+            && self.selects(e)
+    }
+
+    fn selects(&self, e: &Event) -> bool {
+        let Some(text) = &self.selector else { return true };
+        // Checked when the matcher was stored; a selector that no longer parses matches
+        // nothing rather than everything.
+        let Ok(sel) = text.parse::<proxctl_types::selector::Selector>() else { return false };
+        e.guests.iter().any(|g| sel.matches(&g.subject()))
     }
 }
 
@@ -191,10 +290,12 @@ async fn all<T: for<'de> Deserialize<'de>>(
         .collect())
 }
 
-/// Store a target; its URL must be http(s) and its secret a reference.
+/// Store a target; its URL must suit its type and its secret be a reference.
 pub async fn add_target(state: &StateHandle, t: &Target) -> Result<(), OpsError> {
     name_ok(&t.name)?;
-    if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
+    if t.kind == TargetType::Smtp {
+        smtp::check(t)?;
+    } else if !(t.url.starts_with("https://") || t.url.starts_with("http://")) {
         return Err(OpsError::Invalid(format!("the endpoint '{}' is not an http(s) URL", t.url)));
     }
     if let Some(s) = &t.secret
@@ -224,6 +325,10 @@ pub async fn add_matcher(state: &StateHandle, m: &Matcher) -> Result<(), OpsErro
     }
     if m.targets.is_empty() {
         return Err(OpsError::Invalid("a matcher needs at least one --target".into()));
+    }
+    if let Some(sel) = &m.selector {
+        sel.parse::<proxctl_types::selector::Selector>()
+            .map_err(|e| OpsError::Invalid(format!("--selector: {e}")))?;
     }
     put(state, kind::MATCHER, &m.name, m).await
 }
@@ -276,4 +381,48 @@ pub async fn raise_and_wait(
         .iter()
         .map(|t| async move { (t.name.clone(), deliver::send(state, t, e, opts).await) });
     futures_util::future::join_all(sends).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(selector: Option<&str>) -> Matcher {
+        Matcher {
+            name: "m".into(),
+            kinds: vec!["job-".into()],
+            min_severity: Severity::Warning,
+            selector: selector.map(String::from),
+            targets: vec!["t".into()],
+        }
+    }
+
+    fn about(tags: &[&str]) -> Event {
+        Event::new("job-failed", Severity::Error, "t", "", serde_json::Value::Null).about(vec![
+            EventGuest {
+                vmid: 120,
+                name: "db-1".into(),
+                node: "pve2".into(),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+            },
+        ])
+    }
+
+    #[test]
+    fn matchers_route_by_kind_severity_and_the_guests_an_event_is_about() {
+        assert!(matcher(None).matches(&about(&[])));
+        assert!(matcher(Some("env-prod")).matches(&about(&["env-prod", "db"])));
+        assert!(!matcher(Some("env-prod")).matches(&about(&["env-dev"])));
+        assert!(matcher(Some("node:pve2 id:100-199")).matches(&about(&[])));
+        let no_guest = Event::new("job-failed", Severity::Error, "t", "", serde_json::Value::Null);
+        assert!(!matcher(Some("all")).matches(&no_guest), "a selector needs a guest");
+        let info = Event { severity: Severity::Info, ..about(&["env-prod"]) };
+        assert!(!matcher(Some("env-prod")).matches(&info));
+    }
+
+    #[test]
+    fn severities_parse_from_their_names_only() {
+        assert_eq!("error".parse::<Severity>().ok(), Some(Severity::Error));
+        assert!("critical".parse::<Severity>().unwrap_err().to_string().contains("info, warning"));
+    }
 }

@@ -18,13 +18,20 @@ use crate::{App, Caller};
 #[serde(deny_unknown_fields)]
 pub struct TargetCreate {
     pub name: String,
-    /// `webhook`, `slack`, `discord`, `ntfy` or `gotify`.
+    /// `webhook`, `slack`, `discord`, `ntfy`, `gotify` or `smtp`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Where to send.
+    /// Where to send: an http(s) URL, or `smtp://`, `smtps://`, `smtp+plain://` (loopback).
     pub endpoint: String,
     /// `env:NAME` or `file:PATH` (resolved where the server runs); never the secret itself.
     pub secret: Option<String>,
+    /// smtp: the recipients.
+    #[serde(default)]
+    pub mail_to: Vec<String>,
+    /// smtp: the sender.
+    pub mail_from: Option<String>,
+    /// smtp: a PEM file (where the server runs) of a private CA.
+    pub ca_file: Option<String>,
 }
 
 fn conflict_or(e: proxctl_ops::OpsError) -> Problem {
@@ -61,6 +68,9 @@ pub async fn add_target(
         kind: req.kind.parse().map_err(Problem::from)?,
         url: req.endpoint,
         secret: req.secret,
+        mail_to: req.mail_to,
+        mail_from: req.mail_from,
+        ca_file: req.ca_file,
         created_at: jiff::Timestamp::now(),
     };
     notify::add_target(&app.state, &t).await.map_err(conflict_or)?;
@@ -89,6 +99,8 @@ pub struct MatcherCreate {
     pub kinds: Vec<String>,
     /// `info`, `warning` (default) or `error`.
     pub min_severity: Option<String>,
+    /// Only events about guests this `-l` selector picks.
+    pub selector: Option<String>,
     pub targets: Vec<String>,
 }
 
@@ -111,17 +123,15 @@ pub async fn add_matcher(
     Body(req): Body<MatcherCreate>,
 ) -> ApiResult<StatusCode> {
     caller.unscoped("changing notification settings")?;
-    let min_severity = match req.min_severity.as_deref().unwrap_or("warning") {
-        "info" => notify::Severity::Info,
-        "warning" => notify::Severity::Warning,
-        "error" => notify::Severity::Error,
-        other => {
-            return Err(Problem::bad_request(format!(
-                "min_severity must be info, warning or error, not '{other}'"
-            )));
-        }
+    let min_severity: notify::Severity =
+        req.min_severity.as_deref().unwrap_or("warning").parse().map_err(Problem::from)?;
+    let m = Matcher {
+        name: req.name,
+        kinds: req.kinds,
+        min_severity,
+        selector: req.selector,
+        targets: req.targets,
     };
-    let m = Matcher { name: req.name, kinds: req.kinds, min_severity, targets: req.targets };
     notify::add_matcher(&app.state, &m).await.map_err(conflict_or)?;
     Ok(StatusCode::CREATED)
 }
