@@ -6,6 +6,7 @@ pub mod apply;
 mod checks;
 pub mod export;
 pub mod imperative;
+pub mod jobs;
 pub mod limiter;
 pub mod locks;
 pub mod manifest;

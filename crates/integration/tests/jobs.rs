@@ -53,7 +53,10 @@ async fn tick_at(h: &support::Harness, state: &StateHandle, now: Timestamp) -> V
     let due = tick::due(state, now, "test-instance", &BTreeSet::new()).await.unwrap();
     let mut done = Vec::new();
     for d in due {
-        done.push(actions::carry_out(&h.client, state, &d.job, d.run, now).await.unwrap());
+        let engine = proxctl_ops::jobs::declared::NoEngine;
+        done.push(
+            actions::carry_out(&h.client, state, &engine, &d.job, d.run, now).await.unwrap().run,
+        );
     }
     done
 }

@@ -64,6 +64,8 @@ pub enum Outcome {
     /// Safe mode refused it before anything was sent: the user's to decide (`--force`).
     Refused,
     Failed,
+    /// A check found something to look at: drift, a guest without a recent backup.
+    Found,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -103,6 +105,7 @@ impl Tabular for ItemReport {
             Outcome::Skipped => "skipped",
             Outcome::Refused => "refused",
             Outcome::Failed => "FAILED",
+            Outcome::Found => "found",
         };
         vec![
             self.vmid.to_string(),

@@ -73,6 +73,33 @@ pub struct Source {
     pub vmid_from: Option<u32>,
 }
 
+impl Source {
+    /// A build of catalog image `id`, everything else left to the defaults.
+    pub fn catalog(id: &str) -> Source {
+        Source {
+            entry: Some(id.to_string()),
+            image_url: None,
+            checksum_url: None,
+            checksum_format: default_checksum_format(),
+            name: None,
+            node: None,
+            storage: None,
+            vm_storage: None,
+            via: default_via(),
+            disk_size: None,
+            keep: default_keep(),
+            image_file: None,
+            sha256: None,
+            bios: None,
+            machine: None,
+            ostype: None,
+            cpu: None,
+            agent: None,
+            vmid_from: None,
+        }
+    }
+}
+
 /// PVE's `ostype` values.
 const OS_TYPES: &[&str] = &[
     "other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24",

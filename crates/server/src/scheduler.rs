@@ -47,7 +47,7 @@ pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
                 if let Err(e) = jobs::runs::record(&app.state, &run).await {
                     tracing::warn!(job = %run.job, error = %e, "cannot record how a job run ended");
                 }
-                ended(app, &run).await;
+                ended(app, vec![proxctl_ops::notify::Event::job_run(&run)]).await;
                 continue;
             }
         };
@@ -60,10 +60,11 @@ pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
             runtime.block_on(async move {
                 tracing::info!(job = %name, slot = %run.scheduled_for, "running a scheduled job");
                 let actor = format!("job {name}");
-                let now = jiff::Timestamp::now();
-                let work = jobs::actions::carry_out(&client, &app.state, &job, run, now);
+                // The tick's clock, so a test's clock decides expiries and ages too.
+                let engine = proxctl_engine::jobs::Engine;
+                let work = jobs::actions::carry_out(&client, &app.state, &engine, &job, run, now);
                 match proxctl_ops::audit::acting_as(actor, work).await {
-                    Ok(run) => ended(&app, &run).await,
+                    Ok(finished) => ended(&app, finished.events).await,
                     Err(e) => {
                         tracing::warn!(job = %name, error = %e, "cannot record how a job run ended")
                     }
@@ -75,15 +76,13 @@ pub async fn tick(app: &Arc<App>, now: jiff::Timestamp) -> usize {
     started
 }
 
-/// After a run is recorded: tell the matchers' targets, and keep the history bounded.
-async fn ended(app: &App, run: &jobs::Run) {
+/// After a run is recorded: tell the matchers' targets (of the run, and of what it found),
+/// and keep the history bounded.
+async fn ended(app: &App, events: Vec<proxctl_ops::notify::Event>) {
     // Delivered in the background: a target that is slow or down never holds a job up.
-    proxctl_ops::notify::raise(
-        Arc::clone(&app.state),
-        proxctl_ops::notify::Event::job_run(run),
-        app.notify_retry,
-    )
-    .await;
+    for event in events {
+        proxctl_ops::notify::raise(Arc::clone(&app.state), event, app.notify_retry).await;
+    }
     if let Err(e) = jobs::runs::prune(&app.state, jobs::runs::KEEP_RUNS).await {
         tracing::warn!(error = %e, "cannot prune the job history");
     }

@@ -26,6 +26,14 @@ fn action(a: &JobCreateArgs) -> anyhow::Result<Action> {
     let backup_flags =
         [("--storage", a.storage.is_some()), ("--keep-*", keeps.iter().any(Option::is_some))];
     let tag_flags = [("--add", !a.add.is_empty()), ("--remove", !a.remove.is_empty())];
+    let later_flags = [
+        ("--catalog", !a.catalog.is_empty()),
+        ("--node", a.node.is_some()),
+        ("--vm-storage", a.vm_storage.is_some()),
+        ("--manifests", a.manifests.is_some()),
+        ("--prune", a.delete_undeclared),
+        ("--max-age", a.max_age.is_some()),
+    ];
     let others = |mine: &[&str]| -> Vec<(&'static str, bool)> {
         let all: Vec<(&'static str, bool)> = [
             ("--ttl", a.ttl.is_some()),
@@ -35,6 +43,7 @@ fn action(a: &JobCreateArgs) -> anyhow::Result<Action> {
         .into_iter()
         .chain(backup_flags)
         .chain(tag_flags)
+        .chain(later_flags)
         .collect();
         all.into_iter().filter(|(f, _)| !mine.contains(f)).collect()
     };
@@ -70,13 +79,77 @@ fn action(a: &JobCreateArgs) -> anyhow::Result<Action> {
             unused(&others(&["--add", "--remove"]))?;
             Action::Tag { add: a.add.clone(), remove: a.remove.clone() }
         }
+        "template-rebuild" => {
+            unused(&others(&["--catalog", "--node", "--storage", "--vm-storage", "--keep"]))?;
+            Action::TemplateRebuild {
+                catalog: a.catalog.clone(),
+                node: a.node.clone(),
+                storage: a.storage.clone(),
+                vm_storage: a.vm_storage.clone(),
+                keep: a.keep,
+            }
+        }
+        "drift-check" => {
+            unused(&others(&["--manifests"]))?;
+            let (path, manifests) = manifests(a)?;
+            Action::DriftCheck { path, manifests }
+        }
+        "reconcile" => {
+            unused(&others(&["--manifests", "--prune"]))?;
+            let (path, manifests) = manifests(a)?;
+            Action::Reconcile { path, manifests, prune: a.delete_undeclared }
+        }
+        "backup-check" => {
+            unused(&others(&["--max-age"]))?;
+            let max_age = a
+                .max_age
+                .clone()
+                .ok_or_else(|| UserError("a backup-check job needs --max-age (e.g. 26h)".into()))?;
+            Action::BackupCheck { max_age }
+        }
         other => {
             return Err(UserError(format!(
-                "--action must be snapshot, snapshot-rotate, snapshot-sweep, backup, power or tag, not '{other}'"
+                "--action must be snapshot, snapshot-rotate, snapshot-sweep, backup, power, tag, \
+                 template-rebuild, drift-check, reconcile or backup-check, not '{other}'"
             ))
             .into());
         }
     })
+}
+
+/// `--manifests` as a job keeps it: the absolute path (read at every run), or with `--embed`
+/// the documents themselves. Either way they are checked now, so a broken file is found
+/// when the job is made, not at its first run.
+fn manifests(a: &JobCreateArgs) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let path = a
+        .manifests
+        .clone()
+        .ok_or_else(|| UserError(format!("a {} job needs --manifests PATH", a.action)))?;
+    let path = std::path::absolute(&path)
+        .map_err(|e| UserError(format!("--manifests {}: {e}", path.display())))?;
+    crate::cmd::engine::load(std::slice::from_ref(&path))?;
+    if !a.embed {
+        return Ok((Some(path.display().to_string()), None));
+    }
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut v: Vec<_> = std::fs::read_dir(&path)
+            .map_err(|e| UserError(format!("--manifests {}: {e}", path.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![path]
+    };
+    let mut docs = Vec::new();
+    for f in &files {
+        docs.push(
+            std::fs::read_to_string(f)
+                .map_err(|e| UserError(format!("cannot read {}: {e}", f.display())))?,
+        );
+    }
+    Ok((None, Some(docs.join("\n---\n"))))
 }
 
 pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow::Result<()> {
@@ -168,18 +241,23 @@ pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow
                 client.ok_or_else(|| UserError("job run needs a cluster to act on".into()))?;
             let job = jobs::get(&r.state, &name).await?;
             eprintln!("running job {name} ({}) now", job.action.name());
-            let run = jobs::actions::run_by_hand(client, &r.state, &job, &r.actor()).await?;
+            let engine = proxctl_engine::jobs::Engine;
+            let finished =
+                jobs::actions::run_by_hand(client, &r.state, &engine, &job, &r.actor()).await?;
+            let run = &finished.run;
             out!("{}", render(&run.items, r.output)?);
             // The server's matchers apply to runs by hand too; this process waits for them.
-            let event = proxctl_ops::notify::Event::job_run(&run);
             let retry = proxctl_ops::notify::deliver::Retry {
                 attempts: 2,
                 first_delay: std::time::Duration::from_secs(1),
             };
-            for (target, sent) in proxctl_ops::notify::raise_and_wait(&r.state, &event, retry).await
-            {
-                if let Err(e) = sent {
-                    eprintln!("warning: notification to {target} not delivered: {e}");
+            for event in &finished.events {
+                for (target, sent) in
+                    proxctl_ops::notify::raise_and_wait(&r.state, event, retry).await
+                {
+                    if let Err(e) = sent {
+                        eprintln!("warning: notification to {target} not delivered: {e}");
+                    }
                 }
             }
             eprintln!("job {name}: {} ({})", run.outcome.as_str(), run.detail);

@@ -23,7 +23,7 @@ pub async fn run(r: &Resolved, c: NotifyCommand) -> anyhow::Result<()> {
                 secret_from,
                 mail_to,
                 mail_from,
-                ca_file,
+                mail_ca_file,
             } => {
                 let t = Target {
                     name: name.clone(),
@@ -32,7 +32,7 @@ pub async fn run(r: &Resolved, c: NotifyCommand) -> anyhow::Result<()> {
                     secret: secret_from,
                     mail_to,
                     mail_from,
-                    ca_file,
+                    ca_file: mail_ca_file,
                     created_at: jiff::Timestamp::now(),
                 };
                 notify::add_target(&r.state, &t).await?;

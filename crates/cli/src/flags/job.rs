@@ -1,5 +1,6 @@
-//! `proxctl job …`: scheduled policies (snapshots, backups, power, tags) that `proxctl serve`
-//! runs, exactly once across its instances.
+//! `proxctl job …`: scheduled policies (snapshots, backups, power, tags, template rebuilds,
+//! drift checks, reconciles, backup checks) that `proxctl serve` runs, exactly once across its
+//! instances.
 
 use clap::{Args, Subcommand};
 
@@ -36,7 +37,8 @@ pub struct JobCreateArgs {
     /// cron (`0 */4 * * *`).
     #[arg(long)]
     pub schedule: String,
-    /// snapshot, snapshot-rotate, snapshot-sweep, backup, power or tag.
+    /// snapshot, snapshot-rotate, snapshot-sweep, backup, power, tag, template-rebuild,
+    /// drift-check, reconcile or backup-check.
     #[arg(long)]
     pub action: String,
     /// Which guests (see `proxctl get --help`); default all.
@@ -54,10 +56,10 @@ pub struct JobCreateArgs {
     /// snapshot, snapshot-rotate: the name prefix (the slot's time follows it).
     #[arg(long, default_value = "auto-")]
     pub prefix: String,
-    /// snapshot-rotate: how many to keep.
+    /// snapshot-rotate: how many to keep; template-rebuild: versions to keep.
     #[arg(long)]
     pub keep: Option<usize>,
-    /// backup: the storage to write to.
+    /// backup: the storage to write to; template-rebuild: the storage for the image.
     #[arg(long)]
     pub storage: Option<String>,
     /// backup: prune afterwards by PVE's rules (--keep-last, --keep-daily, ...).
@@ -72,6 +74,29 @@ pub struct JobCreateArgs {
     /// tag: tags to remove.
     #[arg(long = "remove")]
     pub remove: Vec<String>,
+    /// template-rebuild: a catalog id to rebuild when its image changes (repeat).
+    #[arg(long = "catalog", value_name = "ID")]
+    pub catalog: Vec<String>,
+    /// template-rebuild: the node to build on (default: the first online one).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// template-rebuild: the storage for the template's disks.
+    #[arg(long)]
+    pub vm_storage: Option<String>,
+    /// drift-check, reconcile: a manifest file or directory, read at every run on the host
+    /// that runs the job.
+    #[arg(long, value_name = "PATH")]
+    pub manifests: Option<std::path::PathBuf>,
+    /// drift-check, reconcile: read --manifests now and keep them with the job in the state
+    /// store, instead of reading the path at every run.
+    #[arg(long, requires = "manifests")]
+    pub embed: bool,
+    /// reconcile: also delete what proxctl made and the manifests no longer declare.
+    #[arg(long = "prune")]
+    pub delete_undeclared: bool,
+    /// backup-check: the oldest a guest's newest backup may be, e.g. 26h, 2d.
+    #[arg(long)]
+    pub max_age: Option<String>,
     /// Make it disabled.
     #[arg(long)]
     pub disabled: bool,

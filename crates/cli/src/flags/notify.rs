@@ -48,7 +48,7 @@ pub enum TargetCommand {
         /// smtp: a PEM file of a private CA the mail server's certificate chains to
         /// (verification is never turned off).
         #[arg(long, value_name = "PEM")]
-        ca_file: Option<String>,
+        mail_ca_file: Option<String>,
     },
     List,
     /// Send a test event to the target now, and say how it went.

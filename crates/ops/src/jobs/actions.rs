@@ -1,6 +1,7 @@
 //! Carrying out one run of a job: each action over the guests its selector picks, through the
-//! same operations the CLI uses, with a result line per guest. Snapshot names carry the
-//! scheduled time, so running one slot twice cannot make two snapshots.
+//! same operations the CLI uses, with a result line per guest (per resource or template for
+//! the declarative and upkeep actions). Snapshot names carry the scheduled time, so running
+//! one slot twice cannot make two snapshots.
 
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -8,10 +9,12 @@ use proxctl_client::{Client, WaitOptions};
 use proxctl_types::selector::Selector;
 use proxctl_types::{SnapshotName, StorageId};
 
+use super::declared::{Declarative, Manifests};
 use super::runs::RunOutcome;
 use super::{Action, Job};
 use crate::OpsError;
 use crate::bulk::{BulkAction, ItemReport, Outcome};
+use crate::notify::{Event, EventGuest, Severity};
 use crate::state::StateHandle;
 use crate::views::GuestRow;
 
@@ -24,6 +27,42 @@ pub struct Done {
     pub outcome: RunOutcome,
     pub detail: String,
     pub items: Vec<ItemReport>,
+}
+
+/// A recorded run and the events to raise for it: the run's own, then what it found (drift,
+/// guests without a recent backup).
+#[derive(Debug)]
+pub struct Finished {
+    pub run: super::Run,
+    pub events: Vec<Event>,
+}
+
+/// The event for what a check found, about the guests it found it on.
+fn finding(job: &Job, items: &[ItemReport]) -> Option<Event> {
+    let found: Vec<&ItemReport> = items.iter().filter(|i| i.outcome == Outcome::Found).collect();
+    let (kind, title) = match job.action {
+        Action::DriftCheck { .. } | Action::Reconcile { .. } => {
+            ("drift-found", format!("{} resource(s) drifted from their manifests", found.len()))
+        }
+        Action::BackupCheck { .. } => {
+            ("backup-coverage", format!("{} guest(s) without a recent backup", found.len()))
+        }
+        _ => return None,
+    };
+    if found.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = found.iter().map(|i| format!("{}: {}", i.name, i.detail)).collect();
+    Some(
+        Event::new(
+            kind,
+            Severity::Warning,
+            format!("{title} (job {})", job.name),
+            lines.join("\n"),
+            serde_json::json!({ "job": job.name, "items": found }),
+        )
+        .about(found.iter().filter(|i| i.vmid != 0).map(|i| EventGuest::from(*i)).collect()),
+    )
 }
 
 /// The snapshot a snapshot job takes for the slot `at`: `<prefix>YYYYMMDD-HHMM` in UTC.
@@ -113,26 +152,41 @@ async fn backup_and_prune(
     items
 }
 
-/// Run `job` for the slot `at` against `client`, acting as whoever the caller set up. `now`
-/// is the scheduler's clock: snapshots expire `ttl` after their slot, and sweeps delete what
-/// expired by `now`.
+/// Run `job` for the slot `at` against `client`, acting as whoever the caller set up;
+/// `engine` plans manifests for drift-check and reconcile. `now` is the scheduler's clock:
+/// snapshots expire `ttl` after their slot, sweeps delete what expired by `now`, and backup
+/// ages are measured at `now`.
 pub async fn execute(
     client: &Client,
     state: &StateHandle,
+    engine: &dyn Declarative,
     job: &Job,
     at: Timestamp,
     now: Timestamp,
 ) -> Done {
-    match execute_inner(client, state, job, at, now).await {
+    match execute_inner(client, state, engine, job, at, now).await {
         Ok(items) => {
             let failed = items.iter().filter(|i| i.outcome == Outcome::Failed).count();
+            let found = items.iter().filter(|i| i.outcome == Outcome::Found).count();
             let outcome = match failed {
                 0 => RunOutcome::Succeeded,
                 n if n == items.len() => RunOutcome::Failed,
                 _ => RunOutcome::Partial,
             };
-            let detail =
-                format!("{} on {} guest(s), {failed} failed", job.action.name(), items.len());
+            let what = match job.action {
+                Action::DriftCheck { .. } | Action::Reconcile { .. } => "resource(s)",
+                Action::TemplateRebuild { .. } => "template(s)",
+                _ => "guest(s)",
+            };
+            let mut detail =
+                format!("{} on {} {what}, {failed} failed", job.action.name(), items.len());
+            if found > 0 {
+                let noun = match job.action {
+                    Action::BackupCheck { .. } => "without a recent backup",
+                    _ => "drifted",
+                };
+                detail.push_str(&format!(", {found} {noun}"));
+            }
             Done { outcome, detail, items }
         }
         Err(e) => Done { outcome: RunOutcome::Failed, detail: first_line(&e), items: Vec::new() },
@@ -142,6 +196,7 @@ pub async fn execute(
 async fn execute_inner(
     client: &Client,
     state: &StateHandle,
+    engine: &dyn Declarative,
     job: &Job,
     at: Timestamp,
     now: Timestamp,
@@ -191,38 +246,66 @@ async fn execute_inner(
             let a = BulkAction::Tag { add: add.clone(), remove: remove.clone() };
             crate::bulk::run(client, &targets().await?, &a, PARALLEL, false).await
         }
+        Action::TemplateRebuild { catalog, node, storage, vm_storage, keep } => {
+            let at = super::upkeep::Placement {
+                node: node.clone(),
+                storage: storage.clone(),
+                vm_storage: vm_storage.clone(),
+                keep: *keep,
+            };
+            super::upkeep::template_rebuild(client, catalog, &at, &|k| std::env::var(k).ok())
+                .await?
+        }
+        Action::DriftCheck { path, manifests } => {
+            let m = Manifests::of(path, manifests)?;
+            let actor = format!("job {}", job.name);
+            engine.run(client, state, &m, false, false, &actor).await?.items
+        }
+        Action::Reconcile { path, manifests, prune } => {
+            let m = Manifests::of(path, manifests)?;
+            let actor = format!("job {}", job.name);
+            engine.run(client, state, &m, true, *prune, &actor).await?.items
+        }
+        Action::BackupCheck { max_age } => {
+            let max_age = crate::snapshot::parse_ttl(max_age)?;
+            super::upkeep::backup_check(client, &sel, max_age, now.as_second()).await?
+        }
     })
 }
 
-/// Carry out a claimed run for its slot, record how it ended, and return it. `now` is the
-/// scheduler's clock (see [`execute`]).
+/// Carry out a claimed run for its slot, record how it ended, and return it with the events
+/// to raise. `now` is the scheduler's clock (see [`execute`]).
 pub async fn carry_out(
     client: &Client,
     state: &StateHandle,
+    engine: &dyn Declarative,
     job: &Job,
     mut run: super::Run,
     now: Timestamp,
-) -> Result<super::Run, OpsError> {
-    let done = execute(client, state, job, run.scheduled_for, now).await;
+) -> Result<Finished, OpsError> {
+    let done = execute(client, state, engine, job, run.scheduled_for, now).await;
     run.outcome = done.outcome;
     run.detail = done.detail;
     run.items = done.items;
     run.ended_at = Some(Timestamp::now());
     super::runs::record(state, &run).await?;
-    Ok(run)
+    let mut events = vec![Event::job_run(&run)];
+    events.extend(finding(job, &run.items));
+    Ok(Finished { run, events })
 }
 
 /// Run `job` now, by hand, as `actor`: claimed, carried out and recorded like a scheduled run.
 pub async fn run_by_hand(
     client: &Client,
     state: &StateHandle,
+    engine: &dyn Declarative,
     job: &Job,
     actor: &str,
-) -> Result<super::Run, OpsError> {
+) -> Result<Finished, OpsError> {
     let now = Timestamp::now();
     let run = super::Run::new(&job.name, now, actor, true);
     super::runs::claim(state, &run).await?;
-    carry_out(client, state, job, run, now).await
+    carry_out(client, state, engine, job, run, now).await
 }
 
 /// Snapshot removals as report lines.

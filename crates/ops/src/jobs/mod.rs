@@ -4,8 +4,10 @@
 //! ones; only the leader among instances runs them ([`tick`]).
 
 pub mod actions;
+pub mod declared;
 pub mod runs;
 pub mod tick;
+pub mod upkeep;
 pub mod view;
 
 use jiff::Timestamp;
@@ -52,6 +54,42 @@ pub enum Action {
         #[serde(default)]
         remove: Vec<String>,
     },
+    /// Build a new version of each catalog image's template when the image changed upstream.
+    TemplateRebuild {
+        catalog: Vec<String>,
+        #[serde(default)]
+        node: Option<String>,
+        /// Storage with `import` content for the image.
+        #[serde(default)]
+        storage: Option<String>,
+        /// Storage for the template's disks.
+        #[serde(default)]
+        vm_storage: Option<String>,
+        /// Versions to keep.
+        #[serde(default)]
+        keep: Option<usize>,
+    },
+    /// Plan the manifests and report what drifted (a `drift-found` event); change nothing.
+    DriftCheck {
+        /// A manifest file or directory on the host that runs the job, read at every run.
+        #[serde(default)]
+        path: Option<String>,
+        /// Or the manifests themselves, kept with the job.
+        #[serde(default)]
+        manifests: Option<String>,
+    },
+    /// Apply the manifests where the cluster drifted from them.
+    Reconcile {
+        #[serde(default)]
+        path: Option<String>,
+        #[serde(default)]
+        manifests: Option<String>,
+        /// Also delete what proxctl made and the manifests no longer declare.
+        #[serde(default)]
+        prune: bool,
+    },
+    /// Report guests whose newest backup is older than `max_age` (a `backup-coverage` event).
+    BackupCheck { max_age: String },
 }
 
 /// PVE's `prune-backups` retention, by count per bucket.
@@ -98,6 +136,10 @@ impl Action {
             Action::Backup { .. } => "backup",
             Action::Power { .. } => "power",
             Action::Tag { .. } => "tag",
+            Action::TemplateRebuild { .. } => "template-rebuild",
+            Action::DriftCheck { .. } => "drift-check",
+            Action::Reconcile { .. } => "reconcile",
+            Action::BackupCheck { .. } => "backup-check",
         }
     }
 
@@ -135,6 +177,16 @@ impl Action {
                 crate::tags::validate(add)?;
                 crate::tags::validate(remove)
             }
+            Action::TemplateRebuild { catalog, .. } => {
+                if catalog.is_empty() {
+                    return bad("a template-rebuild job needs catalog ids (--catalog)".into());
+                }
+                Ok(())
+            }
+            Action::DriftCheck { path, manifests } | Action::Reconcile { path, manifests, .. } => {
+                declared::Manifests::of(path, manifests).map(drop)
+            }
+            Action::BackupCheck { max_age } => crate::snapshot::parse_ttl(max_age).map(drop),
         }
     }
 }

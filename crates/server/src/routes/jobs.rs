@@ -191,11 +191,15 @@ pub async fn run(
     let (state, retry, who) = (Arc::clone(&app.state), app.notify_retry, caller.name.clone());
     let description = format!("run job {name} now on remote {remote}");
     let op = app.operations.start_pinned(&caller.name, description, move || async move {
-        let record =
-            jobs::actions::run_by_hand(&client, &state, &j, &who).await.map_err(Problem::from)?;
+        let engine = proxctl_engine::jobs::Engine;
+        let finished = jobs::actions::run_by_hand(&client, &state, &engine, &j, &who)
+            .await
+            .map_err(Problem::from)?;
         // By hand or by the schedule, the same matchers hear of it.
-        let event = proxctl_ops::notify::Event::job_run(&record);
-        proxctl_ops::notify::raise(Arc::clone(&state), event, retry).await;
+        for event in finished.events {
+            proxctl_ops::notify::raise(Arc::clone(&state), event, retry).await;
+        }
+        let record = finished.run;
         let v = serde_json::to_value(&record).unwrap_or_default();
         match record.outcome {
             jobs::RunOutcome::Succeeded => Ok(v),
