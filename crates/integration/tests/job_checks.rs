@@ -46,6 +46,7 @@ fn job(name: &str, action: Action, selector: &str) -> Job {
         remote: None,
         enabled: true,
         missed: Missed::RunOnce,
+        history: jobs::DEFAULT_HISTORY,
         created_at: Timestamp::now(),
         created_by: "test".into(),
     }
@@ -184,4 +185,49 @@ async fn template_rebuild_builds_only_when_the_catalog_image_changes() {
         upkeep::template_rebuild(&h.client, &["nope".to_string()], &at, &env).await.unwrap();
     assert_eq!(unknown[0].outcome, Outcome::Failed);
     assert!(unknown[0].detail.contains("no catalog image 'nope'"), "{unknown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_keeps_what_the_job_says_and_always_the_last_scheduled_run() {
+    let h = support::realtime(CLUSTER, 1).await;
+    let (_dir, state) = state().await;
+    // Ten hours ago, on the hour: runs by hand (stamped now) are newer than every slot.
+    let start = Timestamp::from_second((Timestamp::now().as_second() / 3600 - 10) * 3600).unwrap();
+    let sweep = Job { history: 2, created_at: start, ..job("sweep", Action::SnapshotSweep, "all") };
+    jobs::create(&state, &sweep).await.unwrap();
+    let engine = proxctl_ops::jobs::declared::NoEngine;
+    let tick = |now: Timestamp| {
+        let (state, engine, client) = (&state, &engine, &h.client);
+        async move {
+            let due = jobs::tick::due(state, now, "me", &Default::default()).await.unwrap();
+            for d in due {
+                actions::carry_out(client, state, engine, &d.job, d.run, now).await.unwrap();
+            }
+        }
+    };
+    for hour in 1..=4 {
+        tick(start + SignedDuration::from_hours(hour)).await;
+    }
+    let runs = jobs::runs::history(&state, Some("sweep"), 100).await.unwrap();
+    assert_eq!(runs.len(), 2, "history 2: {runs:?}");
+    let last_slot = start + SignedDuration::from_hours(4);
+    assert_eq!(runs[0].scheduled_for, last_slot);
+
+    // Runs by hand push the scheduled ones out, but never the newest scheduled one: the slot
+    // it stands for must not run again.
+    for _ in 0..3 {
+        run(&h, &state, &sweep).await;
+    }
+    let runs = jobs::runs::history(&state, Some("sweep"), 100).await.unwrap();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs.iter().any(|r| !r.manual && r.scheduled_for == last_slot), "{runs:?}");
+    let due = jobs::tick::due(
+        &state,
+        last_slot + SignedDuration::from_mins(5),
+        "me",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(due.is_empty(), "the 04:00 slot ran already");
 }

@@ -43,6 +43,7 @@ fn job(name: &str, schedule: &str, action: Action, selector: &str, created: Time
         remote: None,
         enabled: true,
         missed: Missed::RunOnce,
+        history: jobs::DEFAULT_HISTORY,
         created_at: created,
         created_by: "test".into(),
     }

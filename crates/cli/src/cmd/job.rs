@@ -156,16 +156,7 @@ pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow
     let now = jiff::Timestamp::now();
     match c {
         JobCommand::Create(a) => {
-            let missed = match a.missed.as_str() {
-                "run-once" => Missed::RunOnce,
-                "skip" => Missed::Skip,
-                other => {
-                    return Err(UserError(format!(
-                        "--missed must be run-once or skip, not '{other}'"
-                    ))
-                    .into());
-                }
-            };
+            let missed: Missed = a.missed.parse()?;
             let job = Job {
                 name: a.name.clone(),
                 schedule: a.schedule.clone(),
@@ -175,6 +166,7 @@ pub async fn run(r: &Resolved, client: Option<&Client>, c: JobCommand) -> anyhow
                 remote: None,
                 enabled: !a.disabled,
                 missed,
+                history: a.history,
                 created_at: now,
                 created_by: r.actor(),
             };

@@ -97,6 +97,9 @@ pub struct JobCreateArgs {
     /// backup-check: the oldest a guest's newest backup may be, e.g. 26h, 2d.
     #[arg(long)]
     pub max_age: Option<String>,
+    /// How many runs its history keeps (the newest scheduled run is always kept).
+    #[arg(long, default_value_t = proxctl_ops::jobs::DEFAULT_HISTORY)]
+    pub history: usize,
     /// Make it disabled.
     #[arg(long)]
     pub disabled: bool,

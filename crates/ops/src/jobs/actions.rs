@@ -289,6 +289,7 @@ pub async fn carry_out(
     run.items = done.items;
     run.ended_at = Some(Timestamp::now());
     super::runs::record(state, &run).await?;
+    super::runs::prune_job(state, &job.name, job.history).await?;
     let mut events = vec![Event::job_run(&run)];
     events.extend(finding(job, &run.items));
     Ok(Finished { run, events })

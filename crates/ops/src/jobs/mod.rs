@@ -207,6 +207,22 @@ pub enum Missed {
     Skip,
 }
 
+impl std::str::FromStr for Missed {
+    type Err = OpsError;
+    fn from_str(s: &str) -> Result<Self, OpsError> {
+        match s {
+            "run-once" => Ok(Missed::RunOnce),
+            "skip" => Ok(Missed::Skip),
+            other => {
+                Err(OpsError::Invalid(format!("missed must be run-once or skip, not '{other}'")))
+            }
+        }
+    }
+}
+
+/// Runs kept per job when a job does not say.
+pub const DEFAULT_HISTORY: usize = 100;
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +244,10 @@ pub struct Job {
     pub enabled: bool,
     #[serde(default)]
     pub missed: Missed,
+    /// How many of its runs the history keeps (the newest scheduled run is always kept: it
+    /// is how the scheduler knows which slot ran last).
+    #[serde(default = "default_history")]
+    pub history: usize,
     pub created_at: Timestamp,
     pub created_by: String,
 }
@@ -237,6 +257,9 @@ fn all() -> String {
 }
 fn yes() -> bool {
     true
+}
+fn default_history() -> usize {
+    DEFAULT_HISTORY
 }
 
 impl Job {
@@ -250,6 +273,9 @@ impl Job {
         }
         self.parsed_schedule()?;
         self.zone()?;
+        if self.history == 0 {
+            return Err(OpsError::Invalid("a job keeps at least 1 run in its history".into()));
+        }
         self.selector
             .parse::<proxctl_types::selector::Selector>()
             .map_err(|e| OpsError::Invalid(format!("selector: {e}")))?;

@@ -121,6 +121,22 @@ pub async fn history(
         .collect())
 }
 
+/// Drop all but the newest `keep` runs of `job`, and always its newest scheduled run (the
+/// scheduler reads the last slot from it; without it, that slot could run again).
+pub async fn prune_job(state: &StateHandle, job: &str, keep: usize) -> Result<usize, OpsError> {
+    let runs = history(state, Some(job), KEEP_RUNS).await?;
+    let newest_scheduled = runs.iter().find(|r| !r.manual).map(Run::id);
+    let store = state.get().await?;
+    let mut dropped = 0;
+    for r in runs.iter().skip(keep.max(1)) {
+        if Some(r.id()) != newest_scheduled && store.delete_document(kind::JOB_RUN, &r.id()).await?
+        {
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
 /// Drop all but the newest `keep` run records.
 pub async fn prune(state: &StateHandle, keep: usize) -> Result<usize, OpsError> {
     Ok(state.get().await?.prune_documents(kind::JOB_RUN, keep).await?)

@@ -33,7 +33,11 @@ pub struct JobCreate {
     pub timezone: Option<String>,
     /// `{"type": "snapshot", "ttl": "24h"}`, `{"type": "snapshot-rotate", "keep": 6}`,
     /// `{"type": "snapshot-sweep"}`, `{"type": "backup", "storage": "local", "keep_daily": 7}`,
-    /// `{"type": "power", "action": "shutdown"}` or `{"type": "tag", "add": ["x"]}`.
+    /// `{"type": "power", "action": "shutdown"}`, `{"type": "tag", "add": ["x"]}`,
+    /// `{"type": "template-rebuild", "catalog": ["debian-12"]}`,
+    /// `{"type": "drift-check", "manifests": "<YAML>"}` (or `"path"` on the server's host),
+    /// `{"type": "reconcile", "manifests": "<YAML>", "prune": false}` or
+    /// `{"type": "backup-check", "max_age": "26h"}`.
     #[schema(value_type = Object)]
     pub action: jobs::Action,
     /// The `-l` language (default `all`).
@@ -44,6 +48,9 @@ pub struct JobCreate {
     pub enabled: Option<bool>,
     /// `run-once` (default) or `skip`: what to do about runs missed while no server ran.
     pub missed: Option<String>,
+    /// How many runs its history keeps (default 100).
+    #[schema(minimum = 1, maximum = 100000)]
+    pub history: Option<usize>,
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = JobCreate,
@@ -57,15 +64,8 @@ pub async fn create(
     if let Some(r) = &req.remote {
         app.remote(r)?;
     }
-    let missed = match req.missed.as_deref() {
-        None | Some("run-once") => Missed::RunOnce,
-        Some("skip") => Missed::Skip,
-        Some(other) => {
-            return Err(Problem::bad_request(format!(
-                "missed must be run-once or skip, not '{other}'"
-            )));
-        }
-    };
+    let missed: Missed =
+        req.missed.as_deref().unwrap_or("run-once").parse().map_err(Problem::from)?;
     let now = jiff::Timestamp::now();
     let job = Job {
         name: req.name,
@@ -76,6 +76,7 @@ pub async fn create(
         remote: req.remote,
         enabled: req.enabled.unwrap_or(true),
         missed,
+        history: req.history.unwrap_or(jobs::DEFAULT_HISTORY),
         created_at: now,
         created_by: caller.name.clone(),
     };
