@@ -641,6 +641,10 @@ pub struct ServeArgs {
     /// long of its time.
     #[arg(long, default_value = "10s")]
     pub job_interval: String,
+    /// For tests only: the scheduler reads its time from this file (an RFC 3339 time) at
+    /// every tick, so a test can drive server processes through a simulated day.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub scheduler_clock_file: Option<PathBuf>,
     /// After SIGTERM, how long requests in flight and running operations get to finish;
     /// operations still running then are recorded as interrupted.
     #[arg(long, default_value = "30s")]

@@ -10,104 +10,15 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use support::instances::{Instance, fresh_schema, leader, ready, state_url, until};
 
 const CLUSTER: &str = r#"
 guests:
   - {vmid: 100, config: {name: web-1, memory: "512", scsi0: "local-lvm:vm-100-disk-0,size=4G"}}
 "#;
-
-fn postgres_url() -> String {
-    std::env::var("PROXCTL_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A fresh schema, or `None` (skip) when there is no server and not everything must run.
-async fn fresh_schema() -> Option<String> {
-    let url = postgres_url();
-    let client = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-        Ok((c, conn)) => {
-            tokio::spawn(conn);
-            c
-        }
-        Err(e) => {
-            let msg = format!("no PostgreSQL at {url}: {e}");
-            assert!(std::env::var_os("PROXCTL_REQUIRE_ALL").is_none(), "{msg}");
-            eprintln!("skipping: {msg}");
-            return None;
-        }
-    };
-    let schema =
-        format!("serve_{}_{}", std::process::id(), jiff::Timestamp::now().as_microsecond());
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-    Some(schema)
-}
-
-fn state_url(schema: &str) -> String {
-    let url = postgres_url();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-csearch_path%3D{schema}")
-}
-
-struct Instance {
-    child: Child,
-    url: String,
-}
-
-fn spawn_with(
-    sim: &proxctl_sim::SimHandle,
-    home: &Path,
-    name: &str,
-    state: &str,
-    extra: &[&str],
-) -> Child {
-    let ready = home.join(format!("{name}.json"));
-    let mut cmd = support::command(
-        sim,
-        home,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--ready-file",
-            ready.to_str().unwrap(),
-            "--data-dir",
-            home.join(name).to_str().unwrap(),
-            "--leader-lease",
-            "3s",
-            "--sweep-interval",
-            "1s",
-        ]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .collect::<Vec<_>>(),
-        &[("PROXCTL_STATE", state)],
-    );
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    cmd.spawn().unwrap()
-}
-
-/// Wait for a condition, looking every 50 ms, up to `limit` (a hang, not a timing assertion).
-async fn until<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn leader(http: &reqwest::Client, i: &Instance) -> Option<bool> {
-    let r = http.get(format!("{}/readyz", i.url)).send().await.ok()?;
-    let v: Value = r.json().await.ok()?;
-    v["leader"].as_bool()
-}
 
 fn snapshots(sim: &proxctl_sim::SimHandle) -> Vec<String> {
     sim.with_world(|w| w.guests[&100].snapshots.keys().cloned().collect())
@@ -183,25 +94,6 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_each_sweep_happens_once(
     assert_eq!(deletions(&state, "second").await, 1, "the second snapshot was deleted once");
     instances[second].child.kill().unwrap();
     instances[second].child.wait().unwrap();
-}
-
-/// Start instance `name` and wait for its ready file.
-async fn ready(
-    sim: &proxctl_sim::SimHandle,
-    home: &Path,
-    name: &str,
-    state: &str,
-    extra: &[&str],
-) -> Instance {
-    let child = spawn_with(sim, home, name, state, extra);
-    let file = home.join(format!("{name}.json"));
-    let url = until("the ready file", Duration::from_secs(60), async || {
-        let text = std::fs::read_to_string(&file).ok()?;
-        let v: Value = serde_json::from_str(&text).ok()?;
-        v["url"].as_str().map(String::from)
-    })
-    .await;
-    Instance { child, url }
 }
 
 const TEMPLATED: &str = r#"

@@ -22,8 +22,39 @@ pub const LEADER_LOCK: &str = "singleton:leader";
 /// The actor singleton work is audited as.
 pub const ACTOR: &str = "proxctl serve (sweeper)";
 
+/// The time the scheduler goes by.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system's.
+    #[default]
+    System,
+    /// Read from a file (an RFC 3339 time) at every tick: lets a test drive the schedules of
+    /// server processes through a simulated day. Not for production.
+    File(std::path::PathBuf),
+}
+
+impl Clock {
+    /// Now, or `None` when the file cannot be read (the tick is skipped, and says why).
+    pub fn now(&self) -> Option<jiff::Timestamp> {
+        match self {
+            Clock::System => Some(jiff::Timestamp::now()),
+            Clock::File(p) => match std::fs::read_to_string(p).map(|t| t.trim().parse()) {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(e)) => {
+                    tracing::warn!(file = %p.display(), error = %e, "the scheduler clock file holds no time");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(file = %p.display(), error = %e, "cannot read the scheduler clock file");
+                    None
+                }
+            },
+        }
+    }
+}
+
 /// How the instances share singleton work.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SingletonOptions {
     /// How long a leader that stopped renewing keeps the lead: the longest a dead leader's
     /// work waits for a successor.
@@ -32,6 +63,8 @@ pub struct SingletonOptions {
     pub sweep_every: Option<Duration>,
     /// How often the leader looks for due jobs; `None` never.
     pub jobs_every: Option<Duration>,
+    /// The scheduler's time.
+    pub clock: Clock,
 }
 
 impl Default for SingletonOptions {
@@ -40,6 +73,7 @@ impl Default for SingletonOptions {
             lease: Duration::from_secs(15),
             sweep_every: Some(Duration::from_secs(60)),
             jobs_every: Some(Duration::from_secs(10)),
+            clock: Clock::System,
         }
     }
 }
@@ -78,7 +112,7 @@ pub async fn run(app: Arc<App>, opts: SingletonOptions, mut stop: watch::Receive
             Ok(locks) => {
                 tracing::info!(holder = locks.holder(), "this instance leads singleton work");
                 app.leadership.leading.store(true, Ordering::SeqCst);
-                let stopped = lead(&app, &locks, opts, &mut stop).await;
+                let stopped = lead(&app, &locks, &opts, &mut stop).await;
                 app.leadership.leading.store(false, Ordering::SeqCst);
                 locks.release().await;
                 if stopped {
@@ -110,7 +144,7 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 async fn lead(
     app: &Arc<App>,
     locks: &Locks,
-    opts: SingletonOptions,
+    opts: &SingletonOptions,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     // Lease renewals run every third of the lease; looking that often notices a loss in time.
@@ -124,7 +158,9 @@ async fn lead(
         if let Some(every) = opts.jobs_every
             && tokio::time::Instant::now() >= next_jobs
         {
-            crate::scheduler::tick(app, jiff::Timestamp::now()).await;
+            if let Some(now) = opts.clock.now() {
+                crate::scheduler::tick(app, now).await;
+            }
             next_jobs = tokio::time::Instant::now() + every;
         }
         if let Some(every) = opts.sweep_every

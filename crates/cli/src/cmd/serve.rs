@@ -50,6 +50,10 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
                 0 => None,
                 n => Some(Duration::from_secs(n)),
             },
+            clock: match a.scheduler_clock_file {
+                Some(f) => proxctl_server::singleton::Clock::File(f),
+                None => proxctl_server::singleton::Clock::System,
+            },
         },
         audit: r.audit_context(),
     };

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // each suite uses a different part
 
+pub mod instances;
+
 use std::process::{Command, Output};
 
 use proxctl_sim::{ClockMode, SimConfig, SimHandle};
@@ -21,6 +23,20 @@ pub async fn start_scaled(scenario: &str, time_scale: f64) -> SimHandle {
     let cfg = SimConfig {
         clock: ClockMode::Realtime,
         time_scale,
+        token: Some(Secret::new(TOKEN)),
+        auth_failure_delay_ms: 0,
+        scenario: Some(scenario),
+        ..SimConfig::default()
+    };
+    proxctl_sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// A simulator whose clock moves only when the test advances it: work stays in progress
+/// until then.
+pub async fn start_manual(scenario: &str) -> SimHandle {
+    let scenario = proxctl_sim::scenario::Scenario::from_yaml(scenario).unwrap();
+    let cfg = SimConfig {
+        clock: ClockMode::Manual,
         token: Some(Secret::new(TOKEN)),
         auth_failure_delay_ms: 0,
         scenario: Some(scenario),
