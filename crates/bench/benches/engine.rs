@@ -118,6 +118,7 @@ fn pure_planning_of_10000_resources(c: &mut Criterion) {
         records: &[],
         leases: &[],
         allocations: &[],
+        jobs: &[],
         catalog: None,
         prune: false,
     };

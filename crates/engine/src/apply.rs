@@ -368,6 +368,8 @@ pub fn describe(step: &Step) -> String {
         Step::Destroy { vmid, .. } => format!("destroy {vmid}"),
         Step::Record { .. } => "record in state".into(),
         Step::Forget => "forget in state".into(),
+        Step::SaveJob { name, spec } => format!("save job {name} ({})", spec.schedule),
+        Step::DeleteJob { name } => format!("delete job {name}"),
     }
 }
 
@@ -388,6 +390,8 @@ fn step_name(step: &Step) -> &'static str {
         Step::Destroy { .. } => "destroy",
         Step::Record { .. } => "record",
         Step::Forget => "forget",
+        Step::SaveJob { .. } => "save-job",
+        Step::DeleteJob { .. } => "delete-job",
     }
 }
 
@@ -477,7 +481,7 @@ async fn run_step(
     let mut attempt = 0;
     let mut backoff = opts.lock_backoff;
     let result = loop {
-        match execute(client, store, &key, step, &opts.image_cache).await {
+        match execute(client, store, &key, step, opts).await {
             Err(e)
                 if attempt + 1 < opts.lock_attempts
                     && (is_lock(&e) || safe_to_resend(client, step, &e).await) =>
@@ -524,8 +528,9 @@ async fn execute(
     store: &dyn StateStore,
     key: &ResourceKey,
     step: &Step,
-    image_cache: &std::path::Path,
+    opts: &ApplyOptions,
 ) -> Result<(), StepError> {
+    let image_cache = opts.image_cache.as_path();
     match step {
         Step::AllocateIp { pool, ip } => {
             if !store.allocate_ip(pool, *ip, key).await? {
@@ -765,6 +770,21 @@ async fn execute(
         Step::Forget => {
             store.remove_resource(key).await?;
             store.release_ips(key).await?;
+        }
+        Step::SaveJob { name, spec } => {
+            use proxctl_ops::jobs;
+            let now = jiff::Timestamp::now();
+            // A job keeps when and by whom it was first made.
+            let have = store.document(proxctl_state::document::kind::JOB, name).await?;
+            let job = match have.and_then(|d| jobs::parse(&d).ok()) {
+                Some(h) => spec.job(name, h.created_at, &h.created_by),
+                None => spec.job(name, now, &opts.actor),
+            };
+            let d = jobs::document(&job, now).map_err(|e| StepError::Other(e.to_string()))?;
+            store.put_document(&d).await?;
+        }
+        Step::DeleteJob { name } => {
+            store.delete_document(proxctl_state::document::kind::JOB, name).await?;
         }
     }
     Ok(())

@@ -35,6 +35,12 @@ pub(crate) fn check(api_version: &str, body: &Body) -> Vec<(String, String)> {
         );
     }
     match body {
+        Body::Job { metadata, spec } => {
+            let job = spec.job(&metadata.name, jiff::Timestamp::UNIX_EPOCH, "manifest");
+            if let Err(e) = job.check() {
+                bad("spec", e.to_string());
+            }
+        }
         Body::VirtualMachine { spec, .. } => {
             if spec.template.as_deref().is_some_and(|t| t.trim().is_empty()) {
                 bad("spec.template", "template must name the template to clone".into());

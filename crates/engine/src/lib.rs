@@ -81,7 +81,9 @@ pub async fn make_plan_with(
     let allocations = store.ip_allocations(None).await?;
     let known: BTreeSet<u32> = records.iter().filter_map(|r| r.vmid.map(|v| v.get())).collect();
     let observed = observe::observe(client, declared, &known).await?;
+    let jobs = proxctl_ops::jobs::list_in(store).await?;
     let input = plan::PlanInput {
+        jobs: &jobs,
         catalog,
         declared,
         observed: &observed,

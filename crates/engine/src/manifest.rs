@@ -32,6 +32,7 @@ enum AnyDocument {
     Container(Typed<CtSpec>),
     IpPool(Typed<IpPoolSpec>),
     Template(Typed<TemplateSpec>),
+    Job(Typed<JobSpec>),
 }
 
 #[derive(Deserialize)]
@@ -59,6 +60,10 @@ pub enum Body {
     Template {
         metadata: Metadata,
         spec: TemplateSpec,
+    },
+    Job {
+        metadata: Metadata,
+        spec: JobSpec,
     },
 }
 
@@ -262,6 +267,71 @@ pub struct CtSpec {
     pub description: Option<String>,
 }
 
+/// A job `proxctl serve` runs on a schedule, as `proxctl job create` makes (see
+/// `docs/scheduler.md`); the name is the job's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobSpec {
+    /// A PVE calendar event (`mon..fri 20:00`, `*:0/15`, `daily`) or 5-field cron.
+    pub schedule: String,
+    /// IANA time zone; the server's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// What it does, e.g. `{type: snapshot, ttl: 24h}`, `{type: backup, keep_daily: 7}`,
+    /// `{type: power, action: shutdown}`, `{type: drift-check, path: /etc/proxctl/prod}`.
+    #[schemars(with = "serde_json::Value")]
+    pub action: proxctl_ops::jobs::Action,
+    /// Which guests (the `-l` language); default all.
+    #[serde(default = "all_guests")]
+    pub selector: String,
+    /// The remote it acts on; the server's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// `run-once` (default) or `skip`: runs missed while no server ran.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub missed: proxctl_ops::jobs::Missed,
+    /// How many runs its history keeps.
+    #[serde(default = "history")]
+    pub history: usize,
+}
+
+impl JobSpec {
+    /// The job this spec declares, as the store keeps it.
+    pub fn job(
+        &self,
+        name: &str,
+        created_at: jiff::Timestamp,
+        created_by: &str,
+    ) -> proxctl_ops::jobs::Job {
+        proxctl_ops::jobs::Job {
+            name: name.to_string(),
+            schedule: self.schedule.clone(),
+            timezone: self.timezone.clone(),
+            action: self.action.clone(),
+            selector: self.selector.clone(),
+            remote: self.remote.clone(),
+            enabled: self.enabled,
+            missed: self.missed,
+            history: self.history,
+            created_at,
+            created_by: created_by.to_string(),
+        }
+    }
+}
+
+fn all_guests() -> String {
+    "all".into()
+}
+fn enabled() -> bool {
+    true
+}
+fn history() -> usize {
+    proxctl_ops::jobs::DEFAULT_HISTORY
+}
+
 /// A versioned template built from a catalog image; VMs name it in `template:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -338,6 +408,7 @@ impl Body {
             Body::Container { .. } => "Container",
             Body::IpPool { .. } => "IPPool",
             Body::Template { .. } => "Template",
+            Body::Job { .. } => "Job",
         }
     }
     pub fn name(&self) -> &str {
@@ -345,7 +416,8 @@ impl Body {
             Body::VirtualMachine { metadata, .. }
             | Body::Container { metadata, .. }
             | Body::IpPool { metadata, .. }
-            | Body::Template { metadata, .. } => &metadata.name,
+            | Body::Template { metadata, .. }
+            | Body::Job { metadata, .. } => &metadata.name,
         }
     }
 }
@@ -445,7 +517,7 @@ fn parse_into(
                 problems.push(at(
                     l,
                     c,
-                    "unknown kind (kinds: VirtualMachine, Container, IPPool, Template)".into(),
+                    "unknown kind (kinds: VirtualMachine, Container, IPPool, Template, Job)".into(),
                 ));
             }
             Ok(Some((api_version, body))) => {
@@ -485,6 +557,10 @@ fn typed(kind: &str, doc: &str) -> Result<Option<(String, Body)>, serde_yaml_ng:
         "Template" => {
             let t: Typed<TemplateSpec> = serde_yaml_ng::from_str(doc)?;
             (t.api_version, Body::Template { metadata: t.metadata, spec: t.spec })
+        }
+        "Job" => {
+            let t: Typed<JobSpec> = serde_yaml_ng::from_str(doc)?;
+            (t.api_version, Body::Job { metadata: t.metadata, spec: t.spec })
         }
         _ => return Ok(None),
     }))

@@ -65,7 +65,7 @@ pub async fn observe(
         .filter_map(|d| match &d.body {
             Body::VirtualMachine { .. } => Some(("qemu", d.name())),
             Body::Container { .. } => Some(("lxc", d.name())),
-            Body::IpPool { .. } | Body::Template { .. } => None,
+            Body::IpPool { .. } | Body::Template { .. } | Body::Job { .. } => None,
         })
         .collect();
     // Templates the manifests clone from: their disks size the clones.
@@ -163,7 +163,7 @@ fn may_create(declared: &[Declared], guests: &[ObservedGuest], known: &BTreeSet<
             Body::VirtualMachine { .. } => "qemu",
             Body::Container { .. } => "lxc",
             Body::Template { .. } => return true,
-            Body::IpPool { .. } => return false,
+            Body::IpPool { .. } | Body::Job { .. } => return false,
         };
         let key = d.key();
         !guests.iter().any(|g| {

@@ -45,6 +45,11 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         // The event stream never ends, so it cannot be answered within a request timeout.
         .args(["--exclude-path", "/api/v1/events"])
         .args(["--max-examples", "25", "--seed", "1", "--workers", "2"])
+        // Under a fully loaded CI machine, one request in a few thousand has ended in a TLS
+        // "EOF in violation of protocol" (a pooled keep-alive connection closed under it; no
+        // server panic or error is logged). Retrying such network-level failures keeps the
+        // checks on what the server answers; the cause is noted for investigation.
+        .args(["--request-retries", "2"])
         .env_remove("REQUESTS_CA_BUNDLE")
         .env("NO_COLOR", "1")
         .output()

@@ -303,7 +303,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> OpsError {
 }
 
 /// A checked job as a document.
-fn document(job: &Job, updated_at: Timestamp) -> Result<Document, OpsError> {
+pub fn document(job: &Job, updated_at: Timestamp) -> Result<Document, OpsError> {
     job.check()?;
     let body = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
     Ok(Document {
@@ -333,6 +333,19 @@ pub async fn save(state: &StateHandle, job: &Job) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// A job from its document.
+pub fn parse(d: &Document) -> Result<Job, OpsError> {
+    serde_json::from_str(&d.body).map_err(|e| corrupt("job", e))
+}
+
+/// Every job in `store`, by name.
+pub async fn list_in(store: &dyn proxctl_state::StateStore) -> Result<Vec<Job>, OpsError> {
+    let mut jobs: Vec<Job> =
+        store.documents(kind::JOB, 100_000).await?.iter().filter_map(|d| parse(d).ok()).collect();
+    jobs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(jobs)
+}
+
 /// One job by name.
 pub async fn get(state: &StateHandle, name: &str) -> Result<Job, OpsError> {
     let store = state.get().await?;
@@ -344,15 +357,7 @@ pub async fn get(state: &StateHandle, name: &str) -> Result<Job, OpsError> {
 
 /// Every job, by name.
 pub async fn list(state: &StateHandle) -> Result<Vec<Job>, OpsError> {
-    let store = state.get().await?;
-    let mut jobs: Vec<Job> = store
-        .documents(kind::JOB, 100_000)
-        .await?
-        .iter()
-        .filter_map(|d| serde_json::from_str(&d.body).ok())
-        .collect();
-    jobs.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(jobs)
+    list_in(state.get().await?.as_ref()).await
 }
 
 /// Delete a job (its history stays until pruned).
