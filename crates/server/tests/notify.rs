@@ -296,3 +296,62 @@ async fn failed_pve_tasks_and_finished_applies_are_notified() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_never_answers_never_holds_a_job_up() {
+    let api = Api::start(false).await;
+    // Accepts connections and never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", hole.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    tokio::spawn(async move {
+        while let Ok((c, _)) = hole.accept().await {
+            keep.lock().unwrap().push(c);
+        }
+    });
+    let t = Target {
+        name: "hole".into(),
+        kind: TargetType::Webhook,
+        url,
+        secret: None,
+        mail_to: vec![],
+        mail_from: None,
+        ca_file: None,
+        created_at: Timestamp::now(),
+    };
+    notify::add_target(&api.state, &t).await.unwrap();
+    let m = Matcher {
+        name: "all".into(),
+        kinds: vec![],
+        min_severity: Severity::Info,
+        selector: None,
+        targets: vec!["hole".into()],
+    };
+    notify::add_matcher(&api.state, &m).await.unwrap();
+    let job =
+        json!({"name": "tagger", "schedule": "hourly", "action": {"type": "tag", "add": ["seen"]}});
+    let (s, _) = api.call(Some("admin"), "POST", "/api/v1/jobs", Some(job)).await;
+    assert_eq!(s, reqwest::StatusCode::CREATED);
+    let app = api.server.as_ref().unwrap().app();
+    let ended = async |n: usize| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, h) = api.call(Some("admin"), "GET", "/api/v1/jobs/tagger/history", None).await;
+            let done = h.as_array().unwrap().iter().filter(|r| r["outcome"] == "succeeded").count();
+            if done >= n {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the runs did not end: {h}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let first = Timestamp::now() + SignedDuration::from_mins(61);
+    assert_eq!(proxctl_server::scheduler::tick(app, first).await, 1);
+    ended(1).await;
+    until("the notification is stuck at the target", || !held.lock().unwrap().is_empty()).await;
+    // The next slot runs while that notification still waits for an answer.
+    let second = first + SignedDuration::from_hours(1);
+    assert_eq!(proxctl_server::scheduler::tick(app, second).await, 1);
+    ended(2).await;
+}
