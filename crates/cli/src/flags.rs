@@ -641,6 +641,10 @@ pub struct ServeArgs {
     /// long of its time.
     #[arg(long, default_value = "10s")]
     pub job_interval: String,
+    /// Also serve /metrics and /pve over plain HTTP without a token, for a Prometheus on this
+    /// host: a port (on 127.0.0.1, e.g. 9221, the exporter's) or ADDR:PORT.
+    #[arg(long, value_name = "PORT|ADDR:PORT")]
+    pub metrics_listen: Option<String>,
     /// For tests only: the scheduler reads its time from this file (an RFC 3339 time) at
     /// every tick, so a test can drive server processes through a simulated day.
     #[arg(long, hide = true, value_name = "FILE")]

@@ -17,6 +17,7 @@ pub mod image;
 pub mod inventory;
 pub mod jobs;
 pub mod lifecycle;
+pub mod metrics;
 pub mod migrate;
 pub mod nic;
 pub mod notify;

@@ -56,6 +56,9 @@ pub struct ServeConfig {
     /// Who acts and under which rules (safe mode, audit sinks): each remote's client gets an
     /// auditor from this, with the remote's name as its profile.
     pub audit: proxctl_ops::audit::AuditContext,
+    /// Where `/metrics` and `/pve` are also served over plain HTTP without a token, for a
+    /// Prometheus on the same host (`None`: only on the API, with a token).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,8 @@ pub struct ServerHandle {
     pub url: String,
     pub addr: SocketAddr,
     pub fingerprint: String,
+    /// `http://<addr>:<port>` of the unauthenticated metrics listener, when there is one.
+    pub metrics_url: Option<String>,
     stop: watch::Sender<bool>,
     serving: tokio::task::JoinHandle<()>,
     singleton: tokio::task::JoinHandle<()>,
@@ -158,7 +163,11 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// What `--ready-file` gets once the server listens.
     pub fn ready_json(&self) -> serde_json::Value {
-        serde_json::json!({ "url": self.url, "fingerprint": self.fingerprint })
+        serde_json::json!({
+            "url": self.url,
+            "fingerprint": self.fingerprint,
+            "metrics_url": self.metrics_url,
+        })
     }
 
     /// Stop taking connections; let requests in flight and running operations finish until
@@ -222,9 +231,32 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
         _ => format!("https://{host}:{}", addr.port()),
     };
     let (stop, stopped) = watch::channel(false);
+    let metrics_url = match config.metrics_listen {
+        Some(at) => {
+            let l = TcpListener::bind(at)
+                .await
+                .map_err(|source| ServeError::Bind { addr: at, source })?;
+            let bound = l.local_addr().map_err(|source| ServeError::Bind { addr: at, source })?;
+            if !bound.ip().is_loopback() {
+                tracing::warn!(%bound, "metrics are served without a token beyond this host");
+            }
+            tokio::spawn(routes::serve_metrics(l, Arc::clone(&app), stopped.clone()));
+            Some(format!("http://{bound}"))
+        }
+        None => None,
+    };
     let singleton =
         tokio::spawn(singleton::run(Arc::clone(&app), config.singleton, stopped.clone()));
     tokio::spawn(remotes::follow(Arc::clone(&app), config.audit, known, stopped.clone()));
     let serving = tokio::spawn(routes::serve_tls(listener, identity.config, router, stopped));
-    Ok(ServerHandle { url, addr, fingerprint: identity.fingerprint, stop, serving, singleton, app })
+    Ok(ServerHandle {
+        url,
+        addr,
+        fingerprint: identity.fingerprint,
+        metrics_url,
+        stop,
+        serving,
+        singleton,
+        app,
+    })
 }

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    act, backups, cluster, declare, guests, jobs, lifecycle, meta, nodes, notifications, stream,
-    templates, tokens,
+    act, backups, cluster, declare, guests, jobs, lifecycle, meta, metrics, nodes, notifications,
+    stream, templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,8 @@ use crate::routes::{
         meta::readyz,
         meta::openapi_json,
         meta::reference_page,
+        metrics::all,
+        metrics::exporter,
         cluster::remotes,
         cluster::nodes,
         cluster::storage,

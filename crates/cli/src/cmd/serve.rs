@@ -56,6 +56,7 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
             },
         },
         audit: r.audit_context(),
+        metrics_listen: a.metrics_listen.as_deref().map(metrics_address).transpose()?,
     };
     let server = proxctl_server::start(config).await.context("starting the server")?;
     if let Some(p) = &a.ready_file {
@@ -67,6 +68,9 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
     }
     eprintln!("proxctl serve: listening on {}", server.url);
     eprintln!("  fingerprint: {}", server.fingerprint);
+    if let Some(m) = &server.metrics_url {
+        eprintln!("  metrics (no token): {m}/metrics and {m}/pve?target=REMOTE");
+    }
     eprintln!(
         "  API reference: {}/api/v1/docs (make a token with `proxctl token create`)",
         server.url
@@ -79,6 +83,19 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
     server.shutdown(grace).await;
     eprintln!("proxctl serve: stopped");
     Ok(())
+}
+
+/// `--metrics-listen`: `ADDR:PORT`, or a bare port on the loopback.
+fn metrics_address(v: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(port) = v.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    v.parse().map_err(|_| {
+        crate::exit::UserError(format!(
+            "--metrics-listen '{v}' is neither a port (on 127.0.0.1) nor an address such as 127.0.0.1:9221"
+        ))
+        .into()
+    })
 }
 
 fn secs(flag: &str, v: &str) -> anyhow::Result<u64> {

@@ -12,6 +12,7 @@ pub(crate) mod guests;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod meta;
+pub(crate) mod metrics;
 pub(crate) mod nodes;
 pub(crate) mod notifications;
 pub(crate) mod stream;
@@ -65,6 +66,8 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/readyz", Public, get(meta::readyz)),
         r(Method::GET, "/api/v1/openapi.json", Read, get(meta::openapi_json)),
         r(Method::GET, "/api/v1/docs", Read, get(meta::reference_page)),
+        r(Method::GET, "/metrics", Read, get(metrics::all)),
+        r(Method::GET, "/pve", Read, get(metrics::exporter)),
         r(Method::GET, "/api/v1/remotes", Read, get(cluster::remotes)),
         r(Method::GET, "/api/v1/nodes", Read, get(cluster::nodes)),
         r(Method::GET, "/api/v1/storage", Read, get(cluster::storage)),
@@ -399,6 +402,28 @@ pub async fn serve_tls(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Serve `/metrics` and `/pve` over plain HTTP without a token until `stop` turns true: for
+/// a Prometheus on the same host, as exporters are usually scraped.
+pub async fn serve_metrics(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    async fn all(State(app): State<Arc<App>>) -> Response {
+        metrics::scrape(&app).await.into_response()
+    }
+    async fn exporter(
+        State(app): State<Arc<App>>,
+        q: axum::extract::Query<metrics::Target>,
+    ) -> Response {
+        metrics::one(&app, q.0).await.into_response()
+    }
+    let router =
+        Router::new().route("/metrics", get(all)).route("/pve", get(exporter)).with_state(app);
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+        tracing::warn!(error = %e, "the metrics listener stopped");
+    }
 }
 
 /// How long a connection may take to finish its handshake or send a request's headers. Long

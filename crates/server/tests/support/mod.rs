@@ -78,6 +78,7 @@ impl Api {
                 syslog: None,
                 policy: proxctl_ops::audit::AuditPolicy::Strict,
             },
+            metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         })
         .await
         .unwrap();

@@ -195,6 +195,16 @@ pub struct ClusterResource {
     pub level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdn: Option<String>,
+    /// Bytes received and sent over the network since the guest started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netin: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netout: Option<u64>,
+    /// Bytes read from and written to the guest's disks since it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diskread: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diskwrite: Option<u64>,
 }
 
 /// An item of `GET /cluster/ha/status/current`.

@@ -1,0 +1,114 @@
+//! Prometheus scrapes of a server in front of a simulator: `/metrics` with a viewer token
+//! (every remote, one of them down, with a `remote` label; proxctl's own series for jobs and
+//! the state store), `/pve?target=` as the exporter serves it, the same without a token on
+//! `--metrics-listen`, scoped tokens refused, and `promtool check metrics` content with it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::Api;
+
+async fn get(api: &Api, who: &str, path: &str) -> (StatusCode, String, String) {
+    let r = api
+        .http
+        .get(format!("{}{path}", api.url))
+        .bearer_auth(&api.tokens[who])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, r.text().await.unwrap())
+}
+
+/// `promtool check metrics` on a scrape: no problems. A missing promtool fails when every
+/// suite must run (CI installs Debian's prometheus).
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("promtool is not installed (Debian: apt install prometheus): {e}");
+            assert!(std::env::var_os("PROXCTL_REQUIRE_ALL").is_none(), "{msg}");
+            eprintln!("skipping: {msg}");
+            return;
+        }
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics:\n{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_serves_the_exporters_series_and_proxctls_own_and_promtool_accepts_it() {
+    let api = Api::start(true).await;
+    let job = json!({"name": "tagger", "schedule": "hourly", "action": {"type": "tag", "add": ["seen"]}});
+    let (s, _) = api.call(Some("admin"), "POST", "/api/v1/jobs", Some(job)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, op) = api.call(Some("admin"), "POST", "/api/v1/jobs/tagger/run", None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    api.finished("admin", op["id"].as_str().unwrap()).await;
+
+    let (s, ct, text) = get(&api, "viewer", "/metrics").await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    for want in [
+        r#"pve_up{id="qemu/100",remote="pve"} 0"#,
+        r#"pve_up{id="node/pve1",remote="pve"} 1"#,
+        r#"pve_guest_info{id="qemu/100",name="web-1",node="pve1",remote="pve",tags="seen;web",template="0",type="qemu"} 1"#,
+        r#"pve_storage_info{content="#,
+        r#"proxctl_remote_up{remote="pve"} 1"#,
+        r#"proxctl_remote_up{remote="down"} 0"#,
+        r#"proxctl_state_store_up 1"#,
+        r#"proxctl_job_enabled{job="tagger"} 1"#,
+        r#"proxctl_job_last_outcome{job="tagger",outcome="succeeded"} 1"#,
+        r#"proxctl_job_runs{job="tagger",outcome="succeeded"} 1"#,
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    assert!(!text.contains(r#"remote="down",id"#) && !text.contains("pve_up{id=\"node/pve1\",remote=\"down\""));
+    promtool_accepts(&text);
+
+    // As the exporter serves one target: no remote label.
+    let (s, _, one) = get(&api, "viewer", "/pve?target=pve&module=default").await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert!(one.contains(r#"pve_up{id="qemu/100"} 0"#), "{one}");
+    assert!(!one.contains("remote=") && !one.contains("proxctl_"), "{one}");
+    promtool_accepts(&one);
+    let (s, _, _) = get(&api, "viewer", "/pve?target=nowhere").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = get(&api, "viewer", "/pve?target=down").await;
+    assert!(s.is_server_error(), "a remote that is down is a 5xx for its own target: {s}");
+
+    // A token limited to some guests may not see every guest's series.
+    let (s, _, _) = get(&api, "scoped", "/metrics").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let r = api.http.get(format!("{}/metrics", api.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The plain listener for a Prometheus on the same host needs no token.
+    let plain = api.server.as_ref().unwrap().metrics_url.clone().unwrap();
+    let r = reqwest::get(format!("{plain}/metrics")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("proxctl_remote_up"));
+    let r = reqwest::get(format!("{plain}/pve?target=pve")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
