@@ -86,7 +86,8 @@ fn observed() -> pve::Observed {
 #[test]
 fn the_exporter_compatible_series_are_exactly_the_exporters() {
     let fixture = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pve-exporter-series.txt"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/pve-exporter-series.txt"),
     )
     .unwrap();
     let want = keys(&fixture);

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod events;
 pub mod guest_cache;
+pub mod http_metrics;
 pub mod openapi;
 pub mod operations;
 pub mod plans;
@@ -89,6 +90,8 @@ pub struct App {
     pub scheduler: scheduler::Scheduler,
     /// How hard notifications are retried.
     pub notify_retry: proxctl_ops::notify::deliver::Retry,
+    /// Request durations, for `/metrics`.
+    pub http: http_metrics::HttpMetrics,
 }
 
 impl App {
@@ -117,6 +120,7 @@ impl App {
             guests: guest_cache::GuestCache::new(events.clone()),
             scheduler: scheduler::Scheduler::default(),
             notify_retry: proxctl_ops::notify::deliver::Retry::default(),
+            http: http_metrics::HttpMetrics::default(),
             events,
         })
     }

@@ -49,18 +49,16 @@ fn promtool_accepts(text: &str) {
     };
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics:\n{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_serves_the_exporters_series_and_proxctls_own_and_promtool_accepts_it() {
     let api = Api::start(true).await;
-    let job = json!({"name": "tagger", "schedule": "hourly", "action": {"type": "tag", "add": ["seen"]}});
+    let job =
+        json!({"name": "tagger", "schedule": "hourly", "action": {"type": "tag", "add": ["seen"]}});
     let (s, _) = api.call(Some("admin"), "POST", "/api/v1/jobs", Some(job)).await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, op) = api.call(Some("admin"), "POST", "/api/v1/jobs/tagger/run", None).await;
@@ -81,10 +79,14 @@ async fn a_scrape_serves_the_exporters_series_and_proxctls_own_and_promtool_acce
         r#"proxctl_job_enabled{job="tagger"} 1"#,
         r#"proxctl_job_last_outcome{job="tagger",outcome="succeeded"} 1"#,
         r#"proxctl_job_runs{job="tagger",outcome="succeeded"} 1"#,
+        r#"proxctl_http_request_duration_seconds_count{method="POST",route="/api/v1/jobs",status="201"} 1"#,
     ] {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }
-    assert!(!text.contains(r#"remote="down",id"#) && !text.contains("pve_up{id=\"node/pve1\",remote=\"down\""));
+    assert!(
+        !text.contains(r#"remote="down",id"#)
+            && !text.contains("pve_up{id=\"node/pve1\",remote=\"down\"")
+    );
     promtool_accepts(&text);
 
     // As the exporter serves one target: no remote label.

@@ -15,8 +15,9 @@ use serde::Deserialize;
 use crate::problem::{ApiResult, Problem};
 use crate::{App, Caller};
 
-fn text(families: &[metrics::Family]) -> ApiResult<Response> {
-    let body = metrics::encode(families).map_err(Problem::from)?;
+fn text(families: &[metrics::Family], more: &str) -> ApiResult<Response> {
+    let mut body = metrics::encode(families).map_err(Problem::from)?;
+    body.push_str(more);
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response())
 }
 
@@ -25,7 +26,7 @@ fn text(families: &[metrics::Family]) -> ApiResult<Response> {
 pub async fn scrape(app: &App) -> ApiResult<Response> {
     let remotes: Vec<(String, proxctl_client::Client)> =
         app.remotes().into_iter().map(|r| (r.name, r.client)).collect();
-    text(&metrics::scrape::all(&remotes, &app.state).await)
+    text(&metrics::scrape::all(&remotes, &app.state).await, &app.http.text())
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "meta",
@@ -65,5 +66,5 @@ pub async fn exporter(
 pub async fn one(app: &App, q: Target) -> ApiResult<Response> {
     let name = q.target.unwrap_or_else(|| app.default_remote.clone());
     let client = app.remote(&name)?.client;
-    text(&metrics::scrape::exporter(&client).await.map_err(Problem::from)?)
+    text(&metrics::scrape::exporter(&client).await.map_err(Problem::from)?, "")
 }

@@ -248,11 +248,13 @@ pub fn router(app: Arc<App>) -> Router {
     let mut router = Router::new();
     for route in table() {
         let guard = from_fn_with_state((Arc::clone(&app), route.privilege), guard);
-        router = router.route(route.path, route.handler.route_layer(guard));
+        let timed = from_fn_with_state((Arc::clone(&app), route.path), timed);
+        router = router.route(route.path, route.handler.route_layer(guard).route_layer(timed));
     }
     let unknown = from_fn_with_state((Arc::clone(&app), Privilege::Read), guard);
+    let unmatched = from_fn_with_state((Arc::clone(&app), "unmatched"), timed);
     router
-        .fallback(not_found.layer(unknown))
+        .fallback(not_found.layer(unknown).layer(unmatched))
         .layer(axum::middleware::map_response(crate::problem::normalize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
@@ -260,6 +262,21 @@ pub fn router(app: Arc<App>) -> Router {
 
 async fn not_found() -> Problem {
     Problem::not_found("no such route; the API is described at /api/v1/openapi.json")
+}
+
+/// Time the answer (authentication included), by route template: the label a histogram can
+/// afford, unlike the path with its VMIDs.
+async fn timed(
+    State((app, route)): State<(Arc<App>, &'static str)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let secs = started.elapsed().as_secs_f64();
+    app.http.observe(method.as_str(), route, resp.status().as_u16(), secs);
+    resp
 }
 
 /// Authenticate, authorise and rate-limit, then run the handler with the [`Caller`].
