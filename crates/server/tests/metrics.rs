@@ -114,3 +114,66 @@ async fn a_scrape_serves_the_exporters_series_and_proxctls_own_and_promtool_acce
     let r = reqwest::get(format!("{plain}/pve?target=pve")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+/// `promtool ARGS` succeeds; a missing promtool fails when every suite must run.
+fn promtool(args: &[&str]) {
+    match std::process::Command::new("promtool").args(args).output() {
+        Ok(o) => assert!(
+            o.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => {
+            let msg = format!("promtool is not installed (Debian: apt install prometheus): {e}");
+            assert!(std::env::var_os("PROXCTL_REQUIRE_ALL").is_none(), "{msg}");
+            eprintln!("skipping: {msg}");
+        }
+    }
+}
+
+#[test]
+fn the_alert_rules_are_valid_and_each_fires_and_stays_quiet_as_its_unit_tests_say() {
+    let rules = repo("monitoring/alerts.yml");
+    promtool(&["check", "rules", rules.to_str().unwrap()]);
+    let tests = repo("monitoring/tests/alerts.test.yml");
+    promtool(&["test", "rules", tests.to_str().unwrap()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_series_the_alert_rules_use_is_in_a_real_scrape() {
+    let api = Api::start(false).await;
+    let job = json!({"name": "nightly", "schedule": "daily", "action": {"type": "snapshot-sweep"}});
+    let (s, _) = api.call(Some("admin"), "POST", "/api/v1/jobs", Some(job)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, op) = api.call(Some("admin"), "POST", "/api/v1/jobs/nightly/run", None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    api.finished("admin", op["id"].as_str().unwrap()).await;
+    let snap = json!({"name": "before-upgrade", "ttl": "1d"});
+    let (s, op) = api
+        .call(Some("operator"), "POST", "/api/v1/remotes/pve/guests/100/snapshots", Some(snap))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{op}");
+    api.finished("operator", op["id"].as_str().unwrap()).await;
+    let (_, _, text) = get(&api, "viewer", "/metrics").await;
+    let served: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let rules = std::fs::read_to_string(repo("monitoring/alerts.yml")).unwrap();
+    let used: std::collections::BTreeSet<String> = rules
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|w| w.starts_with("pve_") || w.starts_with("proxctl_"))
+        .map(String::from)
+        .collect();
+    assert!(used.len() >= 6, "{used:?}");
+    let missing: Vec<&String> = used.iter().filter(|n| !served.contains(n.as_str())).collect();
+    assert!(missing.is_empty(), "used by alerts but not scraped: {missing:?}\n{text}");
+}
