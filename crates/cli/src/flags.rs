@@ -238,6 +238,9 @@ pub enum GetKind {
     Tasks,
     Snapshots,
     Backups,
+    /// Every guest with its newest backup, the backup jobs that cover it, and whether it is
+    /// within --max-age.
+    BackupCoverage,
     /// Node network interfaces (NAME filters by node or interface).
     Networks,
     /// SDN zones and vnets.
@@ -259,6 +262,9 @@ pub struct GetArgs {
     /// Example: -l 'env-prod & (web | db) & !maint-ok'.
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
+    /// backup-coverage: the oldest a guest's newest backup may be (e.g. 26h, 2d).
+    #[arg(long, default_value = "26h")]
+    pub max_age: String,
 }
 
 #[derive(Debug, Args)]

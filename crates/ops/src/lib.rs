@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod checks;
 pub mod choices;
 pub mod cluster_views;
+pub mod coverage;
 pub mod ct;
 pub mod describe;
 pub mod doctor;

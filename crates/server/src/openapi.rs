@@ -26,6 +26,7 @@ use crate::routes::{
         meta::reference_page,
         metrics::all,
         metrics::exporter,
+        backups::coverage,
         cluster::remotes,
         cluster::nodes,
         cluster::storage,

@@ -177,3 +177,43 @@ async fn every_series_the_alert_rules_use_is_in_a_real_scrape() {
     let missing: Vec<&String> = used.iter().filter(|n| !served.contains(n.as_str())).collect();
     assert!(missing.is_empty(), "used by alerts but not scraped: {missing:?}\n{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_coverage_names_each_guests_last_backup_and_the_jobs_that_cover_it() {
+    let api = Api::start(false).await;
+    let job = json!({"name": "nightly", "schedule": "02:00", "action": {"type": "backup"}, "selector": "web"});
+    let (s, _) = api.call(Some("admin"), "POST", "/api/v1/jobs", Some(job)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, op) = api.call(Some("admin"), "POST", "/api/v1/jobs/nightly/run", None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let done = api.finished("admin", op["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+
+    let (s, rows) =
+        api.call(Some("viewer"), "GET", "/api/v1/backup-coverage?max_age=1d", None).await;
+    assert_eq!(s, StatusCode::OK, "{rows}");
+    let by: Vec<(u64, String, serde_json::Value)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["vmid"].as_u64().unwrap(), r["status"].as_str().unwrap().into(), r["jobs"].clone())
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            (100, "ok".into(), json!(["nightly"])),
+            (101, "ok".into(), json!(["nightly"])),
+            (200, "none".into(), json!([]))
+        ],
+        "{rows}"
+    );
+    let (_, scoped) = api.call(Some("scoped"), "GET", "/api/v1/backup-coverage", None).await;
+    let seen: Vec<u64> =
+        scoped.as_array().unwrap().iter().map(|r| r["vmid"].as_u64().unwrap()).collect();
+    assert_eq!(seen, [100, 101], "a scoped token sees its guests only");
+    let (s, _) =
+        api.call(Some("viewer"), "GET", "/api/v1/backup-coverage?max_age=soon", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -31,9 +31,14 @@ pub async fn run(r: &Resolved, client: &Client, a: GetArgs) -> anyhow::Result<()
         None => None,
     };
     let sel = parsed.as_ref();
-    if sel.is_some() && !matches!(a.kind, GetKind::Vms | GetKind::Containers | GetKind::Templates) {
+    if sel.is_some()
+        && !matches!(
+            a.kind,
+            GetKind::Vms | GetKind::Containers | GetKind::Templates | GetKind::BackupCoverage
+        )
+    {
         return Err(UserError(
-            "-l selects guests; use it with vms, containers or templates".into(),
+            "-l selects guests; use it with vms, containers, templates or backup-coverage".into(),
         )
         .into());
     }
@@ -82,6 +87,18 @@ pub async fn run(r: &Resolved, client: &Client, a: GetArgs) -> anyhow::Result<()
                 }
                 None => rows,
             };
+            render(&rows, r.output)?
+        }
+        GetKind::BackupCoverage => {
+            let max_age = proxctl_ops::snapshot::parse_ttl(&a.max_age)
+                .map_err(|e| UserError(format!("--max-age: {e}")))?;
+            let all = Selector::Term(proxctl_types::selector::Term::All);
+            // The jobs that cover guests live in the state store; without one, none are named.
+            let jobs = proxctl_ops::jobs::list(&r.state).await.unwrap_or_default();
+            let now = jiff::Timestamp::now().as_second();
+            let rows =
+                proxctl_ops::coverage::coverage(client, &jobs, sel.unwrap_or(&all), max_age, now)
+                    .await?;
             render(&rows, r.output)?
         }
         GetKind::Networks => {

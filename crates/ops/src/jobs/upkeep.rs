@@ -2,8 +2,6 @@
 //! the policy allows (or that have none), and `template-rebuild` builds a new version of each
 //! template whose catalog image changed upstream.
 
-use std::collections::BTreeMap;
-
 use proxctl_client::Client;
 use proxctl_types::selector::Selector;
 
@@ -13,36 +11,33 @@ use crate::output::human_duration;
 use crate::template_source::{Defaults, Source};
 
 /// One line per selected guest: `found` when its newest backup is older than `max_age`
-/// seconds at `now`, or when it has none.
+/// seconds at `now`, or when it has none (the same view as `proxctl get backup-coverage`).
 pub async fn backup_check(
     client: &Client,
     sel: &Selector,
     max_age: i64,
     now: i64,
 ) -> Result<Vec<ItemReport>, OpsError> {
-    let guests = crate::bulk::targets(client, sel).await?;
-    let mut newest: BTreeMap<u32, (u64, String)> = BTreeMap::new();
-    for b in crate::views::backups(client).await? {
-        let (Some(vmid), Some(ctime)) = (b.vmid, b.ctime) else { continue };
-        let e = newest.entry(vmid).or_insert((0, String::new()));
-        if ctime >= e.0 {
-            *e = (ctime, b.volid);
-        }
-    }
+    use crate::coverage::Coverage;
     let limit = human_duration(u64::try_from(max_age).unwrap_or(0));
-    Ok(guests
-        .iter()
-        .map(|g| match newest.get(&g.vmid) {
-            None => ItemReport::of(g, Outcome::Found, "no backup at all"),
-            Some((ctime, volid)) => {
-                let age = u64::try_from(now).unwrap_or(0).saturating_sub(*ctime);
-                let text = format!("newest backup {} old ({volid})", human_duration(age));
-                if i64::try_from(age).unwrap_or(i64::MAX) > max_age {
-                    ItemReport::of(g, Outcome::Found, format!("{text}; the policy is {limit}"))
-                } else {
-                    ItemReport::of(g, Outcome::Ok, text)
+    let rows = crate::coverage::coverage(client, &[], sel, max_age, now).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let (outcome, detail) = match (r.status, r.age_seconds, r.volid) {
+                (Coverage::None, _, _) | (_, None, _) | (_, _, None) => {
+                    (Outcome::Found, "no backup at all".to_string())
                 }
-            }
+                (status, Some(age), Some(volid)) => {
+                    let text = format!("newest backup {} old ({volid})", human_duration(age));
+                    if status == Coverage::TooOld {
+                        (Outcome::Found, format!("{text}; the policy is {limit}"))
+                    } else {
+                        (Outcome::Ok, text)
+                    }
+                }
+            };
+            ItemReport { vmid: r.vmid, name: r.name, node: r.node, outcome, detail, tags: r.tags }
         })
         .collect())
 }

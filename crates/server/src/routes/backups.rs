@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use proxctl_client::endpoints::storage::VzdumpRequest;
@@ -302,4 +302,42 @@ pub async fn prune(
         Ok(v)
     });
     Ok(super::accepted(&app, op).await.into_response())
+}
+
+/// Which guests' coverage, measured against what.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CoverageQuery {
+    /// The remote (default: the default remote).
+    pub remote: Option<String>,
+    /// Only guests this `-l` selector picks (default all).
+    pub selector: Option<String>,
+    /// The oldest a guest's newest backup may be (default `26h`).
+    pub max_age: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/backup-coverage", tag = "backups", params(CoverageQuery),
+    responses((status = 200, body = [proxctl_ops::coverage::CoverageRow]), (status = 400, body = Problem),
+        (status = 404, body = Problem)))]
+pub async fn coverage(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<CoverageQuery>,
+) -> ApiResult<Json<Vec<proxctl_ops::coverage::CoverageRow>>> {
+    let remote = q.remote.unwrap_or_else(|| app.default_remote.clone());
+    let client = app.remote(&remote)?.client;
+    let sel: proxctl_types::selector::Selector = q
+        .selector
+        .as_deref()
+        .unwrap_or("all")
+        .parse()
+        .map_err(|e| Problem::bad_request(format!("selector: {e}")))?;
+    let max_age = proxctl_ops::snapshot::parse_ttl(q.max_age.as_deref().unwrap_or("26h"))
+        .map_err(|e| Problem::bad_request(format!("max_age: {e}")))?;
+    let jobs = proxctl_ops::jobs::list(&app.state).await.map_err(Problem::from)?;
+    let now = jiff::Timestamp::now().as_second();
+    let rows = proxctl_ops::coverage::coverage(&client, &jobs, &caller.within(sel), max_age, now)
+        .await
+        .map_err(Problem::from)?;
+    Ok(Json(rows))
 }

@@ -92,6 +92,7 @@ pub fn table() -> Vec<Route> {
             get(guests::snapshots),
         ),
         r(Method::GET, "/api/v1/backups", Read, get(guests::backups)),
+        r(Method::GET, "/api/v1/backup-coverage", Read, get(backups::coverage)),
         r(Method::GET, "/api/v1/audit", Admin, get(meta::audit)),
         r(
             Method::POST,
