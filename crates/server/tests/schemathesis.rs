@@ -44,7 +44,10 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         .args(["--exclude-checks", "positive_data_acceptance"])
         // The event stream never ends, so it cannot be answered within a request timeout.
         .args(["--exclude-path", "/api/v1/events"])
-        .args(["--max-examples", "25", "--seed", "1", "--workers", "2"])
+        // One worker: with two, hypothesis parses lambda sources from two threads at once,
+        // which CPython 3.11's `ast` can fail at ("AST constructor recursion depth mismatch",
+        // seen once in CI), a fault of the tool, not of the server.
+        .args(["--max-examples", "25", "--seed", "1", "--workers", "1"])
         // Under a fully loaded CI machine, one request in a few thousand has ended in a TLS
         // "EOF in violation of protocol" (a pooled keep-alive connection closed under it; no
         // server panic or error is logged). Retrying such network-level failures keeps the
