@@ -263,7 +263,7 @@ pub struct GetArgs {
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
     /// backup-coverage: the oldest a guest's newest backup may be (e.g. 26h, 2d).
-    #[arg(long, default_value = "26h")]
+    #[arg(long, default_value = proxctl_ops::coverage::DEFAULT_MAX_AGE)]
     pub max_age: String,
 }
 

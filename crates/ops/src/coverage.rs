@@ -11,6 +11,9 @@ use crate::OpsError;
 use crate::jobs::{Action, Job};
 use crate::output::{Tabular, human_duration};
 
+/// The policy when a face is not told one: a nightly backup plus two hours' slack.
+pub const DEFAULT_MAX_AGE: &str = "26h";
+
 /// Where a guest stands.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

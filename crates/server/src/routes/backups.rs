@@ -332,8 +332,10 @@ pub async fn coverage(
         .unwrap_or("all")
         .parse()
         .map_err(|e| Problem::bad_request(format!("selector: {e}")))?;
-    let max_age = proxctl_ops::snapshot::parse_ttl(q.max_age.as_deref().unwrap_or("26h"))
-        .map_err(|e| Problem::bad_request(format!("max_age: {e}")))?;
+    let max_age = proxctl_ops::snapshot::parse_ttl(
+        q.max_age.as_deref().unwrap_or(proxctl_ops::coverage::DEFAULT_MAX_AGE),
+    )
+    .map_err(|e| Problem::bad_request(format!("max_age: {e}")))?;
     let jobs = proxctl_ops::jobs::list(&app.state).await.map_err(Problem::from)?;
     let now = jiff::Timestamp::now().as_second();
     let rows = proxctl_ops::coverage::coverage(&client, &jobs, &caller.within(sel), max_age, now)
