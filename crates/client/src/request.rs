@@ -84,6 +84,8 @@ endpoints! {
     ClusterStatus => Get "/cluster/status" Safe,
     ClusterNextId => Get "/cluster/nextid" Safe,
     ClusterTasks => Get "/cluster/tasks" Safe,
+    BackupJobs => Get "/cluster/backup" Safe,
+    NotBackedUp => Get "/cluster/backup-info/not-backed-up" Safe,
     HaStatus => Get "/cluster/ha/status/current" Safe,
     HaResources => Get "/cluster/ha/resources" Safe,
     HaResourceCreate => Post "/cluster/ha/resources" OnlyIfNotProcessed,

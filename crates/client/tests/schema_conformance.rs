@@ -161,6 +161,8 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
         Endpoint::ClusterStatus => vec![cluster::status()],
         Endpoint::ClusterNextId => vec![cluster::nextid(None), cluster::nextid(Some(id(123)))],
         Endpoint::ClusterTasks => vec![cluster::tasks()],
+        Endpoint::BackupJobs => vec![cluster::backup_jobs()],
+        Endpoint::NotBackedUp => vec![cluster::not_backed_up()],
         Endpoint::HaStatus => vec![cluster::ha_status()],
         Endpoint::HaResources => vec![cluster::ha_resources()],
         Endpoint::HaResourceCreate => vec![cluster::ha_resource_create("vm:100", "started")],

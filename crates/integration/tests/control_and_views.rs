@@ -24,22 +24,7 @@ async fn control(
     path_query: &str,
     body: &str,
 ) -> (u16, serde_json::Value) {
-    let tok = h.sim.token.expose().to_string();
-    let resp = raw_https(
-        h,
-        &format!(
-            "{method} {path_query} HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken={tok}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-    .await;
-    let status = resp.split(' ').nth(1).unwrap().parse().unwrap();
-    let json = resp
-        .split("\r\n\r\n")
-        .nth(1)
-        .map(|b| serde_json::from_str(b).unwrap_or_default())
-        .unwrap_or_default();
-    (status, json)
+    raw_json(h, method, path_query, None, body).await
 }
 
 #[tokio::test]

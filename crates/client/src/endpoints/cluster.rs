@@ -1,8 +1,9 @@
-//! Cluster endpoints: resources, status, nextid, tasks, HA status, SDN.
+//! Cluster endpoints: resources, status, nextid, tasks, backup jobs, HA status, SDN.
 
 use proxctl_types::VmId;
 use proxctl_types::api::{
-    ClusterResource, ClusterStatusItem, HaStatusItem, SdnVnet, SdnZone, TaskListItem,
+    BackupJob, ClusterResource, ClusterStatusItem, HaStatusItem, NotBackedUp, SdnVnet, SdnZone,
+    TaskListItem,
 };
 use proxctl_types::wire::FormParams;
 
@@ -46,6 +47,16 @@ pub fn nextid(want: Option<VmId>) -> ApiRequest {
 
 pub fn tasks() -> ApiRequest {
     ApiRequest::new(Endpoint::ClusterTasks, &[], FormParams::new())
+}
+
+/// Datacenter backup jobs (`jobs.cfg`'s vzdump entries).
+pub fn backup_jobs() -> ApiRequest {
+    ApiRequest::new(Endpoint::BackupJobs, &[], FormParams::new())
+}
+
+/// Guests no datacenter backup job covers.
+pub fn not_backed_up() -> ApiRequest {
+    ApiRequest::new(Endpoint::NotBackedUp, &[], FormParams::new())
 }
 
 /// HA resources as configured (`GET /cluster/ha/resources`).
@@ -119,6 +130,14 @@ impl Client {
 
     pub async fn cluster_tasks(&self) -> Result<Vec<TaskListItem>, ClientError> {
         self.send_as(&tasks()).await
+    }
+
+    pub async fn backup_jobs(&self) -> Result<Vec<BackupJob>, ClientError> {
+        self.send_as(&backup_jobs()).await
+    }
+
+    pub async fn not_backed_up(&self) -> Result<Vec<NotBackedUp>, ClientError> {
+        self.send_as(&not_backed_up()).await
     }
 
     pub async fn ha_status(&self) -> Result<Vec<HaStatusItem>, ClientError> {

@@ -120,6 +120,34 @@ pub async fn raw_https(h: &Harness, request: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// One request with the simulator's token, sent raw (a third-party client's form, or a
+/// control call); the status and the JSON answer (null when there is none).
+pub async fn raw_json(
+    h: &Harness,
+    method: &str,
+    path_query: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let tok = h.sim.token.expose().to_string();
+    let ct = content_type.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
+    let resp = raw_https(
+        h,
+        &format!(
+            "{method} {path_query} HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken={tok}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    let status = resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let json = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .map(|b| serde_json::from_str(b).unwrap_or_default())
+        .unwrap_or_default();
+    (status, json)
+}
+
 fn rustls_pemfile_der(pem: &str) -> Vec<u8> {
     rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap().to_vec()
 }

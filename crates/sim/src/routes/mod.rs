@@ -2,6 +2,7 @@
 
 mod access;
 mod agent;
+mod backup_jobs;
 pub mod cloudinit;
 pub mod cluster;
 pub mod common;
@@ -93,6 +94,13 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/cluster/ha/resources", cluster::ha_resource_create),
         route!("PUT", "/cluster/ha/resources/{sid}", cluster::ha_resource_update),
         route!("DELETE", "/cluster/ha/resources/{sid}", cluster::ha_resource_delete),
+        route!(read "GET", "/cluster/backup", backup_jobs::list),
+        route!("POST", "/cluster/backup", backup_jobs::create),
+        route!(read "GET", "/cluster/backup/{id}", backup_jobs::get),
+        route!("PUT", "/cluster/backup/{id}", backup_jobs::update),
+        route!("DELETE", "/cluster/backup/{id}", backup_jobs::delete),
+        route!(read "GET", "/cluster/backup-info", backup_jobs::info_index),
+        route!(read "GET", "/cluster/backup-info/not-backed-up", backup_jobs::not_backed_up),
         route!("GET", "/cluster/sdn/zones", cluster::sdn_zones),
         route!("GET", "/cluster/sdn/vnets", cluster::sdn_vnets),
         route!(read "GET", "/nodes/{node}/qemu", qemu::list),

@@ -85,6 +85,9 @@ pub struct World {
     pub ha: BTreeMap<String, HaResource>,
     pub sdn_zones: Vec<SdnZone>,
     pub sdn_vnets: Vec<SdnVnet>,
+    /// Datacenter backup jobs (`/cluster/backup`), by id: their settings as PVE stores them.
+    #[serde(default)]
+    pub backup_jobs: BTreeMap<String, BTreeMap<String, String>>,
     pub faults: Faults,
     pub quorate: bool,
     pub next_pid: u32,
@@ -209,6 +212,7 @@ impl World {
                 bridge: None,
             }],
             sdn_vnets: vec![SdnVnet { vnet: "vnet0".into(), zone: "localnet".into(), tag: None }],
+            backup_jobs: BTreeMap::new(),
             faults: Faults::default(),
             quorate: true,
             next_pid,

@@ -3,12 +3,14 @@
 //! out rather than sent as null, as PVE does (§11.1).
 
 mod access;
+mod backup_jobs;
 mod cluster;
 mod guest;
 mod storage;
 mod task;
 
 pub use access::*;
+pub use backup_jobs::*;
 pub use cluster::*;
 pub use guest::*;
 pub use storage::*;
