@@ -11,6 +11,9 @@ pub mod kind {
     pub const JOB: &str = "job";
     /// One run of a job, by job name and scheduled time: claiming it is inserting it.
     pub const JOB_RUN: &str = "job-run";
+    /// A declared guest whose manifest says `start: true`, by resource key: monitoring
+    /// alerts when it is not running.
+    pub const EXPECTED_RUNNING: &str = "expected-running";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

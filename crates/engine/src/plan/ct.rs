@@ -117,7 +117,12 @@ pub(super) fn create_ct(
     params.insert("unprivileged".into(), unprivileged.into());
     let mut steps = vec![
         Step::CreateCt { node: node.clone(), vmid, params },
-        Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() },
+        Step::Record {
+            vmid: Some(vmid),
+            node: Some(node.clone()),
+            spec_hash: hash.into(),
+            expect_running: spec.start == Some(true),
+        },
     ];
     if spec.start == Some(true) {
         steps.push(Step::Start { node: node.clone(), vmid, lxc: true });
@@ -202,6 +207,7 @@ pub(super) fn update_ct(
         vmid: Some(g.vmid),
         node: Some(node.clone()),
         spec_hash: hash.into(),
+        expect_running: spec.start == Some(true),
     });
     Ok(Change {
         key: key.into(),

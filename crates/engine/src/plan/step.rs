@@ -110,6 +110,9 @@ pub enum Step {
         vmid: Option<u32>,
         node: Option<String>,
         spec_hash: String,
+        /// The manifest says `start: true`: monitoring expects the guest running.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        expect_running: bool,
     },
     /// Forget the resource and release its addresses.
     Forget,

@@ -389,6 +389,7 @@ pub(super) fn update_vm(
         vmid: Some(g.vmid),
         node: Some(node.clone()),
         spec_hash: hash.into(),
+        expect_running: spec.start == Some(true),
     });
     Ok(Change {
         key: key.into(),
@@ -483,7 +484,12 @@ pub(super) fn create_vm(
         pool: spec.pool.clone(),
         description: with_resource(spec.description.as_deref().unwrap_or(""), key),
     });
-    steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
+    steps.push(Step::Record {
+        vmid: Some(vmid),
+        node: Some(node.clone()),
+        spec_hash: hash.into(),
+        expect_running: spec.start == Some(true),
+    });
     if let Some(sd) = &want.seed {
         steps.push(Step::SeedIso {
             node: node.clone(),

@@ -65,7 +65,12 @@ pub(super) fn create_vm_from_image(
         .map(|(pool, ip)| Step::AllocateIp { pool: pool.clone(), ip: *ip })
         .collect();
     steps.push(Step::CreateVm { node: node.clone(), vmid, params });
-    steps.push(Step::Record { vmid: Some(vmid), node: Some(node.clone()), spec_hash: hash.into() });
+    steps.push(Step::Record {
+        vmid: Some(vmid),
+        node: Some(node.clone()),
+        spec_hash: hash.into(),
+        expect_running: spec.start == Some(true),
+    });
     if let (Some(sd), Some(ide2)) = (&want.seed, seed_ide2) {
         steps.push(Step::SeedIso {
             node: node.clone(),
