@@ -651,6 +651,14 @@ pub struct ServeArgs {
     /// host: a port (on 127.0.0.1, e.g. 9221, the exporter's) or ADDR:PORT.
     #[arg(long, value_name = "PORT|ADDR:PORT")]
     pub metrics_listen: Option<String>,
+    /// The backup policy /metrics judges guests by (proxctl_backup_status): a guest whose
+    /// newest backup is older than this is too-old. 26h, 2d.
+    #[arg(long, default_value = proxctl_ops::coverage::DEFAULT_MAX_AGE, value_name = "AGE")]
+    pub metrics_backup_max_age: String,
+    /// Guests whose config and snapshots each scrape re-reads (two PVE requests each), so a
+    /// scrape's cost stays bounded; the longest unread go first.
+    #[arg(long, default_value_t = proxctl_ops::metrics::details::PER_SCRAPE, value_name = "N")]
+    pub metrics_guest_reads: usize,
     /// For tests only: the scheduler reads its time from this file (an RFC 3339 time) at
     /// every tick, so a test can drive server processes through a simulated day.
     #[arg(long, hide = true, value_name = "FILE")]

@@ -1,5 +1,6 @@
 //! Backup coverage, the view admins ask monitoring for most: every selected guest with its
-//! newest backup, the proxctl jobs that back it up, and whether it is within its policy.
+//! newest backup, the proxctl and PVE jobs that back it up, and whether it is within its
+//! policy.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,8 @@ use serde::Serialize;
 use crate::OpsError;
 use crate::jobs::{Action, Job};
 use crate::output::{Tabular, human_duration};
+use crate::views::{BackupRow, GuestRow};
+use proxctl_types::api::BackupJob;
 
 /// The policy when a face is not told one: a nightly backup plus two hours' slack.
 pub const DEFAULT_MAX_AGE: &str = "26h";
@@ -44,13 +47,17 @@ pub struct CoverageRow {
     pub vmid: u32,
     pub name: String,
     pub node: String,
+    /// `qemu` or `lxc`.
+    #[serde(rename = "type")]
+    pub kind: String,
     #[serde(skip)]
     pub tags: Vec<String>,
     /// When its newest backup was made (Unix seconds).
     pub last_backup: Option<u64>,
     pub age_seconds: Option<u64>,
     pub volid: Option<String>,
-    /// Enabled proxctl backup jobs whose selector picks it.
+    /// Enabled proxctl backup jobs whose selector picks it, and enabled PVE datacenter
+    /// backup jobs that include it (`pve:<id>`).
     pub jobs: Vec<String>,
     pub status: Coverage,
 }
@@ -81,7 +88,7 @@ impl Tabular for CoverageRow {
 
 /// Coverage of the guests `sel` picks (templates left out), measured at `now` against
 /// `max_age` seconds; `jobs` are the stored jobs (their backup jobs name the guests they
-/// cover).
+/// cover). PVE's own datacenter backup jobs count too.
 pub async fn coverage(
     client: &Client,
     jobs: &[Job],
@@ -90,12 +97,39 @@ pub async fn coverage(
     now: i64,
 ) -> Result<Vec<CoverageRow>, OpsError> {
     let guests = crate::bulk::targets(client, sel).await?;
+    let backups = crate::views::backups(client).await?;
+    let pve_jobs = pve_backup_jobs(client).await;
+    Ok(assess(&guests, &backups, jobs, &pve_jobs, max_age, now))
+}
+
+/// PVE's datacenter backup jobs, or none when they cannot be read: a token without
+/// `Sys.Audit` on `/` still gets coverage, judged by proxctl's jobs alone.
+pub async fn pve_backup_jobs(client: &Client) -> Vec<BackupJob> {
+    match client.backup_jobs().await {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!(error = %e, "PVE backup jobs cannot be read; coverage shows proxctl's");
+            Vec::new()
+        }
+    }
+}
+
+/// Coverage from what was read: each guest's newest backup in `backups`, the enabled
+/// proxctl backup jobs that select it, and the enabled PVE jobs (`pve:<id>`) that do.
+pub fn assess(
+    guests: &[GuestRow],
+    backups: &[BackupRow],
+    jobs: &[Job],
+    pve_jobs: &[BackupJob],
+    max_age: i64,
+    now: i64,
+) -> Vec<CoverageRow> {
     let mut newest: BTreeMap<u32, (u64, String)> = BTreeMap::new();
-    for b in crate::views::backups(client).await? {
+    for b in backups {
         let (Some(vmid), Some(ctime)) = (b.vmid, b.ctime) else { continue };
         let e = newest.entry(vmid).or_insert((0, String::new()));
         if ctime >= e.0 {
-            *e = (ctime, b.volid);
+            *e = (ctime, b.volid.clone());
         }
     }
     let backup_jobs: Vec<(&str, Selector)> = jobs
@@ -103,9 +137,10 @@ pub async fn coverage(
         .filter(|j| j.enabled && matches!(j.action, Action::Backup { .. }))
         .filter_map(|j| j.selector.parse().ok().map(|s| (j.name.as_str(), s)))
         .collect();
+    let pve_jobs: Vec<&BackupJob> = pve_jobs.iter().filter(|j| j.is_enabled()).collect();
     let now = u64::try_from(now).unwrap_or(0);
     let max_age = u64::try_from(max_age).unwrap_or(0);
-    Ok(guests
+    guests
         .iter()
         .map(|g| {
             let last = newest.get(&g.vmid);
@@ -115,21 +150,29 @@ pub async fn coverage(
                 Some(a) if a > max_age => Coverage::TooOld,
                 Some(_) => Coverage::Ok,
             };
+            let mut covering: Vec<String> = backup_jobs
+                .iter()
+                .filter(|(_, s)| g.selected_by(s))
+                .map(|(n, _)| n.to_string())
+                .collect();
+            covering.extend(
+                pve_jobs
+                    .iter()
+                    .filter(|j| j.selects(g.vmid, &g.node))
+                    .map(|j| format!("pve:{}", j.id)),
+            );
             CoverageRow {
                 vmid: g.vmid,
                 name: g.name.clone(),
                 node: g.node.clone(),
+                kind: g.kind.clone(),
                 tags: g.tags.clone(),
                 last_backup: last.map(|(t, _)| *t),
                 age_seconds: age,
                 volid: last.map(|(_, v)| v.clone()),
-                jobs: backup_jobs
-                    .iter()
-                    .filter(|(_, s)| g.selected_by(s))
-                    .map(|(n, _)| n.to_string())
-                    .collect(),
+                jobs: covering,
                 status,
             }
         })
-        .collect())
+        .collect()
 }

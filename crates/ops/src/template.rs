@@ -132,6 +132,13 @@ fn line<'a>(desc: &'a str, key: &str) -> Option<&'a str> {
     desc.lines().find_map(|l| l.trim().strip_prefix(prefix.as_str())).map(str::trim)
 }
 
+/// A template version's name, version and build time (RFC 3339), from the description
+/// proxctl wrote on it; `None` for any other guest.
+pub fn described(desc: &str) -> Option<(String, String, String)> {
+    let (n, v) = (line(desc, "template")?, line(desc, "version")?);
+    Some((n.to_string(), v.to_string(), line(desc, "built").unwrap_or("").to_string()))
+}
+
 /// Every template version proxctl built, newest last within each name.
 pub async fn versions(client: &Client, name: Option<&str>) -> Result<Vec<Version>, OpsError> {
     let mut out = Vec::new();

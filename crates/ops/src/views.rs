@@ -103,6 +103,31 @@ pub struct GuestRow {
 }
 
 impl GuestRow {
+    /// A guest from its `/cluster/resources` entry; `None` for nodes and storages.
+    pub fn from_resource(r: proxctl_types::api::ClusterResource) -> Option<GuestRow> {
+        if r.res_type != "qemu" && r.res_type != "lxc" {
+            return None;
+        }
+        Some(GuestRow {
+            vmid: r.vmid?.get(),
+            name: r.name.unwrap_or_default(),
+            kind: r.res_type,
+            node: r.node?.to_string(),
+            status: r.status.unwrap_or_else(|| "unknown".into()),
+            template: r.template == Some(true),
+            cpus: r.maxcpu.unwrap_or(0.0),
+            maxmem: r.maxmem.unwrap_or(0),
+            maxdisk: r.maxdisk.unwrap_or(0),
+            uptime: r.uptime.unwrap_or(0),
+            tags: r
+                .tags
+                .map(|t| proxctl_types::wire::split_tags(&t).map(String::from).collect())
+                .unwrap_or_default(),
+            lock: r.lock,
+            pool: r.pool,
+        })
+    }
+
     /// The guest as the operations address it.
     pub fn guest_ref(&self) -> Result<crate::GuestRef, crate::OpsError> {
         use proxctl_types::messages::GuestKind;
@@ -165,26 +190,7 @@ pub async fn guests(
         .into_iter()
         .filter(|r| kind.is_none_or(|k| r.res_type == k))
         .filter(|r| !templates || r.template == Some(true))
-        .filter_map(|r| {
-            Some(GuestRow {
-                vmid: r.vmid?.get(),
-                name: r.name.unwrap_or_default(),
-                kind: r.res_type,
-                node: r.node?.to_string(),
-                status: r.status.unwrap_or_else(|| "unknown".into()),
-                template: r.template == Some(true),
-                cpus: r.maxcpu.unwrap_or(0.0),
-                maxmem: r.maxmem.unwrap_or(0),
-                maxdisk: r.maxdisk.unwrap_or(0),
-                uptime: r.uptime.unwrap_or(0),
-                tags: r
-                    .tags
-                    .map(|t| proxctl_types::wire::split_tags(&t).map(String::from).collect())
-                    .unwrap_or_default(),
-                lock: r.lock,
-                pool: r.pool,
-            })
-        })
+        .filter_map(GuestRow::from_resource)
         .collect();
     rows.sort_by_key(|r| r.vmid);
     Ok(rows)
@@ -394,11 +400,13 @@ impl Tabular for BackupRow {
 /// Backups on every storage with `backup` content, on every node (shared ones once).
 pub async fn backups(client: &Client) -> Result<Vec<BackupRow>, OpsError> {
     let mut rows: Vec<BackupRow> = Vec::new();
+    // A shared storage lists the same archives on every node.
+    let mut seen = std::collections::HashSet::new();
     for n in client.nodes().await? {
         for st in client.storage_list(&n.node, Some("backup")).await? {
             let Ok(sid) = proxctl_types::StorageId::new(st.storage.as_str()) else { continue };
             for c in client.storage_content(&n.node, &sid, Some("backup"), None).await? {
-                if st.shared && rows.iter().any(|r| r.volid == c.volid) {
+                if st.shared && !seen.insert(c.volid.clone()) {
                     continue;
                 }
                 rows.push(BackupRow {

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use proxctl_ops::metrics::details::Detail;
 use proxctl_ops::metrics::{encode, pve};
 use serde_json::json;
 
@@ -80,7 +81,22 @@ fn observed() -> pve::Observed {
             )
             .unwrap(),
         ),
+        not_backed_up: Some(
+            serde_json::from_value(json!([{"vmid": 101, "type": "lxc", "name": "ct101"}])).unwrap(),
+        ),
     }
+}
+
+/// What the details kept between scrapes say: qemu/100's config sets `onboot`, lxc/101's
+/// does not (the exporter reports only set values).
+fn details() -> BTreeMap<u32, Detail> {
+    let d = |node: &str, kind: &str, onboot| Detail {
+        node: node.into(),
+        kind: kind.into(),
+        onboot,
+        ..Detail::default()
+    };
+    BTreeMap::from([(100, d("pve1", "qemu", Some(true))), (101, d("pve2", "lxc", None))])
 }
 
 #[test]
@@ -91,7 +107,9 @@ fn the_exporter_compatible_series_are_exactly_the_exporters() {
     )
     .unwrap();
     let want = keys(&fixture);
-    let text = encode(&pve::families(&observed())).unwrap();
+    let mut families = pve::families(&observed());
+    families.push(pve::onboot(&details()));
+    let text = encode(&families).unwrap();
     let have = keys(&text);
     let missing: Vec<&String> = want.difference(&have).collect();
     let extra: Vec<&String> = have.difference(&want).collect();
@@ -101,4 +119,5 @@ fn the_exporter_compatible_series_are_exactly_the_exporters() {
     assert!(text.contains("# TYPE pve_network_receive_bytes gauge"), "{text}");
     assert!(text.contains("pve_up{id=\"lxc/101\"} 0"), "{text}");
     assert!(text.contains("pve_ha_state{id=\"qemu/100\",state=\"started\"} 1"), "{text}");
+    assert!(text.contains("pve_not_backed_up_total{id=\"cluster/pvec\"} 1"), "{text}");
 }

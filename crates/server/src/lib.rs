@@ -60,6 +60,25 @@ pub struct ServeConfig {
     /// Where `/metrics` and `/pve` are also served over plain HTTP without a token, for a
     /// Prometheus on the same host (`None`: only on the API, with a token).
     pub metrics_listen: Option<SocketAddr>,
+    pub metrics: MetricsOptions,
+}
+
+/// How `/metrics` judges and how much it reads per scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsOptions {
+    /// Seconds a guest's newest backup may be old before it is `too-old`.
+    pub backup_max_age: i64,
+    /// Guests whose details each scrape re-reads.
+    pub guest_reads: usize,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            backup_max_age: 26 * 3600,
+            guest_reads: proxctl_ops::metrics::details::PER_SCRAPE,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +111,8 @@ pub struct App {
     pub notify_retry: proxctl_ops::notify::deliver::Retry,
     /// Request durations, for `/metrics`.
     pub http: http_metrics::HttpMetrics,
+    /// What scrapes keep between runs (guest details, backups) and judge by.
+    pub scraper: proxctl_ops::metrics::scrape::Scraper,
 }
 
 impl App {
@@ -121,6 +142,7 @@ impl App {
             scheduler: scheduler::Scheduler::default(),
             notify_retry: proxctl_ops::notify::deliver::Retry::default(),
             http: http_metrics::HttpMetrics::default(),
+            scraper: proxctl_ops::metrics::scrape::Scraper::default(),
             events,
         })
     }
@@ -219,7 +241,15 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
         all.push(r);
     }
     remotes::install_hooks(&all, &config.audit, &config.state, &events);
-    let app = Arc::new(App::new(all, config.state, config.rate_limit, events)?);
+    let mut app = App::new(all, config.state, config.rate_limit, events)?;
+    app.scraper = proxctl_ops::metrics::scrape::Scraper::new(
+        proxctl_ops::metrics::details::Details::new(
+            config.metrics.guest_reads,
+            proxctl_ops::metrics::details::BACKUPS_EVERY,
+        ),
+        proxctl_ops::metrics::fleet::Policy { backup_max_age: config.metrics.backup_max_age },
+    );
+    let app = Arc::new(app);
     let router = routes::router(Arc::clone(&app));
     let listener = TcpListener::bind(config.listen)
         .await

@@ -57,6 +57,12 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
         },
         audit: r.audit_context(),
         metrics_listen: a.metrics_listen.as_deref().map(metrics_address).transpose()?,
+        metrics: proxctl_server::MetricsOptions {
+            backup_max_age: secs("--metrics-backup-max-age", &a.metrics_backup_max_age)?
+                .try_into()
+                .unwrap_or(i64::MAX),
+            guest_reads: a.metrics_guest_reads,
+        },
     };
     let server = proxctl_server::start(config).await.context("starting the server")?;
     if let Some(p) = &a.ready_file {

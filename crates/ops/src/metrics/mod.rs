@@ -1,9 +1,12 @@
 //! Metrics in the Prometheus text format: the series of prometheus-pve-exporter, with its
 //! names, labels and `id` formats, so existing dashboards and alerts keep working
-//! ([`pve`]), and proxctl's own `proxctl_*` series ([`own`]). A scrape reads each remote
-//! with three calls (`/cluster/resources`, `/cluster/status`, `/version`), never one per
-//! guest ([`scrape`]).
+//! ([`pve`]), and proxctl's own `proxctl_*` series ([`own`] from the state store, [`fleet`]
+//! per guest). A scrape reads each remote with a fixed handful of calls and re-reads a
+//! bounded number of guests' details ([`details`]), never one request per guest
+//! ([`scrape`]).
 
+pub mod details;
+pub mod fleet;
 pub mod own;
 pub mod pve;
 pub mod scrape;

@@ -1,7 +1,8 @@
-//! proxctl's own series, `proxctl_*`: what the exporter cannot know. Remotes reachable, the
-//! state store, jobs (last outcome and time, runs kept, next run), snapshot expiries from the
-//! TTLs proxctl keeps, and applies by result. All from the state store and the scrape's own
-//! PVE reads: nothing here asks PVE anything.
+//! proxctl's own series from the state store, `proxctl_*`: what the exporter cannot know.
+//! Remotes reachable, the state store, jobs (last outcome and time, runs kept, next run),
+//! drift as drift-check jobs found it, snapshot expiries from the TTLs proxctl keeps, applies
+//! by result, and guests declared `start: true`. Nothing here asks PVE anything; the
+//! per-guest series read from PVE are in [`fleet`](super::fleet).
 
 use std::collections::BTreeMap;
 
@@ -77,7 +78,61 @@ fn job_families(list: &[jobs::Job], runs: &[Run], now: Timestamp) -> Vec<Family>
     for ((job, outcome), n) in counts {
         kept.add(vec![job.to_string(), outcome.to_string()], n as f64);
     }
-    vec![enabled, next, last, last_at, kept]
+    let mut out = vec![enabled, next, last, last_at, kept];
+    out.extend(drift(list, runs));
+    out
+}
+
+/// Drift as each drift-check job's newest finished run found it.
+fn drift(list: &[jobs::Job], runs: &[Run]) -> Vec<Family> {
+    let mut found = Family::gauge(
+        "proxctl_drift_resources",
+        "Declared resources that differ from the cluster, as the job's newest check found",
+        &["job"],
+    );
+    let mut checked = Family::gauge(
+        "proxctl_drift_checked_timestamp_seconds",
+        "When the job's newest finished drift check started",
+        &["job"],
+    );
+    for j in list.iter().filter(|j| matches!(j.action, jobs::Action::DriftCheck { .. })) {
+        // Newest first; a run still going has found nothing yet.
+        let newest =
+            runs.iter().find(|r| r.job == j.name && r.outcome != jobs::runs::RunOutcome::Running);
+        if let Some(r) = newest {
+            let n = r.items.iter().filter(|i| i.outcome == crate::bulk::Outcome::Found).count();
+            found.add(vec![j.name.clone()], n as f64);
+            checked.add(vec![j.name.clone()], secs(r.started_at));
+        }
+    }
+    vec![found, checked]
+}
+
+/// Guests a manifest declares `start: true`: 1 while running, 0 while not (or gone).
+async fn declared_running(
+    store: &dyn proxctl_state::StateStore,
+    resources: &[ClusterResource],
+) -> Result<Family, proxctl_state::StateError> {
+    let mut f = Family::gauge(
+        "proxctl_guest_declared_running",
+        "1 if the guest, declared start: true in its manifest, is running, else 0",
+        &["id", "resource"],
+    );
+    let running: std::collections::BTreeSet<&str> = resources
+        .iter()
+        .filter(|r| r.status.as_deref() == Some("running"))
+        .map(|r| r.id.as_str())
+        .collect();
+    let kind = proxctl_state::document::kind::EXPECTED_RUNNING;
+    for d in store.documents(kind, 100_000).await? {
+        let body: serde_json::Value = serde_json::from_str(&d.body).unwrap_or_default();
+        let Some(vmid) = body.get("vmid").and_then(serde_json::Value::as_u64) else { continue };
+        let ty = if d.id.starts_with("Container/") { "lxc" } else { "qemu" };
+        let id = format!("{ty}/{vmid}");
+        let up = if running.contains(id.as_str()) { 1.0 } else { 0.0 };
+        f.add(vec![id, d.id.clone()], up);
+    }
+    Ok(f)
 }
 
 /// Everything the state store tells; `resources` name the guests (`qemu/100`) TTLs are kept
@@ -143,6 +198,10 @@ pub async fn families(
         Err(_) => ok = false,
     }
     out.push(applies);
+    match declared_running(store.as_ref(), resources).await {
+        Ok(f) => out.push(f),
+        Err(_) => ok = false,
+    }
     store_up.add(Vec::new(), if ok { 1.0 } else { 0.0 });
     out.push(store_up);
     out

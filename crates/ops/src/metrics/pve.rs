@@ -4,9 +4,12 @@
 //! dashboards and alert rules written for the exporter work unchanged. `docs/monitoring.md`
 //! lists them, with the few the exporter has that proxctl does not serve yet.
 
-use proxctl_types::api::{ClusterResource, ClusterStatusItem, VersionInfo};
+use std::collections::BTreeMap;
+
+use proxctl_types::api::{ClusterResource, ClusterStatusItem, NotBackedUp, VersionInfo};
 
 use super::Family;
+use super::details::Detail;
 
 /// What one remote showed in one scrape.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +17,8 @@ pub struct Observed {
     pub resources: Vec<ClusterResource>,
     pub status: Vec<ClusterStatusItem>,
     pub version: Option<VersionInfo>,
+    /// `/cluster/backup-info/not-backed-up`, when it could be read.
+    pub not_backed_up: Option<Vec<NotBackedUp>>,
 }
 
 /// HA states the exporter reports one series each for, by resource type.
@@ -286,12 +291,53 @@ fn info(o: &Observed) -> Vec<Family> {
     vec![guest, storage, nodes, cluster, version]
 }
 
+/// `pve_not_backed_up_*`: guests no PVE backup job covers. The exporter names the total
+/// after the first entry of `/cluster/status` (the cluster, or the node of a lone node).
+fn not_backed_up(o: &Observed) -> Vec<Family> {
+    let mut total = Family::gauge(
+        "pve_not_backed_up_total",
+        "Total number of guests not covered by any backup job.",
+        &["id"],
+    );
+    let mut info = Family::gauge(
+        "pve_not_backed_up_info",
+        "Present if guest is not covered by any backup job.",
+        &["id"],
+    );
+    if let Some(list) = &o.not_backed_up {
+        for g in list {
+            info.add(vec![format!("{}/{}", g.guest_type, g.vmid)], 1.0);
+        }
+        if let Some(first) = o.status.first() {
+            total.add(vec![format!("cluster/{}", first.name)], list.len() as f64);
+        }
+    }
+    vec![total, info]
+}
+
+/// `pve_onboot_status`, for guests whose config sets `onboot`, from the details kept between
+/// scrapes (the exporter reads every guest's config at every scrape instead).
+pub fn onboot(details: &BTreeMap<u32, Detail>) -> Family {
+    let mut f = Family::gauge(
+        "pve_onboot_status",
+        "Proxmox vm config onboot value",
+        &["id", "node", "type"],
+    );
+    for (vmid, d) in details {
+        if let Some(on) = d.onboot {
+            f.add(vec![format!("{}/{vmid}", d.kind), d.node.clone(), d.kind.clone()], flag(on));
+        }
+    }
+    f
+}
+
 /// Every exporter-compatible family for what one remote showed.
 pub fn families(o: &Observed) -> Vec<Family> {
     let mut out = vec![up(o)];
     out.extend(usage(o));
     out.extend(states(o));
     out.extend(info(o));
+    out.extend(not_backed_up(o));
     out
 }
 

@@ -26,7 +26,7 @@ fn text(families: &[metrics::Family], more: &str) -> ApiResult<Response> {
 pub async fn scrape(app: &App) -> ApiResult<Response> {
     let remotes: Vec<(String, proxctl_client::Client)> =
         app.remotes().into_iter().map(|r| (r.name, r.client)).collect();
-    text(&metrics::scrape::all(&remotes, &app.state).await, &app.http.text())
+    text(&app.scraper.all(&remotes, &app.state).await, &app.http.text())
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "meta",
@@ -66,5 +66,5 @@ pub async fn exporter(
 pub async fn one(app: &App, q: Target) -> ApiResult<Response> {
     let name = q.target.unwrap_or_else(|| app.default_remote.clone());
     let client = app.remote(&name)?.client;
-    text(&metrics::scrape::exporter(&client).await.map_err(Problem::from)?, "")
+    text(&app.scraper.exporter(&name, &client).await.map_err(Problem::from)?, "")
 }

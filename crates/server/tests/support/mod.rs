@@ -69,6 +69,7 @@ impl Api {
             state: Arc::clone(&state),
             rate_limit: 10_000,
             singleton: Default::default(),
+            metrics: Default::default(),
             audit: proxctl_ops::audit::AuditContext {
                 actor: "server".into(),
                 profile: "pve".into(),
