@@ -153,6 +153,9 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
         Endpoint::NodeTime => vec![nodes::time(&n)],
         Endpoint::NodeNetwork => vec![nodes::network(&n, None), nodes::network(&n, Some("any_bridge"))],
         Endpoint::NodeTermproxy => vec![nodes::termproxy(&n)],
+        Endpoint::NodeSubscription => vec![nodes::subscription(&n)],
+        Endpoint::NodeReplication => vec![nodes::replication(&n)],
+        Endpoint::QDevice => vec![nodes::qdevice()],
         Endpoint::ClusterResources => vec![
             cluster::resources(None),
             cluster::resources(Some(cluster::ResourceType::Vm)),

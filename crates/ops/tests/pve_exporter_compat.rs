@@ -12,7 +12,9 @@ use serde_json::json;
 
 /// `name{label="value",...}` with the labels sorted, from one sample line.
 fn series_key(line: &str) -> String {
-    let series = line.rsplit_once(' ').map_or(line, |(s, _)| s);
+    // Fixture lines have no value; label values may hold spaces.
+    let series =
+        if line.ends_with('}') { line } else { line.rsplit_once(' ').map_or(line, |(s, _)| s) };
     let Some((name, rest)) = series.split_once('{') else { return series.to_string() };
     let body = rest.strip_suffix('}').unwrap_or(rest);
     let mut labels = BTreeMap::new();
@@ -84,6 +86,25 @@ fn observed() -> pve::Observed {
         not_backed_up: Some(
             serde_json::from_value(json!([{"vmid": 101, "type": "lxc", "name": "ct101"}])).unwrap(),
         ),
+        subscriptions: vec![(
+            "pve1".into(),
+            serde_json::from_value(
+                json!({"status": "active", "level": "c", "nextduedate": "2027-01-31"}),
+            )
+            .unwrap(),
+        )],
+        replication: serde_json::from_value(json!([
+            {"id": "100-0", "type": "local", "source": "pve1", "target": "pve2", "guest": 100,
+             "vmtype": "qemu", "last_sync": 1700000000, "last_try": 1700000000,
+             "next_sync": 1700000900, "duration": 3.5, "fail_count": 0}
+        ]))
+        .unwrap(),
+        qdevice: Some(
+            serde_json::from_value(json!({"Model": "Net", "Algorithm": "Fifty-Fifty split",
+                "QNetd host": "10.0.0.5:5403", "Tie-breaker": "Node with lowest node ID",
+                "State": "Connected"}))
+            .unwrap(),
+        ),
     }
 }
 
@@ -120,4 +141,9 @@ fn the_exporter_compatible_series_are_exactly_the_exporters() {
     assert!(text.contains("pve_up{id=\"lxc/101\"} 0"), "{text}");
     assert!(text.contains("pve_ha_state{id=\"qemu/100\",state=\"started\"} 1"), "{text}");
     assert!(text.contains("pve_not_backed_up_total{id=\"cluster/pvec\"} 1"), "{text}");
+    assert!(text.contains("pve_qdevice_up{id=\"cluster/pvec\"} 1"), "{text}");
+    assert!(
+        text.contains("pve_subscription_next_due_timestamp_seconds{id=\"node/pve1\"} 1801353600"),
+        "{text}"
+    );
 }

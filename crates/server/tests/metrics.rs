@@ -207,6 +207,22 @@ async fn a_scrape_with_everything(api: &Api) -> String {
             "proxctl:template=tpl\nproxctl:version=1\nproxctl:built=2026-11-30T02:00:00Z".into(),
         );
     });
+    // A subscription on pve1 and a replication job from pve1 to pve2.
+    api._sim.with_world(|w| {
+        w.subscriptions.insert(
+            "pve1".into(),
+            serde_json::from_value(
+                json!({"status": "active", "level": "c", "nextduedate": "2027-01-31"}),
+            )
+            .unwrap(),
+        );
+        w.replication.push(
+            serde_json::from_value(json!({"id": "100-0", "type": "local", "source": "pve1",
+                "target": "pve2", "guest": 100, "vmtype": "qemu", "last_sync": 1796000000,
+                "next_sync": 1796000900, "duration": 2.5, "fail_count": 1}))
+            .unwrap(),
+        );
+    });
     let (s, _, text) = get(api, "viewer", "/metrics").await;
     assert_eq!(s, StatusCode::OK, "{text}");
     text
@@ -264,6 +280,9 @@ async fn every_series_the_alert_rules_and_the_grafana_dashboard_use_is_in_a_real
         r#"proxctl_template_versions{remote="pve",template="tpl"} 1"#,
         r#"proxctl_template_built_timestamp_seconds{id="qemu/9000",remote="pve",template="tpl",version="1"} 1796004000"#,
         r#"pve_not_backed_up_info{id="qemu/200",remote="pve"} 1"#,
+        r#"pve_subscription_status{id="node/pve1",remote="pve",status="active"} 1"#,
+        r#"pve_subscription_status{id="node/pve2",remote="pve",status="notfound"} 1"#,
+        r#"pve_replication_failed_syncs{id="100-0",remote="pve"} 1"#,
     ] {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }

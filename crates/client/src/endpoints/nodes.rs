@@ -1,8 +1,10 @@
-//! Node endpoints: version, node list, node status, network, node shell.
+//! Node endpoints: version, node list, node status, network, node shell; the subscription,
+//! replication and QDevice states monitoring reads.
 
 use proxctl_types::NodeName;
 use proxctl_types::api::{
-    NetworkInterface, NodeListItem, NodeStatus, NodeTime, TermProxy, VersionInfo,
+    NetworkInterface, NodeListItem, NodeStatus, NodeTime, QDevice, ReplicationJob, Subscription,
+    TermProxy, VersionInfo,
 };
 use proxctl_types::wire::FormParams;
 
@@ -37,7 +39,35 @@ pub fn termproxy(node: &NodeName) -> ApiRequest {
     ApiRequest::new(Endpoint::NodeTermproxy, &[node.as_str()], p)
 }
 
+pub fn subscription(node: &NodeName) -> ApiRequest {
+    ApiRequest::new(Endpoint::NodeSubscription, &[node.as_str()], FormParams::new())
+}
+
+pub fn replication(node: &NodeName) -> ApiRequest {
+    ApiRequest::new(Endpoint::NodeReplication, &[node.as_str()], FormParams::new())
+}
+
+pub fn qdevice() -> ApiRequest {
+    ApiRequest::new(Endpoint::QDevice, &[], FormParams::new())
+}
+
 impl Client {
+    pub async fn node_subscription(&self, node: &NodeName) -> Result<Subscription, ClientError> {
+        self.send_as(&subscription(node)).await
+    }
+
+    /// The node's replication jobs with their state (last and next sync, failures).
+    pub async fn node_replication(
+        &self,
+        node: &NodeName,
+    ) -> Result<Vec<ReplicationJob>, ClientError> {
+        self.send_as(&replication(node)).await
+    }
+
+    pub async fn qdevice(&self) -> Result<QDevice, ClientError> {
+        self.send_as(&qdevice()).await
+    }
+
     pub async fn version(&self) -> Result<VersionInfo, ClientError> {
         self.send_as(&version()).await
     }

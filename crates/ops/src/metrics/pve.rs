@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use proxctl_types::api::{ClusterResource, ClusterStatusItem, NotBackedUp, VersionInfo};
+use proxctl_types::api::{
+    ClusterResource, ClusterStatusItem, NotBackedUp, QDevice, ReplicationJob, Subscription,
+    VersionInfo,
+};
 
 use super::Family;
 use super::details::Detail;
@@ -19,6 +22,12 @@ pub struct Observed {
     pub version: Option<VersionInfo>,
     /// `/cluster/backup-info/not-backed-up`, when it could be read.
     pub not_backed_up: Option<Vec<NotBackedUp>>,
+    /// Each online node's subscription, by node name.
+    pub subscriptions: Vec<(String, Subscription)>,
+    /// Every online node's replication jobs.
+    pub replication: Vec<ReplicationJob>,
+    /// The QDevice, when the cluster has one.
+    pub qdevice: Option<QDevice>,
 }
 
 /// HA states the exporter reports one series each for, by resource type.
@@ -331,6 +340,123 @@ pub fn onboot(details: &BTreeMap<u32, Detail>) -> Family {
     f
 }
 
+/// Subscription states the exporter reports one series each for.
+const SUBSCRIPTION_STATES: &[&str] =
+    &["new", "notfound", "active", "invalid", "expired", "suspended"];
+
+/// `pve_subscription_*` per node (the exporter's node collector, for every node at once).
+fn subscriptions(o: &Observed) -> Vec<Family> {
+    let mut info = Family::gauge(
+        "pve_subscription_info",
+        "Proxmox VE subscription info (1 if present)",
+        &["id", "level"],
+    );
+    let mut status = Family::gauge(
+        "pve_subscription_status",
+        "Proxmox VE subscription status (1 if matches status)",
+        &["id", "status"],
+    );
+    let mut due = Family::gauge(
+        "pve_subscription_next_due_timestamp_seconds",
+        "Subscription next due date as Unix timestamp",
+        &["id"],
+    );
+    for (node, s) in &o.subscriptions {
+        let id = format!("node/{node}");
+        info.add(vec![id.clone(), s.level.clone().unwrap_or_else(|| "unknown".into())], 1.0);
+        for st in SUBSCRIPTION_STATES {
+            status.add(vec![id.clone(), st.to_string()], flag(s.status == *st));
+        }
+        // A date, read as midnight UTC (the exporter reads it in its host's zone).
+        let at = s.nextduedate.as_deref().and_then(|d| d.parse::<jiff::civil::Date>().ok());
+        if let Some(ts) = at.and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok()) {
+            due.add(vec![id], ts.timestamp().as_second() as f64);
+        }
+    }
+    vec![info, status, due]
+}
+
+/// `pve_qdevice_*`, when the cluster has a QDevice.
+fn qdevice(o: &Observed) -> Vec<Family> {
+    const LABELS: [(&str, &str); 5] = [
+        ("Model", "model"),
+        ("Algorithm", "algorithm"),
+        ("QNetd host", "qnetd_host"),
+        ("Tie-breaker", "tie_breaker"),
+        ("State", "state"),
+    ];
+    let mut names = vec!["id"];
+    names.extend(LABELS.iter().map(|(_, l)| *l));
+    let mut info =
+        Family::gauge("pve_qdevice_info", "Proxmox VE QDevice info (1 if configured)", &names);
+    let mut up =
+        Family::gauge("pve_qdevice_up", "Proxmox VE QDevice is connected (1) or not (0)", &["id"]);
+    let cluster = o.status.iter().find(|s| s.item_type == "cluster");
+    if let (Some(c), Some(q)) = (cluster, o.qdevice.as_ref().filter(|q| !q.is_empty())) {
+        let id = format!("cluster/{}", c.name);
+        let text = |k: &str| match q.get(k) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        };
+        let mut values = vec![id.clone()];
+        values.extend(LABELS.iter().map(|(k, _)| text(k)));
+        info.add(values, 1.0);
+        up.add(vec![id], flag(text("State") == "Connected"));
+    }
+    vec![up, info]
+}
+
+/// `pve_replication_*`, from each node's job list (which carries the jobs' state, so no
+/// request per job).
+fn replication(o: &Observed) -> Vec<Family> {
+    let mut info = Family::gauge(
+        "pve_replication_info",
+        "Proxmox vm replication info",
+        &["id", "type", "source", "target", "guest"],
+    );
+    type Get = fn(&ReplicationJob) -> Option<f64>;
+    let gauges: [(&str, &str, Get); 5] = [
+        ("pve_replication_duration_seconds", "Proxmox vm replication duration", |j| j.duration),
+        ("pve_replication_last_sync_timestamp_seconds", "Proxmox vm replication last_sync", |j| {
+            j.last_sync.map(|n| n as f64)
+        }),
+        ("pve_replication_last_try_timestamp_seconds", "Proxmox vm replication last_try", |j| {
+            j.last_try.map(|n| n as f64)
+        }),
+        ("pve_replication_next_sync_timestamp_seconds", "Proxmox vm replication next_sync", |j| {
+            j.next_sync.map(|n| n as f64)
+        }),
+        ("pve_replication_failed_syncs", "Proxmox vm replication fail_count", |j| {
+            j.fail_count.map(|n| n as f64)
+        }),
+    ];
+    let mut out = Vec::new();
+    for (name, help, get) in gauges {
+        let mut f = Family::gauge(name, help, &["id"]);
+        for j in &o.replication {
+            if let Some(v) = get(j) {
+                f.add(vec![j.id.clone()], v);
+            }
+        }
+        out.push(f);
+    }
+    for j in &o.replication {
+        info.add(
+            vec![
+                j.id.clone(),
+                j.job_type.clone(),
+                format!("node/{}", j.source),
+                format!("node/{}", j.target),
+                format!("{}/{}", j.vmtype, j.guest),
+            ],
+            1.0,
+        );
+    }
+    out.push(info);
+    out
+}
+
 /// Every exporter-compatible family for what one remote showed.
 pub fn families(o: &Observed) -> Vec<Family> {
     let mut out = vec![up(o)];
@@ -338,6 +464,9 @@ pub fn families(o: &Observed) -> Vec<Family> {
     out.extend(states(o));
     out.extend(info(o));
     out.extend(not_backed_up(o));
+    out.extend(subscriptions(o));
+    out.extend(qdevice(o));
+    out.extend(replication(o));
     out
 }
 

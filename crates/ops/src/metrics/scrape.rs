@@ -1,11 +1,13 @@
 //! One scrape: each remote read at once with a fixed handful of calls (`/cluster/resources`,
-//! `/cluster/status`, `/version`, `/cluster/backup-info/not-backed-up`, `/cluster/tasks`),
+//! `/cluster/status`, `/version`, `/cluster/backup-info/not-backed-up`, `/cluster/tasks`,
+//! `/cluster/config/qdevice`, and per online node its subscription and replication jobs),
 //! remotes in parallel, plus a bounded refresh of the [`Details`] kept between scrapes. A
 //! remote that fails is `proxctl_remote_up 0` and leaves the rest of the scrape whole.
 
 use std::collections::BTreeMap;
 
 use proxctl_client::Client;
+use proxctl_types::NodeName;
 
 use super::details::Details;
 use super::fleet::{self, Policy};
@@ -14,23 +16,48 @@ use crate::OpsError;
 use crate::state::StateHandle;
 use crate::views::GuestRow;
 
-/// What one remote shows now. The not-backed-up list is optional: a token without
-/// `Sys.Audit` on `/` cannot read it, and the rest of the scrape should not suffer.
+/// What one remote shows now. Beside the fixed reads, one subscription and one replication
+/// list per online node (bounded by the node count, not the guests). The optional reads
+/// (not-backed-up, subscriptions, replication, QDevice) may fail for a token without
+/// `Sys.Audit`, or a PVE without the feature, without failing the scrape.
 pub async fn observe(client: &Client) -> Result<pve::Observed, OpsError> {
-    let (resources, status, version, not_backed_up) = tokio::join!(
+    let (resources, status, version, not_backed_up, qdevice) = tokio::join!(
         client.cluster_resources(None),
         client.cluster_status(),
         client.version(),
-        client.not_backed_up()
+        client.not_backed_up(),
+        client.qdevice()
     );
+    let status = status?;
+    let nodes: Vec<NodeName> = status
+        .iter()
+        .filter(|s| s.item_type == "node" && s.online == Some(true))
+        .filter_map(|s| NodeName::new(s.name.as_str()).ok())
+        .collect();
+    let per_node = futures_util::future::join_all(nodes.iter().map(|n| async move {
+        let (sub, repl) = tokio::join!(client.node_subscription(n), client.node_replication(n));
+        (n.to_string(), optional("subscription", sub), optional("replication", repl))
+    }))
+    .await;
+    let mut subscriptions = Vec::new();
+    let mut replication = Vec::new();
+    for (n, sub, repl) in per_node {
+        subscriptions.extend(sub.map(|s| (n, s)));
+        replication.extend(repl.unwrap_or_default());
+    }
     Ok(pve::Observed {
         resources: resources?,
-        status: status?,
+        status,
         version: Some(version?),
-        not_backed_up: not_backed_up
-            .inspect_err(|e| tracing::debug!(error = %e, "metrics: not-backed-up not read"))
-            .ok(),
+        not_backed_up: optional("not-backed-up", not_backed_up),
+        subscriptions,
+        replication,
+        qdevice: optional("qdevice", qdevice),
     })
+}
+
+fn optional<T>(what: &str, r: Result<T, proxctl_client::ClientError>) -> Option<T> {
+    r.inspect_err(|e| tracing::debug!(error = %e, "metrics: {what} not read")).ok()
 }
 
 /// Families of the same name from several remotes as one.

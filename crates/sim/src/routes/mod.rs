@@ -9,6 +9,7 @@ pub mod common;
 mod console;
 mod lxc;
 mod lxc_migrate;
+mod node_health;
 pub mod qemu;
 mod qemu_ops;
 mod snapshot;
@@ -85,6 +86,9 @@ pub fn all() -> Vec<Route> {
         route!("GET", "/nodes/{node}/time", cluster::node_time),
         route!("GET", "/nodes/{node}/network", cluster::node_network),
         route!("POST", "/nodes/{node}/termproxy", cluster::node_termproxy),
+        route!(read "GET", "/nodes/{node}/subscription", node_health::subscription),
+        route!(read "GET", "/nodes/{node}/replication", node_health::replication),
+        route!(read "GET", "/cluster/config/qdevice", node_health::qdevice),
         route!(read "GET", "/cluster/status", cluster::cluster_status),
         route!(read "GET", "/cluster/resources", cluster::cluster_resources),
         route!(read "GET", "/cluster/nextid", cluster::nextid),

@@ -88,6 +88,15 @@ pub struct World {
     /// Datacenter backup jobs (`/cluster/backup`), by id: their settings as PVE stores them.
     #[serde(default)]
     pub backup_jobs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Subscriptions by node; a node without one reports `notfound`.
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, proxctl_types::api::Subscription>,
+    /// Storage replication jobs with their state, listed by their source node.
+    #[serde(default)]
+    pub replication: Vec<proxctl_types::api::ReplicationJob>,
+    /// The cluster's QDevice, as corosync reports it; none by default.
+    #[serde(default)]
+    pub qdevice: Option<proxctl_types::api::QDevice>,
     pub faults: Faults,
     pub quorate: bool,
     pub next_pid: u32,
@@ -213,6 +222,9 @@ impl World {
             }],
             sdn_vnets: vec![SdnVnet { vnet: "vnet0".into(), zone: "localnet".into(), tag: None }],
             backup_jobs: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
+            replication: Vec::new(),
+            qdevice: None,
             faults: Faults::default(),
             quorate: true,
             next_pid,

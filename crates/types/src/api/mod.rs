@@ -6,6 +6,7 @@ mod access;
 mod backup_jobs;
 mod cluster;
 mod guest;
+mod node_health;
 mod storage;
 mod task;
 
@@ -13,6 +14,7 @@ pub use access::*;
 pub use backup_jobs::*;
 pub use cluster::*;
 pub use guest::*;
+pub use node_health::*;
 pub use storage::*;
 pub use task::*;
 
