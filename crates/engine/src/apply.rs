@@ -396,7 +396,7 @@ fn step_name(step: &Step) -> &'static str {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum StepError {
+pub(crate) enum StepError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(transparent)]
@@ -766,14 +766,12 @@ async fn execute(
                 updated_at: jiff::Timestamp::now(),
             };
             store.put_resource(&rec).await?;
-            expect_running_record(store, &rec, *expect_running).await?;
+            crate::expected::record(store, &rec, *expect_running).await?;
         }
         Step::Forget => {
             store.remove_resource(key).await?;
             store.release_ips(key).await?;
-            store
-                .delete_document(proxctl_state::document::kind::EXPECTED_RUNNING, &key.to_string())
-                .await?;
+            crate::expected::forget(store, key).await?;
         }
         Step::SaveJob { name, spec } => {
             use proxctl_ops::jobs;
@@ -791,34 +789,5 @@ async fn execute(
             store.delete_document(proxctl_state::document::kind::JOB, name).await?;
         }
     }
-    Ok(())
-}
-
-/// Keep monitoring's list of guests a manifest wants running in step with the record.
-async fn expect_running_record(
-    store: &dyn proxctl_state::StateStore,
-    rec: &ResourceRecord,
-    expect: bool,
-) -> Result<(), StepError> {
-    use proxctl_state::document::{Document, kind};
-    let id = rec.key.to_string();
-    if !expect {
-        store.delete_document(kind::EXPECTED_RUNNING, &id).await?;
-        return Ok(());
-    }
-    let body = serde_json::json!({
-        "vmid": rec.vmid.map(|v| v.get()),
-        "node": rec.node.as_ref().map(|n| n.to_string()),
-    });
-    let now = jiff::Timestamp::now();
-    store
-        .put_document(&Document {
-            kind: kind::EXPECTED_RUNNING.into(),
-            id,
-            body: body.to_string(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod apply;
 mod checks;
+mod expected;
 pub mod export;
 pub mod imperative;
 pub mod jobs;
