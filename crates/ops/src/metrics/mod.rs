@@ -11,8 +11,9 @@ pub mod own;
 pub mod pve;
 pub mod scrape;
 
-use prometheus::core::Collector;
-use prometheus::{CounterVec, Encoder, GaugeVec, Opts, Registry, TextEncoder};
+use std::collections::BTreeMap;
+
+use prometheus::{Encoder, TextEncoder};
 
 use crate::OpsError;
 
@@ -76,38 +77,69 @@ fn encoding(e: impl std::fmt::Display) -> OpsError {
     OpsError::Invalid(format!("cannot write the metrics: {e}"))
 }
 
-/// The families as Prometheus text; families without samples are left out. Samples of one
-/// family with the same labels (one guest listed twice) keep the last value.
+/// The families as Prometheus text, sorted by name; families without samples are left out.
+/// Samples of one family with the same labels (one guest listed twice) keep the last value.
+/// The families are handed to the crate's text encoder as they are, without a registry:
+/// a registry's per-series bookkeeping took over a second for the 200,000 series of a
+/// 5,000-guest cluster (see `benches/scrape.rs`).
 pub fn encode(families: &[Family]) -> Result<String, OpsError> {
-    let registry = Registry::new();
+    use prometheus::proto;
+    let mut out_families = Vec::new();
     for f in families.iter().filter(|f| !f.samples.is_empty()) {
-        let labels: Vec<&str> = f.labels.iter().map(String::as_str).collect();
-        let opts = Opts::new(f.name.as_str(), f.help.as_str());
-        let collector: Box<dyn Collector> = match f.kind {
-            Kind::Gauge => {
-                let g = GaugeVec::new(opts, &labels).map_err(encoding)?;
-                for (values, v) in &f.samples {
-                    let vs: Vec<&str> = values.iter().map(String::as_str).collect();
-                    g.get_metric_with_label_values(&vs).map_err(encoding)?.set(*v);
-                }
-                Box::new(g)
+        // Labels in name order, series in label-value order, as a registry writes them.
+        let mut order: Vec<usize> = (0..f.labels.len()).collect();
+        order.sort_by(|a, b| f.labels[*a].cmp(&f.labels[*b]));
+        let mut series: BTreeMap<Vec<&str>, f64> = BTreeMap::new();
+        for (values, v) in &f.samples {
+            if values.len() != f.labels.len() {
+                return Err(encoding(format!("{}: a sample without every label", f.name)));
             }
-            Kind::Counter => {
-                let c = CounterVec::new(opts, &labels).map_err(encoding)?;
-                for (values, v) in &f.samples {
-                    let vs: Vec<&str> = values.iter().map(String::as_str).collect();
-                    let m = c.get_metric_with_label_values(&vs).map_err(encoding)?;
-                    // A counter only goes up; a fresh one per scrape starts at the value.
-                    m.reset();
-                    m.inc_by(v.max(0.0));
+            series.insert(order.iter().map(|i| values[*i].as_str()).collect(), *v);
+        }
+        let metrics = series
+            .into_iter()
+            .map(|(values, v)| {
+                let mut m = proto::Metric::default();
+                let labels = order
+                    .iter()
+                    .zip(values)
+                    .map(|(i, value)| {
+                        let mut pair = proto::LabelPair::default();
+                        pair.set_name(f.labels[*i].clone());
+                        pair.set_value(value.to_string());
+                        pair
+                    })
+                    .collect();
+                m.set_label(labels);
+                match f.kind {
+                    Kind::Gauge => {
+                        let mut g = proto::Gauge::default();
+                        g.set_value(v);
+                        m.set_gauge(g);
+                    }
+                    Kind::Counter => {
+                        // A counter only goes up from zero.
+                        let mut c = proto::Counter::default();
+                        c.set_value(v.max(0.0));
+                        m.set_counter(c);
+                    }
                 }
-                Box::new(c)
-            }
-        };
-        registry.register(collector).map_err(encoding)?;
+                m
+            })
+            .collect();
+        let mut mf = proto::MetricFamily::default();
+        mf.set_name(f.name.clone());
+        mf.set_help(f.help.clone());
+        mf.set_field_type(match f.kind {
+            Kind::Gauge => proto::MetricType::GAUGE,
+            Kind::Counter => proto::MetricType::COUNTER,
+        });
+        mf.set_metric(metrics);
+        out_families.push(mf);
     }
+    out_families.sort_by(|a, b| a.name().cmp(b.name()));
     let mut out = Vec::new();
-    TextEncoder::new().encode(&registry.gather(), &mut out).map_err(encoding)?;
+    TextEncoder::new().encode(&out_families, &mut out).map_err(encoding)?;
     String::from_utf8(out).map_err(encoding)
 }
 
@@ -130,6 +162,23 @@ mod tests {
         assert!(text.contains("# TYPE pve_network_receive_bytes_total counter"), "{text}");
         assert!(text.contains("pve_network_receive_bytes_total{id=\"qemu/100\"} 1234"), "{text}");
         assert!(!text.contains("pve_nothing"), "{text}");
+    }
+
+    #[test]
+    fn labels_are_written_in_name_order_and_a_repeated_series_keeps_its_last_value() {
+        let mut f = Family::gauge("pve_x", "h", &["remote", "id"]);
+        f.add(vec!["lab".into(), "qemu/101".into()], 1.0);
+        f.add(vec!["lab".into(), "qemu/100".into()], 2.0);
+        f.add(vec!["lab".into(), "qemu/101".into()], 3.0);
+        let mut bad = Family::gauge("pve_y", "h", &["id"]);
+        bad.add(Vec::new(), 1.0);
+        assert!(encode(&[bad]).is_err(), "a sample must carry every label");
+        let text = encode(&[f]).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [r#"pve_x{id="qemu/100",remote="lab"} 2"#, r#"pve_x{id="qemu/101",remote="lab"} 3"#]
+        );
     }
 
     #[test]
