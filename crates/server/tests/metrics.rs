@@ -164,9 +164,10 @@ fn metric_names(promql: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// A server whose scrape has every family: a job run, a snapshot with a TTL, a backup, a
-/// guest declared `start: true` (and `onboot`), a drift-check that found drift, and a
-/// template version as proxctl marks them. Returns its `/metrics` text.
+/// A server whose scrape has every family: VMs and a container, a job run, a snapshot with a
+/// TTL, a backup, a guest declared `start: true` (and `onboot`), a drift-check that found
+/// drift, a template version as proxctl marks them, a subscription and a replication job.
+/// Returns its `/metrics` text.
 async fn a_scrape_with_everything(api: &Api) -> String {
     let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1, start: true, onboot: true}\n";
     let (s, plan) = api
@@ -207,7 +208,11 @@ async fn a_scrape_with_everything(api: &Api) -> String {
             "proxctl:template=tpl\nproxctl:version=1\nproxctl:built=2026-11-30T02:00:00Z".into(),
         );
     });
-    // A subscription on pve1 and a replication job from pve1 to pve2.
+    // A container beside the VMs, a subscription on pve1 and a replication job from pve1 to
+    // pve2.
+    let ct = "guests: [{vmid: 300, node: pve2, kind: lxc, config: {hostname: cache-1, rootfs: \"local-lvm:vm-300-disk-0,size=4G\"}}]";
+    let ct = proxctl_sim::scenario::Scenario::from_yaml(ct).unwrap();
+    api._sim.with_world(|w| ct.apply(w)).unwrap();
     api._sim.with_world(|w| {
         w.subscriptions.insert(
             "pve1".into(),
@@ -283,6 +288,9 @@ async fn every_series_the_alert_rules_and_the_grafana_dashboard_use_is_in_a_real
         r#"pve_subscription_status{id="node/pve1",remote="pve",status="active"} 1"#,
         r#"pve_subscription_status{id="node/pve2",remote="pve",status="notfound"} 1"#,
         r#"pve_replication_failed_syncs{id="100-0",remote="pve"} 1"#,
+        r#"pve_up{id="lxc/300",remote="pve"} 0"#,
+        r#"proxctl_snapshots{id="lxc/300",remote="pve"} 0"#,
+        r#"proxctl_backup_status{id="lxc/300",remote="pve",status="none"} 1"#,
     ] {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }
