@@ -4,6 +4,7 @@
 //! request the client can send is one PVE accepts.
 
 mod format;
+mod sample;
 mod value;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +14,7 @@ use proxctl_types::messages::{MISSING_PARAM, UNKNOWN_PARAM};
 use regex::Regex;
 use serde_json::Value;
 
+pub use sample::sample;
 pub use value::check_value;
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +130,13 @@ impl ApiSchema {
             })
             .collect();
         Some((&r.template, params))
+    }
+
+    /// Every method of every path: `(method, template)`.
+    pub fn methods(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.methods.keys().map(move |m| (m.as_str(), r.template.as_str())))
     }
 
     /// The method description (`info.<METHOD>`) for a path template.

@@ -306,7 +306,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
 
     let (route, path_params) = match router::find(&shared.routes, &m, &api_path) {
         Match::Found(r, p) => (r, p),
-        Match::NoRoute => return Ok(error_response(&PveError::not_implemented(&m, &api_path))),
+        Match::NoRoute => return Ok(generic_answer(&shared, &who, &m, &api_path, &pairs)),
     };
     shared.count(&format!("{m} {}", route.template));
 
@@ -424,6 +424,48 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
                 shared.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
             Err(e) => return Ok(error_response(&e)),
+        }
+    }
+}
+
+/// A method the routes do not implement: answered from the schema when one is loaded
+/// ([`crate::generic`]), else PVE's 501.
+fn generic_answer(
+    shared: &Shared,
+    who: &crate::auth::Principal,
+    m: &str,
+    api_path: &str,
+    pairs: &[(String, String)],
+) -> Resp {
+    use crate::generic::{self, Generic};
+    let Some(schema) = &shared.schema else {
+        return error_response(&PveError::not_implemented(m, api_path));
+    };
+    match generic::decide(schema, who, m, api_path, pairs) {
+        Generic::NotInSchema => error_response(&PveError::not_implemented(m, api_path)),
+        Generic::Invalid(e, note) => {
+            note_violation(shared, note);
+            error_response(&e)
+        }
+        Generic::Refused(e) => error_response(&e),
+        Generic::Data(reply) => {
+            shared.count(&format!("{m} (generic)"));
+            ok_response(reply)
+        }
+        Generic::Task { node, task_type } => {
+            shared.count(&format!("{m} (generic)"));
+            let upid = {
+                let mut w = shared.world();
+                let node =
+                    node.filter(|n| w.nodes.contains_key(n)).unwrap_or_else(|| w.first_node());
+                let user = if who.user.is_empty() { "root@pam" } else { who.user.as_str() };
+                let upid = w.spawn(&node, &task_type, "", user, generic::plan(m, api_path));
+                let now = w.now;
+                w.advance_to(now);
+                upid
+            };
+            shared.changed.notify_waiters();
+            ok_response(Reply::data(upid.to_string()))
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod control;
 pub mod error;
 pub mod faults;
 mod fetch;
+mod generic;
 mod http;
 pub mod lock;
 mod multipart;
@@ -38,6 +39,12 @@ pub use auth::totp;
 pub use clock::ClockMode;
 pub use faults::{FaultRule, Faults};
 pub use state::World;
+
+/// The methods the simulator implements with its own code (stateful), as `(method, path
+/// template)`; every other schema method is answered generically when a schema is loaded.
+pub fn implemented() -> Vec<(&'static str, &'static str)> {
+    routes::all().into_iter().map(|r| (r.method, r.template)).collect()
+}
 
 use crate::auth::{AuthDb, SimToken};
 use crate::clock::Clock;
