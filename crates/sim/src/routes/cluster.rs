@@ -341,6 +341,17 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
             }
         }
     }
+    for r in &mut out {
+        match (r.res_type.as_str(), r.vmid) {
+            ("qemu" | "lxc", Some(v)) => r.pool = w.pool_of(v.get()).map(String::from),
+            ("storage", _) => {
+                let s = r.storage.as_deref().unwrap_or_default();
+                r.pool =
+                    w.pools.iter().find(|(_, p)| p.storage.contains(s)).map(|(id, _)| id.clone());
+            }
+            _ => {}
+        }
+    }
     Ok(Reply::json(&out))
 }
 

@@ -60,7 +60,9 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let storage = storage_param.clone().unwrap_or_else(|| "local".into());
     let start = ctx.p.flag("start");
     let restore = ctx.p.flag("restore");
-    for k in ["pool", "force", "unique", "ignore-unpack-errors", "bwlimit", "ha-managed"] {
+    let pool = ctx.p.opt_str("pool");
+    crate::routes::pools::check_pool(w, pool.as_deref())?;
+    for k in ["force", "unique", "ignore-unpack-errors", "bwlimit", "ha-managed"] {
         let _ = ctx.p.opt_str(k);
     }
     let mut kv = config_params(ctx);
@@ -166,6 +168,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     let who = user(ctx);
     let kind = if restore { "vzrestore" } else { "vzcreate" };
+    w.pool_join(pool.as_deref(), id.get());
     let upid = w.spawn(&n, kind, &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
 }
@@ -337,6 +340,7 @@ pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .act(move |w, _| {
             free_guest_volumes(w, vid);
             w.guests.remove(&vid);
+            w.pool_forget(vid);
             if purge {
                 w.ha.remove(&format!("ct:{vid}"));
             }
@@ -355,7 +359,8 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let newid = ctx.p.vmid("newid");
     let hostname = ctx.p.opt_str("hostname");
     let description = ctx.p.opt_str("description");
-    let _pool = ctx.p.opt_str("pool");
+    let pool = ctx.p.opt_str("pool");
+    crate::routes::pools::check_pool(w, pool.as_deref())?;
     let snapname = ctx.p.opt_str("snapname");
     let storage = ctx.p.opt_str("storage");
     let full_param = ctx.p.opt_bool("full");
@@ -472,6 +477,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             Ok(())
         });
     let who = user(ctx);
+    w.pool_join(pool.as_deref(), nid);
     let upid = w.spawn(&n, "vzclone", &sid.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
 }

@@ -10,6 +10,7 @@ mod console;
 mod lxc;
 mod lxc_migrate;
 mod node_health;
+pub mod pools;
 pub mod qemu;
 mod qemu_ops;
 mod snapshot;
@@ -98,6 +99,13 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/cluster/ha/resources", cluster::ha_resource_create),
         route!("PUT", "/cluster/ha/resources/{sid}", cluster::ha_resource_update),
         route!("DELETE", "/cluster/ha/resources/{sid}", cluster::ha_resource_delete),
+        route!(read "GET", "/pools", pools::list),
+        route!("POST", "/pools", pools::create),
+        route!("PUT", "/pools", pools::update),
+        route!("DELETE", "/pools", pools::delete),
+        route!(read "GET", "/pools/{poolid}", pools::get),
+        route!("PUT", "/pools/{poolid}", pools::update),
+        route!("DELETE", "/pools/{poolid}", pools::delete),
         route!(read "GET", "/cluster/backup", backup_jobs::list),
         route!("POST", "/cluster/backup", backup_jobs::create),
         route!(read "GET", "/cluster/backup/{id}", backup_jobs::get),

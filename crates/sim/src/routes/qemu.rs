@@ -257,7 +257,8 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let id = vmid(ctx)?;
     let start = ctx.p.flag("start");
-    let _pool = ctx.p.opt_str("pool");
+    let pool = ctx.p.opt_str("pool");
+    crate::routes::pools::check_pool(w, pool.as_deref())?;
     let default_storage = ctx.p.opt_str("storage");
     let _unique = ctx.p.opt_bool("unique");
     let _ha = ctx.p.opt_bool("ha-managed");
@@ -349,6 +350,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         Ok(())
     });
     let kind = if archive.is_some() { "qmrestore" } else { "qmcreate" };
+    w.pool_join(pool.as_deref(), id.get());
     let upid = w.spawn(&n, kind, &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
 }

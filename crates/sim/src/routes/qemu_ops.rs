@@ -43,7 +43,8 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let newid = ctx.p.vmid("newid");
     let name = ctx.p.opt_str("name");
     let description = ctx.p.opt_str("description");
-    let _pool = ctx.p.opt_str("pool");
+    let pool = ctx.p.opt_str("pool");
+    crate::routes::pools::check_pool(w, pool.as_deref())?;
     let snapname = ctx.p.opt_str("snapname");
     let storage = ctx.p.opt_str("storage");
     let format = ctx.p.opt_enum("format", &["raw", "qcow2", "vmdk"]);
@@ -249,6 +250,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         Ok(())
     });
     let who = user(ctx);
+    w.pool_join(pool.as_deref(), nid);
     let upid = w.spawn(&n, "qmclone", &id.to_string(), &who, plan);
     Ok(Reply::data(upid.to_string()))
 }
@@ -439,6 +441,7 @@ pub fn destroy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .act(move |w, _| {
             free_guest_volumes(w, vid);
             w.guests.remove(&vid);
+            w.pool_forget(vid);
             if purge {
                 w.ha.remove(&sid);
             }

@@ -97,6 +97,9 @@ pub struct World {
     /// The cluster's QDevice, as corosync reports it; none by default.
     #[serde(default)]
     pub qdevice: Option<proxctl_types::api::QDevice>,
+    /// Resource pools by id.
+    #[serde(default)]
+    pub pools: BTreeMap<String, crate::routes::pools::Pool>,
     pub faults: Faults,
     pub quorate: bool,
     pub next_pid: u32,
@@ -225,6 +228,7 @@ impl World {
             subscriptions: BTreeMap::new(),
             replication: Vec::new(),
             qdevice: None,
+            pools: BTreeMap::new(),
             faults: Faults::default(),
             quorate: true,
             next_pid,
