@@ -158,6 +158,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .on_fail(move |w, _| {
             free_guest_volumes(w, vid);
             w.guests.remove(&vid);
+            w.pool_forget(vid);
             Ok(())
         });
     if start {
@@ -474,6 +475,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         .on_fail(move |w, _| {
             free_guest_volumes(w, nid);
             w.guests.remove(&nid);
+            w.pool_forget(nid);
             Ok(())
         });
     let who = user(ctx);

@@ -347,6 +347,7 @@ pub fn create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     plan = plan.on_fail(move |w, _| {
         free_guest_volumes(w, vid);
         w.guests.remove(&vid);
+        w.pool_forget(vid);
         Ok(())
     });
     let kind = if archive.is_some() { "qmrestore" } else { "qmcreate" };

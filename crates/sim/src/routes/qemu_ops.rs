@@ -247,6 +247,7 @@ pub fn clone(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     plan = plan.on_fail(move |w, _| {
         free_guest_volumes(w, nid);
         w.guests.remove(&nid);
+        w.pool_forget(nid);
         Ok(())
     });
     let who = user(ctx);
