@@ -13,6 +13,7 @@ mod node_health;
 pub mod pools;
 pub mod qemu;
 mod qemu_ops;
+mod rrd;
 mod snapshot;
 mod storage;
 pub mod tasks;
@@ -88,6 +89,10 @@ pub fn all() -> Vec<Route> {
         route!("GET", "/nodes/{node}/network", cluster::node_network),
         route!("POST", "/nodes/{node}/termproxy", cluster::node_termproxy),
         route!(read "GET", "/nodes/{node}/subscription", node_health::subscription),
+        route!(read "GET", "/nodes/{node}/rrddata", rrd::node_rrd),
+        route!(read "GET", "/nodes/{node}/qemu/{vmid}/rrddata", rrd::qemu),
+        route!(read "GET", "/nodes/{node}/lxc/{vmid}/rrddata", rrd::lxc),
+        route!(read "GET", "/nodes/{node}/storage/{storage}/rrddata", rrd::storage),
         route!(read "GET", "/nodes/{node}/replication", node_health::replication),
         route!(read "GET", "/cluster/config/qdevice", node_health::qdevice),
         route!(read "GET", "/cluster/status", cluster::cluster_status),
