@@ -40,10 +40,8 @@ fn main() {
     s.credentials = Some(Credentials::from_full_token(sim.token.expose()).expect("token"));
     let remotes = vec![("pve".to_string(), Client::new(s).expect("client"))];
     let state = Arc::new(StateHandle::new(StateSpec::Sqlite(dir.path().join("state.db"))));
-    let scraper = Scraper::new(
-        Details::new(details::PER_SCRAPE, details::BACKUPS_EVERY),
-        Policy { backup_max_age: 26 * 3600 },
-    );
+    let scraper =
+        Scraper::new(Details::new(details::PER_SCRAPE, details::BACKUPS_EVERY), Policy::default());
 
     println!(
         "{:<58} {:>9} {:>13} {:>9}",

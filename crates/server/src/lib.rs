@@ -75,7 +75,7 @@ pub struct MetricsOptions {
 impl Default for MetricsOptions {
     fn default() -> Self {
         MetricsOptions {
-            backup_max_age: 26 * 3600,
+            backup_max_age: proxctl_ops::metrics::fleet::Policy::DEFAULT_BACKUP_MAX_AGE,
             guest_reads: proxctl_ops::metrics::details::PER_SCRAPE,
         }
     }

@@ -19,6 +19,17 @@ pub struct Policy {
     pub backup_max_age: i64,
 }
 
+impl Policy {
+    /// [`crate::coverage::DEFAULT_MAX_AGE`] in seconds: a nightly backup and two hours' slack.
+    pub const DEFAULT_BACKUP_MAX_AGE: i64 = 26 * 3600;
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { backup_max_age: Policy::DEFAULT_BACKUP_MAX_AGE }
+    }
+}
+
 fn id(kind: &str, vmid: u32) -> String {
     format!("{kind}/{vmid}")
 }
@@ -155,6 +166,12 @@ pub fn tasks(list: &[TaskListItem]) -> Family {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_policy_is_the_coverage_default() {
+        let secs = crate::snapshot::parse_ttl(crate::coverage::DEFAULT_MAX_AGE).unwrap_or(0);
+        assert_eq!(secs, Policy::DEFAULT_BACKUP_MAX_AGE);
+    }
 
     fn task(ty: &str, status: Option<&str>) -> TaskListItem {
         serde_json::from_value(serde_json::json!({

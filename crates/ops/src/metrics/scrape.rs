@@ -80,16 +80,12 @@ fn merge(all: Vec<Family>) -> Vec<Family> {
 #[derive(Debug, Default)]
 pub struct Scraper {
     pub details: Details,
-    pub policy: Option<Policy>,
+    pub policy: Policy,
 }
 
 impl Scraper {
     pub fn new(details: Details, policy: Policy) -> Scraper {
-        Scraper { details, policy: Some(policy) }
-    }
-
-    fn policy(&self) -> Policy {
-        self.policy.unwrap_or(Policy { backup_max_age: 26 * 3600 })
+        Scraper { details, policy }
     }
 
     /// One remote's families (without the `remote` label) and its resources.
@@ -111,7 +107,7 @@ impl Scraper {
         families.extend(fleet::snapshots(&details));
         families.extend(fleet::templates(&details));
         if let Some(b) = self.details.backups(name) {
-            families.extend(fleet::backups(&guests, &b, jobs, self.policy(), now));
+            families.extend(fleet::backups(&guests, &b, jobs, self.policy, now));
         }
         match tasks {
             Ok(t) => families.push(fleet::tasks(&t)),
