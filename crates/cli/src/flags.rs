@@ -1,6 +1,7 @@
 //! Command-line flags: one clap definition, reused for help, man pages and completions.
 
 pub mod job;
+pub mod mcp;
 pub mod notify;
 
 use std::net::SocketAddr;
@@ -215,6 +216,9 @@ pub enum Command {
         #[command(subcommand)]
         command: notify::NotifyCommand,
     },
+    /// The MCP server for AI assistants, over stdio (read-only unless `--mode operate`), and
+    /// the change sets they propose: list, show, approve, reject.
+    Mcp(mcp::McpArgs),
     /// API tokens for `proxctl serve`: create one (its secret is printed once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -659,6 +663,17 @@ pub struct ServeArgs {
     /// scrape's cost stays bounded; the longest unread go first.
     #[arg(long, default_value_t = proxctl_ops::metrics::details::PER_SCRAPE, value_name = "N")]
     pub metrics_guest_reads: usize,
+    /// The MCP endpoint at /mcp: read-only (the default: read tools and plan) or operate
+    /// (also the operate tools and change sets, as each token's role allows).
+    #[arg(long, default_value = "read-only", value_name = "MODE")]
+    pub mcp_mode: String,
+    /// Approve change sets proposed by tokens of this role as they are proposed (repeat for
+    /// several roles). Off by default: a person runs `proxctl mcp approve ID`.
+    #[arg(long, value_name = "ROLE")]
+    pub mcp_auto_approve: Vec<String>,
+    /// MCP tool calls each token may make per minute.
+    #[arg(long, default_value_t = 120, value_name = "N")]
+    pub mcp_calls_per_minute: u32,
     /// For tests only: the scheduler reads its time from this file (an RFC 3339 time) at
     /// every tick, so a test can drive server processes through a simulated day.
     #[arg(long, hide = true, value_name = "FILE")]

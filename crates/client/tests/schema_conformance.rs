@@ -12,11 +12,12 @@ use proxctl_client::endpoints::lxc::LxcCreate;
 use proxctl_client::endpoints::qemu::{
     CloneRequest, CloudInitSection, ConfigUpdate, CreateOptions, MigrateRequest,
 };
+use proxctl_client::endpoints::rrd::Timeframe;
 use proxctl_client::endpoints::storage::{
     Checksum, ChecksumAlgorithm, DownloadUrlRequest, TransferContent, UploadRequest, VzdumpRequest,
 };
 use proxctl_client::endpoints::tasks::TaskFilter;
-use proxctl_client::endpoints::{access, cluster, lxc, nodes, qemu, snapshot, storage, tasks};
+use proxctl_client::endpoints::{access, cluster, lxc, nodes, qemu, rrd, snapshot, storage, tasks};
 use proxctl_client::{ApiRequest, Endpoint};
 use proxctl_schema::{Violation, load_shared_schema_for_tests};
 use proxctl_types::config::{LxcConfig, QemuConfig};
@@ -268,6 +269,11 @@ fn samples(ep: Endpoint) -> Vec<ApiRequest> {
             .into_iter()
             .map(|s| qemu::cloudinit_dump(&n, id(100), s))
             .collect(),
+        Endpoint::QemuRrddata => [Timeframe::Hour, Timeframe::Day, Timeframe::Week, Timeframe::Month, Timeframe::Year]
+            .into_iter()
+            .map(|t| rrd::guest(GuestKind::Qemu, &n, id(100), t))
+            .collect(),
+        Endpoint::LxcRrddata => vec![rrd::guest(GuestKind::Lxc, &n, id(200), Timeframe::Week)],
         Endpoint::QemuAgentPing => vec![qemu::agent_ping(&n, id(100))],
         Endpoint::QemuAgentNetwork => vec![qemu::agent_network(&n, id(100))],
         Endpoint::QemuAgentExec => vec![qemu::agent_exec(

@@ -24,6 +24,7 @@ pub mod nic;
 pub mod notify;
 pub mod output;
 pub mod placement;
+pub mod role;
 pub mod schedule;
 pub mod snapshot;
 pub mod state;

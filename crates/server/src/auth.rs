@@ -14,7 +14,7 @@ use proxctl_state::ApiToken;
 use proxctl_types::secret::Secret;
 use proxctl_types::selector::{Selector, Subject};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// What a route needs. Every route declares one (a test walks the table).
@@ -30,44 +30,16 @@ pub enum Privilege {
     Admin,
 }
 
-/// The built-in roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
+pub use proxctl_ops::role::Role;
 
-impl Role {
-    pub fn allows(self, p: Privilege) -> bool {
-        let rank = match self {
-            Role::Viewer => Privilege::Read,
-            Role::Operator => Privilege::Operate,
-            Role::Admin => Privilege::Admin,
-        };
-        p <= rank
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("role must be viewer, operator or admin, not '{other}'")),
-        }
-    }
+/// Whether `role` may use a route that needs `p`.
+pub fn allows(role: Role, p: Privilege) -> bool {
+    let rank = match role {
+        Role::Viewer => Privilege::Read,
+        Role::Operator => Privilege::Operate,
+        Role::Admin => Privilege::Admin,
+    };
+    p <= rank
 }
 
 /// An authenticated caller.
@@ -320,9 +292,9 @@ mod tests {
     #[test]
     fn roles_allow_their_privileges_and_those_below() {
         use Privilege::*;
-        assert!(Role::Viewer.allows(Read) && !Role::Viewer.allows(Operate));
-        assert!(Role::Operator.allows(Operate) && !Role::Operator.allows(Admin));
-        assert!(Role::Admin.allows(Admin) && Role::Admin.allows(Public));
+        assert!(allows(Role::Viewer, Read) && !allows(Role::Viewer, Operate));
+        assert!(allows(Role::Operator, Operate) && !allows(Role::Operator, Admin));
+        assert!(allows(Role::Admin, Admin) && allows(Role::Admin, Public));
     }
 
     #[test]

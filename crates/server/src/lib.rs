@@ -7,6 +7,7 @@ pub mod auth;
 pub mod events;
 pub mod guest_cache;
 pub mod http_metrics;
+pub mod mcp;
 pub mod openapi;
 pub mod operations;
 pub mod plans;
@@ -61,6 +62,8 @@ pub struct ServeConfig {
     /// Prometheus on the same host (`None`: only on the API, with a token).
     pub metrics_listen: Option<SocketAddr>,
     pub metrics: MetricsOptions,
+    /// The MCP face at `/mcp`: its mode (read-only by default), auto-approval, limits.
+    pub mcp: proxctl_mcp::Config,
 }
 
 /// How `/metrics` judges and how much it reads per scrape.
@@ -113,6 +116,8 @@ pub struct App {
     pub http: http_metrics::HttpMetrics,
     /// What scrapes keep between runs (guest details, backups) and judge by.
     pub scraper: proxctl_ops::metrics::scrape::Scraper,
+    /// The MCP endpoint, made once the app is shared (it reaches the remotes through it).
+    pub mcp: std::sync::OnceLock<proxctl_mcp::HttpEndpoint>,
 }
 
 impl App {
@@ -143,6 +148,7 @@ impl App {
             notify_retry: proxctl_ops::notify::deliver::Retry::default(),
             http: http_metrics::HttpMetrics::default(),
             scraper: proxctl_ops::metrics::scrape::Scraper::default(),
+            mcp: std::sync::OnceLock::new(),
             events,
         })
     }
@@ -250,6 +256,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServeError> {
         proxctl_ops::metrics::fleet::Policy { backup_max_age: config.metrics.backup_max_age },
     );
     let app = Arc::new(app);
+    let _ = app.mcp.set(mcp::endpoint(&app, config.mcp));
     let router = routes::router(Arc::clone(&app));
     let listener = TcpListener::bind(config.listen)
         .await

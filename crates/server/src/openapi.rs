@@ -20,6 +20,7 @@ use crate::routes::{
         license(name = "Apache-2.0")
     ),
     paths(
+        crate::mcp::handle,
         meta::healthz,
         meta::readyz,
         meta::openapi_json,
@@ -106,6 +107,7 @@ use crate::routes::{
         (name = "declare", description = "Manifests, plans, applies and drift"),
         (name = "access", description = "API tokens"),
         (name = "meta", description = "Probes and this document"),
+        (name = "mcp", description = "The Model Context Protocol endpoint for AI assistants (docs/mcp.md)"),
     )
 )]
 struct Doc;

@@ -14,6 +14,13 @@ pub mod kind {
     /// A declared guest whose manifest says `start: true`, by resource key: monitoring
     /// alerts when it is not running.
     pub const EXPECTED_RUNNING: &str = "expected-running";
+    /// A change set an MCP client proposed, by id: its plan, digest, approval and outcome.
+    pub const MCP_CHANGE: &str = "mcp-change";
+    /// The claim to apply a change set, by its id: inserting it is claiming it, so two
+    /// callers (or instances) never apply one change set twice.
+    pub const MCP_CHANGE_CLAIM: &str = "mcp-change-claim";
+    /// Long work an MCP tool handed back as an operation id.
+    pub const MCP_OPERATION: &str = "mcp-operation";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,6 +28,7 @@ mod get;
 mod guest;
 mod image;
 mod job;
+mod mcp;
 mod node;
 mod notify;
 mod remote;
@@ -87,6 +88,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let r = config::resolve_from_env(&g)?;
             notify::run(&r, command).await
         }
+        Command::Mcp(a) => mcp::run(&g, a).await,
         Command::Token { command } => {
             let r = config::resolve_from_env(&g)?;
             token::run(&r, command).await

@@ -63,6 +63,12 @@ pub async fn run(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or(i64::MAX),
             guest_reads: a.metrics_guest_reads,
         },
+        mcp: super::mcp::config(&crate::flags::mcp::McpServeArgs {
+            mcp_mode: a.mcp_mode,
+            auto_approve: a.mcp_auto_approve,
+            calls_per_minute: a.mcp_calls_per_minute,
+            tool_wait: "60s".into(),
+        })?,
     };
     let server = proxctl_server::start(config).await.context("starting the server")?;
     if let Some(p) = &a.ready_file {

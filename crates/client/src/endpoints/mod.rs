@@ -7,6 +7,7 @@ pub mod guest;
 pub mod lxc;
 pub mod nodes;
 pub mod qemu;
+pub mod rrd;
 pub mod snapshot;
 pub mod storage;
 pub mod tasks;

@@ -213,6 +213,8 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/api/v1/plans/{id}/apply", Admin, post(declare::apply)),
         r(Method::POST, "/api/v1/drift", Admin, post(declare::drift)),
         r(Method::GET, "/api/v1/applies", Read, get(declare::history)),
+        // The MCP face: every token may connect; its role and scope limit the tools.
+        r(Method::POST, "/mcp", Read, post(crate::mcp::handle)),
     ]
 }
 
@@ -310,7 +312,7 @@ async fn guard(
         }
         Err(e) => return Problem::unauthorized(e.to_string()).into_response(),
     };
-    if !caller.role.allows(privilege) {
+    if !crate::auth::allows(caller.role, privilege) {
         return Problem::forbidden(format!(
             "token '{}' has the {} role; {} {} needs {}",
             caller.name,

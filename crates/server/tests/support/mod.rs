@@ -70,6 +70,7 @@ impl Api {
             rate_limit: 10_000,
             singleton: Default::default(),
             metrics: Default::default(),
+            mcp: Default::default(),
             audit: proxctl_ops::audit::AuditContext {
                 actor: "server".into(),
                 profile: "pve".into(),
