@@ -141,7 +141,10 @@ async fn two_callers_applying_one_change_set_at_once_apply_it_once() {
     );
     let oks = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(oks, 1, "exactly one apply: {a:?} / {b:?}");
-    let refused = if a.is_err() { a.unwrap_err() } else { b.unwrap_err() };
+    let refused = match (a, b) {
+        (Err(e), _) | (_, Err(e)) => e,
+        _ => unreachable!("one of the two failed"),
+    };
     assert!(refused.to_string().contains("already"), "{refused}");
     let left = e.mcp.call(admin(), "t", "list_guests", json!({})).await.unwrap();
     assert_eq!(vmids(&left), [100, 101]);

@@ -118,7 +118,7 @@ async fn every_route_answers_each_kind_of_token_as_its_privilege_says() {
                     Some(StatusCode::FORBIDDEN)
                 }
                 (_, None) => Some(StatusCode::UNAUTHORIZED),
-                (p, Some(r)) if !r.allows(p) => Some(StatusCode::FORBIDDEN),
+                (p, Some(r)) if !proxctl_server::auth::allows(r, p) => Some(StatusCode::FORBIDDEN),
                 _ => None,
             };
             match expect_denied {
