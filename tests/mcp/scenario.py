@@ -3,7 +3,7 @@ then operate) and streamable HTTP (`/mcp` on `proxctl serve`, with tokens of sev
 
 Run by crates/cli/tests/mcp.rs, which starts the simulator and the server and passes:
 PROXCTL_BIN, the PVE settings (PROXCTL_URL, PROXCTL_TOKEN, PROXCTL_FINGERPRINT), PROXCTL_STATE,
-MCP_URL and the tokens ADMIN_TOKEN, OPERATOR_TOKEN, SCOPED_TOKEN.
+MCP_URL and the tokens ADMIN_TOKEN, OPERATOR_TOKEN, SCOPED_TOKEN, PERSON_TOKEN.
 """
 
 import asyncio
@@ -166,7 +166,16 @@ async def http():
                                    {"change": {"action": "guests", "operation": "delete",
                                                "selector": "id:102"}})
         check(not err, f"propose over HTTP: {text}")
-        approve(ch["id"])
+        # Approval over the REST API: never with the token that proposed it.
+        base = os.environ["MCP_URL"].removesuffix("/mcp")
+        async with httpx2.AsyncClient(verify=False) as rest:
+            url = f"{base}/api/v1/mcp/changes/{ch['id']}/approve"
+            own = await rest.post(url, headers={"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"})
+            check(own.status_code == 409 and "proposed with this token" in own.text,
+                  f"self-approval: {own.status_code} {own.text}")
+            person = await rest.post(url, headers={"Authorization": f"Bearer {os.environ['PERSON_TOKEN']}"})
+            check(person.status_code == 200 and person.json()["status"] == "approved",
+                  f"approval by a person: {person.status_code} {person.text}")
         err, out, text = await call(c, "apply_change", {"id": ch["id"], "digest": ch["digest"]})
         check(not err and out["status"] == "applied", f"apply over HTTP: {text}")
         err, out, text = await call(c, "list_guests")

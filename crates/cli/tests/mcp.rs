@@ -54,6 +54,7 @@ async fn the_official_mcp_sdk_reads_freely_and_changes_only_through_approved_cha
         ("admin-bot", "admin", None),
         ("ops-bot", "operator", None),
         ("web-viewer", "viewer", Some("web")),
+        ("alice", "admin", None),
     ] {
         let mut args = vec!["token", "create", name, "--role", role];
         if let Some(s) = scope {
@@ -109,7 +110,8 @@ async fn the_official_mcp_sdk_reads_freely_and_changes_only_through_approved_cha
         .env("MCP_URL", format!("{url}/mcp"))
         .env("ADMIN_TOKEN", &tokens[0])
         .env("OPERATOR_TOKEN", &tokens[1])
-        .env("SCOPED_TOKEN", &tokens[2]);
+        .env("SCOPED_TOKEN", &tokens[2])
+        .env("PERSON_TOKEN", &tokens[3]);
     // Blocking, on a thread of its own: the simulator runs on this test's runtime.
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
     let _ = child.kill();

@@ -145,7 +145,8 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
-    fn summary(&self) -> Value {
+    /// What callers see of it: the plan, digest, status and outcome, not the facts.
+    pub fn summary(&self) -> Value {
         json!({
             "id": self.id,
             "digest": self.digest,
@@ -635,18 +636,36 @@ async fn get_change(call: Call, a: IdArg) -> ToolResult<Value> {
     Ok(c.summary())
 }
 
-/// Approve a proposed change set (a person, from the CLI or the dashboard); audited.
-pub async fn approve(state: &StateHandle, id: &str, by: &str) -> ToolResult<ChangeSet> {
+/// Who decides on a change set.
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    /// The person, as the audit log names them.
+    pub name: &'a str,
+    /// The API token they decide with (over the REST API); `None` on the command line.
+    pub token: Option<&'a str>,
+}
+
+/// Approve a proposed change set (a person: `proxctl mcp approve`, or over the REST API with
+/// a token other than the one that proposed it); audited.
+pub async fn approve(state: &StateHandle, id: &str, by: Decider<'_>) -> ToolResult<ChangeSet> {
     decide(state, id, by, true).await
 }
 
 /// Reject a proposed change set; audited.
-pub async fn reject(state: &StateHandle, id: &str, by: &str) -> ToolResult<ChangeSet> {
+pub async fn reject(state: &StateHandle, id: &str, by: Decider<'_>) -> ToolResult<ChangeSet> {
     decide(state, id, by, false).await
 }
 
-async fn decide(state: &StateHandle, id: &str, by: &str, yes: bool) -> ToolResult<ChangeSet> {
+async fn decide(state: &StateHandle, id: &str, d: Decider<'_>, yes: bool) -> ToolResult<ChangeSet> {
+    let by = d.name;
     let mut c = load(state, id).await?;
+    if yes && d.token.is_some() && d.token == c.token.as_deref() {
+        // The assistant holding that token could otherwise approve its own proposal.
+        return Err(ToolError::Refused(format!(
+            "change set {id} was proposed with this token; a person approves it with another \
+             token or with `proxctl mcp approve {id}`"
+        )));
+    }
     if c.status != Status::Proposed {
         return Err(ToolError::Refused(format!(
             "change set {id} is {:?}, not waiting for a decision",

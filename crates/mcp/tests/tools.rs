@@ -57,6 +57,10 @@ fn admin() -> Principal {
     Principal { token: Some("admin".into()), role: Role::Admin, scope: None }
 }
 
+fn alice() -> proxctl_mcp::changes::Decider<'static> {
+    proxctl_mcp::changes::Decider { name: "alice", token: None }
+}
+
 fn vmids(v: &Value) -> Vec<u64> {
     v["items"].as_array().unwrap().iter().map(|g| g["vmid"].as_u64().unwrap()).collect()
 }
@@ -133,7 +137,7 @@ async fn two_callers_applying_one_change_set_at_once_apply_it_once() {
         .unwrap();
     let id = proposed["id"].as_str().unwrap();
     let digest = proposed["digest"].as_str().unwrap();
-    proxctl_mcp::changes::approve(&e.state, id, "alice").await.unwrap();
+    proxctl_mcp::changes::approve(&e.state, id, alice()).await.unwrap();
     let args = json!({"id": id, "digest": digest});
     let (a, b) = tokio::join!(
         e.mcp.call(admin(), "one", "apply_change", args.clone()),
@@ -149,7 +153,7 @@ async fn two_callers_applying_one_change_set_at_once_apply_it_once() {
     let left = e.mcp.call(admin(), "t", "list_guests", json!({})).await.unwrap();
     assert_eq!(vmids(&left), [100, 101]);
     // A person can no longer decide on it.
-    let again = proxctl_mcp::changes::approve(&e.state, id, "alice").await.unwrap_err();
+    let again = proxctl_mcp::changes::approve(&e.state, id, alice()).await.unwrap_err();
     assert!(again.to_string().contains("not waiting for a decision"), "{again}");
 }
 
@@ -179,4 +183,8 @@ async fn an_operator_cannot_propose_what_only_an_admin_may_apply() {
         .await
         .unwrap();
     assert_eq!(ok["status"], "proposed");
+    // The token that proposed it cannot approve it.
+    let own = proxctl_mcp::changes::Decider { name: "ops", token: Some("ops") };
+    let err = proxctl_mcp::changes::approve(&e.state, ok["id"].as_str().unwrap(), own).await;
+    assert!(err.unwrap_err().to_string().contains("proposed with this token"));
 }

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    act, backups, cluster, declare, guests, jobs, lifecycle, meta, metrics, nodes, notifications,
-    stream, templates, tokens,
+    act, backups, changes, cluster, declare, guests, jobs, lifecycle, meta, metrics, nodes,
+    notifications, stream, templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,9 @@ use crate::routes::{
     ),
     paths(
         crate::mcp::handle,
+        changes::list,
+        changes::approve,
+        changes::reject,
         meta::healthz,
         meta::readyz,
         meta::openapi_json,

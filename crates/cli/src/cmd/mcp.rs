@@ -136,11 +136,15 @@ async fn decide(r: &Resolved, c: McpCommand) -> anyhow::Result<()> {
                 eprint!("{}", describe(c));
             }
             super::confirm(r, &format!("approve change set {id}"))?;
-            let c = changes::approve(&r.state, &id, &r.actor()).await.map_err(user)?;
+            let who = r.actor();
+            let by = changes::Decider { name: &who, token: None };
+            let c = changes::approve(&r.state, &id, by).await.map_err(user)?;
             outln!("approved {} (the assistant may now apply it with its digest)", c.id);
         }
         McpCommand::Reject { id } => {
-            let c = changes::reject(&r.state, &id, &r.actor()).await.map_err(user)?;
+            let who = r.actor();
+            let by = changes::Decider { name: &who, token: None };
+            let c = changes::reject(&r.state, &id, by).await.map_err(user)?;
             outln!("rejected {}", c.id);
         }
     }

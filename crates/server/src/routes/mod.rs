@@ -6,6 +6,7 @@
 pub(crate) mod act;
 pub(crate) mod backups;
 pub(crate) mod body;
+pub(crate) mod changes;
 pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
@@ -215,6 +216,9 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/applies", Read, get(declare::history)),
         // The MCP face: every token may connect; its role and scope limit the tools.
         r(Method::POST, "/mcp", Read, post(crate::mcp::handle)),
+        r(Method::GET, "/api/v1/mcp/changes", Admin, get(changes::list)),
+        r(Method::POST, "/api/v1/mcp/changes/{id}/approve", Admin, post(changes::approve)),
+        r(Method::POST, "/api/v1/mcp/changes/{id}/reject", Admin, post(changes::reject)),
     ]
 }
 
