@@ -17,6 +17,7 @@ mod rrd;
 mod snapshot;
 mod storage;
 pub mod tasks;
+pub mod users;
 
 use proxctl_types::messages::GuestKind;
 
@@ -104,6 +105,28 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/cluster/ha/resources", cluster::ha_resource_create),
         route!("PUT", "/cluster/ha/resources/{sid}", cluster::ha_resource_update),
         route!("DELETE", "/cluster/ha/resources/{sid}", cluster::ha_resource_delete),
+        route!(read "GET", "/access/users", users::users),
+        route!("POST", "/access/users", users::user_create),
+        route!(read "GET", "/access/users/{userid}", users::user),
+        route!("PUT", "/access/users/{userid}", users::user_update),
+        route!("DELETE", "/access/users/{userid}", users::user_delete),
+        route!(read "GET", "/access/users/{userid}/token", users::tokens),
+        route!(read "GET", "/access/users/{userid}/token/{tokenid}", users::token),
+        route!("POST", "/access/users/{userid}/token/{tokenid}", users::token_create),
+        route!("PUT", "/access/users/{userid}/token/{tokenid}", users::token_update),
+        route!("DELETE", "/access/users/{userid}/token/{tokenid}", users::token_delete),
+        route!(read "GET", "/access/groups", users::groups),
+        route!("POST", "/access/groups", users::group_create),
+        route!(read "GET", "/access/groups/{groupid}", users::group),
+        route!("PUT", "/access/groups/{groupid}", users::group_update),
+        route!("DELETE", "/access/groups/{groupid}", users::group_delete),
+        route!(read "GET", "/access/roles", users::roles),
+        route!("POST", "/access/roles", users::role_create),
+        route!(read "GET", "/access/roles/{roleid}", users::role),
+        route!("PUT", "/access/roles/{roleid}", users::role_update),
+        route!("DELETE", "/access/roles/{roleid}", users::role_delete),
+        route!(read "GET", "/access/acl", users::acl),
+        route!("PUT", "/access/acl", users::acl_update),
         route!(read "GET", "/pools", pools::list),
         route!("POST", "/pools", pools::create),
         route!("PUT", "/pools", pools::update),

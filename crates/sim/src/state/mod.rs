@@ -100,6 +100,9 @@ pub struct World {
     /// Resource pools by id.
     #[serde(default)]
     pub pools: BTreeMap<String, crate::routes::pools::Pool>,
+    /// Users, groups, custom roles, their API tokens and ACLs.
+    #[serde(default)]
+    pub access: crate::routes::users::Access,
     pub faults: Faults,
     pub quorate: bool,
     pub next_pid: u32,
@@ -229,6 +232,7 @@ impl World {
             replication: Vec::new(),
             qdevice: None,
             pools: BTreeMap::new(),
+            access: Default::default(),
             faults: Faults::default(),
             quorate: true,
             next_pid,
