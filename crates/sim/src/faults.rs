@@ -57,6 +57,11 @@ pub struct Faults {
     /// makes it a lock failure, which clients treat as transient.
     #[serde(default)]
     pub task_failure_message: Option<String>,
+    /// Nodes that are down: requests for them fail as pveproxy's do (595 `No route to host`),
+    /// their guests and storages are `unknown`, and quorum counts without them. (A scenario's
+    /// `online: false` does the same from the start.)
+    #[serde(default)]
+    pub offline_nodes: Vec<String>,
 }
 
 impl Faults {

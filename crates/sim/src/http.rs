@@ -304,6 +304,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
         FaultAction::None => {}
     }
 
+    if let Some(refusal) = cluster_refusal(&shared.read(), &m, &api_path) {
+        return Ok(error_response(&refusal));
+    }
+
     let (route, path_params) = match router::find(&shared.routes, &m, &api_path) {
         Match::Found(r, p) => (r, p),
         Match::NoRoute => return Ok(generic_answer(&shared, &who, &m, &api_path, &pairs)),
@@ -688,4 +692,20 @@ pub fn json_response(status: u16, v: Value) -> Resp {
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     resp
+}
+
+/// What the cluster's state refuses before any handler runs: a request for a node that is down
+/// (pveproxy cannot forward it: 595), and a change without quorum (pmxcfs is read-only).
+fn cluster_refusal(w: &World, method: &str, api_path: &str) -> Option<PveError> {
+    if let Some(node) = api_path.strip_prefix("/nodes/").map(|r| r.split('/').next().unwrap_or(r))
+        && w.nodes.contains_key(node)
+        && !w.node_online(node)
+    {
+        return Some(PveError::status(595, "No route to host"));
+    }
+    let login = api_path == "/access/ticket";
+    if method != "GET" && !login && !w.is_quorate() {
+        return Some(PveError::die("cluster not ready - no quorum?"));
+    }
+    None
 }

@@ -48,7 +48,7 @@ pub fn nodes(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
             node: node_name(&n.name),
             id: format!("node/{}", n.name),
             item_type: "node".into(),
-            status: if n.online { "online" } else { "offline" }.into(),
+            status: if w.node_online(&n.name) { "online" } else { "offline" }.into(),
             level: String::new(),
             ssl_fingerprint: Some(fp.clone()),
             cpu: Some(0.02),
@@ -167,7 +167,7 @@ pub fn cluster_status(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
             name: w.cluster_name.clone(),
             nodes: Some(w.nodes.len() as u32),
             version: Some(w.nodes.len() as u32 + 2),
-            quorate: Some(w.quorate),
+            quorate: Some(w.is_quorate()),
             nodeid: None,
             ip: None,
             local: None,
@@ -187,7 +187,7 @@ pub fn cluster_status(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
             nodeid: Some(if standalone { 0 } else { i as u32 + 1 }),
             ip: Some(n.ip.clone()),
             local: Some(n.name == first),
-            online: Some(n.online),
+            online: Some(w.node_online(&n.name)),
             level: Some(String::new()),
         });
     }
@@ -202,19 +202,31 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     if want("vm") {
         for g in w.guests.values() {
             let kind = g.kind.as_str();
+            // No status yet: the id, the node and what the configs say (lock, tags), live.
+            let unknown = || ClusterResource {
+                id: format!("{kind}/{}", g.vmid),
+                res_type: kind.into(),
+                vmid: VmId::new(g.vmid).ok(),
+                node: Some(node_name(&g.node)),
+                status: Some("unknown".into()),
+                lock: g.lock().map(String::from),
+                tags: g.conf.get("tags").cloned(),
+                ..ClusterResource::default()
+            };
+            if !w.node_online(&g.node) {
+                // A node that is down sends no status: its guests are `unknown`, with what
+                // the cluster filesystem still knows (name too) and no statistics.
+                out.push(ClusterResource {
+                    name: g.name().map(String::from),
+                    template: Some(g.is_template()),
+                    ..unknown()
+                });
+                continue;
+            }
             if w.resources_lag {
                 // Status, name and template come from RRD data; lock and tags are live.
                 let Some((status, name, template)) = w.rrd.get(&g.vmid) else {
-                    out.push(ClusterResource {
-                        id: format!("{kind}/{}", g.vmid),
-                        res_type: kind.into(),
-                        vmid: VmId::new(g.vmid).ok(),
-                        node: Some(node_name(&g.node)),
-                        status: Some("unknown".into()),
-                        lock: g.lock().map(String::from),
-                        tags: g.conf.get("tags").cloned(),
-                        ..ClusterResource::default()
-                    });
+                    out.push(unknown());
                     continue;
                 };
                 out.push(ClusterResource {
@@ -287,7 +299,7 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
                 id: format!("node/{}", n.name),
                 res_type: "node".into(),
                 node: Some(node_name(&n.name)),
-                status: Some(if n.online { "online" } else { "offline" }.into()),
+                status: Some(if w.node_online(&n.name) { "online" } else { "offline" }.into()),
                 level: Some(String::new()),
                 cpu: Some(0.02),
                 maxcpu: Some(f64::from(n.cpus)),
@@ -317,7 +329,9 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
                     storage: Some(s.id.clone()),
                     node: Some(node_name(&n.name)),
                     plugintype: Some(s.storage_type.clone()),
-                    status: Some("available".into()),
+                    status: Some(
+                        if w.node_online(&n.name) { "available" } else { "unknown" }.into(),
+                    ),
                     shared: Some(s.shared),
                     content: Some(s.content.join(",")),
                     disk: Some(used),
@@ -406,7 +420,7 @@ pub fn ha_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         id: "quorum".into(),
         item_type: "quorum".into(),
         node: Some(first.clone()),
-        status: Some(if w.quorate { "OK" } else { "No quorum on node" }.into()),
+        status: Some(if w.is_quorate() { "OK" } else { "No quorum on node" }.into()),
         quorate: Some(w.quorate),
         sid: None,
         state: None,

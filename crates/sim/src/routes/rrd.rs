@@ -100,7 +100,7 @@ pub fn node_rrd(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let seed = n.bytes().map(u64::from).sum::<u64>();
     let rows: Vec<Value> = times(w, &tf)
         .map(|t| {
-            let load = if nd.online { wave(t, seed) } else { 0.0 };
+            let load = if w.node_online(&nd.name) { wave(t, seed) } else { 0.0 };
             json!({
                 "time": t, "cpu": 0.3 * load, "maxcpu": cpus, "iowait": 0.01 * load,
                 "loadavg": cpus * 0.3 * load, "memused": (0.2 + 0.4 * load) * mem, "memtotal": mem,

@@ -296,6 +296,19 @@ impl World {
         format!("BC:24:11:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2])
     }
 
+    /// Whether a node is up: online in the scenario and not taken down by a fault.
+    pub fn node_online(&self, node: &str) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.online)
+            && !self.faults.offline_nodes.iter().any(|n| n == node)
+    }
+
+    /// Quorum as corosync computes it: more than half of the nodes' votes (one each) are
+    /// online, unless the control API took it away.
+    pub fn is_quorate(&self) -> bool {
+        let online = self.nodes.keys().filter(|n| self.node_online(n)).count();
+        self.quorate && online * 2 > self.nodes.len()
+    }
+
     pub fn random_uuid(&mut self) -> String {
         let b: [u8; 16] = self.rng.random();
         let h = hex::encode(b);
