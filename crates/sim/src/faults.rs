@@ -62,6 +62,10 @@ pub struct Faults {
     /// `online: false` does the same from the start.)
     #[serde(default)]
     pub offline_nodes: Vec<String>,
+    /// Storages that are full: allocations on them and backups to them fail with `No space
+    /// left on device`, and `/cluster/resources` shows them used up.
+    #[serde(default)]
+    pub full_storages: Vec<String>,
 }
 
 impl Faults {

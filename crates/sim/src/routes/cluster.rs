@@ -334,7 +334,7 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
                     ),
                     shared: Some(s.shared),
                     content: Some(s.content.join(",")),
-                    disk: Some(used),
+                    disk: Some(if w.faults.full_storages.contains(&s.id) { s.total } else { used }),
                     maxdisk: Some(s.total),
                     ..ClusterResource::default()
                 });

@@ -365,6 +365,12 @@ pub fn alloc_volume(
     if !def.supports(needs) {
         return Err(format!("storage '{storage}' does not support content-type '{needs}'"));
     }
+    if w.faults.full_storages.iter().any(|s| s == storage) {
+        return Err(format!(
+            "unable to allocate {} on storage '{storage}': No space left on device",
+            DiskSize(size)
+        ));
+    }
     let scope = def.scope(node);
     let used: u64 = w
         .volumes

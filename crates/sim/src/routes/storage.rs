@@ -593,6 +593,11 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             .log(format!("INFO: creating vzdump archive '/var/lib/vz/dump/{file}'"))
             .sleep(ms.max(1000))
             .act(move |w, task| {
+                if w.faults.full_storages.contains(&st) {
+                    return Err(format!(
+                        "ERROR: Backup of VM {vid} failed - vma_queue_write: write error - No space left on device"
+                    ));
+                }
                 let conf = w.guests.get_mut(&vid).map(|g| {
                     g.conf.remove("lock");
                     g.conf.clone()
