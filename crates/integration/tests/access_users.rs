@@ -9,15 +9,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-async fn form(h: &Harness, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let path = format!("/api2/json{path}");
-    raw_json(h, method, &path, Some("application/x-www-form-urlencoded"), body).await
-}
-
-fn message(body: &Value) -> String {
-    body["message"].as_str().unwrap_or_default().to_string()
-}
-
 async fn ok(h: &Harness, method: &str, path: &str, body: &str) -> Value {
     let (s, v) = form(h, method, path, body).await;
     assert_eq!(s, 200, "{method} {path} {body}: {v}");

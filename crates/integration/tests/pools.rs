@@ -14,15 +14,6 @@ const SCENARIO: &str = "guests:
   - {vmid: 100, config: {name: web-1, scsi0: \"local-lvm:vm-100-disk-0,size=4G\"}}
 ";
 
-async fn form(h: &Harness, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let path = format!("/api2/json{path}");
-    raw_json(h, method, &path, Some("application/x-www-form-urlencoded"), body).await
-}
-
-fn message(body: &serde_json::Value) -> String {
-    body["message"].as_str().unwrap_or_default().to_string()
-}
-
 async fn members(h: &Harness, pool: &str) -> Vec<String> {
     let (s, body) = form(h, "GET", &format!("/pools/{pool}"), "").await;
     assert_eq!(s, 200, "{body}");

@@ -210,3 +210,16 @@ pub async fn postgres(schema: &str) -> Option<proxctl_state_postgres::PostgresSt
         Err(e) => panic!("PostgreSQL is required (PROXCTL_REQUIRE_ALL=1): {e:?}"),
     }
 }
+
+/// A form-encoded request under `/api2/json`, as third-party clients send them.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn form(h: &Harness, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let path = format!("/api2/json{path}");
+    raw_json(h, method, &path, Some("application/x-www-form-urlencoded"), body).await
+}
+
+/// The `message` of a PVE error answer.
+#[allow(dead_code)]
+pub fn message(body: &serde_json::Value) -> String {
+    body["message"].as_str().unwrap_or_default().to_string()
+}

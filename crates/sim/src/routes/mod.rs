@@ -13,6 +13,7 @@ mod node_health;
 pub mod pools;
 pub mod qemu;
 mod qemu_ops;
+mod replication;
 mod rrd;
 mod snapshot;
 mod storage;
@@ -127,6 +128,11 @@ pub fn all() -> Vec<Route> {
         route!("DELETE", "/access/roles/{roleid}", users::role_delete),
         route!(read "GET", "/access/acl", users::acl),
         route!("PUT", "/access/acl", users::acl_update),
+        route!(read "GET", "/cluster/replication", replication::list),
+        route!("POST", "/cluster/replication", replication::create),
+        route!(read "GET", "/cluster/replication/{id}", replication::get),
+        route!("PUT", "/cluster/replication/{id}", replication::update),
+        route!("DELETE", "/cluster/replication/{id}", replication::delete),
         route!(read "GET", "/pools", pools::list),
         route!("POST", "/pools", pools::create),
         route!("PUT", "/pools", pools::update),

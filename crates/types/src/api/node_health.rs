@@ -47,6 +47,16 @@ pub struct ReplicationJob {
     pub fail_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The job's configuration (`/cluster/replication`): a calendar event, default `*/15`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::wire::opt_pve_bool")]
+    pub disable: Option<bool>,
+    /// MB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// The QDevice as corosync reports it (`Model`, `State`, `QNetd host`, ...); empty when
