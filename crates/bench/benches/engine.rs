@@ -121,6 +121,7 @@ fn pure_planning_of_10000_resources(c: &mut Criterion) {
         jobs: &[],
         catalog: None,
         prune: false,
+        release: None,
     };
     let p = plan(&input).expect("plan");
     eprintln!(

@@ -51,6 +51,18 @@ pub enum EngineError {
     Invalid(String),
 }
 
+/// The image catalog, when `declared` holds templates to build.
+fn catalog_for(
+    declared: &[Declared],
+) -> Result<Option<proxctl_images::catalog::Catalog>, EngineError> {
+    if !session::wants_catalog(declared) {
+        return Ok(None);
+    }
+    proxctl_ops::image::catalog(&|k| std::env::var(k).ok())
+        .map(Some)
+        .map_err(|e| EngineError::Invalid(e.to_string()))
+}
+
 /// Observe the cluster and the store, and plan `declared`.
 pub async fn make_plan(
     client: &Client,
@@ -58,14 +70,7 @@ pub async fn make_plan(
     declared: &[Declared],
     prune: bool,
 ) -> Result<Plan, EngineError> {
-    let catalog = if session::wants_catalog(declared) {
-        Some(
-            proxctl_ops::image::catalog(&|k| std::env::var(k).ok())
-                .map_err(|e| EngineError::Invalid(e.to_string()))?,
-        )
-    } else {
-        None
-    };
+    let catalog = catalog_for(declared)?;
     make_plan_with(client, store, declared, prune, catalog.as_ref()).await
 }
 
@@ -76,6 +81,35 @@ pub async fn make_plan_with(
     declared: &[Declared],
     prune: bool,
     catalog: Option<&proxctl_images::catalog::Catalog>,
+) -> Result<Plan, EngineError> {
+    plan_in(client, store, declared, prune, catalog, None).await
+}
+
+/// The plan of a release's manifests: what they declare, and the deletion of what the release
+/// `owns` but no longer declares. Nothing else is touched: prune deletes only guests carrying
+/// the release's marker (see [`plan::PlanInput::release`]), and changes to resources outside
+/// the release (a forgotten record of another) are left out.
+pub async fn make_release_plan(
+    client: &Client,
+    store: &dyn StateStore,
+    declared: &[Declared],
+    release: &str,
+    owned: &BTreeSet<String>,
+) -> Result<Plan, EngineError> {
+    let catalog = catalog_for(declared)?;
+    let mut plan = plan_in(client, store, declared, true, catalog.as_ref(), Some(release)).await?;
+    let keys: BTreeSet<String> = declared.iter().map(Declared::key).collect();
+    plan.changes.retain(|c| keys.contains(&c.key) || owned.contains(&c.key));
+    Ok(plan)
+}
+
+async fn plan_in(
+    client: &Client,
+    store: &dyn StateStore,
+    declared: &[Declared],
+    prune: bool,
+    catalog: Option<&proxctl_images::catalog::Catalog>,
+    release: Option<&str>,
 ) -> Result<Plan, EngineError> {
     let records = store.resources().await?;
     let leases = store.vmid_leases(jiff::Timestamp::now()).await?;
@@ -92,6 +126,7 @@ pub async fn make_plan_with(
         leases: &leases,
         allocations: &allocations,
         prune,
+        release,
     };
     Ok(plan::plan(&input)?)
 }

@@ -448,6 +448,17 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Declared>, Vec<Diagnostic>> {
     if problems.is_empty() { Ok(declared) } else { Err(problems) }
 }
 
+/// Parse several files' texts as one manifest set (rendered charts), each problem at its file.
+pub fn parse_many(files: &[(PathBuf, String)]) -> Result<Vec<Declared>, Vec<Diagnostic>> {
+    let mut declared = Vec::new();
+    let mut problems = Vec::new();
+    for (file, text) in files {
+        parse_into(file, text, &mut declared, &mut problems);
+    }
+    check_all(&declared, &mut problems);
+    if problems.is_empty() { Ok(declared) } else { Err(problems) }
+}
+
 /// Parse one file's text (exposed for tests and stdin).
 pub fn parse(file: &Path, text: &str) -> Result<Vec<Declared>, Vec<Diagnostic>> {
     let mut declared = Vec::new();

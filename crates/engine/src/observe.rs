@@ -42,6 +42,18 @@ pub struct ObservedGuest {
 }
 
 impl ObservedGuest {
+    /// The release (`proxctl release`) the guest belongs to: its description's marker, or
+    /// (config not read) its `release-<name>` tag.
+    pub fn release(&self) -> Option<&str> {
+        match self.text("description") {
+            Some(d) => proxctl_types::managed::release_of(d),
+            None if self.config.is_none() => {
+                self.tags.iter().find_map(|t| t.strip_prefix("release-"))
+            }
+            None => None,
+        }
+    }
+
     pub fn text(&self, key: &str) -> Option<&str> {
         self.config.as_ref()?.get(key)?.as_str()
     }

@@ -105,6 +105,36 @@ impl<'a> Session<'a> {
         .await
     }
 
+    /// Lock the resources of a release: what it owns, what it declares, and the release
+    /// itself (`Release/<name>`), so two changes to one release serialise.
+    pub async fn for_release(
+        client: &'a Client,
+        store: Arc<dyn StateStore>,
+        release: &str,
+        declared: &[Declared],
+        owned: &BTreeSet<String>,
+        opts: &'a ApplyOptions,
+    ) -> Result<Session<'a>, EngineError> {
+        let mut names: BTreeSet<String> = declared.iter().map(Declared::key).collect();
+        names.extend(owned.iter().cloned());
+        names.insert(format!("Release/{release}"));
+        Self::lock(client, store, names, opts, &format!("release {release}")).await
+    }
+
+    /// Settle, then plan a release's manifests under the locks (see
+    /// [`crate::make_release_plan`]).
+    pub async fn plan_release(
+        &mut self,
+        declared: &[Declared],
+        release: &str,
+        owned: &BTreeSet<String>,
+    ) -> Result<Plan, EngineError> {
+        self.plan_with(|client, store| async move {
+            crate::make_release_plan(client, store.as_ref(), declared, release, owned).await
+        })
+        .await
+    }
+
     /// The plan that deletes exactly what `declared` names, under the locks.
     pub async fn plan_delete(&mut self, declared: &[Declared]) -> Result<Plan, EngineError> {
         self.plan_with(|client, store| async move {

@@ -37,6 +37,19 @@ pub fn owned_copy_description(source: &str) -> String {
     lines.join("\n")
 }
 
+/// The description line naming the release (`proxctl release`) a guest belongs to.
+pub const RELEASE_PREFIX: &str = "proxctl:release=";
+
+/// The tag a release puts on its guests, so PVE's own views show the owner.
+pub fn release_tag(release: &str) -> String {
+    format!("release-{release}")
+}
+
+/// The release named in a description, if any.
+pub fn release_of(description: &str) -> Option<&str> {
+    description.lines().find_map(|l| l.trim().strip_prefix(RELEASE_PREFIX)).map(str::trim)
+}
+
 /// The `kind/name` recorded in a description, if any.
 pub fn resource_of(description: &str) -> Option<&str> {
     description.lines().find_map(|l| l.trim().strip_prefix(RESOURCE_PREFIX)).map(str::trim)
@@ -62,6 +75,15 @@ pub fn seed_iso_of(ide2: Option<&str>, vmid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_release_line_is_found_among_others() {
+        let d = "web\nproxctl:release=shop\nproxctl:resource=VirtualMachine/shop-web-1";
+        assert_eq!(release_of(d), Some("shop"));
+        assert_eq!(resource_of(d), Some("VirtualMachine/shop-web-1"));
+        assert_eq!(release_of("web"), None);
+        assert_eq!(release_tag("shop"), "release-shop");
+    }
 
     #[test]
     fn only_proxctls_own_seed_for_that_vmid_counts() {

@@ -67,6 +67,16 @@ impl KindPlanner for Containers {
 /// A managed guest nothing declares: deleted with `--prune` (shut down first, its seed ISO
 /// too), else a warning; a record whose guest is gone is forgotten.
 fn stale_guest(cx: &mut Context<'_>, key: &str) -> Option<Change> {
+    let release = cx.owner.get(key).and_then(|g| g.release());
+    if cx.owner.contains_key(key) && release != cx.input.release {
+        if let (Some(r), None) = (release, cx.input.release) {
+            cx.warnings.push(format!(
+                "{key} belongs to release {r} and is left alone; `proxctl release uninstall {r}` \
+                 deletes it"
+            ));
+        }
+        return None;
+    }
     match cx.owner.get(key) {
         Some(g) if cx.input.prune => {
             let node = g.node.clone();

@@ -117,6 +117,9 @@ pub struct PlanInput<'a> {
     pub catalog: Option<&'a proxctl_images::catalog::Catalog>,
     /// Delete managed guests no manifest declares.
     pub prune: bool,
+    /// The release this plan is for: prune then deletes only guests carrying its marker, and
+    /// a plan for no release never prunes a release's guests (`proxctl release` owns those).
+    pub release: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
