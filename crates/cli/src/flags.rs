@@ -1,5 +1,6 @@
 //! Command-line flags: one clap definition, reused for help, man pages and completions.
 
+pub mod chart;
 pub mod job;
 pub mod mcp;
 pub mod notify;
@@ -215,6 +216,18 @@ pub enum Command {
     Notify {
         #[command(subcommand)]
         command: notify::NotifyCommand,
+    },
+    /// Charts: parameterised manifests for whole environments (create, lint, template,
+    /// package, show, list, repositories).
+    Chart {
+        #[command(subcommand)]
+        command: chart::ChartCommand,
+    },
+    /// Releases: charts installed with a revision history; install, upgrade (plan first),
+    /// rollback, uninstall, list, history, status, get, adopt.
+    Release {
+        #[command(subcommand)]
+        command: chart::ReleaseCommand,
     },
     /// The MCP server for AI assistants, over stdio (read-only unless `--mode operate`), and
     /// the change sets they propose: list, show, approve, reject.

@@ -142,6 +142,38 @@ impl Summary {
     }
 }
 
+impl proxctl_ops::output::Tabular for Summary {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["NAME", "REVISION", "STATUS", "CHART", "RESOURCES", "UPDATED"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.revision.to_string(),
+            self.status.to_string(),
+            format!("{}-{}", self.chart, self.chart_version).trim_end_matches('-').to_string(),
+            self.resources.to_string(),
+            self.updated.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        ]
+    }
+}
+
+impl proxctl_ops::output::Tabular for Revision {
+    fn headers(_wide: bool) -> Vec<&'static str> {
+        vec!["REVISION", "UPDATED", "STATUS", "CHART", "BY", "DESCRIPTION"]
+    }
+    fn cells(&self, _wide: bool) -> Vec<String> {
+        vec![
+            self.revision.to_string(),
+            self.at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            self.status.to_string(),
+            format!("{}-{}", self.chart, self.chart_version).trim_end_matches('-').to_string(),
+            self.by.clone(),
+            self.description.clone(),
+        ]
+    }
+}
+
 /// The releases in the store.
 pub async fn list(store: &dyn StateStore) -> Result<Vec<Release>, ReleaseError> {
     let docs = store.documents(DOCUMENT_KIND, 100_000).await?;

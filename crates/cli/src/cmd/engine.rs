@@ -52,7 +52,7 @@ pub fn schema() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_plan(r: &Resolved, plan: &Plan, verbose: bool) -> anyhow::Result<()> {
+pub(crate) fn print_plan(r: &Resolved, plan: &Plan, verbose: bool) -> anyhow::Result<()> {
     match r.output {
         Format::Json => outln!("{}", serde_json::to_string_pretty(plan)?),
         Format::Yaml => out!("{}", serde_yaml_ng::to_string(plan)?),
@@ -89,7 +89,11 @@ pub async fn plan(r: &Resolved, client: &Client, a: PlanArgs) -> anyhow::Result<
     }
 }
 
-fn options(r: &Resolved, parallel: usize, lock_timeout: std::time::Duration) -> ApplyOptions {
+pub(crate) fn apply_options(
+    r: &Resolved,
+    parallel: usize,
+    lock_timeout: std::time::Duration,
+) -> ApplyOptions {
     let mut o = ApplyOptions::new(r.actor());
     o.parallel = parallel.max(1);
     o.locks.wait = lock_timeout;
@@ -124,7 +128,7 @@ fn confirm_plan(r: &Resolved, plan: &Plan) -> anyhow::Result<()> {
 
 pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Result<()> {
     let store = Arc::clone(r.state.get().await?);
-    let opts = options(r, a.parallel, a.lock.lock_timeout);
+    let opts = apply_options(r, a.parallel, a.lock.lock_timeout);
     if let Some(path) = &a.plan_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UserError(format!("cannot read {}: {e}", path.display())))?;
@@ -208,7 +212,7 @@ pub async fn delete(r: &Resolved, client: &Client, a: DeleteArgs) -> anyhow::Res
         let plan = proxctl_engine::plan_delete(client, store.as_ref(), &declared).await?;
         return dry_run(r, &plan);
     }
-    let opts = options(r, a.parallel, a.lock.lock_timeout);
+    let opts = apply_options(r, a.parallel, a.lock.lock_timeout);
     let mut session =
         proxctl_engine::Session::for_manifests(client, store, &declared, false, &opts, "delete")
             .await?;
@@ -290,7 +294,7 @@ fn interval(s: &str) -> anyhow::Result<std::time::Duration> {
 pub async fn reconcile(r: &Resolved, client: &Client, a: ReconcileArgs) -> anyhow::Result<()> {
     let every = interval(&a.interval)?;
     let store = Arc::clone(r.state.get().await?);
-    let opts = options(r, a.parallel, a.lock.lock_timeout);
+    let opts = apply_options(r, a.parallel, a.lock.lock_timeout);
     let mut n: u64 = 0;
     loop {
         n += 1;
@@ -350,7 +354,7 @@ pub async fn resolve(r: &Resolved, client: &Client, a: ResolveArgs) -> anyhow::R
     }
     confirm(r, &what)?;
     let store = Arc::clone(r.state.get().await?);
-    let opts = options(r, 1, a.lock.lock_timeout);
+    let opts = apply_options(r, 1, a.lock.lock_timeout);
     let done = resolve::resolve(client, store, &a.resource, a.keep, mode, &opts).await?;
     if r.output == Format::Json {
         outln!("{}", serde_json::to_string_pretty(&done)?);

@@ -21,6 +21,7 @@ macro_rules! out {
 mod audit;
 mod backup;
 mod bulk;
+mod chart;
 mod config;
 mod demo;
 mod engine;
@@ -87,6 +88,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Notify { command } => {
             let r = config::resolve_from_env(&g)?;
             notify::run(&r, command).await
+        }
+        Command::Chart { command } => {
+            let r = config::resolve_from_env(&g)?;
+            chart::chart(&r, command).await
+        }
+        Command::Release { command: crate::flags::chart::ReleaseCommand::Adopt { name } } => {
+            let (r, client) = connect(&g)?;
+            chart::adopt(&r, &client, name).await
+        }
+        Command::Release { command } => {
+            let (r, client) = connect(&g)?;
+            chart::release(&r, &client, command).await
         }
         Command::Mcp(a) => mcp::run(&g, a).await,
         Command::Token { command } => {
