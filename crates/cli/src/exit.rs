@@ -67,6 +67,15 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         if let Some(o) = cause.downcast_ref::<proxctl_ops::OpsError>() {
             return ops_code(o);
         }
+        // A chart, its values or a repository that is wrong: the user's to fix; a download
+        // or a file that cannot be read: the machine's.
+        if let Some(c) = cause.downcast_ref::<proxctl_charts::ChartError>() {
+            use proxctl_charts::ChartError as C;
+            return if matches!(c, C::Io { .. } | C::Fetch { .. }) { SYSTEM } else { USER };
+        }
+        if cause.downcast_ref::<proxctl_charts::lint::PrepareError>().is_some() {
+            return USER;
+        }
         if cause
             .downcast_ref::<proxctl_sim::SimError>()
             .is_some_and(|s| matches!(s, proxctl_sim::SimError::Config(_)))

@@ -343,3 +343,42 @@ fn cloud_init() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|p| p.exists())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_come_from_http_repositories_only_with_the_digest_their_index_names() {
+    let e = Env::new().await;
+    let home = e.home.path().display().to_string();
+    e.ok(&["chart", "create", "my-app", "--dir", &home]).await;
+    let pkgs = e.home.path().join("pkgs");
+    std::fs::create_dir_all(&pkgs).unwrap();
+    let r = e
+        .ok(&["chart", "package", &format!("{home}/my-app"), "--out", &pkgs.display().to_string()])
+        .await;
+    let digest = r.stdout.split("sha256:").nth(1).unwrap().trim().to_string();
+    let bytes = std::fs::read(pkgs.join("my-app-0.1.0.tgz")).unwrap();
+    let index = |d: &str| {
+        format!("apiVersion: v1\nentries:\n  my-app:\n    - version: 0.1.0\n      urls: [my-app-0.1.0.tgz]\n      digest: {d}\n")
+            .into_bytes()
+    };
+    let url = support::file_server(vec![
+        ("/good/index.yaml", index(&digest)),
+        ("/good/my-app-0.1.0.tgz", bytes.clone()),
+        ("/bad/index.yaml", index(&"0".repeat(64))),
+        ("/bad/my-app-0.1.0.tgz", bytes),
+    ])
+    .await;
+    e.ok(&["chart", "repo", "add", "good", &format!("{url}/good")]).await;
+    e.ok(&["chart", "repo", "add", "bad", &format!("{url}/bad")]).await;
+    let r = e.run(&["chart", "template", "good/my-app"]).await;
+    assert_eq!(r.code, 1, "no index before update: {}", r.stderr);
+    assert!(r.stderr.contains("chart repo update"), "{}", r.stderr);
+    let r = e.ok(&["chart", "repo", "update"]).await;
+    assert!(r.stdout.contains("good: 1 chart(s)"), "{}", r.stdout);
+    let r = e.ok(&["chart", "list"]).await;
+    assert!(r.stdout.contains("good/my-app") && r.stdout.contains("web-tier"), "{}", r.stdout);
+    let r = e.run(&["chart", "template", "bad/my-app"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("SHA-256") && r.stderr.contains("not used"), "{}", r.stderr);
+    e.ok(&["release", "install", "app", "good/my-app@0.1.0", "--yes"]).await;
+    assert_eq!(e.guests("app-"), ["app-1"]);
+}

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     act, backups, changes, cluster, declare, guests, jobs, lifecycle, meta, metrics, nodes,
-    notifications, stream, templates, tokens,
+    notifications, releases, stream, templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -95,6 +95,16 @@ use crate::routes::{
         declare::apply,
         declare::drift,
         declare::history,
+        releases::charts,
+        releases::chart,
+        releases::render,
+        releases::list,
+        releases::install,
+        releases::show,
+        releases::uninstall,
+        releases::manifest,
+        releases::upgrade,
+        releases::rollback,
     ),
     modifiers(&BearerAuth),
     security(("token" = [])),
@@ -108,6 +118,7 @@ use crate::routes::{
         (name = "cluster", description = "Remotes, nodes, storage and tasks"),
         (name = "operations", description = "Long work started over the API"),
         (name = "declare", description = "Manifests, plans, applies and drift"),
+        (name = "charts", description = "Charts and the releases installed from them (docs/charts.md)"),
         (name = "access", description = "API tokens"),
         (name = "meta", description = "Probes and this document"),
         (name = "mcp", description = "The Model Context Protocol endpoint for AI assistants (docs/mcp.md)"),

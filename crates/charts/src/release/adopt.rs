@@ -84,6 +84,7 @@ pub async fn adopt(
                     }],
                     owned: keys.clone(),
                     secrets: Default::default(),
+                    remote: None,
                 };
                 save(store, &r).await?;
                 report.adopted.insert(name, keys);

@@ -94,6 +94,10 @@ pub struct Release {
     /// Values of `secret(name)`, generated once, kept for upgrades.
     #[serde(default)]
     pub secrets: Secrets,
+    /// The remote of `proxctl serve` the release lives on (absent: the CLI's cluster, or the
+    /// server's default remote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 impl Release {

@@ -85,6 +85,8 @@ pub struct Request {
     pub change: Change,
     /// Render and plan only: nothing is applied or recorded.
     pub dry_run: bool,
+    /// Recorded with a new release (see [`Release::remote`]).
+    pub remote: Option<String>,
 }
 
 /// How a change ended.
@@ -154,6 +156,7 @@ async fn deploy_locked(
             revisions: Vec::new(),
             owned: BTreeSet::new(),
             secrets: Default::default(),
+            remote: req.remote.clone(),
         },
         (_, Some(r)) => r,
         (_, None) => {

@@ -189,7 +189,7 @@ impl proxctl_ops::output::Tabular for ChartRow {
 async fn repo(r: &Resolved, command: RepoCommand) -> anyhow::Result<()> {
     let repos = repos()?;
     match command {
-        RepoCommand::Add { name, url } => {
+        RepoCommand::Add { name, location: url } => {
             let repo = repos.add(&name, &url)?;
             if repo.is_http() {
                 outln!("added {name} ({url}); run `proxctl chart repo update` to fetch its index");
@@ -243,7 +243,7 @@ pub async fn release(r: &Resolved, client: &Client, command: ReleaseCommand) -> 
         ReleaseCommand::Install { name, chart, values, apply } => {
             let chart = Box::new(load_chart(&chart).await?);
             let change = Change::Install { chart, sources: sources(&values)? };
-            (Request { name, change, dry_run: r.dry_run }, apply)
+            (Request { name, change, dry_run: r.dry_run, remote: None }, apply)
         }
         ReleaseCommand::Upgrade { name, chart, values, reuse_values, apply } => {
             let chart = match chart {
@@ -251,11 +251,17 @@ pub async fn release(r: &Resolved, client: &Client, command: ReleaseCommand) -> 
                 None => None,
             };
             let change = Change::Upgrade { chart, sources: sources(&values)?, reuse_values };
-            (Request { name, change, dry_run: r.dry_run }, apply)
+            (Request { name, change, dry_run: r.dry_run, remote: None }, apply)
         }
-        ReleaseCommand::Rollback { name, revision, apply } => {
-            (Request { name, change: Change::Rollback { revision }, dry_run: r.dry_run }, apply)
-        }
+        ReleaseCommand::Rollback { name, revision, apply } => (
+            Request {
+                name,
+                change: Change::Rollback { revision },
+                dry_run: r.dry_run,
+                remote: None,
+            },
+            apply,
+        ),
         ReleaseCommand::Uninstall { name, apply } => {
             return uninstall(r, client, store, &name, &apply).await;
         }

@@ -54,7 +54,9 @@ pub enum RepoCommand {
     /// Add a repository: an http(s) URL serving index.yaml, or a local directory of charts.
     Add {
         name: String,
-        url: String,
+        /// `https://…` serving index.yaml, or a directory.
+        #[arg(value_name = "URL")]
+        location: String,
     },
     List,
     Remove {

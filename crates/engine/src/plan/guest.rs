@@ -100,10 +100,16 @@ fn stale_guest(cx: &mut Context<'_>, key: &str) -> Option<Change> {
                 action: Action::Delete,
                 vmid: Some(g.vmid),
                 node: Some(node),
-                summary: if protected {
-                    "not declared (--prune); PVE protection is on, so PVE will refuse".into()
-                } else {
-                    "not declared (--prune)".into()
+                summary: {
+                    let why = match cx.input.release {
+                        Some(r) => format!("no longer in release {r}"),
+                        None => "not declared (--prune)".to_string(),
+                    };
+                    if protected {
+                        format!("{why}; PVE protection is on, so PVE will refuse")
+                    } else {
+                        why
+                    }
                 },
                 diffs: Vec::new(),
                 steps,

@@ -88,7 +88,7 @@ async fn make(app: &App, req: &PlanRequest) -> ApiResult<(String, Plan)> {
     Ok((remote, plan))
 }
 
-fn answer(id: Option<String>, remote: String, plan: &Plan) -> PlanAnswer {
+pub(super) fn answer(id: Option<String>, remote: String, plan: &Plan) -> PlanAnswer {
     let value = serde_json::to_value(plan).unwrap_or_default();
     let digest = hex::encode(Sha256::digest(value.to_string().as_bytes()));
     PlanAnswer {

@@ -16,6 +16,7 @@ pub(crate) mod meta;
 pub(crate) mod metrics;
 pub(crate) mod nodes;
 pub(crate) mod notifications;
+pub(crate) mod releases;
 pub(crate) mod stream;
 pub(crate) mod templates;
 pub(crate) mod tokens;
@@ -214,6 +215,16 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/api/v1/plans/{id}/apply", Admin, post(declare::apply)),
         r(Method::POST, "/api/v1/drift", Admin, post(declare::drift)),
         r(Method::GET, "/api/v1/applies", Read, get(declare::history)),
+        r(Method::GET, "/api/v1/charts", Read, get(releases::charts)),
+        r(Method::GET, "/api/v1/charts/{name}", Read, get(releases::chart)),
+        r(Method::POST, "/api/v1/charts/{name}/render", Read, post(releases::render)),
+        r(Method::GET, "/api/v1/releases", Read, get(releases::list)),
+        r(Method::POST, "/api/v1/releases", Admin, post(releases::install)),
+        r(Method::GET, "/api/v1/releases/{name}", Read, get(releases::show)),
+        r(Method::DELETE, "/api/v1/releases/{name}", Admin, delete(releases::uninstall)),
+        r(Method::GET, "/api/v1/releases/{name}/manifest", Admin, get(releases::manifest)),
+        r(Method::POST, "/api/v1/releases/{name}/upgrade", Admin, post(releases::upgrade)),
+        r(Method::POST, "/api/v1/releases/{name}/rollback", Admin, post(releases::rollback)),
         // The MCP face: every token may connect; its role and scope limit the tools.
         r(Method::POST, "/mcp", Read, post(crate::mcp::handle)),
         r(Method::GET, "/api/v1/mcp/changes", Admin, get(changes::list)),
