@@ -179,12 +179,21 @@ spec:
   networks: {net0: {bridge: vmbr0}}
 ";
 
+const SWEEP_JOB: &str = "apiVersion: proxctl.io/v1
+kind: Job
+metadata: {name: {{ values.vm }}-sweep}
+spec:
+  schedule: daily
+  action: {type: snapshot-sweep}
+";
+
 fn chart(dir: &Path, name: &str) -> String {
     let root = dir.join(name);
     std::fs::create_dir_all(root.join("templates")).unwrap();
     std::fs::write(root.join("Chart.yaml"), format!("name: {name}\nversion: 0.1.0\n")).unwrap();
     std::fs::write(root.join("values.yaml"), "vm: shared-vm\n").unwrap();
     std::fs::write(root.join("templates/vm.yaml"), FIXED_CHART).unwrap();
+    std::fs::write(root.join("templates/job.yaml"), SWEEP_JOB).unwrap();
     root.display().to_string()
 }
 
@@ -220,6 +229,8 @@ async fn a_resource_belongs_to_one_release_and_never_to_a_plain_manifest_as_well
         r.stderr
     );
     assert_eq!(e.guests("shared-vm"), ["shared-vm"]);
+    let r = e.ok(&["job", "list"]).await;
+    assert!(r.stdout.contains("shared-vm-sweep"), "the release's job stays: {}", r.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,6 +103,27 @@ pub async fn make_release_plan(
     Ok(plan)
 }
 
+/// Which release owns each resource key, from the releases' documents (only their `owned`
+/// lists are read; `proxctl-charts` writes them).
+async fn release_owners(
+    store: &dyn StateStore,
+) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
+    #[derive(serde::Deserialize)]
+    struct Owned {
+        name: String,
+        #[serde(default)]
+        owned: BTreeSet<String>,
+    }
+    let docs = store.documents(proxctl_state::document::kind::RELEASE, 100_000).await?;
+    let mut out = std::collections::BTreeMap::new();
+    for d in docs {
+        if let Ok(r) = serde_json::from_str::<Owned>(&d.body) {
+            out.extend(r.owned.into_iter().map(|k| (k, r.name.clone())));
+        }
+    }
+    Ok(out)
+}
+
 async fn plan_in(
     client: &Client,
     store: &dyn StateStore,
@@ -128,7 +149,29 @@ async fn plan_in(
         prune,
         release,
     };
-    Ok(plan::plan(&input)?)
+    let mut plan = plan::plan(&input)?;
+    // What a release owns is the release's to delete: a plan for anything else (a plain
+    // apply --prune, another release) leaves it, whatever kind it is.
+    let owners = release_owners(store).await?;
+    let declared_keys: BTreeSet<String> = declared.iter().map(Declared::key).collect();
+    let mut kept = Vec::new();
+    for c in std::mem::take(&mut plan.changes) {
+        let foreign = owners.get(&c.key).filter(|r| Some(r.as_str()) != release);
+        match foreign {
+            Some(r) if c.action == Action::Delete && !declared_keys.contains(&c.key) => {
+                if prune {
+                    plan.warnings.push(format!(
+                        "{} belongs to release {r} and is left alone; `proxctl release \
+                         uninstall {r}` deletes it",
+                        c.key
+                    ));
+                }
+            }
+            _ => kept.push(c),
+        }
+    }
+    plan.changes = kept;
+    Ok(plan)
 }
 
 /// Whether a saved plan still describes the cluster: every guest it read has the same config

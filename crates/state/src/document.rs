@@ -21,6 +21,9 @@ pub mod kind {
     pub const MCP_CHANGE_CLAIM: &str = "mcp-change-claim";
     /// Long work an MCP tool handed back as an operation id.
     pub const MCP_OPERATION: &str = "mcp-operation";
+    /// A release (`proxctl release`), by name: its revisions and the resources it owns
+    /// (`owned`, which the engine reads so a plan for anything else leaves them alone).
+    pub const RELEASE: &str = "release";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

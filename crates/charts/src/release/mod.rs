@@ -21,7 +21,7 @@ pub use adopt::{AdoptReport, adopt};
 pub use run::{Change, Outcome, ReleaseError, Request, deploy, plan_uninstall, uninstall};
 
 /// The state store document kind of releases (id: the release name).
-pub const DOCUMENT_KIND: &str = "release";
+pub const DOCUMENT_KIND: &str = proxctl_state::document::kind::RELEASE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -45,8 +45,9 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// One revision: what was applied and how it ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One revision: what was applied and how it ended. Its `Debug` leaves out the manifests
+/// and the chart, which may hold generated secrets.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revision {
     pub revision: u32,
     pub chart: String,
@@ -67,6 +68,21 @@ pub struct Revision {
     /// depend on where the chart came from. Absent for adopted releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart_package: Option<String>,
+}
+
+impl std::fmt::Debug for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revision")
+            .field("revision", &self.revision)
+            .field("chart", &self.chart)
+            .field("chart_version", &self.chart_version)
+            .field("status", &self.status)
+            .field("description", &self.description)
+            .field("by", &self.by)
+            .field("at", &self.at)
+            .field("manifest", &format_args!("({} bytes)", self.manifest.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Revision {
@@ -116,6 +132,39 @@ impl Release {
 
     pub fn next_revision(&self) -> u32 {
         self.latest().map_or(1, |r| r.revision + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_holds_a_releases_secrets() {
+        let mut secrets = Secrets::default();
+        secrets.0.insert("k3s-token".into(), "s3cr3t-token-value".into());
+        let r = Release {
+            name: "kube".into(),
+            revisions: vec![Revision {
+                revision: 1,
+                chart: "k3s-cluster".into(),
+                chart_version: "1.0.0".into(),
+                values: serde_json::json!({}),
+                manifest: "token: s3cr3t-token-value".into(),
+                notes: None,
+                status: Status::Deployed,
+                description: "install".into(),
+                by: "admin".into(),
+                at: Timestamp::UNIX_EPOCH,
+                chart_package: None,
+            }],
+            owned: BTreeSet::new(),
+            secrets,
+            remote: None,
+        };
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("k3s-token"));
     }
 }
 

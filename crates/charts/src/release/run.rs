@@ -170,14 +170,21 @@ async fn deploy_locked(
 
     // No resource belongs to two releases, nor to a release and a plain manifest.
     let owners = owners(store).await?;
-    for d in &target.declared {
-        let key = d.key();
-        if let Some(other) = owners.get(&key).filter(|o| o.as_str() != name) {
-            return Err(ReleaseError::Conflict(format!(
-                "{key} belongs to release {other}; a resource belongs to one release at most \
-                 (rename it in the values, or uninstall {other})"
-            )));
-        }
+    let taken: Vec<String> = target
+        .declared
+        .iter()
+        .filter_map(|d| {
+            let key = d.key();
+            let other = owners.get(&key).filter(|o| o.as_str() != name)?;
+            Some(format!("{key} belongs to release {other}"))
+        })
+        .collect();
+    if !taken.is_empty() {
+        return Err(ReleaseError::Conflict(format!(
+            "{}; a resource belongs to one release at most (rename it in the values, or \
+             uninstall the other release)",
+            taken.join("; ")
+        )));
     }
     let plan = session.plan_release(&target.declared, name, &release.owned).await?;
     let declared_keys: BTreeSet<String> = target.declared.iter().map(Declared::key).collect();
