@@ -15,6 +15,8 @@ pub const TICKET_SKEW_S: i64 = 300;
 pub enum Role {
     Admin,
     Auditor,
+    /// A user's token made through `/access`: what it may do comes from the ACLs.
+    Acl,
 }
 
 #[derive(Debug, Clone)]
@@ -137,13 +139,20 @@ impl AuthDb {
 
     /// Parse `PVEAPIToken=USER@REALM!TOKENID=SECRET` (a space may replace the first `=`).
     pub fn verify_token_header(&self, header: &str) -> Option<Principal> {
-        let decoded = percent_encoding::percent_decode_str(header).decode_utf8_lossy().into_owned();
-        let v = decoded.split(';').next()?.trim();
-        let rest = v.strip_prefix("PVEAPIToken=").or_else(|| v.strip_prefix("PVEAPIToken "))?;
-        let (id, secret) = rest.rsplit_once('=')?;
+        let (id, secret) = token_header_parts(header)?;
         let t = self.tokens.iter().find(|t| t.id == id && t.secret.expose() == secret)?;
         Some(Principal { user: t.id.clone(), role: t.role, via_ticket: false })
     }
+}
+
+/// `(USER@REALM!TOKENID, SECRET)` from `PVEAPIToken=USER@REALM!TOKENID=SECRET` (a space may
+/// replace the first `=`).
+pub fn token_header_parts(header: &str) -> Option<(String, String)> {
+    let decoded = percent_encoding::percent_decode_str(header).decode_utf8_lossy().into_owned();
+    let v = decoded.split(';').next()?.trim();
+    let rest = v.strip_prefix("PVEAPIToken=").or_else(|| v.strip_prefix("PVEAPIToken "))?;
+    let (id, secret) = rest.rsplit_once('=')?;
+    Some((id.to_string(), secret.to_string()))
 }
 
 /// The `PVEAuthCookie` value from a Cookie header. The name must start the header or follow

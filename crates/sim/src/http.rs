@@ -310,7 +310,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
 
     let (route, path_params) = match router::find(&shared.routes, &m, &api_path) {
         Match::Found(r, p) => (r, p),
-        Match::NoRoute => return Ok(generic_answer(&shared, &who, &m, &api_path, &pairs)),
+        Match::NoRoute => {
+            if let Some(refusal) = acl_refusal(&shared, &who, &m, &api_path, &api_path) {
+                return Ok(error_response(&refusal));
+            }
+            return Ok(generic_answer(&shared, &who, &m, &api_path, &pairs));
+        }
     };
     shared.count(&format!("{m} {}", route.template));
 
@@ -350,9 +355,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
 
     if route.write && who.role == Role::Auditor {
         return Ok(error_response(&PveError::forbidden(
-            &acl_path(&api_path),
-            privilege_for(route.template),
+            &crate::permissions::acl_path(&api_path),
+            crate::permissions::write_privilege(route.template),
         )));
+    }
+    if let Some(refusal) = acl_refusal(&shared, &who, &m, route.template, &api_path) {
+        return Ok(error_response(&refusal));
     }
 
     let fetched = if route.template.ends_with("/download-url") {
@@ -375,6 +383,20 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
                 env: shared.env.clone(),
                 fetched,
             };
+            if who.role == Role::Acl && crate::permissions::is_filtered_list(route.template) {
+                // Filtered per caller, so never from (or into) the shared read cache.
+                let w = shared.read();
+                return Ok(match h(&mut ctx, &w) {
+                    Ok(mut reply) => {
+                        if let Ok(mut v) = serde_json::from_str::<Value>(&reply.data) {
+                            crate::permissions::filter_list(&w, &who.user, route.template, &mut v);
+                            reply.data = v.to_string();
+                        }
+                        ok_response(reply)
+                    }
+                    Err(e) => error_response(&e),
+                });
+            }
             return Ok(shared.read_response(route, h, &mut ctx, &key));
         }
     };
@@ -527,10 +549,17 @@ fn authenticate(
                 "Permission check failed (URI '/access/ticket' not available with API token, need proper ticket.\n)",
             ));
         }
-        return shared
-            .env
-            .auth
-            .verify_token_header(&a)
+        if let Some(p) = shared.env.auth.verify_token_header(&a) {
+            return Ok(p);
+        }
+        // A token a user made through /access: its ACLs say what it may do.
+        let w = shared.read();
+        let now = i64::try_from(w.now_secs()).unwrap_or(i64::MAX);
+        return crate::auth::token_header_parts(&a)
+            .and_then(|(id, secret)| {
+                crate::routes::users::token_identity(&w.access, &id, &secret, now)
+            })
+            .map(|user| Principal { user, role: Role::Acl, via_ticket: false })
             .ok_or_else(|| PveError::unauthorized("Authentication failed!"));
     }
     if open {
@@ -539,37 +568,21 @@ fn authenticate(
     Err(PveError::unauthorized("No ticket"))
 }
 
-/// The ACL path a permission error names.
-fn acl_path(path: &str) -> String {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segs.as_slice() {
-        ["nodes", _, "qemu" | "lxc", vmid, ..] => format!("/vms/{vmid}"),
-        ["nodes", _, "storage", s, ..] => format!("/storage/{s}"),
-        ["nodes", n, ..] => format!("/nodes/{n}"),
-        _ => "/".to_string(),
+/// For a token made through `/access`: PVE's 403 when its ACLs lack what the request needs.
+fn acl_refusal(
+    shared: &Shared,
+    who: &Principal,
+    method: &str,
+    template: &str,
+    path: &str,
+) -> Option<PveError> {
+    if who.role != Role::Acl {
+        return None;
     }
-}
-
-fn privilege_for(template: &str) -> &'static str {
-    if template.contains("/status/") {
-        "VM.PowerMgmt"
-    } else if template.contains("/snapshot") {
-        "VM.Snapshot"
-    } else if template.ends_with("/clone") {
-        "VM.Clone"
-    } else if template.ends_with("/config") || template.ends_with("/resize") {
-        "VM.Config.Options"
-    } else if template.contains("/storage/") {
-        "Datastore.AllocateSpace"
-    } else if template.ends_with("/qemu") || template.ends_with("/lxc") {
-        "VM.Allocate"
-    } else if template.ends_with("/migrate") {
-        "VM.Migrate"
-    } else if template.ends_with("/vzdump") {
-        "VM.Backup"
-    } else {
-        "Sys.Modify"
-    }
+    let (at, privilege) = crate::permissions::required(method, template, path)?;
+    let w = shared.read();
+    (!crate::permissions::allowed(&w, &who.user, &at, privilege))
+        .then(|| PveError::forbidden(&at, privilege))
 }
 
 fn json_pairs(m: serde_json::Map<String, Value>) -> Vec<(String, String)> {

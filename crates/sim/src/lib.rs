@@ -17,6 +17,7 @@ mod http;
 pub mod lock;
 mod multipart;
 mod params;
+pub mod permissions;
 mod router;
 mod routes;
 pub mod scenario;

@@ -128,11 +128,30 @@ const ADMIN_PRIVS: &[&str] = &[
 const AUDITOR_PRIVS: &[&str] =
     &["Datastore.Audit", "Pool.Audit", "SDN.Audit", "Sys.Audit", "VM.Audit"];
 
-/// `GET /access/permissions`: the caller's effective privileges, as path → privilege → 1.
-pub fn permissions(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
+/// `GET /access/permissions`: the caller's effective privileges, as path → privilege → 1
+/// (for a token made through `/access`: on the path asked, else on every path an ACL names).
+pub fn permissions(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let path = ctx.p.opt_str("path");
     let _userid = ctx.p.opt_str("userid");
     ctx.p.finish()?;
+    if ctx.who.role == crate::auth::Role::Acl {
+        let paths: std::collections::BTreeSet<String> = match &path {
+            Some(p) => [p.clone()].into(),
+            None => std::iter::once("/".to_string())
+                .chain(w.access.acl.iter().map(|e| e.path.clone()))
+                .collect(),
+        };
+        let mut out = serde_json::Map::new();
+        for p in paths {
+            let set: serde_json::Map<String, Value> =
+                crate::permissions::privileges(w, &ctx.who.user, &p)
+                    .into_iter()
+                    .map(|v| (v, Value::from(1)))
+                    .collect();
+            out.insert(p, Value::Object(set));
+        }
+        return Ok(Reply::data(Value::Object(out)));
+    }
     let privs =
         if ctx.who.role == crate::auth::Role::Auditor { AUDITOR_PRIVS } else { ADMIN_PRIVS };
     let set: serde_json::Map<String, Value> =

@@ -1,7 +1,8 @@
 //! Users, groups, roles, API tokens and ACLs (`/access/users`, `/access/groups`,
 //! `/access/roles`, `/access/acl`): what is written reads back, with PVE's errors. The built-in
 //! roles are listed with their privileges and cannot be changed; `root@pam` always exists.
-//! (Tokens made here are listed and described; the simulator's own tokens authenticate.)
+//! Tokens made here authenticate (their secret is kept as a SHA-256), and what they may do is
+//! checked against the ACLs (`crate::permissions`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,6 +60,9 @@ pub struct Token {
     pub comment: Option<String>,
     pub expire: i64,
     pub privsep: bool,
+    /// SHA-256 (hex) of the secret shown at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -154,6 +158,30 @@ fn built_in(role: &str) -> Option<Vec<&'static str>> {
     let (_, groups) = BUILT_IN.iter().find(|(r, _)| *r == role)?;
     let set: BTreeSet<&'static str> = groups.iter().flat_map(|g| g.iter().copied()).collect();
     Some(set.into_iter().collect())
+}
+
+/// A role's privileges, built-in or custom (none for an unknown role).
+pub fn role_privileges(access: &Access, role: &str) -> Vec<String> {
+    match built_in(role) {
+        Some(p) => p.into_iter().map(String::from).collect(),
+        None => access.roles.get(role).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+    }
+}
+
+/// The identity a token made through `/access` authenticates as (`user@realm!token`), if
+/// `secret` is its secret and neither the user nor the token is disabled or expired.
+pub fn token_identity(access: &Access, full_id: &str, secret: &str, now_s: i64) -> Option<String> {
+    use sha2::Digest as _;
+    let (user, tid) = full_id.split_once('!')?;
+    let u = access.users.get(user)?;
+    let t = u.tokens.get(tid)?;
+    let live = |expire: i64| expire == 0 || expire > now_s;
+    let hash = hex::encode(sha2::Sha256::digest(secret.as_bytes()));
+    (u.enable
+        && live(u.expire)
+        && live(t.expire)
+        && t.secret_sha256.as_deref() == Some(hash.as_str()))
+    .then(|| full_id.to_string())
 }
 
 /// Every privilege PVE knows (what a custom role may hold).
@@ -686,7 +714,7 @@ fn token_fields(ctx: &mut Ctx, t: &mut Token) {
 pub fn token_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let id = ctx.p.str("userid");
     let tid = ctx.p.str("tokenid");
-    let mut t = Token { comment: None, expire: 0, privsep: true };
+    let mut t = Token { comment: None, expire: 0, privsep: true, secret_sha256: None };
     token_fields(ctx, &mut t);
     if !valid_name(&tid) {
         ctx.p.invalid(
@@ -700,6 +728,10 @@ pub fn token_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         return Err(PveError::die("Token already exists."));
     }
     let value = w.random_uuid();
+    {
+        use sha2::Digest as _;
+        t.secret_sha256 = Some(hex::encode(sha2::Sha256::digest(value.as_bytes())));
+    }
     let info = token_view(&tid, &t);
     u.tokens.insert(tid.clone(), t);
     w.access.users.insert(id.clone(), u);
@@ -711,8 +743,12 @@ pub fn token_update(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let id = ctx.p.str("userid");
     let tid = ctx.p.str("tokenid");
     let mut u = w.access.user(&id).ok_or_else(|| no_user(&id))?;
-    let mut t =
-        u.tokens.get(&tid).cloned().unwrap_or(Token { comment: None, expire: 0, privsep: true });
+    let mut t = u.tokens.get(&tid).cloned().unwrap_or(Token {
+        comment: None,
+        expire: 0,
+        privsep: true,
+        secret_sha256: None,
+    });
     token_fields(ctx, &mut t);
     ctx.p.finish()?;
     if !u.tokens.contains_key(&tid) {
