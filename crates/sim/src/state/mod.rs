@@ -97,6 +97,9 @@ pub struct World {
     /// The cluster's QDevice, as corosync reports it; none by default.
     #[serde(default)]
     pub qdevice: Option<proxctl_types::api::QDevice>,
+    /// Firewalls by scope (`cluster`, `node/<name>`, `guest/<vmid>`).
+    #[serde(default)]
+    pub firewall: BTreeMap<String, crate::routes::firewall::Firewall>,
     /// Resource pools by id.
     #[serde(default)]
     pub pools: BTreeMap<String, crate::routes::pools::Pool>,
@@ -232,6 +235,7 @@ impl World {
             replication: Vec::new(),
             qdevice: None,
             pools: BTreeMap::new(),
+            firewall: BTreeMap::new(),
             access: Default::default(),
             faults: Faults::default(),
             quorate: true,
