@@ -1,5 +1,5 @@
 //! Ansible's community.proxmox collection (pinned, from PyPI) against the simulator: a playbook
-//! of its modules (pools, users, groups and ACLs, snapshots, disks, VM info, firewall) runs,
+//! of its modules (pools, users, groups and ACLs, storage, snapshots, disks, VM info, firewall) runs,
 //! then runs again changing nothing, and what it made is in the simulated cluster; its
 //! inventory plugin lists the simulated guests with their facts. Without the collection the
 //! test skips, unless `PROXCTL_REQUIRE_ALL=1` (CI), where it fails.
@@ -102,6 +102,7 @@ async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulat
         assert!(vm.conf.contains_key("scsi1"), "the disk: {:?}", vm.conf.keys());
         assert_eq!(w.firewall["guest/100"].rules.len(), 1);
         assert!(w.firewall["cluster"].ipsets.contains_key("admins"));
+        assert_eq!(w.storages["backups"].options["server"], "10.0.0.5");
     });
     assert!(sim.with_world(|w| w.guests[&100].snapshots.contains_key("before")));
 

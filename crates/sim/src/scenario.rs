@@ -174,6 +174,7 @@ impl Scenario {
                     total: s.total_gib * GIB,
                     path: s.path.clone(),
                     alloc_ms: s.alloc_ms.unwrap_or(50),
+                    options: Default::default(),
                 },
             );
         }

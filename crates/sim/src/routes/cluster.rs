@@ -320,7 +320,7 @@ pub fn cluster_resources(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
             *used_by.entry((scope.as_str(), v.storage.as_str())).or_default() += v.size;
         }
         for n in w.nodes.values() {
-            for s in w.storages.values() {
+            for s in w.storages.values().filter(|s| s.on_node(&n.name)) {
                 let scope = s.scope(&n.name);
                 let used = used_by.get(&(scope.as_str(), s.id.as_str())).copied().unwrap_or(0);
                 out.push(ClusterResource {

@@ -19,6 +19,7 @@ mod replication;
 mod rrd;
 mod snapshot;
 mod storage;
+mod storage_cfg;
 pub mod tasks;
 pub mod users;
 
@@ -197,6 +198,11 @@ pub fn all() -> Vec<Route> {
         route!(read "GET", "/cluster/firewall/ipset/{name}/{cidr}", firewall_sets::cidr),
         route!("PUT", "/cluster/firewall/ipset/{name}/{cidr}", firewall_sets::cidr_update),
         route!("DELETE", "/cluster/firewall/ipset/{name}/{cidr}", firewall_sets::cidr_delete),
+        route!(read "GET", "/storage", storage_cfg::list),
+        route!("POST", "/storage", storage_cfg::create),
+        route!(read "GET", "/storage/{storage}", storage_cfg::get),
+        route!("PUT", "/storage/{storage}", storage_cfg::update),
+        route!("DELETE", "/storage/{storage}", storage_cfg::delete),
         route!(read "GET", "/cluster/replication", replication::list),
         route!("POST", "/cluster/replication", replication::create),
         route!(read "GET", "/cluster/replication/{id}", replication::get),

@@ -37,8 +37,8 @@ fn status_of(w: &World, def: &StorageDef, node: &str) -> StorageStatus {
         storage_type: def.storage_type.clone(),
         content: def.content.join(","),
         shared: def.shared,
-        enabled: true,
-        active: true,
+        enabled: !def.disabled(),
+        active: !def.disabled(),
         total: def.total,
         used,
         avail: def.total.saturating_sub(used),
@@ -65,6 +65,7 @@ pub fn list(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
         .storages
         .values()
         .filter(|d| only.as_ref().is_none_or(|o| *o == d.id))
+        .filter(|d| d.on_node(&n))
         .filter(|d| wanted.is_empty() || wanted.iter().any(|c| d.supports(c)))
         .map(|d| status_of(w, d, &n))
         .collect();

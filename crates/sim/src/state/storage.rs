@@ -16,6 +16,10 @@ pub struct StorageDef {
     pub path: Option<String>,
     /// Simulated time one allocation holds the storage lock, in ms (slow storage injection).
     pub alloc_ms: u64,
+    /// The rest of its `storage.cfg` section as written through `/storage` (`server`,
+    /// `export`, `vgname`, `nodes`, `disable`, ...).
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl StorageDef {
@@ -30,6 +34,7 @@ impl StorageDef {
                 total: 100 * GIB,
                 path: Some("/var/lib/vz".into()),
                 alloc_ms: 50,
+                options: Default::default(),
             },
             StorageDef {
                 id: "local-lvm".into(),
@@ -39,6 +44,7 @@ impl StorageDef {
                 total: 500 * GIB,
                 path: None,
                 alloc_ms: 50,
+                options: Default::default(),
             },
             StorageDef {
                 id: "shared".into(),
@@ -48,8 +54,19 @@ impl StorageDef {
                 total: 2048 * GIB,
                 path: Some("/mnt/pve/shared".into()),
                 alloc_ms: 100,
+                options: Default::default(),
             },
         ]
+    }
+
+    /// Whether the storage is configured on `node` (its `nodes` option, when set).
+    pub fn on_node(&self, node: &str) -> bool {
+        self.options.get("nodes").is_none_or(|n| n.split([',', ';', ' ']).any(|x| x == node))
+    }
+
+    /// Whether it is disabled (`disable`), so not active anywhere.
+    pub fn disabled(&self) -> bool {
+        self.options.get("disable").is_some_and(|d| d == "1")
     }
 
     pub fn supports(&self, content: &str) -> bool {
