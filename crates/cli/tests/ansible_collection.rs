@@ -1,5 +1,6 @@
 //! Ansible's community.proxmox collection (pinned, from PyPI) against the simulator: a playbook
-//! of its modules (pools, users, groups and ACLs, storage, snapshots, disks, VM info, firewall) runs,
+//! of its modules (pools, users, groups and ACLs, storage, SDN, snapshots, disks, VM info,
+//! firewall) runs,
 //! then runs again changing nothing, and what it made is in the simulated cluster; its
 //! inventory plugin lists the simulated guests with their facts. Without the collection the
 //! test skips, unless `PROXCTL_REQUIRE_ALL=1` (CI), where it fails.
@@ -103,6 +104,13 @@ async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulat
         assert_eq!(w.firewall["guest/100"].rules.len(), 1);
         assert!(w.firewall["cluster"].ipsets.contains_key("admins"));
         assert_eq!(w.storages["backups"].options["server"], "10.0.0.5");
+        assert!(w.sdn_subnets.iter().any(|s| s.id == "lab-10.20.0.0-24" && s.vnet == "labnet"));
+        assert_eq!(
+            w.sdn_running.as_ref().map(|r| r.vnets.len()),
+            Some(w.sdn_vnets.len()),
+            "applied"
+        );
+        assert!(w.sdn_lock.is_none(), "the SDN lock was released");
     });
     assert!(sim.with_world(|w| w.guests[&100].snapshots.contains_key("before")));
 

@@ -4,7 +4,7 @@
 use proxctl_types::VmId;
 use proxctl_types::api::{
     ClusterResource, ClusterStatusItem, CpuInfo, HaStatusItem, MemoryInfo, NetworkInterface,
-    NodeListItem, NodeStatus, SdnVnet, SdnZone, TaskListItem, VersionInfo,
+    NodeListItem, NodeStatus, TaskListItem, VersionInfo,
 };
 use proxctl_types::messages::{GuestKind, nextid_taken};
 use serde_json::json;
@@ -447,44 +447,6 @@ pub fn ha_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             timestamp: Some(w.now_secs()),
         });
     }
-    Ok(Reply::json(&out))
-}
-
-pub fn sdn_zones(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let _ = ctx.p.opt_bool("pending");
-    let _ = ctx.p.opt_bool("running");
-    let _ = ctx.p.opt_str("type");
-    ctx.p.finish()?;
-    let out: Vec<SdnZone> = w
-        .sdn_zones
-        .iter()
-        .map(|z| SdnZone {
-            zone: z.zone.clone(),
-            zone_type: z.zone_type.clone(),
-            bridge: z.bridge.clone(),
-            nodes: None,
-            digest: None,
-        })
-        .collect();
-    Ok(Reply::json(&out))
-}
-
-pub fn sdn_vnets(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let _ = ctx.p.opt_bool("pending");
-    let _ = ctx.p.opt_bool("running");
-    ctx.p.finish()?;
-    let out: Vec<SdnVnet> = w
-        .sdn_vnets
-        .iter()
-        .map(|v| SdnVnet {
-            vnet: v.vnet.clone(),
-            zone: v.zone.clone(),
-            vnet_type: "vnet".into(),
-            tag: v.tag,
-            alias: None,
-            digest: None,
-        })
-        .collect();
     Ok(Reply::json(&out))
 }
 

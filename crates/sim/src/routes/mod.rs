@@ -17,6 +17,7 @@ pub mod qemu;
 mod qemu_ops;
 mod replication;
 mod rrd;
+mod sdn;
 mod snapshot;
 mod storage;
 mod storage_cfg;
@@ -222,8 +223,25 @@ pub fn all() -> Vec<Route> {
         route!("DELETE", "/cluster/backup/{id}", backup_jobs::delete),
         route!(read "GET", "/cluster/backup-info", backup_jobs::info_index),
         route!(read "GET", "/cluster/backup-info/not-backed-up", backup_jobs::not_backed_up),
-        route!("GET", "/cluster/sdn/zones", cluster::sdn_zones),
-        route!("GET", "/cluster/sdn/vnets", cluster::sdn_vnets),
+        route!("GET", "/cluster/sdn/zones", sdn::zones),
+        route!("POST", "/cluster/sdn/zones", sdn::zone_create),
+        route!("GET", "/cluster/sdn/zones/{zone}", sdn::zone),
+        route!("PUT", "/cluster/sdn/zones/{zone}", sdn::zone_update),
+        route!("DELETE", "/cluster/sdn/zones/{zone}", sdn::zone_delete),
+        route!("GET", "/cluster/sdn/vnets", sdn::vnets),
+        route!("POST", "/cluster/sdn/vnets", sdn::vnet_create),
+        route!("GET", "/cluster/sdn/vnets/{vnet}", sdn::vnet),
+        route!("PUT", "/cluster/sdn/vnets/{vnet}", sdn::vnet_update),
+        route!("DELETE", "/cluster/sdn/vnets/{vnet}", sdn::vnet_delete),
+        route!("GET", "/cluster/sdn/vnets/{vnet}/subnets", sdn::subnets),
+        route!("POST", "/cluster/sdn/vnets/{vnet}/subnets", sdn::subnet_create),
+        route!("GET", "/cluster/sdn/vnets/{vnet}/subnets/{subnet}", sdn::subnet),
+        route!("PUT", "/cluster/sdn/vnets/{vnet}/subnets/{subnet}", sdn::subnet_update),
+        route!("DELETE", "/cluster/sdn/vnets/{vnet}/subnets/{subnet}", sdn::subnet_delete),
+        route!("PUT", "/cluster/sdn", sdn::apply),
+        route!("POST", "/cluster/sdn/rollback", sdn::rollback),
+        route!("POST", "/cluster/sdn/lock", sdn::lock),
+        route!("DELETE", "/cluster/sdn/lock", sdn::unlock),
         route!(read "GET", "/nodes/{node}/qemu", qemu::list),
         route!("POST", "/nodes/{node}/qemu", qemu::create),
         route!("DELETE", "/nodes/{node}/qemu/{vmid}", qemu_ops::destroy),

@@ -45,18 +45,43 @@ pub struct HaResource {
     pub state: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SdnZone {
     pub zone: String,
     pub zone_type: String,
     pub bridge: Option<String>,
+    /// The rest of its configuration (`nodes`, `mtu`, `ipam`, `peers`, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SdnVnet {
     pub vnet: String,
     pub zone: String,
     pub tag: Option<u32>,
+    /// `alias`, `vlanaware`, `isolate-ports`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// A subnet of a vnet; its id is `<zone>-<address>-<prefix>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SdnSubnet {
+    pub id: String,
+    pub vnet: String,
+    pub cidr: String,
+    /// `gateway`, `snat`, `dhcp-range`, `dnszoneprefix`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// The SDN configuration as last applied (`PUT /cluster/sdn`); edits are pending until then.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SdnApplied {
+    pub zones: Vec<SdnZone>,
+    pub vnets: Vec<SdnVnet>,
+    pub subnets: Vec<SdnSubnet>,
 }
 
 /// Counters the control API exposes (per route pattern), for benchmarks to count API calls.
@@ -85,6 +110,14 @@ pub struct World {
     pub ha: BTreeMap<String, HaResource>,
     pub sdn_zones: Vec<SdnZone>,
     pub sdn_vnets: Vec<SdnVnet>,
+    #[serde(default)]
+    pub sdn_subnets: Vec<SdnSubnet>,
+    /// The running SDN configuration; `None` until the first edit (the same as the edited).
+    #[serde(default)]
+    pub sdn_running: Option<SdnApplied>,
+    /// The global SDN lock's token, while someone holds it.
+    #[serde(default)]
+    pub sdn_lock: Option<String>,
     /// Datacenter backup jobs (`/cluster/backup`), by id: their settings as PVE stores them.
     #[serde(default)]
     pub backup_jobs: BTreeMap<String, BTreeMap<String, String>>,
@@ -228,8 +261,17 @@ impl World {
                 zone: "localnet".into(),
                 zone_type: "simple".into(),
                 bridge: None,
+                options: BTreeMap::new(),
             }],
-            sdn_vnets: vec![SdnVnet { vnet: "vnet0".into(), zone: "localnet".into(), tag: None }],
+            sdn_vnets: vec![SdnVnet {
+                vnet: "vnet0".into(),
+                zone: "localnet".into(),
+                tag: None,
+                options: BTreeMap::new(),
+            }],
+            sdn_subnets: Vec::new(),
+            sdn_running: None,
+            sdn_lock: None,
             backup_jobs: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             replication: Vec::new(),
