@@ -144,3 +144,13 @@ async fn the_official_mcp_sdk_reads_freely_and_changes_only_through_approved_cha
         assert!(!run.stdout.contains(secret.as_str()), "no token secret in the audit log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn showing_or_approving_a_change_set_that_does_not_exist_is_a_user_error() {
+    let sim = support::start_with("").await;
+    for cmd in ["show", "approve"] {
+        let r = support::proxctl(&sim, &["mcp", cmd, "ch-nosuch", "--yes"], &[]).await;
+        assert_eq!(r.code, 1, "{cmd}: {}", r.stderr);
+        assert!(r.stderr.contains("no change set 'ch-nosuch'"), "{cmd}: {}", r.stderr);
+    }
+}

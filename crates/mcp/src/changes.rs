@@ -282,6 +282,11 @@ async fn fact(client: &Client, g: &GuestRow, snapshots: bool) -> ToolResult<Fact
     })
 }
 
+/// One change set by id (`NotFound` when there is none).
+pub async fn get(state: &StateHandle, id: &str) -> ToolResult<ChangeSet> {
+    load(state, id).await
+}
+
 async fn load(state: &StateHandle, id: &str) -> ToolResult<ChangeSet> {
     let doc = state
         .get()

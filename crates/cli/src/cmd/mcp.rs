@@ -124,16 +124,20 @@ async fn decide(r: &Resolved, c: McpCommand) -> anyhow::Result<()> {
             }
         }
         McpCommand::Show { id } => {
-            let list = changes::list(&r.state, 1000).await.map_err(user)?;
-            let c = list.into_iter().find(|c| c.id == id).ok_or_else(|| {
-                UserError(format!("no change set '{id}'; `proxctl mcp changes` lists them"))
+            let c = changes::get(&r.state, &id).await.map_err(|e| match e {
+                ToolError::NotFound(_) => {
+                    UserError(format!("no change set '{id}'; `proxctl mcp changes` lists them"))
+                        .into()
+                }
+                other => user(other),
             })?;
             out!("{}", describe(&c));
         }
         McpCommand::Approve { id } => {
-            let list = changes::list(&r.state, 1000).await.map_err(user)?;
-            if let Some(c) = list.iter().find(|c| c.id == id) {
-                eprint!("{}", describe(c));
+            // Shown before the question, so the person approves what they read; a missing
+            // one is refused by approve below with the same words.
+            if let Ok(c) = changes::get(&r.state, &id).await {
+                eprint!("{}", describe(&c));
             }
             super::confirm(r, &format!("approve change set {id}"))?;
             let who = r.actor();
