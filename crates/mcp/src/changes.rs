@@ -571,7 +571,13 @@ async fn execute(
             Ok(report)
         }
         Change::Rollback { snapshot, .. } => {
-            let f = c.facts.first().ok_or_else(|| ToolError::Internal("no guest".into()))?;
+            let f = c.facts.first().ok_or_else(|| {
+                ToolError::Refused(format!(
+                    "change set {} records no guest to roll back (it was proposed without one); \
+                     propose the rollback again naming the guest",
+                    c.id
+                ))
+            })?;
             let rows = proxctl_ops::views::guests(client, None, false).await?;
             let row = rows
                 .iter()
