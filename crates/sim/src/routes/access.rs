@@ -11,14 +11,6 @@ pub fn ticket_get(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
     Ok(Reply::null())
 }
 
-pub fn domains(ctx: &mut Ctx, _w: &mut World) -> PveResult<Reply> {
-    ctx.p.finish()?;
-    Ok(Reply::data(json!([
-        {"realm": "pam", "type": "pam", "comment": "Linux PAM standard authentication"},
-        {"realm": "pve", "type": "pve", "comment": "Proxmox VE authentication server"},
-    ])))
-}
-
 /// `POST /access/ticket`: a password, or a still-valid ticket (renewal), for a new ticket.
 pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let mut username = ctx.p.str("username");

@@ -15,6 +15,7 @@ mod node_health;
 pub mod pools;
 pub mod qemu;
 mod qemu_ops;
+mod realms;
 mod replication;
 mod rrd;
 mod sdn;
@@ -86,7 +87,11 @@ pub fn all() -> Vec<Route> {
             write: false,
         },
         route!("GET", "/access/ticket", access::ticket_get),
-        route!("GET", "/access/domains", access::domains),
+        route!("GET", "/access/domains", realms::list),
+        route!("POST", "/access/domains", realms::create),
+        route!("GET", "/access/domains/{realm}", realms::get),
+        route!("PUT", "/access/domains/{realm}", realms::update),
+        route!("DELETE", "/access/domains/{realm}", realms::delete),
         route!("GET", "/access/permissions", access::permissions),
         route!(read "GET", "/version", cluster::version),
         route!(read "GET", "/nodes", cluster::nodes),

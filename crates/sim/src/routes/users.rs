@@ -24,6 +24,9 @@ pub struct Access {
     pub roles: BTreeMap<String, BTreeSet<String>>,
     #[serde(default)]
     pub acl: Vec<AclEntry>,
+    /// Realms made through `/access/domains`, by name: their options (`type`, `server1`, ...).
+    #[serde(default)]
+    pub realms: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -360,7 +363,7 @@ pub fn user_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     user_fields(ctx, &mut u);
     ctx.p.finish()?;
     let realm = id.rsplit('@').next().unwrap_or_default();
-    if !REALMS.contains(&realm) {
+    if !REALMS.contains(&realm) && !w.access.realms.contains_key(realm) {
         return Err(PveError::die(format!("create user failed: domain '{realm}' does not exist")));
     }
     if w.access.user(&id).is_some() {
