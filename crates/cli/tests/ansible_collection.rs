@@ -61,6 +61,18 @@ fn run(tool: &Path, args: &[&str], home: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// [`run`] on a blocking thread, so the in-process simulator keeps answering.
+async fn run_off_runtime(tool: &Path, args: &[&str], home: &Path) -> (bool, String) {
+    let (tool, home) = (tool.to_path_buf(), home.to_path_buf());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&tool, &args, &home)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulator() {
     let (Some(playbook_bin), Some(inventory_bin)) =
@@ -83,14 +95,7 @@ async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulat
     let playbook = repo_root().join("tests/ansible/playbook.yml").display().to_string();
     let args = ["-i", "localhost,", "-c", "local", "-e", &extra, &playbook];
 
-    let (bin, h) = (playbook_bin.clone(), home.path().to_path_buf());
-    let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let (ok, out) = tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        run(&bin, &a, &h)
-    })
-    .await
-    .unwrap();
+    let (ok, out) = run_off_runtime(&playbook_bin, &args, home.path()).await;
     assert!(ok, "the playbook failed:\n{out}");
     assert!(out.contains("changed="), "{out}");
 
@@ -115,14 +120,7 @@ async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulat
     assert!(sim.with_world(|w| w.guests[&100].snapshots.contains_key("before")));
 
     // Again: nothing changes.
-    let (bin, h) = (playbook_bin, home.path().to_path_buf());
-    let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let (ok, out) = tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        run(&bin, &a, &h)
-    })
-    .await
-    .unwrap();
+    let (ok, out) = run_off_runtime(&playbook_bin, &args, home.path()).await;
     assert!(ok, "the second run failed:\n{out}");
     assert!(out.contains("changed=0"), "the second run changed something:\n{out}");
 
@@ -136,12 +134,8 @@ async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulat
         ),
     )
     .unwrap();
-    let h = home.path().to_path_buf();
     let inv_s = inv.display().to_string();
-    let (ok, out) =
-        tokio::task::spawn_blocking(move || run(&inventory_bin, &["-i", &inv_s, "--list"], &h))
-            .await
-            .unwrap();
+    let (ok, out) = run_off_runtime(&inventory_bin, &["-i", &inv_s, "--list"], home.path()).await;
     assert!(ok, "ansible-inventory failed:\n{out}");
     let json = &out[out.find('{').unwrap()..out.rfind('}').unwrap() + 1];
     let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {out}"));

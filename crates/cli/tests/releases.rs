@@ -393,3 +393,22 @@ async fn charts_come_from_http_repositories_only_with_the_digest_their_index_nam
     e.ok(&["release", "install", "app", "good/my-app@0.1.0", "--yes"]).await;
     assert_eq!(e.guests("app-"), ["app-1"]);
 }
+
+/// Two installs of one release at once (two terminals, or a script run twice): the release
+/// lock serialises them, so one installs and the other finds the release and refuses; the
+/// guests are made once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_installs_of_one_release_at_once_make_it_once() {
+    let e = Env::new().await;
+    let args = ["release", "install", "twin", "web-tier", "--set", "replicas=1", "--yes"];
+    let (a, b) = tokio::join!(e.run(&args), e.run(&args));
+    let mut codes = [a.code, b.code];
+    codes.sort();
+    assert_eq!(codes, [0, 1], "one installs, one is refused:\n{}\n{}", a.stderr, b.stderr);
+    let refused = if a.code == 1 { &a } else { &b };
+    assert!(refused.stderr.contains("release twin already exists"), "{}", refused.stderr);
+    assert_eq!(e.guests("twin-"), ["twin-lb", "twin-web-1"]);
+    let r = e.ok(&["release", "history", "twin", "-o", "json"]).await;
+    let h: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 1, "one revision: {h}");
+}

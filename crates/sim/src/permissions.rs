@@ -21,6 +21,7 @@ pub fn acl_path(path: &str) -> String {
         ["nodes", _, "storage", s, ..] => format!("/storage/{s}"),
         ["nodes", n, ..] => format!("/nodes/{n}"),
         ["pools", id, ..] => format!("/pool/{id}"),
+        ["cluster", "sdn", ..] => "/sdn".to_string(),
         ["access", ..] => "/access".to_string(),
         ["storage", s, ..] => format!("/storage/{s}"),
         _ => "/".to_string(),
@@ -29,7 +30,15 @@ pub fn acl_path(path: &str) -> String {
 
 /// The privilege a change needs (the auditor check and [`check`] share it).
 pub fn write_privilege(template: &str) -> &'static str {
-    if template.contains("/status/") {
+    if template.starts_with("/access/domains") {
+        "Realm.Allocate"
+    } else if template.starts_with("/cluster/sdn") {
+        "SDN.Allocate"
+    } else if template == "/storage" || template.starts_with("/storage/") {
+        "Datastore.Allocate"
+    } else if template.contains("/{vmid}/firewall") {
+        "VM.Config.Network"
+    } else if template.contains("/status/") {
         "VM.PowerMgmt"
     } else if template.contains("/snapshot/{snapname}/rollback") {
         "VM.Snapshot.Rollback"
@@ -247,6 +256,44 @@ pub fn is_filtered_list(template: &str) -> bool {
 mod tests {
     use super::*;
     use crate::routes::users::{AclEntry, Token, User};
+
+    #[test]
+    fn each_family_needs_the_privilege_pve_asks_for() {
+        let need = |m: &str, t: &str, p: &str| required(m, t, p).map(|(a, v)| format!("{a} {v}"));
+        let cases = [
+            (
+                "POST",
+                "/nodes/{node}/qemu/{vmid}/status/start",
+                "/nodes/pve/qemu/100/status/start",
+                "/vms/100 VM.PowerMgmt",
+            ),
+            (
+                "POST",
+                "/nodes/{node}/qemu/{vmid}/firewall/rules",
+                "/nodes/pve/qemu/100/firewall/rules",
+                "/vms/100 VM.Config.Network",
+            ),
+            ("POST", "/storage", "/storage", "/ Datastore.Allocate"),
+            ("PUT", "/storage/{storage}", "/storage/nfs1", "/storage/nfs1 Datastore.Allocate"),
+            ("POST", "/cluster/sdn/zones", "/cluster/sdn/zones", "/sdn SDN.Allocate"),
+            ("POST", "/access/domains", "/access/domains", "/access Realm.Allocate"),
+            ("PUT", "/access/acl", "/access/acl", "/access Permissions.Modify"),
+            (
+                "GET",
+                "/nodes/{node}/qemu/{vmid}/config",
+                "/nodes/pve/qemu/100/config",
+                "/vms/100 VM.Audit",
+            ),
+        ];
+        for (m, t, p, want) in cases {
+            assert_eq!(need(m, t, p).as_deref(), Some(want), "{m} {t}");
+        }
+        assert_eq!(
+            need("GET", "/cluster/resources", "/cluster/resources"),
+            None,
+            "filtered instead"
+        );
+    }
 
     fn entry(path: &str, kind: &str, ugid: &str, role: &str, propagate: bool) -> AclEntry {
         AclEntry {

@@ -10,7 +10,7 @@ use proxctl_charts::repo::Repos;
 use proxctl_charts::values::Source;
 use proxctl_charts::{Chart, builtin, lint, package};
 use proxctl_client::Client;
-use proxctl_engine::{Action, Plan};
+use proxctl_engine::Plan;
 use proxctl_ops::output::{Format, render as render_rows};
 
 use crate::cmd::confirm;
@@ -227,14 +227,7 @@ async fn repo(r: &Resolved, command: RepoCommand) -> anyhow::Result<()> {
 
 fn confirm_release(r: &Resolved, what: &str, plan: &Plan) -> Result<(), String> {
     print_plan(r, plan, false).map_err(|e| e.to_string())?;
-    let summary = format!(
-        "{what}: {} create, {} update, {} replace, {} delete",
-        plan.count(Action::Create),
-        plan.count(Action::Update),
-        plan.count(Action::Replace),
-        plan.count(Action::Delete)
-    );
-    confirm(r, &summary).map_err(|e| e.to_string())
+    confirm(r, &format!("{what}: {}", plan.tally())).map_err(|e| e.to_string())
 }
 
 pub async fn release(r: &Resolved, client: &Client, command: ReleaseCommand) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use proxctl_client::Client;
 use proxctl_engine::manifest::{self, Declared};
-use proxctl_engine::{Action, ApplyOptions, ApplyReport, EngineError, Plan, render};
+use proxctl_engine::{ApplyOptions, ApplyReport, EngineError, Plan, render};
 use proxctl_ops::output::{Format, render as render_rows};
 
 use crate::cmd::confirm;
@@ -116,14 +116,7 @@ fn finish(r: &Resolved, report: &ApplyReport) -> anyhow::Result<()> {
 }
 
 fn confirm_plan(r: &Resolved, plan: &Plan) -> anyhow::Result<()> {
-    let what = format!(
-        "apply {} create, {} update, {} replace, {} delete",
-        plan.count(Action::Create),
-        plan.count(Action::Update),
-        plan.count(Action::Replace),
-        plan.count(Action::Delete)
-    );
-    confirm(r, &what)
+    confirm(r, &format!("apply {}", plan.tally()))
 }
 
 pub async fn apply(r: &Resolved, client: &Client, a: ApplyArgs) -> anyhow::Result<()> {

@@ -97,6 +97,16 @@ impl Plan {
     pub fn count(&self, a: Action) -> usize {
         self.changes.iter().filter(|c| c.action == a).count()
     }
+    /// `2 create, 0 update, 0 replace, 1 delete`, as confirmations say it.
+    pub fn tally(&self) -> String {
+        format!(
+            "{} create, {} update, {} replace, {} delete",
+            self.count(Action::Create),
+            self.count(Action::Update),
+            self.count(Action::Replace),
+            self.count(Action::Delete)
+        )
+    }
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::Noop)
     }
