@@ -812,6 +812,9 @@ pub struct BulkArgs {
     /// snapshot: the snapshot name.
     #[arg(long)]
     pub name: Option<proxctl_types::SnapshotName>,
+    /// snapshot: delete the snapshots after this long (`30m`, `4h`, `2d`, `1w`).
+    #[arg(long)]
+    pub ttl: Option<String>,
     /// backup: the target storage.
     #[arg(long)]
     pub storage: Option<proxctl_types::StorageId>,

@@ -36,7 +36,8 @@ async fn bulk_snapshot_of_200_vms_reports_every_item_and_one_failure_stops_nothi
     let sel: Selector = "fleet".parse().unwrap();
     let targets = bulk::targets(&h.client, &sel).await.unwrap();
     assert_eq!(targets.len(), 200);
-    let action = BulkAction::Snapshot(SnapshotName::new("pre-upgrade").unwrap());
+    let action =
+        BulkAction::Snapshot { name: SnapshotName::new("pre-upgrade").unwrap(), expires: None };
     let report = bulk::run(&h.client, &targets, &action, 16, false).await;
 
     assert_eq!(report.len(), 200, "one report line per guest");

@@ -4,13 +4,14 @@
 
 use futures_util::StreamExt;
 use proxctl_client::endpoints::storage::{VzdumpRequest, VzdumpStarted};
-use proxctl_client::{Client, PowerAction, SnapshotRequest, WaitOptions};
+use proxctl_client::{Client, PowerAction, WaitOptions};
 use proxctl_types::selector::Selector;
 use proxctl_types::{SnapshotName, StorageId};
 use serde::Serialize;
 
 use crate::OpsError;
 use crate::output::Tabular;
+use crate::state::StateHandle;
 use crate::views::{self, GuestRow};
 
 /// The tag that protects a guest from being stopped in bulk.
@@ -23,7 +24,11 @@ pub enum BulkAction {
     Shutdown,
     Reboot,
     Delete,
-    Snapshot(SnapshotName),
+    /// A snapshot of each; with `expires` (Unix seconds) the sweeper deletes it then.
+    Snapshot {
+        name: SnapshotName,
+        expires: Option<i64>,
+    },
     Backup(Option<StorageId>),
     /// Add and remove tags.
     Tag {
@@ -40,7 +45,7 @@ impl BulkAction {
             BulkAction::Shutdown => "shutdown",
             BulkAction::Reboot => "reboot",
             BulkAction::Delete => "delete",
-            BulkAction::Snapshot(_) => "snapshot",
+            BulkAction::Snapshot { .. } => "snapshot",
             BulkAction::Backup(_) => "backup",
             BulkAction::Tag { .. } => "tag",
         }
@@ -126,7 +131,13 @@ pub async fn targets(client: &Client, sel: &Selector) -> Result<Vec<GuestRow>, O
         .collect())
 }
 
-async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) -> ItemReport {
+async fn one(
+    client: &Client,
+    state: Option<&StateHandle>,
+    g: &GuestRow,
+    action: &BulkAction,
+    force: bool,
+) -> ItemReport {
     let report = |outcome, detail: String| ItemReport::of(g, outcome, detail);
     if action.stops_guests() && !force && g.tags.iter().any(|t| t == ALWAYS_ON) {
         return report(
@@ -134,7 +145,7 @@ async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) ->
             format!("tagged {ALWAYS_ON}; pass --force to {} it anyway", action.verb()),
         );
     }
-    match run_one(client, g, action).await {
+    match run_one(client, state, g, action).await {
         Ok(detail) => report(Outcome::Ok, detail),
         Err(e) => {
             let refused =
@@ -145,7 +156,12 @@ async fn one(client: &Client, g: &GuestRow, action: &BulkAction, force: bool) ->
     }
 }
 
-async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<String, OpsError> {
+async fn run_one(
+    client: &Client,
+    state: Option<&StateHandle>,
+    g: &GuestRow,
+    action: &BulkAction,
+) -> Result<String, OpsError> {
     let r = g.guest_ref()?;
     let wait = |u| async move {
         client.wait_task(&u, &WaitOptions::default()).await.map_err(OpsError::from)
@@ -167,14 +183,22 @@ async fn run_one(client: &Client, g: &GuestRow, action: &BulkAction) -> Result<S
             let what = if done.stopped { "stopped, then deleted" } else { "deleted" };
             return Ok(what.into());
         }
-        BulkAction::Snapshot(name) => {
+        BulkAction::Snapshot { name, expires } => {
             let r = g.guest_ref()?;
-            let req = SnapshotRequest {
-                name: name.clone(),
-                description: Some("proxctl bulk snapshot".into()),
-                vmstate: false,
-            };
-            wait(client.snapshot_create(r.kind, &r.node, r.vmid, &req).await?).await?
+            let description = Some("proxctl bulk snapshot");
+            wait(
+                crate::snapshot::create_expiring(
+                    client,
+                    state,
+                    &r,
+                    name,
+                    description,
+                    *expires,
+                    false,
+                )
+                .await?,
+            )
+            .await?
         }
         BulkAction::Backup(storage) => {
             let r = g.guest_ref()?;
@@ -214,8 +238,21 @@ pub async fn run(
     parallel: usize,
     force: bool,
 ) -> Vec<ItemReport> {
+    run_recorded(client, None, targets, action, parallel, force).await
+}
+
+/// [`run`], with the state store that records snapshot expiries (so the sweeper finds them
+/// without reading every guest's snapshots).
+pub async fn run_recorded(
+    client: &Client,
+    state: Option<&StateHandle>,
+    targets: &[GuestRow],
+    action: &BulkAction,
+    parallel: usize,
+    force: bool,
+) -> Vec<ItemReport> {
     let mut out: Vec<ItemReport> = futures_util::stream::iter(targets)
-        .map(|g| one(client, g, action, force))
+        .map(|g| one(client, state, g, action, force))
         .buffer_unordered(parallel.max(1))
         .collect()
         .await;

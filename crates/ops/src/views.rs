@@ -100,6 +100,10 @@ pub struct GuestRow {
     pub tags: Vec<String>,
     pub lock: Option<String>,
     pub pool: Option<String>,
+    /// CPU use now, as a fraction of all its cores (0 when stopped).
+    pub cpu: f64,
+    /// Memory in use now, in bytes.
+    pub mem: u64,
 }
 
 impl GuestRow {
@@ -125,6 +129,8 @@ impl GuestRow {
                 .unwrap_or_default(),
             lock: r.lock,
             pool: r.pool,
+            cpu: r.cpu.unwrap_or(0.0),
+            mem: r.mem.unwrap_or(0),
         })
     }
 

@@ -18,6 +18,7 @@ pub mod scheduler;
 pub mod singleton;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -118,6 +119,8 @@ pub struct App {
     pub scraper: proxctl_ops::metrics::scrape::Scraper,
     /// The MCP endpoint, made once the app is shared (it reaches the remotes through it).
     pub mcp: std::sync::OnceLock<proxctl_mcp::HttpEndpoint>,
+    /// The dashboard's signed-in browsers.
+    pub ui: ui::session::Sessions,
 }
 
 impl App {
@@ -149,6 +152,7 @@ impl App {
             http: http_metrics::HttpMetrics::default(),
             scraper: proxctl_ops::metrics::scrape::Scraper::default(),
             mcp: std::sync::OnceLock::new(),
+            ui: ui::session::Sessions::default(),
             events,
         })
     }

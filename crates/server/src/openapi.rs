@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    act, backups, changes, cluster, declare, guests, jobs, lifecycle, meta, metrics, nodes,
-    notifications, releases, stream, templates, tokens,
+    act, backups, changes, cluster, declare, guests, inspect, jobs, lifecycle, meta, metrics,
+    nodes, notifications, releases, stream, templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -42,6 +42,8 @@ use crate::routes::{
         cluster::cluster_status,
         guests::list,
         guests::detail,
+        inspect::describe,
+        inspect::rrddata,
         guests::power,
         guests::bulk,
         guests::snapshots,

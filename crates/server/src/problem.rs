@@ -122,7 +122,12 @@ pub async fn normalize(resp: Response) -> Response {
     let is_json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
         v.as_bytes().starts_with(b"application/") && v.as_bytes().ends_with(b"json")
     });
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // The dashboard's error pages are already what a browser should show.
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_html {
         return resp;
     }
     let body = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();

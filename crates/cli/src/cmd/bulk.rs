@@ -18,6 +18,10 @@ fn parse(sel: &str) -> anyhow::Result<Selector> {
     })
 }
 
+fn bulk_ttl(t: &str) -> anyhow::Result<i64> {
+    proxctl_ops::snapshot::parse_ttl(t).map_err(|e| UserError(format!("--ttl {t}: {e}")).into())
+}
+
 async fn execute(
     r: &Resolved,
     client: &Client,
@@ -49,7 +53,8 @@ async fn execute(
             &format!("{} {} guest(s): {}{more}", action.verb(), targets.len(), names.join(", ")),
         )?;
     }
-    let report = bulk::run(client, &targets, &action, parallel, r.force).await;
+    let report =
+        bulk::run_recorded(client, Some(&r.state), &targets, &action, parallel, r.force).await;
     out!("{}", render(&report, r.output)?);
     let failed = report.iter().filter(|i| i.outcome == Outcome::Failed).count();
     let refused = report.iter().filter(|i| i.outcome == Outcome::Refused).count();
@@ -81,9 +86,13 @@ pub async fn run(r: &Resolved, client: &Client, a: BulkArgs) -> anyhow::Result<(
         BulkVerb::Shutdown => BulkAction::Shutdown,
         BulkVerb::Reboot => BulkAction::Reboot,
         BulkVerb::Delete => BulkAction::Delete,
-        BulkVerb::Snapshot => BulkAction::Snapshot(
-            a.name.ok_or_else(|| UserError("bulk snapshot needs --name".into()))?,
-        ),
+        BulkVerb::Snapshot => BulkAction::Snapshot {
+            name: a.name.ok_or_else(|| UserError("bulk snapshot needs --name".into()))?,
+            expires: match a.ttl.as_deref() {
+                Some(t) => Some(proxctl_ops::snapshot::now_unix() + bulk_ttl(t)?),
+                None => None,
+            },
+        },
         BulkVerb::Backup => BulkAction::Backup(a.storage),
         BulkVerb::Tag => {
             if a.add.is_empty() && a.remove.is_empty() {

@@ -284,6 +284,8 @@ pub struct BulkRequest {
     pub action: String,
     /// The snapshot's name, for `snapshot`.
     pub snapshot: Option<String>,
+    /// For `snapshot`: delete the snapshots after this long (`30m`, `4h`, `2d`, `1w`).
+    pub ttl: Option<String>,
     #[serde(default)]
     pub add: Vec<String>,
     #[serde(default)]
@@ -307,9 +309,17 @@ fn bulk_action(r: &BulkRequest) -> ApiResult<proxctl_ops::bulk::BulkAction> {
                 .snapshot
                 .as_deref()
                 .ok_or_else(|| Problem::bad_request("snapshot needs `snapshot`: the name"))?;
-            BulkAction::Snapshot(
-                name.parse().map_err(|e| Problem::bad_request(format!("snapshot: {e}")))?,
-            )
+            let expires = match r.ttl.as_deref() {
+                Some(t) => Some(
+                    proxctl_ops::snapshot::now_unix()
+                        + proxctl_ops::snapshot::parse_ttl(t).map_err(Problem::from)?,
+                ),
+                None => None,
+            };
+            BulkAction::Snapshot {
+                name: name.parse().map_err(|e| Problem::bad_request(format!("snapshot: {e}")))?,
+                expires,
+            }
         }
         "tag" => BulkAction::Tag { add: r.add.clone(), remove: r.remove.clone() },
         other => {
@@ -357,8 +367,17 @@ pub async fn bulk(
         targets.len(),
         req.selector
     );
+    let state = Arc::clone(&app.state);
     let op = app.operations.start_pinned(&caller.name, description, move || async move {
-        let report = proxctl_ops::bulk::run(&client, &targets, &action, parallel, false).await;
+        let report = proxctl_ops::bulk::run_recorded(
+            &client,
+            Some(&state),
+            &targets,
+            &action,
+            parallel,
+            false,
+        )
+        .await;
         let failed =
             report.iter().filter(|r| r.outcome == proxctl_ops::bulk::Outcome::Failed).count();
         let v = serde_json::to_value(&report).unwrap_or_default();

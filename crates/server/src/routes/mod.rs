@@ -10,6 +10,7 @@ pub(crate) mod changes;
 pub(crate) mod cluster;
 pub(crate) mod declare;
 pub(crate) mod guests;
+pub(crate) mod inspect;
 pub(crate) mod jobs;
 pub(crate) mod lifecycle;
 pub(crate) mod meta;
@@ -51,7 +52,7 @@ pub struct Route {
     pub handler: MethodRouter<Arc<App>>,
 }
 
-fn r(
+pub(crate) fn r(
     method: Method,
     path: &'static str,
     privilege: Privilege,
@@ -81,6 +82,18 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/cluster", Read, get(cluster::cluster_status)),
         r(Method::GET, "/api/v1/guests", Read, get(guests::list)),
         r(Method::GET, "/api/v1/remotes/{remote}/guests/{vmid}", Read, get(guests::detail)),
+        r(
+            Method::GET,
+            "/api/v1/remotes/{remote}/guests/{vmid}/describe",
+            Read,
+            get(inspect::describe),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/remotes/{remote}/guests/{vmid}/rrddata",
+            Read,
+            get(inspect::rrddata),
+        ),
         r(
             Method::POST,
             "/api/v1/remotes/{remote}/guests/{vmid}/power",
@@ -269,6 +282,10 @@ pub fn router(app: Arc<App>) -> Router {
         let timed = from_fn_with_state((Arc::clone(&app), route.path), timed);
         router = router.route(route.path, route.handler.route_layer(guard).route_layer(timed));
     }
+    // The dashboard's pages answer in HTML and authenticate by session, not by token.
+    let ui = crate::ui::router(Arc::clone(&app));
+    let ui_timed = from_fn_with_state((Arc::clone(&app), "dashboard"), timed);
+    router = router.merge(ui.route_layer(ui_timed));
     let unknown = from_fn_with_state((Arc::clone(&app), Privilege::Read), guard);
     let unmatched = from_fn_with_state((Arc::clone(&app), "unmatched"), timed);
     router
@@ -388,7 +405,7 @@ impl RateLimits {
         Self { per_second: f64::from(per_second.max(1)), buckets: Mutex::default() }
     }
 
-    fn allow(&self, who: &str) -> bool {
+    pub(crate) fn allow(&self, who: &str) -> bool {
         let burst = self.per_second * 2.0;
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();

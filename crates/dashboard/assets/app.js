@@ -1,0 +1,39 @@
+// proxctl dashboard: the little the pages need beyond HTML. Times in the reader's zone, a
+// select-all box, a theme switch. Everything works without it; htmx adds live parts.
+(function () {
+  "use strict";
+  function localise(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        if (!t.title) t.title = t.textContent;
+        t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      }
+    });
+  }
+  function theme(next) {
+    if (next) localStorage.setItem("proxctl-theme", next);
+    var t = localStorage.getItem("proxctl-theme");
+    if (t) document.documentElement.dataset.theme = t;
+  }
+  theme();
+  document.addEventListener("DOMContentLoaded", function () {
+    localise(document);
+    document.querySelectorAll("[data-select-all]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        document.querySelectorAll("input[name=" + box.dataset.selectAll + "]").forEach(function (c) {
+          c.checked = box.checked;
+        });
+      });
+    });
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (b) {
+      b.hidden = false;
+      b.addEventListener("click", function () {
+        var dark = document.documentElement.dataset.theme === "dark" ||
+          (!document.documentElement.dataset.theme && matchMedia("(prefers-color-scheme: dark)").matches);
+        theme(dark ? "light" : "dark");
+      });
+    });
+  });
+  document.addEventListener("htmx:afterSwap", function (e) { localise(e.target); });
+})();
