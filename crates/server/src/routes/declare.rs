@@ -184,50 +184,59 @@ pub async fn apply(
     opts.locks.wait = std::time::Duration::ZERO;
     let description = format!("apply {id} on remote {remote}");
     let (state, retry, who) = (Arc::clone(&app.state), app.notify_retry, caller.name.clone());
-    let op = app.operations.start_pinned(&caller.name, description, move || async move {
-        let outcome = proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(())).await;
-        let (kind, severity, detail) = match &outcome {
-            Ok(Some(r)) if r.failed() > 0 => (
-                "apply-failed",
-                Severity::Error,
-                format!("{} of {} resource(s) failed", r.failed(), r.results.len()),
-            ),
-            Ok(Some(r)) => (
-                "apply-succeeded",
-                Severity::Info,
-                format!("{} resource(s) changed", r.results.len()),
-            ),
-            Ok(None) => ("apply-succeeded", Severity::Info, "nothing to change".to_string()),
-            Err(e) => ("apply-failed", Severity::Error, e.to_string()),
-        };
-        let event = proxctl_ops::notify::Event::new(
-            kind,
-            severity,
-            format!(
-                "apply of plan {id} by {who} on remote {remote}: {}",
-                kind.trim_start_matches("apply-")
-            ),
-            detail,
-            serde_json::json!({ "plan": id, "remote": remote, "actor": who }),
-        );
-        proxctl_ops::notify::raise(state, event, retry).await;
-        let report = outcome.map_err(engine_problem)?;
-        Ok(match report {
-            Some(r) => {
-                let failed = r.failed();
-                let v = serde_json::to_value(&r).unwrap_or_default();
-                if failed > 0 {
-                    return Err(Problem::new(
-                        StatusCode::BAD_GATEWAY,
-                        "proxmox",
-                        format!("{failed} of {} resource(s) failed: {v}", r.results.len()),
-                    ));
+    let op = app.operations.start_pinned_reporting(
+        &caller.name,
+        description,
+        move |report| async move {
+            // Each resource's steps, as the CLI prints them, are the operation's progress.
+            let mut opts = opts;
+            opts.progress =
+                Some(Arc::new(move |key: &str, msg: &str| report.line(format!("{key}: {msg}"))));
+            let outcome =
+                proxctl_engine::apply_saved(&client, store, &plan, &opts, |_| Ok(())).await;
+            let (kind, severity, detail) = match &outcome {
+                Ok(Some(r)) if r.failed() > 0 => (
+                    "apply-failed",
+                    Severity::Error,
+                    format!("{} of {} resource(s) failed", r.failed(), r.results.len()),
+                ),
+                Ok(Some(r)) => (
+                    "apply-succeeded",
+                    Severity::Info,
+                    format!("{} resource(s) changed", r.results.len()),
+                ),
+                Ok(None) => ("apply-succeeded", Severity::Info, "nothing to change".to_string()),
+                Err(e) => ("apply-failed", Severity::Error, e.to_string()),
+            };
+            let event = proxctl_ops::notify::Event::new(
+                kind,
+                severity,
+                format!(
+                    "apply of plan {id} by {who} on remote {remote}: {}",
+                    kind.trim_start_matches("apply-")
+                ),
+                detail,
+                serde_json::json!({ "plan": id, "remote": remote, "actor": who }),
+            );
+            proxctl_ops::notify::raise(state, event, retry).await;
+            let report = outcome.map_err(engine_problem)?;
+            Ok(match report {
+                Some(r) => {
+                    let failed = r.failed();
+                    let v = serde_json::to_value(&r).unwrap_or_default();
+                    if failed > 0 {
+                        return Err(Problem::new(
+                            StatusCode::BAD_GATEWAY,
+                            "proxmox",
+                            format!("{failed} of {} resource(s) failed: {v}", r.results.len()),
+                        ));
+                    }
+                    v
                 }
-                v
-            }
-            None => serde_json::json!({ "changes": false }),
-        })
-    });
+                None => serde_json::json!({ "changes": false }),
+            })
+        },
+    );
     Ok(super::accepted(&app, op).await)
 }
 
