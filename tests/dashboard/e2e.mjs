@@ -155,6 +155,12 @@ try {
   await go(page, "#tasks a:has-text('log')");
   await look(page, "task-log");
 
+  // The theme switch flips light and dark and remembers it.
+  await page.click("[data-theme-toggle]");
+  const theme = await page.evaluate(() => document.documentElement.dataset.theme);
+  check(theme === "dark" || theme === "light", `the theme switch sets a theme (${theme})`);
+  await page.evaluate(() => localStorage.removeItem("proxctl-theme"));
+
   // Dark theme, and a phone's width without sideways scrolling of the page itself.
   await page.emulateMedia({ colorScheme: "dark" });
   await page.goto(`${base}/`);

@@ -26,6 +26,13 @@
         });
       });
     });
+    document.querySelectorAll("[data-needs-script]").forEach(function (el) { el.hidden = false; });
+    document.querySelectorAll("[data-load-into]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var f = input.files && input.files[0];
+        if (f) f.text().then(function (t) { document.getElementById(input.dataset.loadInto).value = t; });
+      });
+    });
     document.querySelectorAll("[data-theme-toggle]").forEach(function (b) {
       b.hidden = false;
       b.addEventListener("click", function () {

@@ -42,6 +42,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("plans.html", include_str!("../templates/plans.html")),
     ("plan.html", include_str!("../templates/plan.html")),
     ("jobs.html", include_str!("../templates/jobs.html")),
+    ("job.html", include_str!("../templates/job.html")),
     ("notifications.html", include_str!("../templates/notifications.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("tokens.html", include_str!("../templates/tokens.html")),

@@ -151,6 +151,10 @@ async fn signing_in_exchanges_a_token_for_a_strict_session_and_every_page_render
     assert_eq!(bad_selector.status, StatusCode::OK, "a bad selector is explained on the page");
     assert!(bad_selector.body.contains("role=\"alert\""), "{}", bad_selector.body);
     assert_eq!(admin.get("/guests/pve/4242").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(admin.get("/jobs/no-such-job").await.status, StatusCode::NOT_FOUND);
+    let restore = admin.post("/backups/pve/restore", &[("volid", "local:backup/x.vma.zst")]).await;
+    assert_eq!(restore.status, StatusCode::OK, "restoring asks first");
+    assert!(restore.body.contains("no existing guest is overwritten"), "{}", restore.body);
 
     // Assets: hashed names, cached forever, gzip'd when asked.
     let css = guests.split("href=\"/assets/").nth(1).unwrap().split('"').next().unwrap();

@@ -21,7 +21,7 @@ use crate::operations::Operation;
 use crate::problem::{ApiResult, Problem};
 use crate::{App, Caller};
 
-fn storage(s: Option<&str>) -> ApiResult<Option<StorageId>> {
+pub(super) fn storage(s: Option<&str>) -> ApiResult<Option<StorageId>> {
     s.map(|s| StorageId::new(s).map_err(|e| Problem::bad_request(format!("storage '{s}': {e}"))))
         .transpose()
 }

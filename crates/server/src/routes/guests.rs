@@ -279,13 +279,16 @@ pub async fn power(
 pub struct BulkRequest {
     /// The CLI's `-l` language; only guests in the token's scope are acted on.
     pub selector: String,
-    /// start, stop, shutdown, reboot, snapshot (with `snapshot`) or tag (with `add`/`remove`).
+    /// start, stop, shutdown, reboot, snapshot (with `snapshot`), backup or tag (with
+    /// `add`/`remove`).
     /// Guests tagged `always-on` are never stopped.
     pub action: String,
     /// The snapshot's name, for `snapshot`.
     pub snapshot: Option<String>,
     /// For `snapshot`: delete the snapshots after this long (`30m`, `4h`, `2d`, `1w`).
     pub ttl: Option<String>,
+    /// For `backup`: the storage to back up to (default: PVE's choice for each node).
+    pub storage: Option<String>,
     #[serde(default)]
     pub add: Vec<String>,
     #[serde(default)]
@@ -322,9 +325,10 @@ fn bulk_action(r: &BulkRequest) -> ApiResult<proxctl_ops::bulk::BulkAction> {
             }
         }
         "tag" => BulkAction::Tag { add: r.add.clone(), remove: r.remove.clone() },
+        "backup" => BulkAction::Backup(super::backups::storage(r.storage.as_deref())?),
         other => {
             return Err(Problem::bad_request(format!(
-                "action must be start, stop, shutdown, reboot, snapshot or tag, not '{other}'"
+                "action must be start, stop, shutdown, reboot, snapshot, backup or tag, not '{other}'"
             )));
         }
     })

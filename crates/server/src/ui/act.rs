@@ -268,6 +268,7 @@ async fn bulk_inner(app: &Arc<App>, v: &Viewer, form: &Form) -> UiResult {
             action: api_action,
             snapshot: form.get("snapshot").map(str::to_string),
             ttl: form.get("ttl").map(str::to_string),
+            storage: None,
             add,
             remove: Vec::new(),
             parallel: None,
@@ -385,5 +386,43 @@ pub async fn job_run(
     let r = jobs::run(State(Arc::clone(&app)), Extension(v.caller.clone()), Path(name))
         .await
         .map(|(_, Json(op))| follow(&op));
+    finish(&app, &v, r)
+}
+
+pub async fn backup_restore(
+    State(app): State<Arc<App>>,
+    Extension(v): Extension<Viewer>,
+    Path(remote): Path<String>,
+    form: Form,
+) -> Response {
+    let volid = form.get("volid").unwrap_or_default().to_string();
+    if !form.yes("confirm") {
+        return confirm(
+            &app,
+            &v,
+            Confirm {
+                title: "Restore this backup?".into(),
+                question: format!(
+                    "Backup {volid} on remote {remote} will be restored as a new guest with the \
+                     next free VMID; no existing guest is overwritten."
+                ),
+                button: "Restore as a new guest".into(),
+                action: format!("/backups/{remote}/restore"),
+                back: "/backups".into(),
+                destructive: false,
+                form: &form,
+                targets: Vec::new(),
+            },
+        );
+    }
+    let req = backups::RestoreRequest { volid, vmid: None, storage: None };
+    let r = backups::restore(
+        State(Arc::clone(&app)),
+        Extension(v.caller.clone()),
+        Path(remote),
+        Body(req),
+    )
+    .await
+    .map(|(_, Json(op))| follow(&op));
     finish(&app, &v, r)
 }

@@ -183,6 +183,33 @@ pub async fn jobs(State(app): State<Arc<App>>, Extension(v): Extension<Viewer>) 
     finish(&app, &v, r)
 }
 
+pub async fn job(
+    State(app): State<Arc<App>>,
+    Extension(v): Extension<Viewer>,
+    Path(name): Path<String>,
+) -> Response {
+    let r: UiResult = async {
+        let hq = Query(jobs::HistoryQuery { limit: Some(100) });
+        let Json(runs) = jobs::history(
+            State(Arc::clone(&app)),
+            Extension(v.caller.clone()),
+            Path(name.clone()),
+            hq,
+        )
+        .await?;
+        Ok(page(
+            &app,
+            &v,
+            "job.html",
+            "jobs",
+            &format!("Job {name}"),
+            json!({ "name": name, "runs": runs }),
+        ))
+    }
+    .await;
+    finish(&app, &v, r)
+}
+
 pub async fn notifications(
     State(app): State<Arc<App>>,
     Extension(v): Extension<Viewer>,
