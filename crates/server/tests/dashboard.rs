@@ -335,3 +335,36 @@ async fn revoking_a_token_ends_its_dashboard_sessions() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_lists_drift_and_guests_without_backups_as_needing_attention() {
+    let api = Api::start(false).await;
+    let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1}\n";
+    let (_, plan) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/plans",
+            Some(serde_json::json!({"manifests": manifest})),
+        )
+        .await;
+    let apply = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
+    let (_, op) = api.call(Some("admin"), "POST", &apply, Some(serde_json::json!({}))).await;
+    assert_eq!(api.finished("admin", op["id"].as_str().unwrap()).await["state"], "succeeded");
+    let admin = Browser::signed_in(&api, "admin").await;
+    let before = admin.get("/").await.body;
+    assert!(before.contains("without a recent backup"), "{before}");
+    assert!(!before.contains("drifted"), "no drift check ran yet: {before}");
+    // A drift check whose manifest says 2 cores finds the VM's 1 core as drift.
+    let job = serde_json::json!({"name": "watch", "schedule": "hourly",
+        "action": {"type": "drift-check", "manifests": manifest.replace("cores: 1", "cores: 2")}});
+    let (s, made) = api.call(Some("admin"), "POST", "/api/v1/jobs", Some(job)).await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let (_, op) = api.call(Some("admin"), "POST", "/api/v1/jobs/watch/run", None).await;
+    api.finished("admin", op["id"].as_str().unwrap()).await;
+    let after = admin.get("/").await.body;
+    assert!(after.contains("1 resource(s) drifted from their manifests (job watch)"), "{after}");
+    let job = admin.get("/jobs/watch").await;
+    assert_eq!(job.status, StatusCode::OK);
+    assert!(job.body.contains("app-1"), "the run names what it found: {}", job.body);
+}

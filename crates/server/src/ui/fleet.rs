@@ -114,12 +114,35 @@ async fn overview_page(app: &Arc<App>, v: &Viewer) -> UiResult {
         }
     }
     if let Ok(Json(jobs)) = jobs::list(State(Arc::clone(app))).await {
-        for j in jobs.iter().filter(|j| j.last_outcome.as_deref().is_some_and(|o| o != "ok")) {
+        let bad = |o: &str| matches!(o, "failed" | "partial" | "interrupted");
+        for j in jobs.iter().filter(|j| j.last_outcome.as_deref().is_some_and(bad)) {
+            let outcome = j.last_outcome.as_deref().unwrap_or_default();
             note(
                 "bad",
-                format!("Job {} last ended {}", j.name, j.last_outcome.as_deref().unwrap_or("")),
-                Some("/jobs".into()),
+                format!("Job {} last ended {outcome}", j.name),
+                Some(format!("/jobs/{}", encode(&j.name))),
             );
+        }
+        // Drift, as each drift-check job's newest finished run found it.
+        for j in jobs.iter().filter(|j| j.action.starts_with("drift")) {
+            let hq = Query(jobs::HistoryQuery { limit: Some(5) });
+            let who = Extension(v.caller.clone());
+            let Ok(Json(runs)) =
+                jobs::history(State(Arc::clone(app)), who, Path(j.name.clone()), hq).await
+            else {
+                continue;
+            };
+            let newest = runs.iter().find(|r| r["outcome"] != "running");
+            let found = newest
+                .and_then(|r| r["items"].as_array())
+                .map_or(0, |items| items.iter().filter(|i| i["outcome"] == "found").count());
+            if found > 0 {
+                note(
+                    "warn",
+                    format!("{found} resource(s) drifted from their manifests (job {})", j.name),
+                    Some(format!("/jobs/{}", encode(&j.name))),
+                );
+            }
         }
     }
     if v.caller.scope.is_none()
