@@ -155,6 +155,12 @@ async fn signing_in_exchanges_a_token_for_a_strict_session_and_every_page_render
     let restore = admin.post("/backups/pve/restore", &[("volid", "local:backup/x.vma.zst")]).await;
     assert_eq!(restore.status, StatusCode::OK, "restoring asks first");
     assert!(restore.body.contains("no existing guest is overwritten"), "{}", restore.body);
+    let templates = admin.get("/templates").await.body;
+    let entry =
+        templates.split("name=\"entry\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let build = admin.post("/templates/pve/build", &[("entry", entry)]).await;
+    assert_eq!(build.status, StatusCode::OK, "building asks first");
+    assert!(build.body.contains(&format!("from the catalog image {entry}")), "{}", build.body);
 
     // Assets: hashed names, cached forever, gzip'd when asked.
     let css = guests.split("href=\"/assets/").nth(1).unwrap().split('"').next().unwrap();

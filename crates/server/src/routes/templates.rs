@@ -81,7 +81,7 @@ pub async fn catalog() -> ApiResult<Json<Vec<CatalogImage>>> {
 }
 
 /// A template build: a catalog id (`entry`) or an image URL with its checksum file.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildRequest {
     pub entry: Option<String>,

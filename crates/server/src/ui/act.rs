@@ -426,3 +426,51 @@ pub async fn backup_restore(
     .map(|(_, Json(op))| follow(&op));
     finish(&app, &v, r)
 }
+
+/// Build a template from a catalog image, or rebuild one from the image it came from: asks
+/// first, then follows the build's progress.
+pub async fn template_build(
+    State(app): State<Arc<App>>,
+    Extension(v): Extension<Viewer>,
+    Path(remote): Path<String>,
+    form: Form,
+) -> Response {
+    let entry = form.get("entry").unwrap_or_default().to_string();
+    let name = form.get("name").unwrap_or(&entry).to_string();
+    let rebuild = form.yes("rebuild");
+    if !form.yes("confirm") {
+        let question = if rebuild {
+            format!(
+                "Template {name} on remote {remote} gets a new version from image {entry}, if the image changed; older versions are kept as retention says."
+            )
+        } else {
+            format!(
+                "A template named {name} is built on remote {remote} from the catalog image {entry}: the image is downloaded and checked first."
+            )
+        };
+        return confirm(
+            &app,
+            &v,
+            Confirm {
+                title: format!("{} template {name}?", if rebuild { "Rebuild" } else { "Build" }),
+                question,
+                button: format!("{} {name}", if rebuild { "Rebuild" } else { "Build" }),
+                action: format!("/templates/{remote}/build"),
+                back: "/templates".into(),
+                destructive: false,
+                form: &form,
+                targets: Vec::new(),
+            },
+        );
+    }
+    let req =
+        templates::BuildRequest { entry: Some(entry), name: Some(name), ..Default::default() };
+    let (st, who, path) = (State(Arc::clone(&app)), Extension(v.caller.clone()), Path(remote));
+    let r = if rebuild {
+        templates::rebuild(st, who, path, Body(req)).await
+    } else {
+        templates::build(st, who, path, Body(req)).await
+    }
+    .map(|(_, Json(op))| follow(&op));
+    finish(&app, &v, r)
+}

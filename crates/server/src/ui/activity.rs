@@ -131,7 +131,8 @@ pub async fn templates(State(app): State<Arc<App>>, Extension(v): Extension<View
             "templates.html",
             "templates",
             "Templates",
-            json!({ "by_name": by_name, "catalog": to_value(&catalog) }),
+            json!({ "by_name": by_name, "catalog": to_value(&catalog),
+            "remote_names": app.remotes().iter().map(|r| r.name.clone()).collect::<Vec<_>>() }),
         ))
     }
     .await;

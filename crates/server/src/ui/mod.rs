@@ -59,6 +59,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/tasks/{remote}/{upid}", Read, get(activity::task_log)),
         r(Method::GET, "/templates", Read, get(activity::templates)),
         r(Method::POST, "/templates/{remote}/{name}/rollback", Admin, post(act::template_rollback)),
+        r(Method::POST, "/templates/{remote}/build", Admin, post(act::template_build)),
         r(Method::GET, "/backups", Read, get(activity::backups)),
         r(Method::POST, "/backups/{remote}/protect", Operate, post(act::backup_protect)),
         r(Method::POST, "/backups/{remote}/restore", Admin, post(act::backup_restore)),
