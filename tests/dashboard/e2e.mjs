@@ -143,6 +143,16 @@ try {
   check(drift.includes("1 to update") && drift.includes("cores"), `drift shows the change: ${drift}`);
   await look(page, "drift");
 
+  // The task list follows the server's event stream: a VM started in another tab shows up
+  // without a reload, sooner than the 15 s fallback poll would bring it.
+  const tasksPage = await context.newPage();
+  await tasksPage.goto(`${base}/tasks`);
+  await page.goto(`${base}/guests/pve/101`);
+  await go(page, "button:has-text('Start')");
+  await tasksPage.waitForSelector("#tasks tr:has(td:text-is('qmstart')):has(td:text-is('101'))", { timeout: 10000 });
+  await tasksPage.close();
+  await operationEnds(page, "starting 101");
+
   // Every other page renders and passes axe.
   for (const [path, name] of [["/tasks", "tasks"], ["/operations", "operations"], ["/templates", "templates"],
     ["/backups", "backups"], ["/jobs", "jobs"], ["/notifications", "notifications"], ["/audit", "audit"], ["/tokens", "tokens"]]) {

@@ -26,6 +26,16 @@
         });
       });
     });
+    // Parts marked data-events refresh when the server's event stream (the API's, with this
+    // session) reports a PVE task or an operation.
+    if (document.querySelector("[data-events]") && window.EventSource) {
+      var es = new EventSource("/events");
+      ["task", "operation"].forEach(function (kind) {
+        es.addEventListener(kind, function () {
+          if (window.htmx) window.htmx.trigger(document.body, "proxctl-event");
+        });
+      });
+    }
     document.querySelectorAll("[data-needs-script]").forEach(function (el) { el.hidden = false; });
     document.querySelectorAll("[data-load-into]").forEach(function (input) {
       input.addEventListener("change", function () {

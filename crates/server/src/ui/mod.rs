@@ -56,6 +56,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/operations", Read, get(activity::operations)),
         r(Method::GET, "/operations/{id}", Read, get(activity::operation)),
         r(Method::GET, "/tasks", Read, get(activity::tasks)),
+        r(Method::GET, "/events", Read, get(crate::routes::stream::events)),
         r(Method::GET, "/tasks/{remote}/{upid}", Read, get(activity::task_log)),
         r(Method::GET, "/templates", Read, get(activity::templates)),
         r(Method::POST, "/templates/{remote}/{name}/rollback", Admin, post(act::template_rollback)),
