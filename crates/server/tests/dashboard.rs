@@ -162,6 +162,11 @@ async fn signing_in_exchanges_a_token_for_a_strict_session_and_every_page_render
     assert_eq!(build.status, StatusCode::OK, "building asks first");
     assert!(build.body.contains(&format!("from the catalog image {entry}")), "{}", build.body);
 
+    // Pages are gzip'd when the browser says it takes gzip (reqwest here does not decode it).
+    let page = admin
+        .send(admin.http.get(format!("{}/guests", api.url)).header("accept-encoding", "gzip"))
+        .await;
+    assert_eq!(page.headers["content-encoding"], "gzip");
     // Assets: hashed names, cached forever, gzip'd when asked.
     let css = guests.split("href=\"/assets/").nth(1).unwrap().split('"').next().unwrap();
     let a = admin
