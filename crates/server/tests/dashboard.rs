@@ -283,6 +283,8 @@ async fn a_bulk_snapshot_with_a_ttl_is_previewed_confirmed_and_shown_on_the_gues
         part.body
     );
 
+    let tasks = op.get("/tasks").await.body;
+    assert!(tasks.contains("class=\"mark-ok\""), "the timeline marks the snapshot tasks: {tasks}");
     let guest = op.get("/guests/pve/101").await.body;
     assert!(guest.contains("before-upgrade"), "{guest}");
     assert!(guest.contains("in 3h 59m") || guest.contains("in 4h 0m"), "a TTL countdown: {guest}");

@@ -61,11 +61,14 @@ pub async fn tasks(
     let running = q.contains_key("running");
     let r = async {
         let tq = Query(TaskQuery { remote: None, running });
-        let Json(list) = cluster::tasks(State(Arc::clone(&app)), Extension(v.caller.clone()), tq).await?;
+        let Json(list) =
+            cluster::tasks(State(Arc::clone(&app)), Extension(v.caller.clone()), tq).await?;
         let mut items = list.items;
         items.sort_by_key(|t| std::cmp::Reverse(t.task.starttime));
         items.truncate(200);
-        let data = json!({ "tasks": to_value(&items), "unavailable": to_value(&list.unavailable), "running": running });
+        let timeline = timeline(&items, jiff::Timestamp::now().as_second());
+        let data = json!({ "tasks": to_value(&items), "unavailable": to_value(&list.unavailable),
+            "running": running, "timeline": timeline });
         if q.contains_key("part") {
             let mut ctx = data;
             if let Value::Object(m) = &mut ctx {
@@ -79,6 +82,34 @@ pub async fn tasks(
     }
     .await;
     finish(&app, &v, r)
+}
+
+/// The last day's tasks on a line, one mark per task where it started (600 wide): failures
+/// stand out against the routine.
+fn timeline(items: &[cluster::TaskItem], now: i64) -> Value {
+    const DAY: i64 = 86_400;
+    let marks: Vec<Value> = items
+        .iter()
+        .filter_map(|t| {
+            // PVE's clock may run ahead of ours: a task "from the future" started just now.
+            let age = now - i64::try_from(t.task.starttime).ok()?;
+            (-DAY..DAY).contains(&age).then(|| {
+                let age = age.max(0);
+                let status = match t.task.status.as_str() {
+                    "OK" => "ok",
+                    "running" | "" => "running",
+                    _ => "failed",
+                };
+                json!({
+                    "x": format!("{:.1}", 600.0 - age as f64 / DAY as f64 * 600.0),
+                    "status": status,
+                    "title": format!("{} {} on {}: {}", t.task.task_type, t.task.id, t.task.node, t.task.status),
+                })
+            })
+        })
+        .collect();
+    let failed = marks.iter().filter(|m| m["status"] == "failed").count();
+    json!({ "marks": marks, "failed": failed })
 }
 
 pub async fn task_log(
