@@ -24,7 +24,7 @@ ENV = {k: v for k, v in os.environ.items() if k.startswith("PROXCTL_") or k in (
 EXPECTED_TOOLS = {
     "list_guests", "get_guest", "list_nodes", "list_storage", "cluster_status", "list_tasks",
     "task_log", "list_snapshots", "list_backups", "backup_coverage", "list_templates",
-    "guest_metrics", "plan", "drift", "audit_search", "doctor", "operation_status",
+    "guest_metrics", "plan", "drift", "audit_search", "doctor", "attention", "operation_status",
     "start", "shutdown", "reboot", "snapshot_create", "backup_create", "set_tags",
     "clone_from_template", "propose_change", "apply_change", "get_change",
 }

@@ -183,6 +183,21 @@ pub enum Command {
     },
     /// Check connectivity, TLS, authentication, privileges, storages and quorum.
     Doctor,
+    /// What needs attention now, as the dashboard's overview lists it.
+    ///
+    /// Nodes offline, failed tasks, guests without a recent backup, failed jobs, drift found
+    /// by drift-check jobs, snapshots past their TTL or older than --snapshot-age.
+    Attention {
+        /// The oldest a guest's newest backup may be.
+        #[arg(long, default_value = "26h")]
+        backup_age: String,
+        /// Snapshots older than this are listed.
+        #[arg(long, default_value = "30d")]
+        snapshot_age: String,
+        /// Exit 1 when anything is listed (for cron and CI).
+        #[arg(long)]
+        check: bool,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]

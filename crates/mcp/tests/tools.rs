@@ -87,6 +87,36 @@ async fn a_scoped_caller_sees_only_its_guests_and_the_rest_is_not_found() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attention_names_very_old_snapshots_of_the_callers_guests_only() {
+    let e = env(ClockMode::Realtime, operate()).await;
+    let now = jiff::Timestamp::now().as_second() as u64;
+    for (vmid, name) in [(100, "pre-upgrade"), (102, "pre-migration")] {
+        assert!(e.sim.put_snapshot(vmid, name, now - 40 * 86_400));
+    }
+    let texts = |v: &Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().into()).collect()
+    };
+    let all = texts(&e.mcp.call(admin(), "t", "attention", json!({})).await.unwrap());
+    assert!(
+        all.contains(&"pve: snapshot pre-migration of db-1 (102) is 40 days old".into()),
+        "{all:?}"
+    );
+    assert!(all.contains(&"pve: 3 guest(s) without a recent backup".into()), "{all:?}");
+    let scoped = Principal {
+        token: Some("web-only".into()),
+        role: Role::Viewer,
+        scope: Some("web".parse().unwrap()),
+    };
+    let mine = texts(&e.mcp.call(scoped, "t", "attention", json!({})).await.unwrap());
+    assert!(
+        mine.contains(&"pve: snapshot pre-upgrade of web-1 (100) is 40 days old".into()),
+        "{mine:?}"
+    );
+    assert!(!mine.iter().any(|t| t.contains("db-1")), "{mine:?}");
+    assert!(mine.contains(&"pve: 2 guest(s) without a recent backup".into()), "{mine:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_arguments_and_unknown_tools_are_clear_errors() {
     let e = env(ClockMode::Realtime, Config::default()).await;
     let err = e.mcp.call(admin(), "t", "list_guests", json!({"selektor": "web"})).await;

@@ -2,6 +2,7 @@
 //! the REST API, MCP server and dashboard) call these functions and render their results with
 //! `output`, so a feature added here is available to every face.
 
+pub mod attention;
 pub mod audit;
 pub mod backup;
 pub mod bulk;

@@ -294,7 +294,9 @@ impl Tabular for TaskRow {
 /// Recent and running tasks of the whole cluster, newest first.
 pub async fn tasks(client: &Client, running_only: bool) -> Result<Vec<TaskRow>, OpsError> {
     let mut rows = Vec::new();
-    for n in client.nodes().await? {
+    // An offline node cannot be asked (PVE answers 595 after a timeout); its tasks are not
+    // known until it is back, and the others' still are.
+    for n in client.nodes().await?.into_iter().filter(|n| n.status == "online") {
         let f = TaskFilter {
             source: Some(if running_only { "active" } else { "all" }.into()),
             limit: Some(50),
@@ -408,7 +410,9 @@ pub async fn backups(client: &Client) -> Result<Vec<BackupRow>, OpsError> {
     let mut rows: Vec<BackupRow> = Vec::new();
     // A shared storage lists the same archives on every node.
     let mut seen = std::collections::HashSet::new();
-    for n in client.nodes().await? {
+    // An offline node's storages cannot be listed; its local backups are not known until
+    // it is back (a shared storage's are still listed through the others).
+    for n in client.nodes().await?.into_iter().filter(|n| n.status == "online") {
         for st in client.storage_list(&n.node, Some("backup")).await? {
             let Ok(sid) = proxctl_types::StorageId::new(st.storage.as_str()) else { continue };
             for c in client.storage_content(&n.node, &sid, Some("backup"), None).await? {

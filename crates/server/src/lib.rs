@@ -121,6 +121,8 @@ pub struct App {
     pub mcp: std::sync::OnceLock<proxctl_mcp::HttpEndpoint>,
     /// The dashboard's signed-in browsers.
     pub ui: ui::session::Sessions,
+    /// Each remote's snapshots, for the attention list's "very old" ones.
+    pub snapshot_scans: routes::attention::SnapshotScans,
 }
 
 impl App {
@@ -153,6 +155,7 @@ impl App {
             scraper: proxctl_ops::metrics::scrape::Scraper::default(),
             mcp: std::sync::OnceLock::new(),
             ui: ui::session::Sessions::default(),
+            snapshot_scans: routes::attention::SnapshotScans::new(events.clone()),
             events,
         })
     }

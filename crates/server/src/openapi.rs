@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    act, backups, changes, cluster, declare, guests, inspect, jobs, lifecycle, meta, metrics,
-    nodes, notifications, releases, stream, templates, tokens,
+    act, attention, backups, changes, cluster, declare, guests, inspect, jobs, lifecycle, meta,
+    metrics, nodes, notifications, releases, stream, templates, tokens,
 };
 
 #[derive(OpenApi)]
@@ -35,6 +35,7 @@ use crate::routes::{
         cluster::nodes,
         cluster::storage,
         cluster::tasks,
+        attention::list,
         cluster::task_log,
         cluster::networks,
         cluster::sdn,

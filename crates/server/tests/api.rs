@@ -718,3 +718,62 @@ async fn repeated_wrong_secrets_for_a_token_id_are_refused_without_hashing() {
     let (s, _) = api.call(Some("viewer"), "GET", "/api/v1/remotes", None).await;
     assert_eq!(s, StatusCode::OK, "a token in use keeps working while guesses are refused");
 }
+
+/// A snapshot taken `days` ago (of wall time).
+fn old_snapshot(api: &Api, vmid: u32, name: &str, days: u64) {
+    let now = jiff::Timestamp::now().as_second() as u64;
+    assert!(api._sim.put_snapshot(vmid, name, now - days * 86_400));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attention_lists_what_needs_a_look_and_a_scoped_token_sees_only_its_guests_part() {
+    let api = Api::start(true).await;
+    old_snapshot(&api, 100, "before-upgrade", 40);
+    old_snapshot(&api, 200, "db-migration", 90);
+    let items = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["kind"].as_str().unwrap().into(), i["text"].as_str().unwrap().into()))
+            .collect()
+    };
+    let (s, all) = api.call(Some("viewer"), "GET", "/api/v1/attention", None).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let all = items(&all);
+    assert_eq!(all[0].0, "remote-unreachable", "failures first: {all:?}");
+    assert!(all[0].1.starts_with("down: does not answer"), "{all:?}");
+    let old: Vec<&str> =
+        all.iter().filter(|(k, _)| k == "snapshot-old").map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        old,
+        [
+            "pve: snapshot db-migration of db-1 (200) is 90 days old",
+            "pve: snapshot before-upgrade of web-1 (100) is 40 days old",
+        ],
+        "oldest first"
+    );
+    assert!(
+        all.iter().any(|(k, t)| k == "no-recent-backup" && t.contains("3 guest(s)")),
+        "{all:?}"
+    );
+
+    // The scoped token (web guests) hears of web-1's snapshot and web guests' backups only.
+    let (s, mine) = api.call(Some("scoped"), "GET", "/api/v1/attention", None).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    let mine = items(&mine);
+    assert!(!mine.iter().any(|(_, t)| t.contains("db-1")), "{mine:?}");
+    assert!(mine.iter().any(|(_, t)| t.contains("before-upgrade")), "{mine:?}");
+    assert!(
+        mine.iter().any(|(k, t)| k == "no-recent-backup" && t.contains("2 guest(s)")),
+        "{mine:?}"
+    );
+
+    // A longer limit leaves the 40-day one out; a bad one is a 400 that says which.
+    let (_, fewer) =
+        api.call(Some("viewer"), "GET", "/api/v1/attention?snapshot_age=60d", None).await;
+    let fewer = items(&fewer);
+    assert_eq!(fewer.iter().filter(|(k, _)| k == "snapshot-old").count(), 1, "{fewer:?}");
+    let (s, p) = api.call(Some("viewer"), "GET", "/api/v1/attention?snapshot_age=soon", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(p["detail"].as_str().unwrap().starts_with("snapshot_age:"), "{p}");
+}

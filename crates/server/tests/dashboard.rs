@@ -380,4 +380,25 @@ async fn the_overview_lists_drift_and_guests_without_backups_as_needing_attentio
     let job = admin.get("/jobs/watch").await;
     assert_eq!(job.status, StatusCode::OK);
     assert!(job.body.contains("app-1"), "the run names what it found: {}", job.body);
+    // A snapshot older than 30 days is listed, linked to its guest (it came from outside
+    // proxctl, so the overview's next read of snapshots finds it: the scan is made again
+    // after any change through the server, here a power action).
+    let now = jiff::Timestamp::now().as_second() as u64;
+    assert!(api._sim.put_snapshot(101, "pre-upgrade", now - 50 * 86_400));
+    let (_, op) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/remotes/pve/guests/100/power",
+            Some(serde_json::json!({"action": "start"})),
+        )
+        .await;
+    api.finished("admin", op["id"].as_str().unwrap()).await;
+    let later = admin.get("/").await.body;
+    assert!(
+        later.contains(
+            r#"<a href="&#x2f;guests&#x2f;pve&#x2f;101">pve: snapshot pre-upgrade of web-2 (101) is 50 days old</a>"#
+        ),
+        "{later}"
+    );
 }

@@ -291,6 +291,25 @@ impl SimHandle {
         r
     }
 
+    /// Give guest `vmid` a snapshot `name` taken at `taken` (Unix seconds), as if it had been
+    /// made long ago (outside any test's clock): for rehearsing what old snapshots trigger.
+    /// `false` when there is no such guest.
+    pub fn put_snapshot(&self, vmid: u32, name: &str, taken: u64) -> bool {
+        self.with_world(|w| {
+            let Some(g) = w.guests.get_mut(&vmid) else { return false };
+            let snap = state::Snapshot {
+                config: g.conf.clone(),
+                snaptime: taken,
+                description: String::new(),
+                parent: g.conf.get("parent").cloned(),
+                vmstate: false,
+                snapstate: None,
+            };
+            g.snapshots.insert(name.to_string(), snap);
+            true
+        })
+    }
+
     /// Advance simulated time by `ms` (manual clock), running every task event on the way.
     pub fn advance(&self, ms: u64) {
         self.with_world(|w| {

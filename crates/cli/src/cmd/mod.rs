@@ -216,6 +216,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Attention { backup_age, snapshot_age, check } => {
+            let (r, client) = connect(&g)?;
+            let age = |v: &str, flag: &str| {
+                proxctl_ops::snapshot::parse_ttl(v).map_err(|e| UserError(format!("{flag}: {e}")))
+            };
+            let mut opts = proxctl_ops::attention::Options::at(jiff::Timestamp::now().as_second());
+            opts.backup_max_age = age(&backup_age, "--backup-age")?;
+            opts.snapshot_max_age = age(&snapshot_age, "--snapshot-age")?;
+            let items = proxctl_ops::attention::gather(&client, "", &r.state, &opts).await;
+            if items.is_empty() && r.output == proxctl_ops::output::Format::Table {
+                out!("nothing needs attention");
+            } else {
+                out!("{}", proxctl_ops::output::render(&items, r.output)?);
+            }
+            if check && !items.is_empty() {
+                return Err(UserError(format!("{} item(s) need attention", items.len())).into());
+            }
+            Ok(())
+        }
         Command::Snapshot { command } => {
             let (r, client) = connect(&g)?;
             snapshot::run(&r, &client, command).await

@@ -400,6 +400,39 @@ async fn doctor(call: Call, a: RemoteArg) -> ToolResult<Value> {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct AttentionArg {
+    /// The remote (cluster); leave out for the default one.
+    pub remote: Option<String>,
+    /// How old the newest backup may be, e.g. `26h` (default).
+    pub backup_age: Option<String>,
+    /// Snapshots older than this are listed, e.g. `30d` (default).
+    pub snapshot_age: Option<String>,
+}
+
+async fn attention(call: Call, a: AttentionArg) -> ToolResult<Value> {
+    use proxctl_ops::attention as at;
+    let (remote, client) = call.client(a.remote.as_deref())?;
+    let sel = call.selector(None)?;
+    let scoped = call.principal.scope.is_some();
+    let mut opts = at::Options::at(jiff::Timestamp::now().as_second());
+    opts.backup_max_age = proxctl_ops::snapshot::parse_ttl(
+        a.backup_age.as_deref().unwrap_or(proxctl_ops::coverage::DEFAULT_MAX_AGE),
+    )?;
+    opts.snapshot_max_age = proxctl_ops::snapshot::parse_ttl(
+        a.snapshot_age.as_deref().unwrap_or(at::DEFAULT_SNAPSHOT_MAX_AGE),
+    )?;
+    let found = at::of_remote(&client, &remote, call.state(), &sel, scoped, &opts).await;
+    let visible: std::collections::BTreeSet<u32> = found.guests.iter().map(|g| g.vmid).collect();
+    let old = at::old_snapshots(&client, &found.guests, &opts).await;
+    let mut items = found.items;
+    items.extend(at::old_snapshot_items(&remote, &old, Some(&visible), &opts));
+    items.extend(at::of_state(call.state(), scoped.then_some(&visible), &opts).await);
+    at::sort(&mut items);
+    Ok(json!({ "remote": remote, "items": items }))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OperationArg {
     /// The operation id a tool answered with when its work outlasted the wait.
     pub id: String,
@@ -531,6 +564,15 @@ pub fn tools() -> Vec<ToolDef> {
             "Check the connection, the Proxmox version, the token's privileges and the cluster's \
              health, with what to fix.",
             doctor,
+        ),
+        tool(
+            "attention",
+            "Needs attention",
+            Tier::Read,
+            "What needs a look now: nodes offline, failed tasks, guests without a recent backup, \
+             failed jobs, drift found by drift-check jobs, snapshots past their TTL or very old. \
+             Start here when asked how the cluster is doing.",
+            attention,
         ),
         tool(
             "operation_status",

@@ -4,6 +4,7 @@
 //! the handler a [`Caller`].
 
 pub(crate) mod act;
+pub(crate) mod attention;
 pub(crate) mod backups;
 pub(crate) mod body;
 pub(crate) mod changes;
@@ -75,6 +76,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/api/v1/nodes", Read, get(cluster::nodes)),
         r(Method::GET, "/api/v1/storage", Read, get(cluster::storage)),
         r(Method::GET, "/api/v1/tasks", Read, get(cluster::tasks)),
+        r(Method::GET, "/api/v1/attention", Read, get(attention::list)),
         r(Method::GET, "/api/v1/remotes/{remote}/tasks/{upid}/log", Read, get(cluster::task_log)),
         r(Method::GET, "/api/v1/networks", Read, get(cluster::networks)),
         r(Method::GET, "/api/v1/sdn", Read, get(cluster::sdn)),

@@ -14,7 +14,7 @@ use crate::App;
 use crate::problem::Problem;
 use crate::routes::cluster::{RemoteQuery, TaskQuery};
 use crate::routes::guests::{Guest, GuestQuery};
-use crate::routes::{backups, cluster, guests, inspect, jobs};
+use crate::routes::{attention, cluster, guests, inspect};
 
 /// Every guest the caller may see, over all pages of the API's list.
 pub(super) async fn all_guests(
@@ -61,10 +61,6 @@ async fn overview_page(app: &Arc<App>, v: &Viewer) -> UiResult {
     let Json(nodes) = cluster::nodes(State(Arc::clone(app)), all()).await?;
     let Json(storage) = cluster::storage(State(Arc::clone(app)), all()).await?;
     let (guests, _) = all_guests(app, v, None).await?;
-    let tq = Query(TaskQuery { remote: None, running: false });
-    let Json(tasks) =
-        cluster::tasks(State(Arc::clone(app)), Extension(v.caller.clone()), tq).await?;
-
     let live: Vec<&Guest> = guests.iter().filter(|g| !g.guest.template).collect();
     let running = live.iter().filter(|g| g.guest.status == "running").count();
     let mut by_cpu: Vec<&&Guest> = live.iter().filter(|g| g.guest.status == "running").collect();
@@ -72,89 +68,11 @@ async fn overview_page(app: &Arc<App>, v: &Viewer) -> UiResult {
     let mut by_mem = by_cpu.clone();
     by_mem.sort_by_key(|g| std::cmp::Reverse(g.guest.mem));
 
-    let mut attention = Vec::new();
-    let mut note = |level: &str, text: String, href: Option<String>| {
-        attention.push(json!({ "level": level, "text": text, "href": href }));
-    };
-    for n in nodes.items.iter().filter(|n| n.node.status != "online") {
-        note("bad", format!("Node {} on {} is {}", n.node.node, n.remote, n.node.status), None);
-    }
-    for u in &nodes.unavailable {
-        note("bad", format!("Remote {} does not answer: {}", u.remote, u.detail), None);
-    }
-    let failed: Vec<_> = tasks
-        .items
-        .iter()
-        .filter(|t| {
-            t.task.status != "OK" && t.task.status != "running" && !t.task.status.is_empty()
-        })
-        .collect();
-    for t in failed.iter().take(5) {
-        note(
-            "bad",
-            format!("Task {} {} failed: {}", t.task.task_type, t.task.id, t.task.status),
-            Some(format!("/tasks/{}/{}", t.remote, encode(&t.task.upid))),
-        );
-    }
-    if failed.len() > 5 {
-        note("bad", format!("{} more failed tasks", failed.len() - 5), Some("/tasks".into()));
-    }
-    let cq = Query(backups::CoverageQuery { remote: None, selector: None, max_age: None });
-    if let Ok(Json(cov)) =
-        backups::coverage(State(Arc::clone(app)), Extension(v.caller.clone()), cq).await
-    {
-        let uncovered =
-            cov.iter().filter(|c| c.status != proxctl_ops::coverage::Coverage::Ok).count();
-        if uncovered > 0 {
-            note(
-                "warn",
-                format!("{uncovered} guest(s) without a recent backup"),
-                Some("/backups".into()),
-            );
-        }
-    }
-    if let Ok(Json(jobs)) = jobs::list(State(Arc::clone(app))).await {
-        let bad = |o: &str| matches!(o, "failed" | "partial" | "interrupted");
-        for j in jobs.iter().filter(|j| j.last_outcome.as_deref().is_some_and(bad)) {
-            let outcome = j.last_outcome.as_deref().unwrap_or_default();
-            note(
-                "bad",
-                format!("Job {} last ended {outcome}", j.name),
-                Some(format!("/jobs/{}", encode(&j.name))),
-            );
-        }
-        // Drift, as each drift-check job's newest finished run found it.
-        for j in jobs.iter().filter(|j| j.action.starts_with("drift")) {
-            let hq = Query(jobs::HistoryQuery { limit: Some(5) });
-            let who = Extension(v.caller.clone());
-            let Ok(Json(runs)) =
-                jobs::history(State(Arc::clone(app)), who, Path(j.name.clone()), hq).await
-            else {
-                continue;
-            };
-            let newest = runs.iter().find(|r| r["outcome"] != "running");
-            let found = newest
-                .and_then(|r| r["items"].as_array())
-                .map_or(0, |items| items.iter().filter(|i| i["outcome"] == "found").count());
-            if found > 0 {
-                note(
-                    "warn",
-                    format!("{found} resource(s) drifted from their manifests (job {})", j.name),
-                    Some(format!("/jobs/{}", encode(&j.name))),
-                );
-            }
-        }
-    }
-    if v.caller.scope.is_none()
-        && let Ok(store) = app.state.get().await
-        && let Ok(ttls) = store.snapshot_ttls().await
-    {
-        let now = jiff::Timestamp::now();
-        let expired = ttls.iter().filter(|t| t.expires_at < now).count();
-        if expired > 0 {
-            note("warn", format!("{expired} snapshot(s) past their TTL, not yet swept"), None);
-        }
-    }
+    let aq =
+        Query(attention::AttentionQuery { remote: None, backup_age: None, snapshot_age: None });
+    let Json(items) =
+        attention::list(State(Arc::clone(app)), Extension(v.caller.clone()), aq).await?;
+    let attention: Vec<Value> = items.iter().map(attention_row).collect();
     let top = |list: &[&&Guest]| -> Vec<Value> { list.iter().take(5).map(to_value).collect() };
     Ok(page(
         app,
@@ -177,6 +95,21 @@ async fn overview_page(app: &Arc<App>, v: &Viewer) -> UiResult {
             "attention": attention,
         }),
     ))
+}
+
+/// An attention item as the overview lists it: its level, its sentence and where to look.
+fn attention_row(i: &proxctl_ops::attention::Item) -> Value {
+    use proxctl_ops::attention::Concern as C;
+    let remote = i.remote.as_deref().unwrap_or_default();
+    let href = match &i.concern {
+        C::TaskFailed { upid, .. } => Some(format!("/tasks/{remote}/{}", encode(upid))),
+        C::MoreTasksFailed { .. } => Some("/tasks".into()),
+        C::NoRecentBackup { .. } => Some("/backups".into()),
+        C::JobFailed { job, .. } | C::Drift { job, .. } => Some(format!("/jobs/{}", encode(job))),
+        C::SnapshotOld { vmid, .. } => Some(format!("/guests/{remote}/{vmid}")),
+        _ => None,
+    };
+    json!({ "level": i.level, "text": i.text, "href": href })
 }
 
 /// Rows per page of the guest table.
