@@ -750,7 +750,7 @@ async fn execute(
             };
             wait(client, u).await?;
         }
-        Step::Record { vmid, node, spec_hash, expect_running } => {
+        Step::Record { vmid, node, spec_hash, expect_running, spec } => {
             let rec = ResourceRecord {
                 key: key.clone(),
                 spec_hash: spec_hash.clone(),
@@ -767,11 +767,15 @@ async fn execute(
             };
             store.put_resource(&rec).await?;
             crate::expected::record(store, &rec, *expect_running).await?;
+            if let Some(spec) = spec {
+                crate::applied::record(store, key, spec).await?;
+            }
         }
         Step::Forget => {
             store.remove_resource(key).await?;
             store.release_ips(key).await?;
             crate::expected::forget(store, key).await?;
+            crate::applied::forget(store, key).await?;
         }
         Step::SaveJob { name, spec } => {
             use proxctl_ops::jobs;

@@ -2,6 +2,7 @@
 //! converges safely. The planner is a pure function of declared resources, the observed
 //! cluster and the state store's records; the executor only carries out what the plan says.
 
+pub mod applied;
 pub mod apply;
 mod checks;
 mod expected;

@@ -45,6 +45,7 @@ use crate::routes::{
         guests::detail,
         inspect::describe,
         inspect::rrddata,
+        inspect::desired,
         guests::power,
         guests::bulk,
         guests::snapshots,

@@ -402,3 +402,57 @@ async fn the_overview_lists_drift_and_guests_without_backups_as_needing_attentio
         "{later}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_guest_shows_how_it_differs_from_the_manifest_applied_to_it() {
+    let api = Api::start(false).await;
+    let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1}\n";
+    let (_, plan) = api
+        .call(
+            Some("admin"),
+            "POST",
+            "/api/v1/plans",
+            Some(serde_json::json!({"manifests": manifest})),
+        )
+        .await;
+    let apply = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
+    let (_, op) = api.call(Some("admin"), "POST", &apply, Some(serde_json::json!({}))).await;
+    assert_eq!(api.finished("admin", op["id"].as_str().unwrap()).await["state"], "succeeded");
+    let (_, list) =
+        api.call(Some("viewer"), "GET", "/api/v1/guests?selector=name:app-1", None).await;
+    let vmid = list["items"][0]["vmid"].as_u64().unwrap() as u32;
+    let desired = format!("/api/v1/remotes/pve/guests/{vmid}/desired");
+
+    // Just applied: in sync, over the API and on the page.
+    let (s, d) = api.call(Some("viewer"), "GET", &desired, None).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(
+        (d["managed"].as_bool(), d["difference"]["in_sync"].as_bool()),
+        (Some(true), Some(true)),
+        "{d}"
+    );
+    let viewer = Browser::signed_in(&api, "viewer").await;
+    let page = viewer.get(&format!("/guests/pve/{vmid}")).await.body;
+    assert!(page.contains("Desired versus actual") && page.contains("Matches VirtualMachine&#x2f;app-1"), "{page}");
+
+    // Changed behind proxctl's back, straight in PVE: the difference names the field.
+    api._sim.with_world(|w| {
+        w.guests.get_mut(&vmid).unwrap().conf.insert("cores".into(), "4".into());
+    });
+    let (_, d) = api.call(Some("viewer"), "GET", &desired, None).await;
+    assert_eq!(d["difference"]["in_sync"], false, "{d}");
+    assert_eq!(d["difference"]["action"], "update", "{d}");
+    let diffs = d["difference"]["change"]["diffs"].as_array().unwrap();
+    let cores = diffs.iter().find(|x| x["field"] == "cores").unwrap();
+    assert_eq!((cores["from"].as_str(), cores["to"].as_str()), (Some("4"), Some("1")), "{d}");
+    let page = viewer.get(&format!("/guests/pve/{vmid}")).await.body;
+    assert!(page.contains("Differs from VirtualMachine&#x2f;app-1"), "{page}");
+    assert!(page.contains("<td>cores</td><td>4</td><td>1</td>"), "{page}");
+
+    // A guest no manifest manages says so and shows no comparison.
+    let (_, d) =
+        api.call(Some("viewer"), "GET", "/api/v1/remotes/pve/guests/100/desired", None).await;
+    assert_eq!((d["managed"].as_bool(), d["difference"].is_null()), (Some(false), true), "{d}");
+    let page = viewer.get("/guests/pve/100").await.body;
+    assert!(!page.contains("Desired versus actual"), "{page}");
+}

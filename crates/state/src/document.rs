@@ -24,6 +24,9 @@ pub mod kind {
     /// A release (`proxctl release`), by name: its revisions and the resources it owns
     /// (`owned`, which the engine reads so a plan for anything else leaves them alone).
     pub const RELEASE: &str = "release";
+    /// A managed guest's manifest body as last applied, by resource key: what its
+    /// desired-versus-actual difference is planned from.
+    pub const APPLIED_SPEC: &str = "applied-spec";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,6 +122,7 @@ pub(super) fn create_ct(
             node: Some(node.clone()),
             spec_hash: hash.into(),
             expect_running: spec.start == Some(true),
+            spec: None,
         },
     ];
     if spec.start == Some(true) {
@@ -208,6 +209,7 @@ pub(super) fn update_ct(
         node: Some(node.clone()),
         spec_hash: hash.into(),
         expect_running: spec.start == Some(true),
+        spec: None,
     });
     Ok(Change {
         key: key.into(),

@@ -56,7 +56,7 @@ fn change(
 fn save(name: &str, spec: &JobSpec, hash: String) -> Vec<Step> {
     vec![
         Step::SaveJob { name: name.to_string(), spec: spec.clone() },
-        Step::Record { vmid: None, node: None, spec_hash: hash, expect_running: false },
+        Step::Record { vmid: None, node: None, spec_hash: hash, expect_running: false, spec: None },
     ]
 }
 

@@ -138,6 +138,20 @@ pub struct PlanError {
     pub problems: Vec<String>,
 }
 
+/// `change` with its declared body in its record step, so the store keeps what was applied
+/// for guests (jobs are kept in full already).
+fn with_spec(mut change: Change, d: &Declared) -> Change {
+    if !matches!(d.body, Body::VirtualMachine { .. } | Body::Container { .. }) {
+        return change;
+    }
+    for step in &mut change.steps {
+        if let Step::Record { spec, .. } = step {
+            *spec = serde_json::to_value(&d.body).ok();
+        }
+    }
+    change
+}
+
 /// The hash of a resource's spec, recorded after apply.
 pub fn spec_hash(body: &Body) -> String {
     let json = serde_json::to_string(body).unwrap_or_default();
@@ -249,7 +263,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut pre = Prepare { input, vmids, new_vmids: Vec::new(), pending: Vec::new() };
     for d in input.declared {
         match planner(&d.body).prepare(&mut pre, d) {
-            Ok(Some(change)) => changes.push(change),
+            Ok(Some(change)) => changes.push(with_spec(change, d)),
             Ok(None) => {}
             Err(e) => problems.push(format!("{}: {e}", d.key())),
         }
@@ -320,7 +334,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let declared_keys: BTreeSet<String> = input.declared.iter().map(Declared::key).collect();
     for d in input.declared {
         match planner(&d.body).plan(&mut cx, d) {
-            Ok(Some(c)) => changes.push(c),
+            Ok(Some(c)) => changes.push(with_spec(c, d)),
             Ok(None) => {}
             Err(e) => problems.push(format!("{}: {e}", d.key())),
         }

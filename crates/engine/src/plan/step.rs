@@ -113,6 +113,10 @@ pub enum Step {
         /// The manifest says `start: true`: monitoring expects the guest running.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         expect_running: bool,
+        /// The declared resource as applied (its manifest body), kept so faces can show a
+        /// managed guest's desired-versus-actual difference without the manifest file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spec: Option<serde_json::Value>,
     },
     /// Forget the resource and release its addresses.
     Forget,

@@ -390,6 +390,7 @@ pub(super) fn update_vm(
         node: Some(node.clone()),
         spec_hash: hash.into(),
         expect_running: spec.start == Some(true),
+        spec: None,
     });
     Ok(Change {
         key: key.into(),
@@ -489,6 +490,7 @@ pub(super) fn create_vm(
         node: Some(node.clone()),
         spec_hash: hash.into(),
         expect_running: spec.start == Some(true),
+        spec: None,
     });
     if let Some(sd) = &want.seed {
         steps.push(Step::SeedIso {

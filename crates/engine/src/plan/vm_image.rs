@@ -70,6 +70,7 @@ pub(super) fn create_vm_from_image(
         node: Some(node.clone()),
         spec_hash: hash.into(),
         expect_running: spec.start == Some(true),
+        spec: None,
     });
     if let (Some(sd), Some(ide2)) = (&want.seed, seed_ide2) {
         steps.push(Step::SeedIso {

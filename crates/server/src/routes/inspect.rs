@@ -53,3 +53,31 @@ pub async fn rrddata(
         client.guest_rrddata(g.kind, &g.node, g.vmid, timeframe).await.map_err(Problem::from)?;
     Ok(Json(rows))
 }
+
+/// Whether a guest is managed by a manifest, and how it differs from it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Desired {
+    /// A manifest applied by proxctl manages the guest (and its spec was kept).
+    pub managed: bool,
+    /// `key`, `applied_at`, `in_sync`, `action` and `change` (with `diffs`: `field`, `from`
+    /// the guest's value now, `to` the manifest's, `reboot`).
+    #[schema(value_type = Option<Object>)]
+    pub difference: Option<proxctl_engine::applied::Difference>,
+}
+
+#[utoipa::path(get, path = "/api/v1/remotes/{remote}/guests/{vmid}/desired", tag = "guests",
+    params(("remote" = String, Path), ("vmid" = u32, Path)),
+    responses((status = 200, body = Desired), (status = 404, body = Problem)))]
+pub async fn desired(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path((remote, vmid)): Path<(String, u32)>,
+) -> ApiResult<Json<Desired>> {
+    find(&app, &caller, &remote, vmid).await?;
+    let client = &app.remote(&remote)?.client;
+    let store = app.state.get().await.map_err(Problem::from)?;
+    let difference = proxctl_engine::applied::difference(client, store.as_ref(), vmid)
+        .await
+        .map_err(super::declare::engine_problem)?;
+    Ok(Json(Desired { managed: difference.is_some(), difference }))
+}

@@ -97,6 +97,12 @@ pub fn table() -> Vec<Route> {
             get(inspect::rrddata),
         ),
         r(
+            Method::GET,
+            "/api/v1/remotes/{remote}/guests/{vmid}/desired",
+            Read,
+            get(inspect::desired),
+        ),
+        r(
             Method::POST,
             "/api/v1/remotes/{remote}/guests/{vmid}/power",
             Operate,

@@ -247,6 +247,13 @@ async fn guest_page(
             Ok(Json(rows)) => (super::graphs::series(&rows), None),
             Err(p) => (Vec::new(), Some(p.detail)),
         };
+    // A manifest's guest: how it differs from what was applied (an error here must not cost
+    // the rest of the page).
+    let (desired, desired_error) =
+        match inspect::desired(State(Arc::clone(app)), who(), path()).await {
+            Ok(Json(d)) => (to_value(d.difference), None),
+            Err(p) => (Value::Null, Some(p.detail)),
+        };
     let tq = Query(TaskQuery { remote: Some(remote.clone()), running: false });
     let Json(tasks) = cluster::tasks(State(Arc::clone(app)), who(), tq).await?;
     let id = vmid.to_string();
@@ -295,6 +302,8 @@ async fn guest_page(
             "timeframe": timeframe,
             "power_actions": power,
             "console_url": console,
+            "desired": desired,
+            "desired_error": desired_error,
         }),
     ))
 }
