@@ -353,17 +353,7 @@ async fn revoking_a_token_ends_its_dashboard_sessions() {
 async fn the_overview_lists_drift_and_guests_without_backups_as_needing_attention() {
     let api = Api::start(false).await;
     let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1}\n";
-    let (_, plan) = api
-        .call(
-            Some("admin"),
-            "POST",
-            "/api/v1/plans",
-            Some(serde_json::json!({"manifests": manifest})),
-        )
-        .await;
-    let apply = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
-    let (_, op) = api.call(Some("admin"), "POST", &apply, Some(serde_json::json!({}))).await;
-    assert_eq!(api.finished("admin", op["id"].as_str().unwrap()).await["state"], "succeeded");
+    api.apply_manifests(manifest).await;
     let admin = Browser::signed_in(&api, "admin").await;
     let before = admin.get("/").await.body;
     assert!(before.contains("without a recent backup"), "{before}");
@@ -407,17 +397,7 @@ async fn the_overview_lists_drift_and_guests_without_backups_as_needing_attentio
 async fn a_managed_guest_shows_how_it_differs_from_the_manifest_applied_to_it() {
     let api = Api::start(false).await;
     let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1}\n";
-    let (_, plan) = api
-        .call(
-            Some("admin"),
-            "POST",
-            "/api/v1/plans",
-            Some(serde_json::json!({"manifests": manifest})),
-        )
-        .await;
-    let apply = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
-    let (_, op) = api.call(Some("admin"), "POST", &apply, Some(serde_json::json!({}))).await;
-    assert_eq!(api.finished("admin", op["id"].as_str().unwrap()).await["state"], "succeeded");
+    api.apply_manifests(manifest).await;
     let (_, list) =
         api.call(Some("viewer"), "GET", "/api/v1/guests?selector=name:app-1", None).await;
     let vmid = list["items"][0]["vmid"].as_u64().unwrap() as u32;
@@ -433,7 +413,11 @@ async fn a_managed_guest_shows_how_it_differs_from_the_manifest_applied_to_it() 
     );
     let viewer = Browser::signed_in(&api, "viewer").await;
     let page = viewer.get(&format!("/guests/pve/{vmid}")).await.body;
-    assert!(page.contains("Desired versus actual") && page.contains("Matches VirtualMachine&#x2f;app-1"), "{page}");
+    assert!(
+        page.contains("Desired versus actual")
+            && page.contains("Matches VirtualMachine&#x2f;app-1"),
+        "{page}"
+    );
 
     // Changed behind proxctl's back, straight in PVE: the difference names the field.
     api._sim.with_world(|w| {

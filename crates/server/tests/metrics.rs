@@ -170,15 +170,7 @@ fn metric_names(promql: &str) -> std::collections::BTreeSet<String> {
 /// Returns its `/metrics` text.
 async fn a_scrape_with_everything(api: &Api) -> String {
     let manifest = "apiVersion: proxctl.io/v1\nkind: VirtualMachine\nmetadata: {name: app-1}\nspec: {template: tpl, cores: 1, start: true, onboot: true}\n";
-    let (s, plan) = api
-        .call(Some("admin"), "POST", "/api/v1/plans", Some(json!({"manifests": manifest})))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{plan}");
-    let apply = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
-    let (s, op) =
-        api.call(Some("admin"), "POST", &apply, Some(json!({"digest": plan["digest"]}))).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{op}");
-    assert_eq!(api.finished("admin", op["id"].as_str().unwrap()).await["state"], "succeeded");
+    api.apply_manifests(manifest).await;
     // Declared with 1 core; the check sees 2 as drift.
     let drifted = manifest.replace("cores: 1", "cores: 2");
     for job in [

@@ -138,6 +138,19 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// Plan `manifests` and apply exactly that plan as the admin; the operation must succeed.
+    pub async fn apply_manifests(&self, manifests: &str) {
+        let body = serde_json::json!({"manifests": manifests});
+        let (s, plan) = self.call(Some("admin"), "POST", "/api/v1/plans", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{plan}");
+        let apply = format!("/api/v1/plans/{}/apply", plan["id"].as_str().unwrap());
+        let digest = serde_json::json!({"digest": plan["digest"]});
+        let (s, op) = self.call(Some("admin"), "POST", &apply, Some(digest)).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{op}");
+        let done = self.finished("admin", op["id"].as_str().unwrap()).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+    }
+
     /// Follow an operation until it ends (polling its state: a condition, not a guess).
     pub async fn finished(&self, who: &str, id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
