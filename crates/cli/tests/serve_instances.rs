@@ -1,7 +1,8 @@
 //! Two `proxctl serve` processes on one PostgreSQL state store: exactly one leads the
 //! singleton work (the snapshot sweeper); after `kill -9` of the leader the other takes over,
 //! and each expired snapshot is swept exactly once (one delete in the shared audit log). A plan
-//! made through one instance is applied through the other, operations are seen from both, and
+//! made through one instance is applied through the other, operations are seen from both, a
+//! dashboard session made on one works on the other (and signing out on either ends it), and
 //! an instance stopped with SIGTERM records what it could not finish as interrupted.
 //! Needs PostgreSQL at `PROXCTL_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); the test uses a schema of its own.
@@ -157,6 +158,42 @@ async fn plans_and_operations_are_shared_and_sigterm_records_unfinished_work_as_
     })
     .await;
     assert_eq!(ended["state"], "succeeded", "{ended}");
+
+    // A dashboard session made on a works on b (no sticky sessions needed behind a load
+    // balancer), and signing out on b ends it on a.
+    let browser = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = browser
+        .post(format!("{}/login", a.url))
+        .form(&[("token", token.as_str()), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie =
+        signed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = |i: &Instance| {
+        browser.get(format!("{}/guests", i.url)).header("cookie", cookie.clone()).send()
+    };
+    let on_b = page(&b).await.unwrap();
+    assert_eq!(on_b.status(), 200, "a's session is known to b");
+    let html = on_b.text().await.unwrap();
+    let at = html.find("name=\"_csrf\" value=\"").unwrap() + "name=\"_csrf\" value=\"".len();
+    let csrf = html[at..].split('"').next().unwrap().to_string();
+    let out = browser
+        .post(format!("{}/logout", b.url))
+        .header("cookie", cookie.clone())
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let on_a = page(&a).await.unwrap();
+    assert_eq!(on_a.status(), 303, "signed out on b, the session is gone on a too");
+    assert!(on_a.headers()["location"].to_str().unwrap().starts_with("/login"));
 
     // An operation still running when a gets SIGTERM ends as interrupted, for b to report.
     let (s, op) = call(

@@ -154,6 +154,11 @@ fn hash_secret(secret: &str) -> Result<String, String> {
 }
 
 /// `pxt_<id>_<secret>` → (id, secret).
+/// The id part of a presented token (`pxt_<id>_<secret>`), which is not secret.
+pub fn token_id(presented: &str) -> Option<&str> {
+    split(presented).map(|(id, _)| id)
+}
+
 fn split(token: &str) -> Option<(&str, &str)> {
     let rest = token.strip_prefix("pxt_")?;
     let (id, secret) = rest.split_once('_')?;
@@ -180,6 +185,8 @@ pub struct Authenticator {
     state: Arc<StateHandle>,
     /// SHA-256 of a presented token → the token row and when it was last read.
     verified: Mutex<HashMap<[u8; 32], (ApiToken, Instant)>>,
+    /// Token id → its row and when it was read, for sessions.
+    by_id: Mutex<HashMap<String, (ApiToken, Instant)>>,
     /// Token id → wrong secrets seen since the window began.
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     hashing: tokio::sync::Semaphore,
@@ -190,6 +197,7 @@ impl Authenticator {
         Self {
             state,
             verified: Mutex::default(),
+            by_id: Mutex::default(),
             failures: Mutex::default(),
             hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
         }
@@ -260,16 +268,47 @@ impl Authenticator {
                 row
             }
         };
-        if !token.usable(jiff::Timestamp::now()) {
-            return Err(AuthError::Invalid);
-        }
-        let role = token.role.parse::<Role>().map_err(|_| AuthError::Invalid)?;
-        let scope = match &token.scope {
-            Some(s) => Some(s.parse::<Selector>().map_err(|_| AuthError::Invalid)?),
-            None => None,
-        };
-        Ok(Caller { name: token.name, role, scope })
+        caller_of(token)
     }
+
+    /// The caller a token stands for by its id alone, for a dashboard session whose sign-in
+    /// checked the secret: the row is read again (at most every [`RECHECK`]), so a revoked
+    /// or expired token ends its sessions on every instance.
+    pub async fn by_id(&self, id: &str) -> Result<Caller, AuthError> {
+        let cached = {
+            let m = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+            m.get(id).filter(|(_, at)| at.elapsed() < RECHECK).map(|(t, _)| t.clone())
+        };
+        let token = match cached {
+            Some(t) => t,
+            None => {
+                let store = self.state.get().await.map_err(AuthError::Store)?;
+                let row = store
+                    .token(id)
+                    .await
+                    .map_err(|e| AuthError::Store(proxctl_ops::OpsError::State(e)))?
+                    .ok_or(AuthError::Invalid)?;
+                let mut m = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+                m.retain(|_, (_, at)| at.elapsed() < RECHECK * 12);
+                m.insert(id.to_string(), (row.clone(), Instant::now()));
+                row
+            }
+        };
+        caller_of(token)
+    }
+}
+
+/// The caller a token row stands for, if it is still usable.
+fn caller_of(token: ApiToken) -> Result<Caller, AuthError> {
+    if !token.usable(jiff::Timestamp::now()) {
+        return Err(AuthError::Invalid);
+    }
+    let role = token.role.parse::<Role>().map_err(|_| AuthError::Invalid)?;
+    let scope = match &token.scope {
+        Some(s) => Some(s.parse::<Selector>().map_err(|_| AuthError::Invalid)?),
+        None => None,
+    };
+    Ok(Caller { name: token.name, role, scope })
 }
 
 /// The token in an `Authorization` header: `Bearer <token>`, or Basic with the token as the

@@ -145,6 +145,7 @@ impl App {
             default_remote,
             auth: auth::Authenticator::new(Arc::clone(&state)),
             operations: Arc::new(operations::Operations::new(events.clone(), Arc::clone(&state))),
+            ui: ui::session::Sessions::new(Arc::clone(&state)),
             state,
             limits: routes::RateLimits::new(rate_limit),
             leadership: singleton::Leadership::default(),
@@ -154,7 +155,6 @@ impl App {
             http: http_metrics::HttpMetrics::default(),
             scraper: proxctl_ops::metrics::scrape::Scraper::default(),
             mcp: std::sync::OnceLock::new(),
-            ui: ui::session::Sessions::default(),
             snapshot_scans: routes::attention::SnapshotScans::new(events.clone()),
             events,
         })

@@ -154,11 +154,18 @@ async fn guard(
     req: Request,
     next: Next,
 ) -> Response {
-    let id = session::from_headers(req.headers());
-    let Some((id, s)) = id.and_then(|id| app.ui.touch(&id).map(|s| (id, s))) else {
+    let Some(id) = session::from_headers(req.headers()) else {
         return sign_in_first(&req);
     };
-    let caller = match app.auth.check(s.token.expose()).await {
+    let s = match app.ui.touch(&id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return sign_in_first(&req),
+        Err(e) => {
+            let msg = format!("sessions cannot be read: {e}; try again shortly");
+            return plain_error(StatusCode::SERVICE_UNAVAILABLE, &msg);
+        }
+    };
+    let caller = match app.auth.by_id(&s.token_id).await {
         Ok(c) => c,
         Err(e @ AuthError::Store(_)) => {
             return plain_error(
@@ -168,7 +175,9 @@ async fn guard(
         }
         Err(_) => {
             // Revoked or expired since sign-in: the session ends with it.
-            app.ui.end(&id);
+            if let Err(e) = app.ui.end(&id).await {
+                tracing::warn!("a revoked token's session could not be ended: {e}");
+            }
             return sign_in_first(&req);
         }
     };

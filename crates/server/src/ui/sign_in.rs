@@ -8,7 +8,6 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, extract::FromRequest};
-use proxctl_types::secret::Secret;
 
 use super::form::Form;
 use super::{Viewer, session};
@@ -97,8 +96,17 @@ pub async fn sign_in(State(app): State<Arc<App>>, req: Request) -> Response {
             );
         }
     };
+    let Some(token_id) = crate::auth::token_id(&token) else {
+        return login_page(StatusCode::UNAUTHORIZED, Some("that token is not valid"), &next);
+    };
+    let id = match app.ui.create(token_id).await {
+        Ok(id) => id,
+        Err(e) => {
+            let msg = format!("the session cannot be kept: {e}; try again shortly");
+            return login_page(StatusCode::SERVICE_UNAVAILABLE, Some(&msg), &next);
+        }
+    };
     audit(&app, &caller.name, "sign-in").await;
-    let id = app.ui.create(Secret::new(token));
     let mut resp = Redirect::to(&next).into_response();
     if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id)) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -111,8 +119,13 @@ pub async fn sign_out(
     Extension(v): Extension<Viewer>,
     req: Request,
 ) -> Response {
-    if let Some(id) = session::from_headers(req.headers()) {
-        app.ui.end(&id);
+    if let Some(id) = session::from_headers(req.headers())
+        && let Err(e) = app.ui.end(&id).await
+    {
+        return super::plain_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("signing out failed: {e}; try again shortly"),
+        );
     }
     audit(&app, &v.caller.name, "sign-out").await;
     let mut resp = Redirect::to("/login").into_response();
