@@ -66,19 +66,33 @@ pub async fn checked(req: Request, csrf: &str) -> Result<Request, Problem> {
         )
     };
     let h = req.headers();
-    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && site != "same-origin"
-    {
-        return Err(Problem::forbidden(format!(
-            "a change sent from another site ({site}) is refused; use the dashboard's own pages"
-        )));
-    }
-    if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        if origin != format!("https://{host}") {
+    let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    match site {
+        // The browser itself says where the request came from (Fetch Metadata): trusted over
+        // comparing `Origin` with `Host`, which a TLS-terminating proxy may rewrite.
+        Some("same-origin") => {}
+        Some(other) => {
             return Err(Problem::forbidden(format!(
-                "a change sent from {origin} is refused; use the dashboard's own pages"
+                "a change sent from another site ({other}) is refused; use the dashboard's own pages"
             )));
+        }
+        // An older browser: its `Origin` must be this server, as the client reached it (the
+        // `Host`, or the `X-Forwarded-Host` a proxy sets; a page on another site cannot set
+        // either on a form post).
+        None => {
+            if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+                let ours = |name: &str| {
+                    h.get_all(name)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .any(|host| origin == format!("https://{}", host.trim()))
+                };
+                if !ours("host") && !ours("x-forwarded-host") {
+                    return Err(Problem::forbidden(format!(
+                        "a change sent from {origin} is refused; use the dashboard's own pages"
+                    )));
+                }
+            }
         }
     }
     let header_token = h.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -134,6 +148,23 @@ mod tests {
         assert!(
             checked(req(&[("sec-fetch-site", "cross-site")], "_csrf=good"), "good").await.is_err()
         );
+        // Behind a proxy that rewrites Host: the browser's same-origin word is enough, and an
+        // older browser's Origin may match the forwarded host.
+        let proxied = [
+            ("host", "10.0.0.5:8443"),
+            ("origin", "https://px.example"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert!(checked(req(&proxied, "_csrf=good"), "good").await.is_ok());
+        let old = [
+            ("host", "10.0.0.5:8443"),
+            ("origin", "https://px.example"),
+            ("x-forwarded-host", "px.example"),
+        ];
+        assert!(checked(req(&old, "_csrf=good"), "good").await.is_ok());
+        assert!(checked(req(&old[..2], "_csrf=good"), "good").await.is_err());
+        // Whatever the headers, the CSRF token is still needed.
+        assert!(checked(req(&proxied, "_csrf=bad"), "good").await.is_err());
         // The handler still gets the body.
         let ok = checked(req(&host, "_csrf=good&a=1"), "good").await.unwrap();
         let body = axum::body::to_bytes(ok.into_body(), 100).await.unwrap();
