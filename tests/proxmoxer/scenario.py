@@ -1,12 +1,16 @@
 """A proxmoxer session against `proxctl sim`, written as it would be against a real PVE.
 
-Reads PROXCTL_SIM_HOST, PROXCTL_SIM_PORT, PROXCTL_SIM_PASSWORD and PROXCTL_SIM_TOKEN
-(user@realm!id=secret). Exits non-zero on the first surprise.
+Reads PROXCTL_SIM_HOST, PROXCTL_SIM_PORT, PROXCTL_SIM_PASSWORD, PROXCTL_SIM_TOKEN
+(user@realm!id=secret) and PROXCTL_SIM_CA (the CA the simulator wrote with --ca-out: TLS is
+verified against it, as it would be against a real cluster's CA, not turned off). Exits
+non-zero on the first surprise.
 """
 
 import os
 import sys
 import urllib.parse
+
+import requests
 
 from proxmoxer import ProxmoxAPI, ResourceException
 from proxmoxer.tools import Tasks
@@ -15,6 +19,7 @@ HOST = os.environ["PROXCTL_SIM_HOST"]
 PORT = int(os.environ["PROXCTL_SIM_PORT"])
 PASSWORD = os.environ["PROXCTL_SIM_PASSWORD"]
 TOKEN = os.environ["PROXCTL_SIM_TOKEN"]
+CA = os.environ["PROXCTL_SIM_CA"]
 
 
 def check(cond, what):
@@ -30,12 +35,20 @@ def wait(prox, upid):
 
 
 # Password login (ticket + CSRF) and token login.
-pw = ProxmoxAPI(HOST, port=PORT, user="root@pam", password=PASSWORD, verify_ssl=False)
+pw = ProxmoxAPI(HOST, port=PORT, user="root@pam", password=PASSWORD, verify_ssl=CA)
 check(pw.version.get()["version"].startswith("9."), "password login and GET /version")
 token_id, secret = TOKEN.rsplit("=", 1)
 user, token_name = token_id.split("!")
-tk = ProxmoxAPI(HOST, port=PORT, user=user, token_name=token_name, token_value=secret, verify_ssl=False)
+tk = ProxmoxAPI(HOST, port=PORT, user=user, token_name=token_name, token_value=secret, verify_ssl=CA)
 nodes = tk.nodes.get()
+# The CA is what made that work: with the system's roots only, verification refuses.
+untrusted = ProxmoxAPI(HOST, port=PORT, user=user, token_name=token_name, token_value=secret, verify_ssl=True)
+try:
+    untrusted.version.get()
+    refused = False
+except requests.exceptions.SSLError:
+    refused = True
+check(refused, "without the simulator's CA, TLS verification refuses its certificate")
 check(len(nodes) >= 1 and nodes[0]["ssl_fingerprint"], "token login and GET /nodes")
 node = nodes[0]["node"]
 n = pw.nodes(node)

@@ -790,6 +790,10 @@ pub struct SimArgs {
     /// Once listening, write {"url","fingerprint","nodes"} here as JSON.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Write the cluster's CA certificate (PEM) here before listening, so clients can verify
+    /// TLS against it (as against a real cluster's pve-root-ca.pem) instead of turning it off.
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ fn proxmoxer_scenario_runs_unchanged_against_proxctl_sim() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
+    let ca = dir.path().join("pve-root-ca.pem");
     let schema = repo_root().join("../shared/pve-api-schema.json");
     let password = "proxmoxer-pw";
     let token = "root@pam!pmx=11111111-2222-4333-8444-555555555555";
@@ -42,6 +43,8 @@ fn proxmoxer_scenario_runs_unchanged_against_proxctl_sim() {
     cmd.args(["sim", "--listen", "127.0.0.1:0", "--seed", "7", "--time-scale", "50"])
         .arg("--ready-file")
         .arg(&ready)
+        .arg("--ca-out")
+        .arg(&ca)
         .env("PROXCTL_SIM_PASSWORD", password)
         .env("PROXCTL_SIM_TOKEN", token)
         .stderr(Stdio::piped());
@@ -82,6 +85,8 @@ fn proxmoxer_scenario_runs_unchanged_against_proxctl_sim() {
         .env("PROXCTL_SIM_PORT", port)
         .env("PROXCTL_SIM_PASSWORD", password)
         .env("PROXCTL_SIM_TOKEN", token)
+        .env("PROXCTL_SIM_CA", &ca)
+        .env_remove("REQUESTS_CA_BUNDLE")
         .output()
         .unwrap();
     let _ = child.kill();

@@ -66,7 +66,13 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     let sim = proxctl_sim::start(cfg, a.listen).await.context("starting the simulator")?;
-    // The ready file comes first: scripts may watch stderr for "listening", then read it.
+    // The CA and the ready file come first: scripts may watch stderr for "listening", then
+    // read them.
+    if let Some(p) = &a.ca_out {
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, &sim.ca_pem).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, p).with_context(|| format!("writing --ca-out {}", p.display()))?;
+    }
     if let Some(p) = &a.ready_file {
         let tmp = p.with_extension("tmp");
         std::fs::write(&tmp, sim.ready_json().to_string())
