@@ -8,6 +8,7 @@ pub mod limits;
 pub mod managed;
 pub mod messages;
 pub mod prop;
+pub mod retention;
 pub mod secret;
 pub mod selector;
 pub mod wire;

@@ -13,6 +13,7 @@ mod lxc;
 mod lxc_migrate;
 mod node_health;
 pub mod pools;
+mod prune;
 pub mod qemu;
 mod qemu_ops;
 mod realms;
@@ -313,6 +314,8 @@ pub fn all() -> Vec<Route> {
         route!("POST", "/nodes/{node}/storage/{storage}/upload", storage::upload),
         route!("POST", "/nodes/{node}/storage/{storage}/download-url", storage::download_url),
         route!("POST", "/nodes/{node}/vzdump", storage::vzdump),
+        route!("GET", "/nodes/{node}/storage/{storage}/prunebackups", prune::dry_run),
+        route!("DELETE", "/nodes/{node}/storage/{storage}/prunebackups", prune::prune),
         route!(read "GET", "/nodes/{node}/tasks", tasks::list),
         route!(read "GET", "/nodes/{node}/tasks/{upid}/status", tasks::status),
         route!(read "GET", "/nodes/{node}/tasks/{upid}/log", tasks::log),
