@@ -45,6 +45,9 @@ pub struct Events {
     seq: Arc<AtomicU64>,
     /// Changes made through this server (calls and task ends): what cached reads compare.
     mutations: Arc<AtomicU64>,
+    /// The changes among them that can add or remove snapshots (snapshot calls and tasks,
+    /// guests destroyed): what the attention list's snapshot scan compares.
+    snapshot_mutations: Arc<AtomicU64>,
 }
 
 /// Events a slow client may fall behind by before it misses some (it is told so).
@@ -58,7 +61,12 @@ impl Default for Events {
 
 impl Events {
     pub fn new() -> Self {
-        Self { tx: broadcast::channel(BACKLOG).0, seq: Arc::default(), mutations: Arc::default() }
+        Self {
+            tx: broadcast::channel(BACKLOG).0,
+            seq: Arc::default(),
+            mutations: Arc::default(),
+            snapshot_mutations: Arc::default(),
+        }
     }
 
     /// How many changes have been made through this server so far.
@@ -66,8 +74,17 @@ impl Events {
         self.mutations.load(Ordering::SeqCst)
     }
 
-    fn changed(&self) {
+    /// How many changes that may add or remove snapshots have been made through this server.
+    pub fn snapshot_mutations(&self) -> u64 {
+        self.snapshot_mutations.load(Ordering::SeqCst)
+    }
+
+    /// A change was made; `snapshots` when it may have added or removed snapshots.
+    fn changed(&self, snapshots: bool) {
         self.mutations.fetch_add(1, Ordering::SeqCst);
+        if snapshots {
+            self.snapshot_mutations.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     pub fn publish(&self, actor: String, body: EventBody) {
@@ -132,7 +149,8 @@ impl MutationHook for PublishingHook {
             MutationResult::Failed(e) => format!("failed: {e}"),
         };
         self.inner.after(req, result).await;
-        self.events.changed();
+        let template = req.endpoint.template();
+        self.events.changed(template.contains("/snapshot") || req.method().as_str() == "DELETE");
         let body = EventBody::Call {
             target: proxctl_ops::audit::target_of(req),
             action: format!("{} {}", req.method(), req.endpoint.template()),
@@ -143,7 +161,8 @@ impl MutationHook for PublishingHook {
 
     async fn task_ended(&self, upid: &Upid, outcome: &TaskOutcome) {
         self.inner.task_ended(upid, outcome).await;
-        self.events.changed();
+        let snapshots = upid.task_type.contains("snapshot") || upid.task_type.ends_with("destroy");
+        self.events.changed(snapshots);
         if let (TaskOutcome::Failed(e), Some((state, remote))) = (outcome, &self.notify) {
             let event = proxctl_ops::notify::Event::new(
                 "task-failed",

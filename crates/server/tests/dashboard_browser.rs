@@ -49,16 +49,27 @@ fn tools() -> Option<(PathBuf, String)> {
     Some((dir, chromium))
 }
 
-/// The pinned packages, exactly as the lock file says (no browser download: the browsers
-/// are Debian's).
-async fn npm_ci(dir: &Path) {
+/// A copy of `tests/dashboard` (manifest, lock file, scripts) with the pinned packages
+/// installed exactly as the lock file says (no browser download: the browsers are Debian's).
+/// Each test gets its own: `npm ci` empties `node_modules` first, so two tests sharing one
+/// would pull it from under each other's browser run.
+async fn npm_ci(dir: &Path) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".json") || name.ends_with(".mjs") {
+            std::fs::copy(&path, work.path().join(&name)).unwrap();
+        }
+    }
     let npm = tokio::process::Command::new("npm")
         .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(dir)
+        .current_dir(work.path())
         .output()
         .await
         .unwrap();
     assert!(npm.status.success(), "npm ci: {}", String::from_utf8_lossy(&npm.stderr));
+    work
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,10 +88,10 @@ async fn the_main_journey_works_in_firefox_too() {
         None
     };
     let Some(()) = needs(missing) else { return };
-    npm_ci(&dir).await;
+    let work = npm_ci(&dir).await;
     let api = Api::start(false).await;
     let env = [("PROXCTL_FIREFOX", firefox.as_str()), ("PROXCTL_GECKODRIVER", gecko.as_str())];
-    let summary = run_script(&dir, "firefox.mjs", &api, &env, 12).await;
+    let summary = run_script(work.path(), "firefox.mjs", &api, &env, 12).await;
     assert!(summary["browser"].as_str().unwrap().starts_with("firefox"), "{summary}");
 }
 
@@ -124,8 +135,7 @@ async fn run_script(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_signs_in_finds_acts_applies_sees_drift_and_signs_out_in_a_real_browser() {
     let Some((dir, chromium)) = tools() else { return };
-    npm_ci(&dir).await;
-
+    let work = npm_ci(&dir).await;
     let api = Api::start(false).await;
     let env = [
         ("PROXCTL_DASH_VIEWER", api.tokens["viewer"].as_str()),
@@ -133,5 +143,5 @@ async fn a_user_signs_in_finds_acts_applies_sees_drift_and_signs_out_in_a_real_b
         ("PROXCTL_SIM_TOKEN", api._sim.token.expose()),
         ("PROXCTL_CHROMIUM", chromium.as_str()),
     ];
-    run_script(&dir, "e2e.mjs", &api, &env, 18).await;
+    run_script(work.path(), "e2e.mjs", &api, &env, 18).await;
 }

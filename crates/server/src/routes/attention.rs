@@ -3,7 +3,8 @@
 //! overview shows this list.
 //!
 //! Finding very old snapshots costs one read per guest, so each remote's snapshots are kept
-//! for a few minutes ([`SnapshotScans`]); a change made through this server drops them.
+//! for a few minutes ([`SnapshotScans`]); a snapshot made, deleted or rolled back, or a guest
+//! destroyed, through this server drops them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -42,7 +43,7 @@ impl SnapshotScans {
     }
 
     fn fresh(&self, remote: &str) -> Option<Arc<Vec<OldSnapshot>>> {
-        let generation = self.events.mutations();
+        let generation = self.events.snapshot_mutations();
         let m = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         m.get(remote)
             .filter(|(at, g, _)| *g == generation && at.elapsed() < SCAN_MAX_AGE)
@@ -58,7 +59,7 @@ impl SnapshotScans {
         if let Some(s) = self.fresh(&remote.name) {
             return Ok(s);
         }
-        let generation = self.events.mutations();
+        let generation = self.events.snapshot_mutations();
         let guests = app.guests.guests(remote).await.map_err(Problem::from)?;
         // Older than "now" is every snapshot: the caller applies its own cutoff.
         let opts =
