@@ -418,20 +418,25 @@ fn sees(visible: Option<&BTreeSet<u32>>, vmid: u32) -> bool {
     visible.is_none_or(|v| v.contains(&vmid))
 }
 
-/// The whole list for one remote, as the CLI asks for it: everything above, snapshots too.
-/// `remote` names it in each line; empty leaves it out.
+/// The whole list for one remote, very old snapshots included, for the guests `sel` picks
+/// (`scoped`: the caller may see only those, so node-wide tasks and other guests' jobs
+/// findings are left out). The CLI and the MCP tool call this; the server keeps the snapshot
+/// scan between requests and composes the same parts itself. `remote` names it in each line;
+/// empty leaves it out.
 pub async fn gather(
     client: &Client,
     remote: &str,
     state: &StateHandle,
+    sel: &Selector,
+    scoped: bool,
     opts: &Options,
 ) -> Vec<Item> {
-    let all = Selector::Term(proxctl_types::selector::Term::All);
-    let found = of_remote(client, remote, state, &all, false, opts).await;
+    let found = of_remote(client, remote, state, sel, scoped, opts).await;
+    let visible: BTreeSet<u32> = found.guests.iter().map(|g| g.vmid).collect();
     let old = old_snapshots(client, &found.guests, opts).await;
     let mut items = found.items;
-    items.extend(old_snapshot_items(remote, &old, None, opts));
-    items.extend(of_state(state, None, opts).await);
+    items.extend(old_snapshot_items(remote, &old, Some(&visible), opts));
+    items.extend(of_state(state, scoped.then_some(&visible), opts).await);
     sort(&mut items);
     items
 }

@@ -221,6 +221,16 @@ impl Authenticator {
         }
     }
 
+    /// The token's row, read from the store.
+    async fn row(&self, id: &str) -> Result<ApiToken, AuthError> {
+        let store = self.state.get().await.map_err(AuthError::Store)?;
+        store
+            .token(id)
+            .await
+            .map_err(|e| AuthError::Store(proxctl_ops::OpsError::State(e)))?
+            .ok_or(AuthError::Invalid)
+    }
+
     /// The caller a presented token stands for.
     pub async fn check(&self, presented: &str) -> Result<Caller, AuthError> {
         let (id, secret) = split(presented).ok_or(AuthError::Invalid)?;
@@ -232,12 +242,7 @@ impl Authenticator {
         let token = match cached {
             Some(t) => t,
             None => {
-                let store = self.state.get().await.map_err(AuthError::Store)?;
-                let row = store
-                    .token(id)
-                    .await
-                    .map_err(|e| AuthError::Store(proxctl_ops::OpsError::State(e)))?
-                    .ok_or(AuthError::Invalid)?;
+                let row = self.row(id).await?;
                 let was_verified = {
                     let m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
                     m.get(&key).is_some_and(|(t, _)| t.hash == row.hash)
@@ -282,12 +287,7 @@ impl Authenticator {
         let token = match cached {
             Some(t) => t,
             None => {
-                let store = self.state.get().await.map_err(AuthError::Store)?;
-                let row = store
-                    .token(id)
-                    .await
-                    .map_err(|e| AuthError::Store(proxctl_ops::OpsError::State(e)))?
-                    .ok_or(AuthError::Invalid)?;
+                let row = self.row(id).await?;
                 let mut m = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
                 m.retain(|_, (_, at)| at.elapsed() < RECHECK * 12);
                 m.insert(id.to_string(), (row.clone(), Instant::now()));

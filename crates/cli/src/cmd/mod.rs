@@ -224,7 +224,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let mut opts = proxctl_ops::attention::Options::at(jiff::Timestamp::now().as_second());
             opts.backup_max_age = age(&backup_age, "--backup-age")?;
             opts.snapshot_max_age = age(&snapshot_age, "--snapshot-age")?;
-            let items = proxctl_ops::attention::gather(&client, "", &r.state, &opts).await;
+            let all = proxctl_types::selector::Selector::Term(proxctl_types::selector::Term::All);
+            let items =
+                proxctl_ops::attention::gather(&client, "", &r.state, &all, false, &opts).await;
             if items.is_empty() && r.output == proxctl_ops::output::Format::Table {
                 out!("nothing needs attention");
             } else {

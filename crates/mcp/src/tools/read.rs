@@ -421,13 +421,7 @@ async fn attention(call: Call, a: AttentionArg) -> ToolResult<Value> {
     opts.snapshot_max_age = proxctl_ops::snapshot::parse_ttl(
         a.snapshot_age.as_deref().unwrap_or(at::DEFAULT_SNAPSHOT_MAX_AGE),
     )?;
-    let found = at::of_remote(&client, &remote, call.state(), &sel, scoped, &opts).await;
-    let visible: std::collections::BTreeSet<u32> = found.guests.iter().map(|g| g.vmid).collect();
-    let old = at::old_snapshots(&client, &found.guests, &opts).await;
-    let mut items = found.items;
-    items.extend(at::old_snapshot_items(&remote, &old, Some(&visible), &opts));
-    items.extend(at::of_state(call.state(), scoped.then_some(&visible), &opts).await);
-    at::sort(&mut items);
+    let items = at::gather(&client, &remote, call.state(), &sel, scoped, &opts).await;
     Ok(json!({ "remote": remote, "items": items }))
 }
 
