@@ -71,6 +71,8 @@ pub async fn handle(
                 Ok(f) => match f.validate() {
                     Ok(()) => {
                         w.faults = f;
+                        // A node going down or coming back is news for the HA manager.
+                        crate::ha::wake(&mut w);
                         Ok(Value::Null)
                     }
                     Err(e) => Err(format!("faults not set: {e}")),
@@ -79,6 +81,7 @@ pub async fn handle(
             },
             ("PUT", "/_sim/quorum") => {
                 w.quorate = q.get("quorate").is_none_or(|v| v == "1");
+                crate::ha::wake(&mut w);
                 Ok(json!({"quorate": w.quorate}))
             }
             ("POST", "/_sim/locks") => {
@@ -168,10 +171,11 @@ pub fn step(w: &mut World) -> bool {
     }
 }
 
-/// Advance until no task is running (bounded, so a stuck plan cannot spin forever).
+/// Advance until no task is running and the HA manager is idle (bounded, so a stuck plan cannot spin forever).
 pub fn settle(w: &mut World) {
     for _ in 0..100_000 {
-        if !w.tasks.iter().any(|t| t.is_running()) || !step(w) {
+        let busy = w.ha_due.is_some() || w.tasks.iter().any(|t| t.is_running());
+        if !busy || !step(w) {
             return;
         }
     }

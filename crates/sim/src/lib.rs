@@ -13,6 +13,7 @@ pub mod error;
 pub mod faults;
 mod fetch;
 mod generic;
+mod ha;
 mod http;
 pub mod lock;
 mod multipart;
@@ -333,7 +334,10 @@ impl SimHandle {
     }
 
     pub fn set_faults(&self, f: Faults) {
-        self.with_world(|w| w.faults = f);
+        self.with_world(|w| {
+            w.faults = f;
+            ha::wake(w);
+        });
     }
 
     /// Requests so far, per route pattern.

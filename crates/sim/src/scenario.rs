@@ -280,11 +280,19 @@ impl Scenario {
             if !id.is_some_and(|i| w.guests.contains_key(&i)) {
                 return Err(format!("HA resource '{}' names no guest of this scenario", h.sid));
             }
-            w.ha.insert(
-                h.sid.clone(),
-                crate::state::HaResource { sid: h.sid.clone(), state: h.state.clone() },
-            );
+            let mut r = crate::state::HaResource::new(h.sid.clone(), h.state.clone());
+            // A seeded service already in its requested state starts out settled; any other
+            // is queued, and the CRM's first round brings it there.
+            let running = id.and_then(|i| w.guests.get(&i)).is_some_and(|g| g.is_running());
+            r.crm = match (h.state.as_str(), running) {
+                ("started", true) => "started".into(),
+                ("stopped" | "disabled", false) => "stopped".into(),
+                ("ignored", _) => "ignored".into(),
+                _ => String::new(),
+            };
+            w.ha.insert(h.sid.clone(), r);
         }
+        crate::ha::wake(w);
         Ok(())
     }
 }

@@ -251,6 +251,17 @@ impl World {
                 .filter(|(_, t)| t.is_running() && t.wake_at <= target)
                 .min_by_key(|(_, t)| (t.wake_at, t.id))
                 .map(|(i, t)| (i, t.wake_at));
+            // The HA manager's round runs before task events due at the same moment.
+            if let Some(due) = self.ha_due.filter(|d| *d <= target)
+                && next.is_none_or(|(_, at)| due <= at)
+            {
+                if due > self.now {
+                    self.rrd_tick(due);
+                    self.now = due;
+                }
+                crate::ha::round(self);
+                continue;
+            }
             let Some((i, at)) = next else { break };
             if at > self.now {
                 self.rrd_tick(at);
@@ -264,9 +275,9 @@ impl World {
         }
     }
 
-    /// The time of the next pending task event, if any (manual mode: "step" to it).
+    /// The time of the next pending task event or HA round, if any (manual mode: "step" to it).
     pub fn next_event(&self) -> Option<SimMillis> {
-        self.running().map(|t| t.wake_at).min()
+        self.running().map(|t| t.wake_at).chain(self.ha_due).min()
     }
 
     /// The running tasks.

@@ -3,8 +3,8 @@
 
 use proxctl_types::VmId;
 use proxctl_types::api::{
-    ClusterResource, ClusterStatusItem, CpuInfo, HaStatusItem, MemoryInfo, NetworkInterface,
-    NodeListItem, NodeStatus, TaskListItem, VersionInfo,
+    ClusterResource, ClusterStatusItem, CpuInfo, MemoryInfo, NetworkInterface, NodeListItem,
+    NodeStatus, TaskListItem, VersionInfo,
 };
 use proxctl_types::messages::{GuestKind, nextid_taken};
 use serde_json::json;
@@ -413,43 +413,6 @@ pub fn cluster_tasks(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     Ok(Reply::json::<Vec<TaskListItem>>(&out))
 }
 
-pub fn ha_status(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    ctx.p.finish()?;
-    let first = w.first_node();
-    let mut out = vec![HaStatusItem {
-        id: "quorum".into(),
-        item_type: "quorum".into(),
-        node: Some(first.clone()),
-        status: Some(if w.is_quorate() { "OK" } else { "No quorum on node" }.into()),
-        quorate: Some(w.quorate),
-        sid: None,
-        state: None,
-        crm_state: None,
-        request_state: None,
-        timestamp: None,
-    }];
-    for (sid, r) in &w.ha {
-        let node = sid
-            .strip_prefix("vm:")
-            .and_then(|id| id.parse::<u32>().ok())
-            .and_then(|id| w.guests.get(&id))
-            .map(|g| g.node.clone());
-        out.push(HaStatusItem {
-            id: format!("service:{sid}"),
-            item_type: "service".into(),
-            node,
-            status: Some(r.state.clone()),
-            quorate: None,
-            sid: Some(sid.clone()),
-            state: Some(r.state.clone()),
-            crm_state: Some(r.state.clone()),
-            request_state: Some(r.state.clone()),
-            timestamp: Some(w.now_secs()),
-        });
-    }
-    Ok(Reply::json(&out))
-}
-
 pub fn node_termproxy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let n = node(ctx, w)?;
     let _ = ctx.p.opt_enum("cmd", &["ceph_install", "login", "upgrade"]);
@@ -458,74 +421,4 @@ pub fn node_termproxy(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let who = user(ctx);
     let reply = super::console::termproxy_reply(w, &n, "", &who, &ctx.env.auth);
     Ok(Reply::data(reply))
-}
-
-const HA_STATES: &[&str] = &["started", "stopped", "enabled", "disabled", "ignored"];
-
-fn ha_guest<'a>(w: &'a World, sid: &str) -> PveResult<&'a crate::state::Guest> {
-    let id = sid
-        .strip_prefix("vm:")
-        .or_else(|| sid.strip_prefix("ct:"))
-        .and_then(|id| id.parse::<u32>().ok())
-        .ok_or_else(|| PveError::param("sid", format!("unable to parse service id '{sid}'")))?;
-    w.guests.get(&id).ok_or_else(|| PveError::die(format!("no such VMID '{id}'")))
-}
-
-/// `GET /cluster/ha/resources`.
-pub fn ha_resources(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let _ = ctx.p.opt_enum("type", &["ct", "vm"]);
-    ctx.p.finish()?;
-    let out: Vec<proxctl_types::api::HaResourceItem> =
-        w.ha.values()
-            .map(|r| proxctl_types::api::HaResourceItem {
-                sid: r.sid.clone(),
-                resource_type: r.sid.split(':').next().unwrap_or("vm").to_string(),
-                state: Some(r.state.clone()),
-                group: None,
-            })
-            .collect();
-    Ok(Reply::json(&out))
-}
-
-/// `POST /cluster/ha/resources`.
-pub fn ha_resource_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let sid = ctx.p.str("sid");
-    let state = ctx.p.opt_enum("state", HA_STATES).unwrap_or_else(|| "started".into());
-    let _ = ctx.p.opt_str("comment");
-    let _ = ctx.p.opt_str("group");
-    let _ = ctx.p.opt_str("max_restart");
-    let _ = ctx.p.opt_str("max_relocate");
-    let _ = ctx.p.opt_str("type");
-    ctx.p.finish()?;
-    let sid = if sid.contains(':') { sid } else { format!("vm:{sid}") };
-    ha_guest(w, &sid)?;
-    if w.ha.contains_key(&sid) {
-        return Err(PveError::die(format!("resource ID '{sid}' already defined")));
-    }
-    w.ha.insert(sid.clone(), crate::state::HaResource { sid, state });
-    Ok(Reply::null())
-}
-
-/// `PUT /cluster/ha/resources/{sid}`.
-pub fn ha_resource_update(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let sid = ctx.p.str("sid");
-    let state = ctx.p.opt_enum("state", HA_STATES);
-    for k in ["comment", "group", "max_restart", "max_relocate", "delete", "digest"] {
-        let _ = ctx.p.opt_str(k);
-    }
-    ctx.p.finish()?;
-    let r = w.ha.get_mut(&sid).ok_or_else(|| PveError::die(format!("no such resource '{sid}'")))?;
-    if let Some(s) = state {
-        r.state = s;
-    }
-    Ok(Reply::null())
-}
-
-/// `DELETE /cluster/ha/resources/{sid}`.
-pub fn ha_resource_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let sid = ctx.p.str("sid");
-    let _ = ctx.p.opt_str("purge");
-    ctx.p.finish()?;
-    w.ha.remove(&sid).ok_or_else(|| PveError::die(format!("no such resource '{sid}'")))?;
-    Ok(Reply::null())
 }

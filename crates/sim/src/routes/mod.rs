@@ -9,6 +9,8 @@ pub mod common;
 mod console;
 pub mod firewall;
 mod firewall_sets;
+mod ha;
+mod ha_rules;
 mod lxc;
 mod lxc_migrate;
 mod node_health;
@@ -111,11 +113,29 @@ pub fn all() -> Vec<Route> {
         route!(read "GET", "/cluster/resources", cluster::cluster_resources),
         route!(read "GET", "/cluster/nextid", cluster::nextid),
         route!(read "GET", "/cluster/tasks", cluster::cluster_tasks),
-        route!("GET", "/cluster/ha/status/current", cluster::ha_status),
-        route!("GET", "/cluster/ha/resources", cluster::ha_resources),
-        route!("POST", "/cluster/ha/resources", cluster::ha_resource_create),
-        route!("PUT", "/cluster/ha/resources/{sid}", cluster::ha_resource_update),
-        route!("DELETE", "/cluster/ha/resources/{sid}", cluster::ha_resource_delete),
+        route!("GET", "/cluster/ha", ha::index),
+        route!("GET", "/cluster/ha/status", ha::status_index),
+        route!("GET", "/cluster/ha/status/current", ha::status_current),
+        route!("GET", "/cluster/ha/status/manager_status", ha::manager_status),
+        route!("POST", "/cluster/ha/status/disarm-ha", ha::disarm),
+        route!("POST", "/cluster/ha/status/arm-ha", ha::arm),
+        route!("GET", "/cluster/ha/resources", ha::resources),
+        route!("POST", "/cluster/ha/resources", ha::resource_create),
+        route!("GET", "/cluster/ha/resources/{sid}", ha::resource_get),
+        route!("PUT", "/cluster/ha/resources/{sid}", ha::resource_update),
+        route!("DELETE", "/cluster/ha/resources/{sid}", ha::resource_delete),
+        route!("POST", "/cluster/ha/resources/{sid}/migrate", ha::resource_move),
+        route!("POST", "/cluster/ha/resources/{sid}/relocate", ha::resource_move),
+        route!("GET", "/cluster/ha/rules", ha_rules::rules),
+        route!("POST", "/cluster/ha/rules", ha_rules::rule_create),
+        route!("GET", "/cluster/ha/rules/{rule}", ha_rules::rule),
+        route!("PUT", "/cluster/ha/rules/{rule}", ha_rules::rule_update),
+        route!("DELETE", "/cluster/ha/rules/{rule}", ha_rules::rule_delete),
+        route!("GET", "/cluster/ha/groups", ha_rules::groups),
+        route!("POST", "/cluster/ha/groups", ha_rules::group_create),
+        route!("GET", "/cluster/ha/groups/{group}", ha_rules::group),
+        route!("PUT", "/cluster/ha/groups/{group}", ha_rules::group_update),
+        route!("DELETE", "/cluster/ha/groups/{group}", ha_rules::group_delete),
         route!(read "GET", "/access/users", users::users),
         route!("POST", "/access/users", users::user_create),
         route!(read "GET", "/access/users/{userid}", users::user),

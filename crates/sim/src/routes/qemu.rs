@@ -783,6 +783,10 @@ pub fn power(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     ctx.p.finish()?;
     quorum(w)?;
+    guest(w, &n, id, K)?;
+    if let Some(upid) = super::ha::request(w, &n, K, id.get(), &action, None, &user(ctx)) {
+        return Ok(Reply::data(upid));
+    }
     let g = guest(w, &n, id, K)?;
     let vid = id.get();
     let not_running = || PveError::die(messages::not_running(K, id));

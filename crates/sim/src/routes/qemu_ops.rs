@@ -496,6 +496,11 @@ pub fn migrate(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     ctx.p.finish()?;
     migration_target(w, &n, &target)?;
+    guest(w, &n, id, K)?;
+    if let Some(upid) = super::ha::request(w, &n, K, id.get(), "migrate", Some(&target), &user(ctx))
+    {
+        return Ok(Reply::data(upid));
+    }
     let g = guest(w, &n, id, K)?;
     not_locked(g, &[])?;
     let running = g.is_running();

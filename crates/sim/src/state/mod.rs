@@ -2,6 +2,7 @@
 //! `World` value behind one mutex; handlers and the task engine mutate it synchronously.
 
 mod guest;
+mod ha;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use guest::{Guest, RunState, Snapshot};
+pub use ha::{HaConfig, HaGroup, HaResource, HaRule, node_priorities};
 pub use storage::{StorageDef, Volume};
 
 use crate::clock::SimMillis;
@@ -37,12 +39,6 @@ pub struct Node {
 
 fn utc() -> String {
     "UTC".into()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HaResource {
-    pub sid: String,
-    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +104,11 @@ pub struct World {
     #[serde(skip)]
     pub locks: Locks,
     pub ha: BTreeMap<String, HaResource>,
+    #[serde(default)]
+    pub ha_config: HaConfig,
+    /// When the CRM runs its next round; `None` while it has nothing to do.
+    #[serde(default)]
+    pub ha_due: Option<SimMillis>,
     pub sdn_zones: Vec<SdnZone>,
     pub sdn_vnets: Vec<SdnVnet>,
     #[serde(default)]
@@ -257,6 +258,8 @@ impl World {
             tasks: Vec::new(),
             locks: Locks::default(),
             ha: BTreeMap::new(),
+            ha_config: HaConfig::default(),
+            ha_due: None,
             sdn_zones: vec![SdnZone {
                 zone: "localnet".into(),
                 zone_type: "simple".into(),
