@@ -634,10 +634,15 @@ pub fn ok_response(r: Reply) -> Resp {
 
 /// The `{"data": ...}` envelope of a reply.
 fn ok_body(r: Reply) -> Bytes {
-    Bytes::from(match r.total {
-        Some(t) => format!("{{\"data\":{},\"total\":{t}}}", r.data),
-        None => format!("{{\"data\":{}}}", r.data),
-    })
+    let mut body = format!("{{\"data\":{}", r.data);
+    if let Some(t) = r.total {
+        body.push_str(&format!(",\"total\":{t}"));
+    }
+    if let Some(c) = r.changes {
+        body.push_str(&format!(",\"changes\":{}", serde_json::Value::String(c)));
+    }
+    body.push('}');
+    Bytes::from(body)
 }
 
 fn json_body_response(body: Bytes) -> Resp {

@@ -35,26 +35,37 @@ pub struct Env {
     pub fingerprint: String,
 }
 
-/// A handler's answer: `data` as JSON text, plus `total` for lists that carry one. Typed
-/// replies are serialised once, straight to text (large listings stay fast).
+/// A handler's answer: `data` as JSON text, plus `total` for lists that carry one and
+/// `changes` for the node network's pending diff. Typed replies are serialised once, straight
+/// to text (large listings stay fast).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub data: String,
     pub total: Option<u64>,
+    pub changes: Option<String>,
 }
 
 impl Reply {
     pub fn data(v: impl Into<Value>) -> Self {
-        Self { data: v.into().to_string(), total: None }
+        Self { data: v.into().to_string(), total: None, changes: None }
     }
     pub fn null() -> Self {
-        Self { data: "null".into(), total: None }
+        Self { data: "null".into(), total: None, changes: None }
     }
     pub fn with_total(v: Value, total: u64) -> Self {
-        Self { data: v.to_string(), total: Some(total) }
+        Self { data: v.to_string(), total: Some(total), changes: None }
     }
     pub fn json<T: serde::Serialize>(v: &T) -> Self {
-        Self { data: serde_json::to_string(v).unwrap_or_else(|_| "null".into()), total: None }
+        Self {
+            data: serde_json::to_string(v).unwrap_or_else(|_| "null".into()),
+            total: None,
+            changes: None,
+        }
+    }
+    /// PVE's `changes` beside `data`: the diff of pending network configuration.
+    pub fn with_changes(mut self, changes: Option<String>) -> Self {
+        self.changes = changes;
+        self
     }
 }
 

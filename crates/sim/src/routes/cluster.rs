@@ -3,8 +3,8 @@
 
 use proxctl_types::VmId;
 use proxctl_types::api::{
-    ClusterResource, ClusterStatusItem, CpuInfo, MemoryInfo, NetworkInterface, NodeListItem,
-    NodeStatus, TaskListItem, VersionInfo,
+    ClusterResource, ClusterStatusItem, CpuInfo, MemoryInfo, NodeListItem, NodeStatus,
+    TaskListItem, VersionInfo,
 };
 use proxctl_types::messages::{GuestKind, nextid_taken};
 use serde_json::json;
@@ -114,46 +114,6 @@ pub fn node_time(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         time,
         localtime: time + offset,
     }))
-}
-
-pub fn node_network(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
-    let n = node(ctx, w)?;
-    let filter = ctx.p.opt_str("type");
-    ctx.p.finish()?;
-    let Some(nd) = w.node(&n) else {
-        return Ok(Reply::data(json!([])));
-    };
-    let mut out = vec![NetworkInterface {
-        iface: "eno1".into(),
-        iface_type: "eth".into(),
-        active: Some(true),
-        autostart: Some(true),
-        bridge_ports: None,
-        bridge_vlan_aware: None,
-        cidr: None,
-        address: None,
-        gateway: None,
-        comments: None,
-    }];
-    for (i, b) in nd.bridges.iter().enumerate() {
-        out.push(NetworkInterface {
-            iface: b.clone(),
-            iface_type: "bridge".into(),
-            active: Some(true),
-            autostart: Some(true),
-            bridge_ports: Some(if i == 0 { "eno1".into() } else { String::new() }),
-            bridge_vlan_aware: Some(u8::from(i == 0)),
-            cidr: (i == 0).then(|| format!("{}/24", nd.ip)),
-            address: (i == 0).then(|| nd.ip.clone()),
-            gateway: (i == 0).then(|| "10.0.0.1".into()),
-            comments: None,
-        });
-    }
-    if let Some(f) = filter {
-        let want_bridge = matches!(f.as_str(), "bridge" | "any_bridge" | "any_local_bridge");
-        out.retain(|i| if want_bridge { i.iface_type == "bridge" } else { i.iface_type == f });
-    }
-    Ok(Reply::json(&out))
 }
 
 pub fn cluster_status(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {

@@ -13,6 +13,7 @@ mod ha;
 mod ha_rules;
 mod lxc;
 mod lxc_migrate;
+mod network;
 mod node_health;
 pub mod pools;
 mod prune;
@@ -100,7 +101,13 @@ pub fn all() -> Vec<Route> {
         route!(read "GET", "/nodes", cluster::nodes),
         route!("GET", "/nodes/{node}/status", cluster::node_status),
         route!("GET", "/nodes/{node}/time", cluster::node_time),
-        route!("GET", "/nodes/{node}/network", cluster::node_network),
+        route!("GET", "/nodes/{node}/network", network::list),
+        route!("POST", "/nodes/{node}/network", network::create),
+        route!("PUT", "/nodes/{node}/network", network::apply),
+        route!("DELETE", "/nodes/{node}/network", network::revert),
+        route!("GET", "/nodes/{node}/network/{iface}", network::get),
+        route!("PUT", "/nodes/{node}/network/{iface}", network::update),
+        route!("DELETE", "/nodes/{node}/network/{iface}", network::delete),
         route!("POST", "/nodes/{node}/termproxy", cluster::node_termproxy),
         route!(read "GET", "/nodes/{node}/subscription", node_health::subscription),
         route!(read "GET", "/nodes/{node}/rrddata", rrd::node_rrd),

@@ -3,6 +3,7 @@
 
 mod guest;
 mod ha;
+mod network;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use guest::{Guest, RunState, Snapshot};
 pub use ha::{HaConfig, HaGroup, HaResource, HaRule, node_priorities};
+pub use network::{Iface, NodeNet, diff as net_diff, render as render_interfaces};
 pub use storage::{StorageDef, Volume};
 
 use crate::clock::SimMillis;
@@ -106,6 +108,9 @@ pub struct World {
     pub ha: BTreeMap<String, HaResource>,
     #[serde(default)]
     pub ha_config: HaConfig,
+    /// Nodes whose network was edited; the others have `NodeNet::default_for`.
+    #[serde(default)]
+    pub node_net: BTreeMap<String, NodeNet>,
     /// When the CRM runs its next round; `None` while it has nothing to do.
     #[serde(default)]
     pub ha_due: Option<SimMillis>,
@@ -259,6 +264,7 @@ impl World {
             locks: Locks::default(),
             ha: BTreeMap::new(),
             ha_config: HaConfig::default(),
+            node_net: BTreeMap::new(),
             ha_due: None,
             sdn_zones: vec![SdnZone {
                 zone: "localnet".into(),
