@@ -66,6 +66,9 @@ pub async fn handle(
                 shared.counters.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 Ok(Value::Null)
             }
+            ("GET", "/_sim/notifications") => {
+                Ok(serde_json::to_value(&w.notifications.sent).unwrap_or(Value::Null))
+            }
             ("GET", "/_sim/faults") => Ok(serde_json::to_value(&w.faults).unwrap_or(Value::Null)),
             ("PUT", "/_sim/faults") => match serde_json::from_slice::<Faults>(body) {
                 Ok(f) => match f.validate() {

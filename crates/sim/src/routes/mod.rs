@@ -15,6 +15,7 @@ mod lxc;
 mod lxc_migrate;
 mod network;
 mod node_health;
+mod notifications;
 pub mod pools;
 mod prune;
 pub mod qemu;
@@ -120,6 +121,41 @@ pub fn all() -> Vec<Route> {
         route!(read "GET", "/cluster/resources", cluster::cluster_resources),
         route!(read "GET", "/cluster/nextid", cluster::nextid),
         route!(read "GET", "/cluster/tasks", cluster::cluster_tasks),
+        route!("GET", "/cluster/notifications", notifications::index),
+        route!("GET", "/cluster/notifications/endpoints", notifications::endpoints_index),
+        route!("GET", "/cluster/notifications/targets", notifications::targets),
+        route!("POST", "/cluster/notifications/targets/{name}/test", notifications::test),
+        route!("GET", "/cluster/notifications/matcher-fields", notifications::matcher_fields),
+        route!(
+            "GET",
+            "/cluster/notifications/matcher-field-values",
+            notifications::matcher_field_values
+        ),
+        route!("GET", "/cluster/notifications/matchers", notifications::list),
+        route!("POST", "/cluster/notifications/matchers", notifications::create),
+        route!("GET", "/cluster/notifications/matchers/{name}", notifications::get),
+        route!("PUT", "/cluster/notifications/matchers/{name}", notifications::update),
+        route!("DELETE", "/cluster/notifications/matchers/{name}", notifications::delete),
+        route!("GET", "/cluster/notifications/endpoints/sendmail", notifications::list),
+        route!("POST", "/cluster/notifications/endpoints/sendmail", notifications::create),
+        route!("GET", "/cluster/notifications/endpoints/sendmail/{name}", notifications::get),
+        route!("PUT", "/cluster/notifications/endpoints/sendmail/{name}", notifications::update),
+        route!("DELETE", "/cluster/notifications/endpoints/sendmail/{name}", notifications::delete),
+        route!("GET", "/cluster/notifications/endpoints/smtp", notifications::list),
+        route!("POST", "/cluster/notifications/endpoints/smtp", notifications::create),
+        route!("GET", "/cluster/notifications/endpoints/smtp/{name}", notifications::get),
+        route!("PUT", "/cluster/notifications/endpoints/smtp/{name}", notifications::update),
+        route!("DELETE", "/cluster/notifications/endpoints/smtp/{name}", notifications::delete),
+        route!("GET", "/cluster/notifications/endpoints/gotify", notifications::list),
+        route!("POST", "/cluster/notifications/endpoints/gotify", notifications::create),
+        route!("GET", "/cluster/notifications/endpoints/gotify/{name}", notifications::get),
+        route!("PUT", "/cluster/notifications/endpoints/gotify/{name}", notifications::update),
+        route!("DELETE", "/cluster/notifications/endpoints/gotify/{name}", notifications::delete),
+        route!("GET", "/cluster/notifications/endpoints/webhook", notifications::list),
+        route!("POST", "/cluster/notifications/endpoints/webhook", notifications::create),
+        route!("GET", "/cluster/notifications/endpoints/webhook/{name}", notifications::get),
+        route!("PUT", "/cluster/notifications/endpoints/webhook/{name}", notifications::update),
+        route!("DELETE", "/cluster/notifications/endpoints/webhook/{name}", notifications::delete),
         route!("GET", "/cluster/ha", ha::index),
         route!("GET", "/cluster/ha/status", ha::status_index),
         route!("GET", "/cluster/ha/status/current", ha::status_current),

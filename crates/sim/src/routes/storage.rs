@@ -625,6 +625,19 @@ pub fn vzdump(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
                 Ok(())
             });
     }
+    // One notification per run, routed by the matchers (PVE: `vzdump backup status`).
+    let (ok_node, fail_node) = (n.clone(), n.clone());
+    plan = plan
+        .act(move |w, _| {
+            let now = w.now_secs();
+            w.notifications.backup_status(&ok_node, true, now);
+            Ok(())
+        })
+        .on_fail(move |w, _| {
+            let now = w.now_secs();
+            w.notifications.backup_status(&fail_node, false, now);
+            Ok(())
+        });
     let who = user(ctx);
     let upid = w.spawn(&n, "vzdump", &id, &who, plan);
     Ok(Reply::data(upid.to_string()))

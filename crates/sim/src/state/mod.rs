@@ -4,6 +4,7 @@
 mod guest;
 mod ha;
 mod network;
+mod notify;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use guest::{Guest, RunState, Snapshot};
 pub use ha::{HaConfig, HaGroup, HaResource, HaRule, node_priorities};
 pub use network::{Iface, NodeNet, diff as net_diff, render as render_interfaces};
+pub use notify::{Notifications, NotifyEntry, Sent};
 pub use storage::{StorageDef, Volume};
 
 use crate::clock::SimMillis;
@@ -111,6 +113,8 @@ pub struct World {
     /// Nodes whose network was edited; the others have `NodeNet::default_for`.
     #[serde(default)]
     pub node_net: BTreeMap<String, NodeNet>,
+    #[serde(default)]
+    pub notifications: Notifications,
     /// When the CRM runs its next round; `None` while it has nothing to do.
     #[serde(default)]
     pub ha_due: Option<SimMillis>,
@@ -265,6 +269,7 @@ impl World {
             ha: BTreeMap::new(),
             ha_config: HaConfig::default(),
             node_net: BTreeMap::new(),
+            notifications: Notifications::default(),
             ha_due: None,
             sdn_zones: vec![SdnZone {
                 zone: "localnet".into(),
