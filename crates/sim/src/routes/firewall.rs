@@ -72,6 +72,7 @@ const HOST_OPTIONS: &[&str] = &[
     "smurf_log_level",
     "tcp_flags_log_level",
 ];
+const VNET_OPTIONS: &[&str] = &["enable", "log_level_forward", "policy_forward"];
 const GUEST_OPTIONS: &[&str] = &[
     "enable",
     "dhcp",
@@ -95,6 +96,14 @@ pub(super) fn scope(ctx: &mut Ctx, w: &World) -> PveResult<(String, &'static [&'
             return Err(PveError::die(format!("no such security group '{g}'")));
         }
         return Ok((key, &[]));
+    }
+    if t.starts_with("/cluster/sdn/vnets/{vnet}/firewall") {
+        // A vnet's firewall (PVE 9) filters forwarded traffic only.
+        let v = ctx.p.str("vnet");
+        if !w.sdn_vnets.iter().any(|x| x.vnet == v) {
+            return Err(PveError::die(format!("sdn vnet '{v}' does not exist")));
+        }
+        return Ok((format!("vnet/{v}"), VNET_OPTIONS));
     }
     if t.starts_with("/cluster/") {
         return Ok(("cluster".into(), CLUSTER_OPTIONS));
@@ -202,6 +211,9 @@ pub fn rule_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     }
     if !r.contains_key("action") {
         ctx.p.invalid("action", "property is missing and it is not optional\n");
+    }
+    if s.starts_with("vnet/") && r.get("type").is_some_and(|t| t != "forward") {
+        ctx.p.invalid("type", "a vnet's firewall only has 'forward' rules\n");
     }
     let fw = w.firewall.entry(s).or_default();
     let current = digest_of(&fw.rules);

@@ -1,6 +1,7 @@
 //! The cluster firewall's security groups (`/cluster/firewall/groups`, whose rules the rule
 //! handlers of `firewall.rs` serve under `groups/{group}`) and IP sets
-//! (`/cluster/firewall/ipset`): created, read back and deleted with PVE's errors.
+//! (`/cluster/firewall/ipset`, and each guest's own under `…/{vmid}/firewall/ipset`): created,
+//! read back and deleted with PVE's errors.
 
 use std::collections::BTreeMap;
 
@@ -80,18 +81,19 @@ pub fn group_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     Ok(Reply::data(Value::Null))
 }
 
-fn sets(w: &World) -> BTreeMap<String, IpSet> {
-    w.firewall.get("cluster").map(|f| f.ipsets.clone()).unwrap_or_default()
+fn sets(w: &World, scope: &str) -> BTreeMap<String, IpSet> {
+    w.firewall.get(scope).map(|f| f.ipsets.clone()).unwrap_or_default()
 }
 
 fn no_set(name: &str) -> PveError {
     PveError::die(format!("no such IPSet '{name}'"))
 }
 
-/// `GET /cluster/firewall/ipset`.
+/// `GET /cluster/firewall/ipset` (or a guest's).
 pub fn ipsets(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = sets(w);
+    let all = sets(w, &scope);
     let d = digest_of(&all);
     let list = all
         .iter()
@@ -115,8 +117,9 @@ pub fn ipset_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let comment = ctx.p.opt_str("comment");
     let rename = ctx.p.opt_str("rename");
     let _digest = ctx.p.opt_str("digest");
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = &mut w.firewall.entry("cluster".into()).or_default().ipsets;
+    let all = &mut w.firewall.entry(scope).or_default().ipsets;
     if let Some(old) = rename {
         let mut s = all.remove(&old).ok_or_else(|| no_set(&old))?;
         if comment.is_some() {
@@ -135,8 +138,9 @@ pub fn ipset_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 /// `GET /cluster/firewall/ipset/{name}`: its CIDRs.
 pub fn ipset(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let name = ctx.p.str("name");
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = sets(w);
+    let all = sets(w, &scope);
     let s = all.get(&name).ok_or_else(|| no_set(&name))?;
     let d = digest_of(s);
     let list = s
@@ -171,8 +175,9 @@ pub fn cidr_add(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let name = ctx.p.str("name");
     let cidr = ctx.p.str("cidr");
     let props = cidr_props(ctx);
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = &mut w.firewall.entry("cluster".into()).or_default().ipsets;
+    let all = &mut w.firewall.entry(scope).or_default().ipsets;
     let s = all.get_mut(&name).ok_or_else(|| no_set(&name))?;
     if s.cidrs.contains_key(&cidr) {
         return Err(PveError::die(format!("entry '{cidr}' already exists")));
@@ -185,8 +190,9 @@ pub fn cidr_add(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 pub fn ipset_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let name = ctx.p.str("name");
     let force = ctx.p.opt_bool("force").unwrap_or(false);
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = &mut w.firewall.entry("cluster".into()).or_default().ipsets;
+    let all = &mut w.firewall.entry(scope).or_default().ipsets;
     let s = all.get(&name).ok_or_else(|| no_set(&name))?;
     if !s.cidrs.is_empty() && !force {
         return Err(PveError::die("IPSet is not empty"));
@@ -199,8 +205,9 @@ pub fn ipset_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
 pub fn cidr(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
     let name = ctx.p.str("name");
     let cidr = ctx.p.str("cidr");
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = sets(w);
+    let all = sets(w, &scope);
     let s = all.get(&name).ok_or_else(|| no_set(&name))?;
     let props = s.cidrs.get(&cidr).ok_or_else(|| PveError::die("no such IP/Network"))?;
     let mut m: Map<String, Value> = props.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -215,8 +222,9 @@ pub fn cidr_update(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let cidr = ctx.p.str("cidr");
     let props = cidr_props(ctx);
     let _digest = ctx.p.opt_str("digest");
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = &mut w.firewall.entry("cluster".into()).or_default().ipsets;
+    let all = &mut w.firewall.entry(scope).or_default().ipsets;
     let s = all.get_mut(&name).ok_or_else(|| no_set(&name))?;
     let entry = s.cidrs.get_mut(&cidr).ok_or_else(|| PveError::die("no such IP/Network"))?;
     entry.extend(props);
@@ -228,8 +236,9 @@ pub fn cidr_delete(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let name = ctx.p.str("name");
     let cidr = ctx.p.str("cidr");
     let _digest = ctx.p.opt_str("digest");
+    let (scope, _) = super::firewall::scope(ctx, w)?;
     ctx.p.finish()?;
-    let all = &mut w.firewall.entry("cluster".into()).or_default().ipsets;
+    let all = &mut w.firewall.entry(scope).or_default().ipsets;
     let s = all.get_mut(&name).ok_or_else(|| no_set(&name))?;
     s.cidrs.remove(&cidr).ok_or_else(|| PveError::die("no such IP/Network"))?;
     Ok(Reply::data(Value::Null))

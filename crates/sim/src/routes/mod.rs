@@ -207,6 +207,13 @@ pub fn all() -> Vec<Route> {
         route!("PUT", "/cluster/firewall/rules/{pos}", firewall::rule_update),
         route!("DELETE", "/cluster/firewall/rules/{pos}", firewall::rule_delete),
         route!(read "GET", "/cluster/firewall/options", firewall::options),
+        route!(read "GET", "/cluster/sdn/vnets/{vnet}/firewall/rules", firewall::rules),
+        route!("POST", "/cluster/sdn/vnets/{vnet}/firewall/rules", firewall::rule_create),
+        route!(read "GET", "/cluster/sdn/vnets/{vnet}/firewall/rules/{pos}", firewall::rule),
+        route!("PUT", "/cluster/sdn/vnets/{vnet}/firewall/rules/{pos}", firewall::rule_update),
+        route!("DELETE", "/cluster/sdn/vnets/{vnet}/firewall/rules/{pos}", firewall::rule_delete),
+        route!(read "GET", "/cluster/sdn/vnets/{vnet}/firewall/options", firewall::options),
+        route!("PUT", "/cluster/sdn/vnets/{vnet}/firewall/options", firewall::options_update),
         route!("PUT", "/cluster/firewall/options", firewall::options_update),
         route!(read "GET", "/cluster/firewall/aliases", firewall::aliases),
         route!("POST", "/cluster/firewall/aliases", firewall::alias_create),
@@ -268,6 +275,46 @@ pub fn all() -> Vec<Route> {
         route!(read "GET", "/cluster/firewall/ipset/{name}/{cidr}", firewall_sets::cidr),
         route!("PUT", "/cluster/firewall/ipset/{name}/{cidr}", firewall_sets::cidr_update),
         route!("DELETE", "/cluster/firewall/ipset/{name}/{cidr}", firewall_sets::cidr_delete),
+        route!(read "GET", "/nodes/{node}/qemu/{vmid}/firewall/ipset", firewall_sets::ipsets),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/firewall/ipset", firewall_sets::ipset_create),
+        route!(read "GET", "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}", firewall_sets::ipset),
+        route!("POST", "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}", firewall_sets::cidr_add),
+        route!(
+            "DELETE",
+            "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}",
+            firewall_sets::ipset_delete
+        ),
+        route!(read "GET", "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}/{cidr}", firewall_sets::cidr),
+        route!(
+            "PUT",
+            "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}/{cidr}",
+            firewall_sets::cidr_update
+        ),
+        route!(
+            "DELETE",
+            "/nodes/{node}/qemu/{vmid}/firewall/ipset/{name}/{cidr}",
+            firewall_sets::cidr_delete
+        ),
+        route!(read "GET", "/nodes/{node}/lxc/{vmid}/firewall/ipset", firewall_sets::ipsets),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/firewall/ipset", firewall_sets::ipset_create),
+        route!(read "GET", "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}", firewall_sets::ipset),
+        route!("POST", "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}", firewall_sets::cidr_add),
+        route!(
+            "DELETE",
+            "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}",
+            firewall_sets::ipset_delete
+        ),
+        route!(read "GET", "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}/{cidr}", firewall_sets::cidr),
+        route!(
+            "PUT",
+            "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}/{cidr}",
+            firewall_sets::cidr_update
+        ),
+        route!(
+            "DELETE",
+            "/nodes/{node}/lxc/{vmid}/firewall/ipset/{name}/{cidr}",
+            firewall_sets::cidr_delete
+        ),
         route!(read "GET", "/storage", storage_cfg::list),
         route!("POST", "/storage", storage_cfg::create),
         route!(read "GET", "/storage/{storage}", storage_cfg::get),
