@@ -1,7 +1,8 @@
 //! Permissions as PVE checks them, through the client with tokens users made under /access:
 //! an auditor reads and is refused changes with PVE's text, a privilege-separated token holds
 //! only what both it and its user hold, a pool-scoped role reaches the pool's guests only (and
-//! lists show nothing else), and an ACL reaches children only when it propagates.
+//! lists show nothing else), an ACL reaches children only when it propagates, and users made
+//! there log in with a password for a ticket that carries the same rights.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +10,7 @@ mod support;
 
 use proxctl_client::{Client, ClientError, Credentials, PowerAction};
 use proxctl_types::VmId;
+use proxctl_types::secret::Secret;
 use serde_json::Value;
 use support::*;
 
@@ -154,4 +156,61 @@ async fn a_wrong_secret_or_a_disabled_user_does_not_authenticate() {
     c.cluster_resources(None).await.unwrap();
     ok(&h, "PUT", "/access/users/dave%40pve", "enable=0").await;
     assert!(c.cluster_resources(None).await.is_err(), "a disabled user's tokens stop working");
+}
+
+fn password_client(h: &Harness, user: &str, pw: &str) -> Client {
+    Client::new(settings(&h.sim, Credentials::password(user, Secret::new(pw), None).unwrap()))
+        .unwrap()
+}
+
+async fn raw_login(h: &Harness, user: &str, pw: &str) -> (u16, Value) {
+    let body = format!("username={}&password={pw}", user.replace('@', "%40"));
+    anonymous_form(h, "POST", "/access/ticket", &body).await
+}
+
+#[tokio::test]
+async fn a_user_logs_in_with_a_password_and_acts_within_their_acls() {
+    let h = realtime(CLUSTER, 1).await;
+    let (s, body) =
+        form(&h, "POST", "/access/users", "userid=alice%40pve&password=first-pw-1").await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) =
+        form(&h, "PUT", "/access/acl", "path=%2Fvms%2F100&roles=PVEVMUser&users=alice%40pve").await;
+    assert_eq!(s, 200);
+
+    let wrong = password_client(&h, "alice@pve", "not-her-pw");
+    assert!(wrong.qemu_list(&node(&h)).await.is_err(), "a wrong password gets no ticket");
+
+    let alice = password_client(&h, "alice@pve", "first-pw-1");
+    let seen: Vec<u32> =
+        alice.qemu_list(&node(&h)).await.unwrap().iter().map(|g| g.vmid.get()).collect();
+    assert_eq!(seen, [100], "the list shows only what she may audit");
+    start(&alice, &h, 100).await.unwrap();
+    let err = start(&alice, &h, 101).await.unwrap_err();
+    assert!(err.to_string().contains("Permission check failed (/vms/101, VM.PowerMgmt)"), "{err}");
+
+    // Her own password: she must give the current one.
+    let (s, body) = raw_login(&h, "alice@pve", "first-pw-1").await;
+    assert_eq!(s, 200, "{body}");
+    let (ticket, csrf) = (
+        body["data"]["ticket"].as_str().unwrap().to_string(),
+        body["data"]["CSRFPreventionToken"].as_str().unwrap().to_string(),
+    );
+    let change = |confirm: &str| {
+        format!(
+            "PUT /api2/json/access/password HTTP/1.1\r\nHost: x\r\nCookie: PVEAuthCookie={ticket}\r\nCSRFPreventionToken: {csrf}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\nuserid=alice%40pve&password=second-pw-2&confirmation-password={confirm}",
+            "userid=alice%40pve&password=second-pw-2&confirmation-password=".len() + confirm.len()
+        )
+    };
+    let refused = raw_https(&h, &change("guessed-pw")).await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let done = raw_https(&h, &change("first-pw-1")).await;
+    assert!(done.starts_with("HTTP/1.1 200"), "{done}");
+    assert_eq!(raw_login(&h, "alice@pve", "first-pw-1").await.0, 401);
+    assert_eq!(raw_login(&h, "alice@pve", "second-pw-2").await.0, 200);
+
+    // Disabled: the ticket she holds stops working at once.
+    let (s, _) = form(&h, "PUT", "/access/users/alice%40pve", "enable=0").await;
+    assert_eq!(s, 200);
+    assert!(alice.qemu_list(&node(&h)).await.is_err());
 }

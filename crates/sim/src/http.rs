@@ -535,7 +535,16 @@ fn authenticate(
                     return Err(PveError::unauthorized(INVALID_CSRF));
                 }
             }
-            return Ok(Principal { user, role: Role::Admin, via_ticket: true });
+            if user == "root@pam" {
+                return Ok(Principal { user, role: Role::Admin, via_ticket: true });
+            }
+            // A user made through /access: still active, and held to their ACLs.
+            let w = shared.read();
+            let now = i64::try_from(w.now_secs()).unwrap_or(i64::MAX);
+            if !crate::routes::passwords::active(&w.access, &user, now) {
+                return Err(PveError::unauthorized("Authentication failed!"));
+            }
+            return Ok(Principal { user, role: Role::Acl, via_ticket: true });
         }
         if !open {
             return Err(PveError::unauthorized("Authentication failed!"));

@@ -139,6 +139,30 @@ pub async fn raw_json(
         ),
     )
     .await;
+    status_and_json(&resp)
+}
+
+/// A form-encoded request with no credentials at all (a login, or a caller who has none).
+#[allow(dead_code)]
+pub async fn anonymous_form(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let resp = raw_https(
+        h,
+        &format!(
+            "{method} /api2/json{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    status_and_json(&resp)
+}
+
+/// The status and the JSON body (null when there is none) of a raw HTTP answer.
+fn status_and_json(resp: &str) -> (u16, serde_json::Value) {
     let status = resp.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let json = resp
         .split("\r\n\r\n")

@@ -36,7 +36,10 @@ pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         }
     } else {
         let renewing = auth.verify_ticket(&password, now).is_some_and(|u| u == username);
-        if !renewing && !auth.check_password(&username, &password) {
+        let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+        let known = auth.check_password(&username, &password)
+            || super::passwords::login_ok(&w.access, &username, &password, now_i);
+        if !renewing && !known {
             return Err(fail());
         }
         // A renewal already proved the second factor; a password alone has not.

@@ -16,6 +16,7 @@ mod lxc_migrate;
 mod network;
 mod node_health;
 mod notifications;
+pub mod passwords;
 pub mod pools;
 mod prune;
 pub mod qemu;
@@ -98,6 +99,7 @@ pub fn all() -> Vec<Route> {
         route!("PUT", "/access/domains/{realm}", realms::update),
         route!("DELETE", "/access/domains/{realm}", realms::delete),
         route!("GET", "/access/permissions", access::permissions),
+        route!("PUT", "/access/password", passwords::change),
         route!(read "GET", "/version", cluster::version),
         route!(read "GET", "/nodes", cluster::nodes),
         route!("GET", "/nodes/{node}/status", cluster::node_status),

@@ -40,6 +40,10 @@ pub struct User {
     pub keys: Option<String>,
     pub groups: BTreeSet<String>,
     pub tokens: BTreeMap<String, Token>,
+    /// Salted SHA-256 of the password set at creation or through `/access/password`
+    /// (`passwords.rs`); never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_sha256: Option<String>,
 }
 
 impl Default for User {
@@ -54,6 +58,7 @@ impl Default for User {
             keys: None,
             groups: BTreeSet::new(),
             tokens: BTreeMap::new(),
+            password_sha256: None,
         }
     }
 }
@@ -358,7 +363,7 @@ pub fn user_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
     let id = ctx.p.str("userid");
     check_userid(ctx, "userid", &id);
     let groups = list_of(ctx.p.opt_str("groups"));
-    let _password = ctx.p.opt_str("password");
+    let password = ctx.p.opt_str("password");
     let mut u = User::default();
     user_fields(ctx, &mut u);
     ctx.p.finish()?;
@@ -373,6 +378,7 @@ pub fn user_create(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         return Err(PveError::die(format!("create user failed: no such group '{g}'")));
     }
     u.groups = groups.into_iter().collect();
+    u.password_sha256 = password.map(|p| super::passwords::hash(&id, &p));
     w.access.users.insert(id, u);
     Ok(Reply::null())
 }
