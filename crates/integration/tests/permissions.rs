@@ -28,6 +28,15 @@ async fn ok(h: &Harness, method: &str, path: &str, body: &str) -> Value {
 
 /// A user with a token (privilege-separated or not), and a client that uses it.
 async fn user_token(h: &Harness, user: &str, token: &str, privsep: bool) -> Client {
+    Client::new(settings(
+        &h.sim,
+        Credentials::from_full_token(&user_secret(h, user, token, privsep).await).unwrap(),
+    ))
+    .unwrap()
+}
+
+/// A user with a token: its full `user@realm!id=secret`.
+async fn user_secret(h: &Harness, user: &str, token: &str, privsep: bool) -> String {
     let enc = user.replace('@', "%40");
     let (s, _) = form(h, "GET", &format!("/access/users/{enc}"), "").await;
     if s != 200 {
@@ -40,9 +49,7 @@ async fn user_token(h: &Harness, user: &str, token: &str, privsep: bool) -> Clie
         &format!("privsep={}", u8::from(privsep)),
     )
     .await;
-    let full =
-        format!("{}={}", made["full-tokenid"].as_str().unwrap(), made["value"].as_str().unwrap());
-    Client::new(settings(&h.sim, Credentials::from_full_token(&full).unwrap())).unwrap()
+    format!("{}={}", made["full-tokenid"].as_str().unwrap(), made["value"].as_str().unwrap())
 }
 
 async fn acl(h: &Harness, path: &str, role: &str, who: &str, propagate: bool) {
@@ -213,4 +220,29 @@ async fn a_user_logs_in_with_a_password_and_acts_within_their_acls() {
     let (s, _) = form(&h, "PUT", "/access/users/alice%40pve", "enable=0").await;
     assert_eq!(s, 200);
     assert!(alice.qemu_list(&node(&h)).await.is_err());
+}
+
+#[tokio::test]
+async fn each_methods_schema_permissions_decide_including_methods_answered_generically() {
+    let h = realtime(CLUSTER, 1).await;
+    let tok = user_secret(&h, "bob@pve", "t", false).await;
+    acl(&h, "/vms/100", "PVEVMUser", "bob@pve", true).await;
+    let n = node(&h).to_string();
+    let get = |path: String| {
+        let tok = tok.clone();
+        let h = &h;
+        async move { raw_json_as(h, &tok, "GET", &format!("/api2/json{path}"), None, "").await }
+    };
+    // `user: all`: any authenticated caller.
+    assert_eq!(get("/version".into()).await.0, 200);
+    // The schema asks Sys.Audit on / for the HA resource list.
+    let (s, body) = get("/cluster/ha/resources".into()).await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(message(&body).trim_end(), "Permission check failed (/, Sys.Audit)");
+    // A method only the generic layer answers is checked by its schema entry too.
+    let (s, body) = get(format!("/nodes/{n}/apt/versions")).await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(message(&body).trim_end(), format!("Permission check failed (/nodes/{n}, Sys.Audit)"));
+    acl(&h, &format!("/nodes/{n}"), "PVEAuditor", "bob@pve", true).await;
+    assert_eq!(get(format!("/nodes/{n}/apt/versions")).await.0, 200);
 }

@@ -11,6 +11,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use proxctl_schema::{ApiSchema, Violation};
+
+use crate::schema_permissions::Verdict;
 use proxctl_types::messages::INVALID_CSRF;
 use proxctl_types::wire::FormParams;
 use serde_json::{Value, json};
@@ -311,7 +313,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
     let (route, path_params) = match router::find(&shared.routes, &m, &api_path) {
         Match::Found(r, p) => (r, p),
         Match::NoRoute => {
-            if let Some(refusal) = acl_refusal(&shared, &who, &m, &api_path, &api_path) {
+            if let Some(refusal) = acl_refusal(&shared, &who, &m, &api_path, &api_path, &pairs) {
                 return Ok(error_response(&refusal));
             }
             return Ok(generic_answer(&shared, &who, &m, &api_path, &pairs));
@@ -359,7 +361,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
             crate::permissions::write_privilege(route.template),
         )));
     }
-    if let Some(refusal) = acl_refusal(&shared, &who, &m, route.template, &api_path) {
+    if let Some(refusal) = acl_refusal(&shared, &who, &m, route.template, &api_path, &pairs) {
         return Ok(error_response(&refusal));
     }
 
@@ -585,12 +587,34 @@ fn acl_refusal(
     method: &str,
     template: &str,
     path: &str,
+    params: &[(String, String)],
 ) -> Option<PveError> {
     if who.role != Role::Acl {
         return None;
     }
-    let (at, privilege) = crate::permissions::required(method, template, path)?;
     let w = shared.read();
+    // The method's own `permissions` when a schema was given; else the route's rule.
+    if let Some(schema) = &shared.schema {
+        // Methods the generic layer answers come with a concrete path: find their template
+        // and take its path parameters too.
+        let mut params = params.to_vec();
+        let mut template = template.to_string();
+        if schema.method(method, &template).is_none()
+            && let Some((t, path_params)) = schema.match_path(path)
+        {
+            template = t.to_string();
+            params.extend(path_params);
+        }
+        let declared = schema.method(method, &template).and_then(|m| m.get("permissions"));
+        match crate::schema_permissions::check(&w, &who.user, declared, &params) {
+            Verdict::Allowed => return None,
+            Verdict::Denied { path, privilege } => {
+                return Some(PveError::forbidden(&path, &privilege));
+            }
+            Verdict::Unknown => {}
+        }
+    }
+    let (at, privilege) = crate::permissions::required(method, template, path)?;
     (!crate::permissions::allowed(&w, &who.user, &at, privilege))
         .then(|| PveError::forbidden(&at, privilege))
 }

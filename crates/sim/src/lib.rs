@@ -22,6 +22,7 @@ pub mod permissions;
 mod router;
 mod routes;
 pub mod scenario;
+mod schema_permissions;
 pub mod state;
 pub mod task;
 pub mod tls;

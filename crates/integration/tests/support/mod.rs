@@ -129,7 +129,18 @@ pub async fn raw_json(
     content_type: Option<&str>,
     body: &str,
 ) -> (u16, serde_json::Value) {
-    let tok = h.sim.token.expose().to_string();
+    raw_json_as(h, h.sim.token.expose(), method, path_query, content_type, body).await
+}
+
+/// [`raw_json`] with another API token (`user@realm!id=secret`).
+pub async fn raw_json_as(
+    h: &Harness,
+    tok: &str,
+    method: &str,
+    path_query: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let ct = content_type.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
     let resp = raw_https(
         h,

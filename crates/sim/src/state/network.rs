@@ -62,7 +62,13 @@ pub fn render(ifaces: &[Iface]) -> String {
         }
         let method = if i.opts.contains_key("cidr") { "static" } else { "manual" };
         out.push_str(&format!("iface {} inet {method}\n", i.iface));
-        for (k, v) in &i.opts {
+        // Address and gateway first, as PVE writes them.
+        let first = ["cidr", "gateway"];
+        let ordered = first
+            .iter()
+            .filter_map(|k| i.opts.get_key_value(*k))
+            .chain(i.opts.iter().filter(|(k, _)| !first.contains(&k.as_str())));
+        for (k, v) in ordered {
             let key = match k.as_str() {
                 "autostart" | "comments" => continue,
                 "cidr" => "address",
