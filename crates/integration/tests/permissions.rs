@@ -242,7 +242,10 @@ async fn each_methods_schema_permissions_decide_including_methods_answered_gener
     // A method only the generic layer answers is checked by its schema entry too.
     let (s, body) = get(format!("/nodes/{n}/apt/versions")).await;
     assert_eq!(s, 403, "{body}");
-    assert_eq!(message(&body).trim_end(), format!("Permission check failed (/nodes/{n}, Sys.Audit)"));
+    assert_eq!(
+        message(&body).trim_end(),
+        format!("Permission check failed (/nodes/{n}, Sys.Audit)")
+    );
     acl(&h, &format!("/nodes/{n}"), "PVEAuditor", "bob@pve", true).await;
     assert_eq!(get(format!("/nodes/{n}/apt/versions")).await.0, 200);
 }

@@ -81,6 +81,12 @@ impl AuthDb {
                 .any(|t| totp(key.expose().as_bytes(), *t) == code)
     }
 
+    /// The server's signature over `data`, for tickets of its own making (console tickets).
+    pub fn sign_b64(&self, data: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.sign(data))
+    }
+
     fn sign(&self, data: &str) -> Vec<u8> {
         let mut h = Sha256::new();
         h.update(&self.key);

@@ -168,6 +168,7 @@ pub async fn serve(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(io_timeout)
                 .serve_connection(io, svc)
+                .with_upgrades()
                 .await;
         });
     }
@@ -248,6 +249,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Res
             return Ok(error_response(&e));
         }
     };
+    if crate::console_ws::wanted(&method, &api_path, &headers) {
+        return Ok(crate::console_ws::upgrade(&shared, req, &who, &api_path, &query));
+    }
     let body = match read_body(req, if is_upload { MAX_UPLOAD } else { MAX_BODY }).await {
         Some(b) => b,
         None => return Ok(plain(501, "for data too large")),

@@ -8,6 +8,7 @@
 
 mod auth;
 pub mod clock;
+mod console_ws;
 pub mod control;
 pub mod error;
 pub mod faults;

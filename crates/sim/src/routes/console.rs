@@ -1,9 +1,7 @@
 //! Console tickets: vncproxy, termproxy and spiceproxy (§10).
 
-use base64::Engine as _;
 use proxctl_types::messages::GuestKind;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::common::{guest, node, user, vmid};
 use crate::auth::AuthDb;
@@ -12,11 +10,45 @@ use crate::router::{Ctx, Reply};
 use crate::state::World;
 use crate::task::Plan;
 
-fn vnc_ticket(w: &World, auth: &AuthDb, who: &str, path: &str, port: u16) -> String {
-    let _ = auth;
-    let data = format!("{who}:{path}:{port}:{}", w.now_secs());
-    let sig = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data.as_bytes()));
-    format!("PVEVNC:{:08X}::{sig}", w.now_secs())
+/// A console ticket (PVE's `PVEVNC:<hex time>::<sig>`), bound to the user, the ACL path
+/// (`/vms/100` or `/nodes/pve1`) and the port; `vncwebsocket` checks it.
+fn vnc_ticket(
+    w: &mut World,
+    auth: &AuthDb,
+    who: &str,
+    path: &str,
+    port: u16,
+    kind: &str,
+) -> String {
+    let now = w.now_secs();
+    let sig = auth.sign_b64(&format!("{who}:{path}:{port}:{now:08X}"));
+    w.consoles.insert(format!("{path}:{port}"), kind.to_string());
+    format!("PVEVNC:{now:08X}::{sig}")
+}
+
+/// How long a console ticket opens a websocket (PVE: 40 s, with 20 s of skew).
+const CONSOLE_TICKET_S: u64 = 40;
+
+/// Whether `ticket` was made for `who` on `path` and `port` within its lifetime; the kind of
+/// console (`term` or `vnc`) it opens.
+pub fn check_vnc_ticket(
+    w: &World,
+    auth: &AuthDb,
+    who: &str,
+    path: &str,
+    port: u16,
+    ticket: &str,
+) -> Option<String> {
+    // `vncproxy` with generate-password prefixes the password: `<pw>:PVEVNC:…`.
+    let ticket = ticket.find("PVEVNC:").map_or(ticket, |i| &ticket[i..]);
+    let rest = ticket.strip_prefix("PVEVNC:")?;
+    let (time, sig) = rest.split_once("::")?;
+    let issued = u64::from_str_radix(time, 16).ok()?;
+    let now = w.now_secs();
+    let fresh = issued <= now + 20 && now <= issued + CONSOLE_TICKET_S;
+    (fresh && auth.sign_b64(&format!("{who}:{path}:{port}:{time}")) == sig)
+        .then(|| w.consoles.get(&format!("{path}:{port}")).cloned())
+        .flatten()
 }
 
 fn free_port(w: &mut World, base: u16) -> u16 {
@@ -28,7 +60,7 @@ fn free_port(w: &mut World, base: u16) -> u16 {
 pub fn termproxy_reply(w: &mut World, node: &str, vmid: &str, who: &str, auth: &AuthDb) -> Value {
     let port = free_port(w, 5900);
     let path = if vmid.is_empty() { format!("/nodes/{node}") } else { format!("/vms/{vmid}") };
-    let ticket = vnc_ticket(w, auth, who, &path, port);
+    let ticket = vnc_ticket(w, auth, who, &path, port, "term");
     let upid =
         w.spawn(node, "vncproxy", vmid, who, Plan::new().log("starting termproxy").sleep(10_000));
     json!({"user": who, "ticket": ticket, "port": port, "upid": upid.to_string()})
@@ -43,7 +75,7 @@ pub fn vncproxy(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Repl
     guest(w, &n, id, kind)?;
     let who = user(ctx);
     let port = free_port(w, 5900);
-    let mut ticket = vnc_ticket(w, &ctx.env.auth, &who, &format!("/vms/{id}"), port);
+    let mut ticket = vnc_ticket(w, &ctx.env.auth, &who, &format!("/vms/{id}"), port, "vnc");
     let upid = w.spawn(
         &n,
         "vncproxy",

@@ -6,7 +6,7 @@ mod backup_jobs;
 pub mod cloudinit;
 pub mod cluster;
 pub mod common;
-mod console;
+pub mod console;
 pub mod firewall;
 mod firewall_sets;
 mod ha;

@@ -115,6 +115,9 @@ pub struct World {
     pub node_net: BTreeMap<String, NodeNet>,
     #[serde(default)]
     pub notifications: Notifications,
+    /// Console tickets handed out: `<acl path>:<port>` to `term` or `vnc`.
+    #[serde(skip)]
+    pub consoles: BTreeMap<String, String>,
     /// When the CRM runs its next round; `None` while it has nothing to do.
     #[serde(default)]
     pub ha_due: Option<SimMillis>,
@@ -270,6 +273,7 @@ impl World {
             ha_config: HaConfig::default(),
             node_net: BTreeMap::new(),
             notifications: Notifications::default(),
+            consoles: BTreeMap::new(),
             ha_due: None,
             sdn_zones: vec![SdnZone {
                 zone: "localnet".into(),
