@@ -338,3 +338,49 @@ async fn connection_refused_and_timeouts_are_distinct_errors() {
     let e = Client::new(s).unwrap().version().await.unwrap_err();
     assert!(matches!(e, ClientError::Timeout { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn an_expired_ticket_fault_refuses_old_tickets_and_the_client_logs_in_again() {
+    let h = harness().await;
+    let c = Client::new(settings(
+        &h.sim,
+        Credentials::password("root@pam", Secret::new("sim-root-pw"), None).unwrap(),
+    ))
+    .unwrap();
+    c.cluster_status().await.unwrap();
+    let (_, login) =
+        anonymous_form(&h, "POST", "/access/ticket", "username=root%40pam&password=sim-root-pw")
+            .await;
+    let old = login["data"]["ticket"].as_str().unwrap().to_string();
+
+    // Every ticket issued so far is now expired.
+    h.sim.set_faults(proxctl_sim::faults::Faults {
+        ticket_lifetime_s: Some(0),
+        ..Default::default()
+    });
+    h.sim.advance(1_000);
+    let resp = raw_https(
+        &h,
+        &format!("GET /api2/json/version HTTP/1.1\r\nHost: x\r\nCookie: PVEAuthCookie={old}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    let renew = format!(
+        "username=root%40pam&password={}",
+        old.replace(':', "%3A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+    );
+    assert_eq!(
+        anonymous_form(&h, "POST", "/access/ticket", &renew).await.0,
+        401,
+        "an expired ticket does not renew"
+    );
+
+    h.sim.clear_counters();
+    c.cluster_status().await.expect("the client logs in again after the 401");
+    assert_eq!(
+        h.sim.counters().get("POST /access/ticket").copied(),
+        Some(1),
+        "{:?}",
+        h.sim.counters()
+    );
+}

@@ -66,6 +66,18 @@ pub struct Faults {
     /// left on device`, and `/cluster/resources` shows them used up.
     #[serde(default)]
     pub full_storages: Vec<String>,
+    /// Tickets older than this many seconds are expired (PVE: 7200), to rehearse renewal and
+    /// re-login: `0` expires every ticket already issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_lifetime_s: Option<u64>,
+}
+
+impl Faults {
+    /// How long tickets live now.
+    pub fn ticket_lifetime(&self) -> i64 {
+        self.ticket_lifetime_s
+            .map_or(crate::auth::TICKET_LIFETIME_S, |s| i64::try_from(s).unwrap_or(i64::MAX))
+    }
 }
 
 impl Faults {

@@ -527,13 +527,16 @@ fn authenticate(
 ) -> Result<Principal, PveError> {
     // The login form's two calls need no credentials; making realms does.
     let open = path == "/access/ticket" || (path == "/access/domains" && *method == Method::GET);
-    let now = shared.read().now_secs();
+    let (now, lifetime) = {
+        let w = shared.read();
+        (w.now_secs(), w.faults.ticket_lifetime())
+    };
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let ticket = header("cookie").and_then(|c| cookie_ticket(&c)).or_else(|| {
         header("authorization").and_then(|a| a.strip_prefix("PVEAuthCookie=").map(str::to_string))
     });
     if let Some(t) = ticket {
-        if let Some(user) = shared.env.auth.verify_ticket(&t, now) {
+        if let Some(user) = shared.env.auth.verify_ticket_within(&t, now, lifetime) {
             let writes = *method != Method::GET;
             if writes && !is_upload && !open {
                 let csrf = header("csrfpreventiontoken").unwrap_or_default();

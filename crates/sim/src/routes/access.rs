@@ -35,7 +35,9 @@ pub fn ticket_post(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
             return Err(fail());
         }
     } else {
-        let renewing = auth.verify_ticket(&password, now).is_some_and(|u| u == username);
+        let renewing = auth
+            .verify_ticket_within(&password, now, w.faults.ticket_lifetime())
+            .is_some_and(|u| u == username);
         let now_i = i64::try_from(now).unwrap_or(i64::MAX);
         let known = auth.check_password(&username, &password)
             || super::passwords::login_ok(&w.access, &username, &password, now_i);
