@@ -787,7 +787,11 @@ pub struct SimArgs {
     /// Model the ~10 s RRD lag of /cluster/resources (new guests show as "unknown").
     #[arg(long)]
     pub resources_lag: bool,
-    /// Once listening, write {"url","fingerprint","nodes"} here as JSON.
+    /// Give every node its own address (127.0.0.2, 127.0.0.3, ... on loopback, else its own
+    /// port) and certificate, as a real cluster has; /nodes and /cluster/status report them.
+    #[arg(long)]
+    pub node_addresses: bool,
+    /// Once listening, write {"url","fingerprint","nodes","node_urls"} here as JSON.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
     /// Write the cluster's CA certificate (PEM) here before listening, so clients can verify

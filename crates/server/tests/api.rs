@@ -618,7 +618,7 @@ async fn cluster_views_answer_and_ha_hides_guests_outside_a_scope() {
     let api = Api::start(false).await;
     api._sim.with_world(|w| {
         for sid in ["vm:100", "vm:200"] {
-            let r = proxctl_sim::state::HaResource { sid: sid.into(), state: "started".into() };
+            let r = proxctl_sim::state::HaResource::new(sid.into(), "started".into());
             w.ha.insert(sid.into(), r);
         }
     });

@@ -18,6 +18,7 @@ mod ha;
 mod http;
 pub mod lock;
 mod multipart;
+mod node_addresses;
 mod params;
 pub mod permissions;
 mod router;
@@ -102,6 +103,8 @@ pub struct SimConfig {
     /// Drop connections that take longer than this for the TLS handshake or a request's
     /// headers (real time).
     pub io_timeout: std::time::Duration,
+    /// Give every node its own address and certificate (`--node-addresses`).
+    pub node_addresses: bool,
 }
 
 impl Default for SimConfig {
@@ -122,6 +125,7 @@ impl Default for SimConfig {
             faults: None,
             resources_lag: false,
             io_timeout: http::IO_TIMEOUT,
+            node_addresses: false,
         }
     }
 }
@@ -136,6 +140,9 @@ pub struct SimHandle {
     pub fingerprint: String,
     pub ca_pem: String,
     pub nodes: Vec<String>,
+    /// Each node's URL and certificate fingerprint: one entry per node with
+    /// `node_addresses`, else the first node's only.
+    pub node_urls: Vec<NodeUrl>,
     pub root_password: Secret,
     /// `user@realm!id=secret`.
     pub token: Secret,
@@ -143,6 +150,14 @@ pub struct SimHandle {
     shared: Arc<Shared>,
     shutdown: Arc<Notify>,
     state_file: Option<PathBuf>,
+}
+
+/// Where one node answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeUrl {
+    pub node: String,
+    pub url: String,
+    pub fingerprint: String,
 }
 
 fn random_secret(prefix: &str) -> String {
@@ -210,13 +225,44 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
     auth.totp_key = config.totp_key.clone();
 
     let node0 = world.first_node();
-    let certs = tls::generate(&node0, &world.random_uuid())?;
-    let tls_cfg = tls::server_config(&certs, tls::pem_to_der(&certs.ca_pem))?;
     let nodes: Vec<String> = world.nodes.keys().cloned().collect();
-
     let listener =
         TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+    let ca = tls::Ca::new(&world.random_uuid())?;
+    let certs = ca.node_cert(&node0, node_addresses::reachable(local).ip())?;
+    let tls_cfg = tls::server_config(&certs, tls::pem_to_der(&certs.ca_pem))?;
+    let url_of = |a: SocketAddr| {
+        let a = node_addresses::reachable(a);
+        format!("https://{}:{}", a.ip(), a.port())
+    };
+    let mut node_urls = vec![NodeUrl {
+        node: node0.clone(),
+        url: url_of(local),
+        fingerprint: certs.fingerprint.clone(),
+    }];
+    let mut node_listeners = Vec::new();
+    if config.node_addresses {
+        let bound = node_addresses::bind(local, &nodes)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        if let Some(n) = world.nodes.get_mut(&node0) {
+            n.ip = node_addresses::reachable(local).ip().to_string();
+        }
+        for b in bound {
+            let ip = node_addresses::reachable(b.addr).ip();
+            let c = ca.node_cert(&b.node, ip)?;
+            if let Some(n) = world.nodes.get_mut(&b.node) {
+                n.ip = ip.to_string();
+            }
+            node_urls.push(NodeUrl {
+                node: b.node.clone(),
+                url: url_of(b.addr),
+                fingerprint: c.fingerprint.clone(),
+            });
+            node_listeners.push((b.listener, tls::server_config(&c, tls::pem_to_der(&c.ca_pem))?));
+        }
+    }
     let shared = Arc::new(Shared {
         world: std::sync::RwLock::new(world),
         generation: std::sync::atomic::AtomicU64::new(0),
@@ -227,6 +273,10 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
             auth,
             ca_pem: certs.ca_pem.clone(),
             fingerprint: certs.fingerprint.clone(),
+            node_fingerprints: node_urls
+                .iter()
+                .map(|n| (n.node.clone(), n.fingerprint.clone()))
+                .collect(),
         }),
         schema: config.schema.clone(),
         routes: routes::all(),
@@ -243,6 +293,9 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         shutdown.clone(),
         config.io_timeout,
     ));
+    for (l, cfg) in node_listeners {
+        tokio::spawn(http::serve(l, cfg, shared.clone(), shutdown.clone(), config.io_timeout));
+    }
     let host =
         if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
     Ok(SimHandle {
@@ -251,6 +304,7 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> Result<SimHandle, Sim
         fingerprint: certs.fingerprint,
         ca_pem: certs.ca_pem,
         nodes,
+        node_urls,
         root_password,
         token,
         auditor_token: auditor,
@@ -364,7 +418,12 @@ impl SimHandle {
 
     /// The URL, fingerprint and node names, as `--ready-file` writes them.
     pub fn ready_json(&self) -> serde_json::Value {
-        serde_json::json!({ "url": self.url, "fingerprint": self.fingerprint, "nodes": self.nodes })
+        serde_json::json!({
+            "url": self.url,
+            "fingerprint": self.fingerprint,
+            "nodes": self.nodes,
+            "node_urls": self.node_urls,
+        })
     }
 
     /// Write the cluster to the state file, if one was configured.

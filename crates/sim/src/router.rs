@@ -33,6 +33,8 @@ pub struct Env {
     pub ca_pem: String,
     /// SHA-256 fingerprint of the node certificate, as `/nodes` reports it.
     pub fingerprint: String,
+    /// Each node's own certificate fingerprint, when nodes have their own addresses.
+    pub node_fingerprints: std::collections::BTreeMap<String, String>,
 }
 
 /// A handler's answer: `data` as JSON text, plus `total` for lists that carry one and

@@ -33,41 +33,65 @@ pub fn fingerprint_of(der: &[u8]) -> String {
     Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
-pub fn generate(node: &str, cluster_uuid: &str) -> Result<SimCerts, TlsError> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "Proxmox Virtual Environment");
-    dn.push(DnType::OrganizationalUnitName, cluster_uuid);
-    dn.push(DnType::OrganizationName, "PVE Cluster Manager CA");
-    ca.distinguished_name = dn;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key)?;
+/// The cluster CA, kept to sign a certificate for each node.
+pub struct Ca {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
 
-    let key = KeyPair::generate()?;
-    let mut p = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationalUnitName, "PVE Cluster Node");
-    dn.push(DnType::OrganizationName, "Proxmox Virtual Environment");
-    dn.push(DnType::CommonName, node);
-    p.distinguished_name = dn;
-    p.subject_alt_names = vec![
-        SanType::IpAddress(
-            "127.0.0.1".parse().map_err(|_| rcgen::Error::CouldNotParseCertificate)?,
-        ),
-        SanType::IpAddress("::1".parse().map_err(|_| rcgen::Error::CouldNotParseCertificate)?),
-        SanType::DnsName("localhost".try_into()?),
-        SanType::DnsName(node.try_into()?),
-    ];
-    let cert = p.signed_by(&key, &ca_cert, &ca_key)?;
-    let der = cert.der().to_vec();
-    Ok(SimCerts {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        fingerprint: fingerprint_of(&der),
-        cert_der: der,
-    })
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca").finish_non_exhaustive()
+    }
+}
+
+impl Ca {
+    /// A fresh cluster CA for the cluster `cluster_uuid`.
+    pub fn new(cluster_uuid: &str) -> Result<Self, TlsError> {
+        let key = KeyPair::generate()?;
+        let mut ca = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "Proxmox Virtual Environment");
+        dn.push(DnType::OrganizationalUnitName, cluster_uuid);
+        dn.push(DnType::OrganizationName, "PVE Cluster Manager CA");
+        ca.distinguished_name = dn;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = ca.self_signed(&key)?;
+        Ok(Self { cert, key })
+    }
+
+    /// A node's certificate, for its name, `localhost`, the loopback addresses and `ip`.
+    pub fn node_cert(&self, node: &str, ip: std::net::IpAddr) -> Result<SimCerts, TlsError> {
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationalUnitName, "PVE Cluster Node");
+        dn.push(DnType::OrganizationName, "Proxmox Virtual Environment");
+        dn.push(DnType::CommonName, node);
+        p.distinguished_name = dn;
+        let mut ips: Vec<std::net::IpAddr> =
+            vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()];
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+        p.subject_alt_names = ips.into_iter().map(SanType::IpAddress).collect();
+        p.subject_alt_names.push(SanType::DnsName("localhost".try_into()?));
+        p.subject_alt_names.push(SanType::DnsName(node.try_into()?));
+        let cert = p.signed_by(&key, &self.cert, &self.key)?;
+        let der = cert.der().to_vec();
+        Ok(SimCerts {
+            ca_pem: self.cert.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            fingerprint: fingerprint_of(&der),
+            cert_der: der,
+        })
+    }
+}
+
+/// A cluster CA and the certificate of `node` on the loopback address.
+pub fn generate(node: &str, cluster_uuid: &str) -> Result<SimCerts, TlsError> {
+    Ca::new(cluster_uuid)?.node_cert(node, std::net::Ipv4Addr::LOCALHOST.into())
 }
 
 pub fn server_config(

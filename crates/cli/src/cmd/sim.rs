@@ -63,6 +63,7 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         scenario,
         faults,
         resources_lag: a.resources_lag,
+        node_addresses: a.node_addresses,
         ..SimConfig::default()
     };
     let sim = proxctl_sim::start(cfg, a.listen).await.context("starting the simulator")?;

@@ -50,7 +50,7 @@ pub fn nodes(ctx: &mut Ctx, w: &World) -> PveResult<Reply> {
             item_type: "node".into(),
             status: if w.node_online(&n.name) { "online" } else { "offline" }.into(),
             level: String::new(),
-            ssl_fingerprint: Some(fp.clone()),
+            ssl_fingerprint: Some(ctx.env.node_fingerprints.get(&n.name).unwrap_or(&fp).clone()),
             cpu: Some(0.02),
             maxcpu: Some(n.cpus),
             mem: Some(node_mem_used(w, &n.name)),
