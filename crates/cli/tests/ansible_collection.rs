@@ -1,6 +1,6 @@
 //! Ansible's community.proxmox collection (pinned, from PyPI) against the simulator: a playbook
 //! of its modules (pools, users, groups and ACLs, storage, SDN, snapshots, disks, VM info,
-//! firewall) runs,
+//! firewall, HA resources and rules) runs,
 //! then runs again changing nothing, and what it made is in the simulated cluster; its
 //! inventory plugin lists the simulated guests with their facts. Without the collection the
 //! test skips, unless `PROXCTL_REQUIRE_ALL=1` (CI), where it fails.
@@ -116,6 +116,9 @@ async fn community_proxmox_modules_and_inventory_plugin_work_against_the_simulat
             "applied"
         );
         assert!(w.sdn_lock.is_none(), "the SDN lock was released");
+        assert_eq!(w.ha["vm:100"].state, "started");
+        assert_eq!(w.ha["vm:100"].max_restart, Some(2));
+        assert!(w.ha_config.rules.iter().any(|r| r.rule == "keep-web" && r.resources == "vm:100"));
     });
     assert!(sim.with_world(|w| w.guests[&100].snapshots.contains_key("before")));
 
