@@ -789,8 +789,12 @@ pub struct SimArgs {
     pub resources_lag: bool,
     /// Give every node its own address (127.0.0.2, 127.0.0.3, ... on loopback, else its own
     /// port) and certificate, as a real cluster has; /nodes and /cluster/status report them.
-    #[arg(long)]
+    /// This is the default when listening on a loopback address.
+    #[arg(long, conflicts_with = "one_address")]
     pub node_addresses: bool,
+    /// Serve every node on the one listener with one certificate, even on loopback.
+    #[arg(long)]
+    pub one_address: bool,
     /// Once listening, write {"url","fingerprint","nodes","node_urls"} here as JSON.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,

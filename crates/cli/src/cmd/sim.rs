@@ -63,7 +63,8 @@ pub async fn run(a: SimArgs) -> anyhow::Result<()> {
         scenario,
         faults,
         resources_lag: a.resources_lag,
-        node_addresses: a.node_addresses,
+        // On loopback every node can have an address of its own, as in a real cluster.
+        node_addresses: a.node_addresses || (a.listen.ip().is_loopback() && !a.one_address),
         ..SimConfig::default()
     };
     let sim = proxctl_sim::start(cfg, a.listen).await.context("starting the simulator")?;
