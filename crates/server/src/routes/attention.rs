@@ -33,13 +33,20 @@ type Scan = (Instant, u64, Arc<Vec<OldSnapshot>>);
 pub struct SnapshotScans {
     events: Events,
     entries: Mutex<HashMap<String, Scan>>,
-    /// One scan at a time: callers arriving meanwhile wait for it and share it.
-    scanning: tokio::sync::Mutex<()>,
+    /// One scan at a time per remote: callers arriving meanwhile wait for it and share it,
+    /// while other remotes scan at the same time.
+    scanning: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SnapshotScans {
     pub fn new(events: Events) -> Self {
-        Self { events, entries: Mutex::default(), scanning: tokio::sync::Mutex::new(()) }
+        Self { events, entries: Mutex::default(), scanning: Mutex::default() }
+    }
+
+    /// The lock that serialises scans of one remote.
+    fn scan_lock(&self, remote: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.scanning.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(m.entry(remote.to_string()).or_default())
     }
 
     fn fresh(&self, remote: &str) -> Option<Arc<Vec<OldSnapshot>>> {
@@ -55,7 +62,8 @@ impl SnapshotScans {
         if let Some(s) = self.fresh(&remote.name) {
             return Ok(s);
         }
-        let _one = self.scanning.lock().await;
+        let lock = self.scan_lock(&remote.name);
+        let _one = lock.lock().await;
         if let Some(s) = self.fresh(&remote.name) {
             return Ok(s);
         }
@@ -147,4 +155,20 @@ async fn of_remote(
         }
     }
     (items, visible)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_of_one_remote_share_a_lock_and_other_remotes_do_not_wait_on_it() {
+        let scans = SnapshotScans::new(Events::new());
+        assert!(Arc::ptr_eq(&scans.scan_lock("a"), &scans.scan_lock("a")));
+        assert!(!Arc::ptr_eq(&scans.scan_lock("a"), &scans.scan_lock("b")));
+        let held = scans.scan_lock("a");
+        let _g = held.try_lock().expect("free");
+        assert!(scans.scan_lock("b").try_lock().is_ok(), "b scans while a is scanning");
+        assert!(scans.scan_lock("a").try_lock().is_err());
+    }
 }
