@@ -77,6 +77,41 @@ pub async fn power(client: &Client, g: &GuestRef, action: &PowerAction) -> Resul
     })
 }
 
+/// Whether a power task only asked PVE's HA manager (`hastart`, `hastop`): the state the
+/// guest reaches once the manager has acted (`Some(true)` running, `Some(false)` stopped).
+pub fn ha_request(upid: &Upid) -> Option<bool> {
+    match upid.task_type.as_str() {
+        "hastart" => Some(true),
+        "hastop" => Some(false),
+        _ => None,
+    }
+}
+
+/// Wait until the HA manager has brought an HA-managed guest to `running` (or stopped),
+/// reading its status every half second; `false` when `limit` passed first. PVE's CRM and LRM
+/// each act on a 10 s cycle, so this usually takes 10 to 20 s.
+pub async fn await_ha(
+    client: &Client,
+    g: &GuestRef,
+    running: bool,
+    limit: std::time::Duration,
+) -> Result<bool, OpsError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let status = match g.kind {
+            GuestKind::Qemu => client.qemu_status(&g.node, g.vmid).await?,
+            GuestKind::Lxc => client.lxc_status(&g.node, g.vmid).await?,
+        };
+        if (status.status == "running") == running {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// After a VM is destroyed, delete the NoCloud seed ISO proxctl made for it (`seed`, read
 /// from its config before), so no orphan ISOs pile up. A seed already gone is fine.
 pub async fn delete_seed(

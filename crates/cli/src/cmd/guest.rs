@@ -238,7 +238,24 @@ async fn act(
         confirm(r, &what)?;
     }
     let upid = guest::power(client, g, &action).await?;
-    wait(r, client, &upid, &what).await
+    wait(r, client, &upid, &what).await?;
+    // An HA-managed guest's start or stop only asked the HA manager, which acts on its own
+    // cycle: wait for the guest itself, so "done" means done.
+    if let Some(running) = guest::ha_request(&upid)
+        && r.wait
+    {
+        outln!("{what}: asked PVE's HA manager; waiting for it to act");
+        if !guest::await_ha(client, g, running, r.timeout).await? {
+            let state = if running { "running" } else { "stopped" };
+            anyhow::bail!(
+                "{} is not {state} after {}s: the HA manager has not acted yet; see `proxctl get ha`",
+                g.label(),
+                r.timeout.as_secs()
+            );
+        }
+        outln!("{what}: the HA manager did it");
+    }
+    Ok(())
 }
 
 /// The NICs asked for: `--net`s, else one on `--bridge` (or the profile's, or vmbr0) with
