@@ -32,3 +32,12 @@ async fn starting_an_ha_managed_vm_waits_until_the_ha_manager_has_started_it() {
     assert!(!running(&sim), "{}", run.stdout);
     assert_eq!(sim.with_world(|w| w.ha["vm:100"].state.clone()), "stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_start_reports_ha_managed_guests_done_when_the_ha_manager_has_started_them() {
+    let sim = start_scaled(CLUSTER, 10.0).await;
+    let run = proxctl(&sim, &["bulk", "start", "-l", "name:web-1", "--yes"], &[]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("done by PVE's HA manager"), "{}", run.stdout);
+    assert!(running(&sim), "{}", run.stdout);
+}

@@ -172,10 +172,20 @@ async fn run_one(
         BulkAction::Stop | BulkAction::Shutdown if g.status == "stopped" => {
             return Ok("already stopped".into());
         }
-        BulkAction::Start => wait(power(PowerAction::Start { timeout: None }).await?).await?,
-        BulkAction::Stop => wait(power(PowerAction::Stop { timeout: None }).await?).await?,
-        BulkAction::Shutdown => {
-            wait(power(PowerAction::Shutdown { timeout: None, force_stop: false }).await?).await?
+        BulkAction::Start | BulkAction::Stop | BulkAction::Shutdown => {
+            let a = match action {
+                BulkAction::Start => PowerAction::Start { timeout: None },
+                BulkAction::Stop => PowerAction::Stop { timeout: None },
+                _ => PowerAction::Shutdown { timeout: None, force_stop: false },
+            };
+            let upid = power(a).await?;
+            let done = wait(upid.clone()).await?;
+            // An HA-managed guest's request is done when the HA manager has done it.
+            let r = g.guest_ref()?;
+            if crate::guest::settle_ha(client, &r, &upid, crate::guest::HA_WAIT).await? {
+                return Ok("done by PVE's HA manager".into());
+            }
+            done
         }
         BulkAction::Reboot => wait(power(PowerAction::Reboot { timeout: None }).await?).await?,
         BulkAction::Delete => {

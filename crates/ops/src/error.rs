@@ -26,6 +26,11 @@ pub enum OpsError {
     /// Input that would be refused by PVE (or make no sense), caught before any call.
     #[error("{0}")]
     Invalid(String),
+    /// PVE's HA manager took a start or stop request but has not carried it out in time.
+    #[error(
+        "{what} is not {state} after {secs}s: PVE's HA manager has not acted on the request yet; see `proxctl get ha`"
+    )]
+    HaPending { what: String, state: &'static str, secs: u64 },
     #[error("cannot render output as {format}")]
     Render { format: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
@@ -77,7 +82,7 @@ impl ErrorClass {
         match e {
             OpsError::Client(c) => Self::of_client(c),
             OpsError::GuestNotFound(_) => ErrorClass::NotFound,
-            OpsError::CloudInit { .. } => ErrorClass::Proxmox,
+            OpsError::CloudInit { .. } | OpsError::HaPending { .. } => ErrorClass::Proxmox,
             OpsError::Invalid(_) | OpsError::Ambiguous { .. } | OpsError::WrongKind { .. } => {
                 ErrorClass::Invalid
             }

@@ -112,6 +112,28 @@ pub async fn await_ha(
     }
 }
 
+/// How long a face waits for the HA manager when it is not told (its cycles take 10 to 20 s).
+pub const HA_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// After a power task ended: if it only asked the HA manager, wait until the guest got there,
+/// or fail with [`OpsError::HaPending`]. `Ok(true)` when the HA manager was involved.
+pub async fn settle_ha(
+    client: &Client,
+    g: &GuestRef,
+    upid: &Upid,
+    limit: std::time::Duration,
+) -> Result<bool, OpsError> {
+    let Some(running) = ha_request(upid) else { return Ok(false) };
+    if await_ha(client, g, running, limit).await? {
+        return Ok(true);
+    }
+    Err(OpsError::HaPending {
+        what: g.label(),
+        state: if running { "running" } else { "stopped" },
+        secs: limit.as_secs(),
+    })
+}
+
 /// After a VM is destroyed, delete the NoCloud seed ISO proxctl made for it (`seed`, read
 /// from its config before), so no orphan ISOs pile up. A seed already gone is fine.
 pub async fn delete_seed(

@@ -241,18 +241,9 @@ async fn act(
     wait(r, client, &upid, &what).await?;
     // An HA-managed guest's start or stop only asked the HA manager, which acts on its own
     // cycle: wait for the guest itself, so "done" means done.
-    if let Some(running) = guest::ha_request(&upid)
-        && r.wait
-    {
+    if guest::ha_request(&upid).is_some() && r.wait {
         outln!("{what}: asked PVE's HA manager; waiting for it to act");
-        if !guest::await_ha(client, g, running, r.timeout).await? {
-            let state = if running { "running" } else { "stopped" };
-            anyhow::bail!(
-                "{} is not {state} after {}s: the HA manager has not acted yet; see `proxctl get ha`",
-                g.label(),
-                r.timeout.as_secs()
-            );
-        }
+        guest::settle_ha(client, g, &upid, r.timeout).await?;
         outln!("{what}: the HA manager did it");
     }
     Ok(())
