@@ -131,7 +131,8 @@ fn eval(w: &World, who: &str, expr: &Value, params: &[(String, String)]) -> Verd
                 None => Verdict::Unknown,
             }
         }
-        "userid-group" => perm(w, who, "/access/groups", &strings(items.get(1)), false),
+        // PVE checks any of the privileges here (`check_any`), on /access/groups.
+        "userid-group" => perm(w, who, "/access/groups", &strings(items.get(1)), true),
         "perm-modify" => {
             let Some(path) = items.get(1).and_then(Value::as_str).and_then(|t| fill(t, params))
             else {
@@ -163,6 +164,24 @@ mod tests {
         let odd = serde_json::json!({"check": ["something-new", 1]});
         assert_eq!(check(&w, "a@pve!t", Some(&odd), &[]), Verdict::Unknown);
         assert_eq!(check(&w, "a@pve!t", None, &[]), Verdict::Unknown);
+    }
+
+    #[test]
+    fn userid_group_needs_any_one_of_its_privileges() {
+        let mut w = World::new(1, 1, 1_767_225_600_000);
+        w.access.users.insert("aud@pve".into(), Default::default());
+        w.access.acl.push(crate::routes::users::AclEntry {
+            path: "/".into(),
+            kind: "user".into(),
+            ugid: "aud@pve".into(),
+            roleid: "PVEAuditor".into(),
+            propagate: true,
+        });
+        let p = vec![("userid".to_string(), "x@pve".to_string())];
+        let read = serde_json::json!({"check": ["userid-group", ["User.Modify", "Sys.Audit"]]});
+        assert_eq!(check(&w, "aud@pve", Some(&read), &p), Verdict::Allowed);
+        let write = serde_json::json!({"check": ["userid-group", ["User.Modify"]]});
+        assert!(matches!(check(&w, "aud@pve", Some(&write), &p), Verdict::Denied { .. }));
     }
 
     #[test]
