@@ -8,6 +8,7 @@ non-zero on the first surprise.
 
 import os
 import sys
+import time
 import urllib.parse
 
 import requests
@@ -125,6 +126,24 @@ wait(pw, n.qemu(restored).delete())
 n.storage("local").content(volid).put(protected=0)
 wait(pw, n.storage("local").content(volid).delete())
 check(not any(c["volid"] == volid for c in n.storage("local").content.get(content="backup")), "unprotected backup deleted")
+
+# HA: a shutdown of an HA-managed VM only asks the HA manager (an hastop task); the manager
+# stops the VM on its next round, which a client sees in the HA status.
+sid = f"vm:{newid}"
+pw.cluster.ha.resources.post(sid=sid, state="started")
+upid = vm.status.shutdown.post()
+check(":hastop:" in upid, "a shutdown of an HA-managed VM is an hastop request")
+wait(pw, upid)
+state = None
+deadline = time.time() + 30
+while time.time() < deadline:
+    svc = [e for e in pw.cluster.ha.status.current.get() if e.get("sid") == sid]
+    state = svc[0]["state"] if svc else None
+    if state == "stopped":
+        break
+    time.sleep(0.05)
+check(state == "stopped" and vm.status.current.get()["status"] == "stopped", f"the HA manager stopped it ({state})")
+pw.cluster.ha.resources(sid).delete()
 
 # Delete (stop first, as PVE requires).
 wait(pw, vm.status.stop.post())
