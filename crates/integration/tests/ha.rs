@@ -149,6 +149,12 @@ async fn ha_resources_are_written_read_back_changed_and_deleted_with_pves_errors
     assert!(message(&body).contains("detected modified configuration"), "{body}");
     let (_, one) = form(&h, "GET", "/cluster/ha/resources/ct%3A200", "").await;
     assert!(one["data"].get("comment").is_none(), "{one}");
+    // The digest covers every setting, so a stale one cannot overwrite a limit change.
+    let before = one["data"]["digest"].clone();
+    let (s, _) = form(&h, "PUT", "/cluster/ha/resources/ct%3A200", "max_restart=4").await;
+    assert_eq!(s, 200);
+    let (_, one) = form(&h, "GET", "/cluster/ha/resources/ct%3A200", "").await;
+    assert_ne!(one["data"]["digest"], before, "{one}");
 
     let (_, cts) = form(&h, "GET", "/cluster/ha/resources?type=ct", "").await;
     assert_eq!(cts["data"].as_array().unwrap().len(), 1, "{cts}");

@@ -166,7 +166,10 @@ async fn run_one(
     let wait = |u| async move {
         client.wait_task(&u, &WaitOptions::default()).await.map_err(OpsError::from)
     };
-    let power = |a: PowerAction| async move { crate::guest::power(client, &r, &a).await };
+    let power = |a: PowerAction| {
+        let r = &r;
+        async move { crate::guest::power(client, r, &a).await }
+    };
     match action {
         BulkAction::Start if g.status == "running" => return Ok("already running".into()),
         BulkAction::Stop | BulkAction::Shutdown if g.status == "stopped" => {
@@ -181,7 +184,6 @@ async fn run_one(
             let upid = power(a).await?;
             let done = wait(upid.clone()).await?;
             // An HA-managed guest's request is done when the HA manager has done it.
-            let r = g.guest_ref()?;
             if crate::guest::settle_ha(client, &r, &upid, crate::guest::HA_WAIT).await? {
                 return Ok("done by PVE's HA manager".into());
             }

@@ -96,7 +96,7 @@ pub fn upgrade(
         let Ok(upgraded) = on_upgrade.await else { return };
         let io = hyper_util::rt::TokioIo::new(upgraded);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        if kind == "term" {
+        if kind == crate::state::ConsoleKind::Term {
             terminal(ws, &user, &ticket, &title).await;
         } else {
             vnc(ws, &title).await;

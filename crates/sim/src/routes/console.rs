@@ -7,7 +7,7 @@ use super::common::{guest, node, user, vmid};
 use crate::auth::AuthDb;
 use crate::error::PveResult;
 use crate::router::{Ctx, Reply};
-use crate::state::World;
+use crate::state::{ConsoleKind, World};
 use crate::task::Plan;
 
 /// A console ticket (PVE's `PVEVNC:<hex time>::<sig>`), bound to the user, the ACL path
@@ -18,11 +18,11 @@ fn vnc_ticket(
     who: &str,
     path: &str,
     port: u16,
-    kind: &str,
+    kind: ConsoleKind,
 ) -> String {
     let now = w.now_secs();
     let sig = auth.sign_b64(&format!("{who}:{path}:{port}:{now:08X}"));
-    w.consoles.insert(format!("{path}:{port}"), kind.to_string());
+    w.consoles.insert(format!("{path}:{port}"), kind);
     format!("PVEVNC:{now:08X}::{sig}")
 }
 
@@ -30,7 +30,7 @@ fn vnc_ticket(
 const CONSOLE_TICKET_S: u64 = 40;
 
 /// Whether `ticket` was made for `who` on `path` and `port` within its lifetime; the kind of
-/// console (`term` or `vnc`) it opens.
+/// console it opens.
 pub fn check_vnc_ticket(
     w: &World,
     auth: &AuthDb,
@@ -38,7 +38,7 @@ pub fn check_vnc_ticket(
     path: &str,
     port: u16,
     ticket: &str,
-) -> Option<String> {
+) -> Option<ConsoleKind> {
     // `vncproxy` with generate-password prefixes the password: `<pw>:PVEVNC:…`.
     let ticket = ticket.find("PVEVNC:").map_or(ticket, |i| &ticket[i..]);
     let rest = ticket.strip_prefix("PVEVNC:")?;
@@ -47,7 +47,7 @@ pub fn check_vnc_ticket(
     let now = w.now_secs();
     let fresh = issued <= now + 20 && now <= issued + CONSOLE_TICKET_S;
     (fresh && auth.sign_b64(&format!("{who}:{path}:{port}:{time}")) == sig)
-        .then(|| w.consoles.get(&format!("{path}:{port}")).cloned())
+        .then(|| w.consoles.get(&format!("{path}:{port}")).copied())
         .flatten()
 }
 
@@ -60,7 +60,7 @@ fn free_port(w: &mut World, base: u16) -> u16 {
 pub fn termproxy_reply(w: &mut World, node: &str, vmid: &str, who: &str, auth: &AuthDb) -> Value {
     let port = free_port(w, 5900);
     let path = if vmid.is_empty() { format!("/nodes/{node}") } else { format!("/vms/{vmid}") };
-    let ticket = vnc_ticket(w, auth, who, &path, port, "term");
+    let ticket = vnc_ticket(w, auth, who, &path, port, ConsoleKind::Term);
     let upid =
         w.spawn(node, "vncproxy", vmid, who, Plan::new().log("starting termproxy").sleep(10_000));
     json!({"user": who, "ticket": ticket, "port": port, "upid": upid.to_string()})
@@ -75,7 +75,8 @@ pub fn vncproxy(ctx: &mut Ctx, w: &mut World, kind: GuestKind) -> PveResult<Repl
     guest(w, &n, id, kind)?;
     let who = user(ctx);
     let port = free_port(w, 5900);
-    let mut ticket = vnc_ticket(w, &ctx.env.auth, &who, &format!("/vms/{id}"), port, "vnc");
+    let mut ticket =
+        vnc_ticket(w, &ctx.env.auth, &who, &format!("/vms/{id}"), port, ConsoleKind::Vnc);
     let upid = w.spawn(
         &n,
         "vncproxy",

@@ -68,7 +68,11 @@ fn resource_json(r: &HaResource) -> Value {
 }
 
 fn digest(r: &HaResource) -> String {
-    sha1_hex(&format!("{}:{}:{:?}:{:?}", r.sid, r.state, r.comment, r.group))
+    // Over what an admin configures, not over the CRM's runtime state.
+    sha1_hex(&format!(
+        "{}:{}:{:?}:{:?}:{:?}:{:?}:{:?}",
+        r.sid, r.state, r.comment, r.group, r.max_restart, r.max_relocate, r.failback
+    ))
 }
 
 /// The SHA-1 hex digest PVE gives a section config, over our own rendering of it.

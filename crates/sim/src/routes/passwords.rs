@@ -47,7 +47,9 @@ pub fn change(ctx: &mut Ctx, w: &mut World) -> PveResult<Reply> {
         return Err(PveError::forbidden("/access/groups", "User.Modify"));
     }
     if userid == "root@pam" {
-        return Err(PveError::die("changing the password of root@pam is not possible here"));
+        return Err(PveError::die(
+            "root@pam's password is fixed for the simulator's life: set PROXCTL_SIM_PASSWORD when starting it",
+        ));
     }
     let realm = userid.rsplit('@').next().unwrap_or_default();
     if !matches!(realm, "pve" | "pam") {

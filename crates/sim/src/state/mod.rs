@@ -24,6 +24,15 @@ use crate::faults::Faults;
 use crate::lock::Locks;
 use crate::task::Task;
 
+/// What a console ticket opens on `vncwebsocket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleKind {
+    /// `termproxy`: PVE's terminal protocol.
+    Term,
+    /// `vncproxy`: RFB.
+    Vnc,
+}
+
 /// A cluster node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
@@ -115,9 +124,9 @@ pub struct World {
     pub node_net: BTreeMap<String, NodeNet>,
     #[serde(default)]
     pub notifications: Notifications,
-    /// Console tickets handed out: `<acl path>:<port>` to `term` or `vnc`.
+    /// Console tickets handed out: `<acl path>:<port>` to the console they open.
     #[serde(skip)]
-    pub consoles: BTreeMap<String, String>,
+    pub consoles: BTreeMap<String, ConsoleKind>,
     /// When the CRM runs its next round; `None` while it has nothing to do.
     #[serde(default)]
     pub ha_due: Option<SimMillis>,
